@@ -1,0 +1,3 @@
+from omerowizard.cli import main
+
+raise SystemExit(main())
