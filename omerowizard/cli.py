@@ -1,0 +1,116 @@
+"""The ``omerowizard`` command. Imports are lazy so ``--help`` starts fast."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from omerowizard import __version__
+
+DESCRIPTION = "Deploy and configure OMERO.web: interactively, line by line, or from an answers file."
+EPILOG = """\
+With no subcommand, omerowizard starts the full-screen wizard (or, with --plain or on a
+terminal that cannot hold it, plain prompts). Exit status: 0 done, 1 failed while applying
+(what was restored is printed), 2 bad answers or usage, 130 interrupted.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="omerowizard", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"omerowizard {__version__}")
+    p.add_argument("--plain", action="store_true", help="ask the questions line by line instead of full screen")
+    p.add_argument("--answers", metavar="FILE", help="start the wizard from this answers file instead of the saved one")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    a = sub.add_parser("apply", help="apply an answers file without questions (headless)",
+                       description="Validate the answers file, compare it with the live deployment, print the plan "
+                                   "and apply it. Never waits for a terminal.")
+    a.add_argument("file", metavar="ANSWERS.yml")
+    a.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    a.add_argument("--show-diff", action="store_true", help="print the full diff of every file in the plan")
+
+    sub.add_parser("schema", help="print the JSON Schema of the answers file",
+                   description="Print the JSON Schema of the answers file (for editors and CI checks).")
+
+    s = sub.add_parser("answers", help="print the answers that describe the current deployment",
+                       description="Print the saved answers, checked against the live OMERO config, as a file "
+                                   "that `omerowizard apply` accepts.")
+    s.add_argument("--user", help="the OMERO.web user (default: from the saved answers, else omero-web)")
+    s.add_argument("--venv", help="the OMERO.web virtual environment")
+    s.add_argument("--omerodir", help="OMERODIR")
+
+    i = sub.add_parser("install-omero", help="install OMERO.web (user, virtual environment, zeroc-ice, omero-web)",
+                       description="Install OMERO.web as its docs do: the system user, a virtual environment, "
+                                   "zeroc-ice 3.6.5 (built once per machine when no wheel exists), omero-web and "
+                                   "the packages the chosen features need, and OMERODIR. A second run changes nothing.")
+    i.add_argument("--user", default="omero-web", help="the account OMERO.web runs as (default: omero-web)")
+    i.add_argument("--venv", default="/opt/omero/web/venv3", help="virtual environment (default: /opt/omero/web/venv3)")
+    i.add_argument("--omerodir", default="/opt/omero/web/OMERO.web",
+                   help="OMERODIR (default: /opt/omero/web/OMERO.web)")
+    i.add_argument("--omero-web-version", metavar="VERSION", help="omero-web version (default: the newest)")
+    i.add_argument("--with", dest="features", default="", metavar="FEATURES",
+                   help="comma-separated extras: redis, memcached, cors")
+    i.add_argument("--python", metavar="PATH", help="interpreter for the environment (default: /usr/bin/python3)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from omerowizard.errors import WizardError, report
+
+    try:
+        if args.command == "schema":
+            from omerowizard.answers import schema_text
+            print(schema_text())
+            return 0
+        if args.command == "apply":
+            from omerowizard.headless import run_apply
+            return run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff)
+        if args.command == "answers":
+            from omerowizard.headless import print_answers
+            return print_answers(args.user, args.venv, args.omerodir)
+        if args.command == "install-omero":
+            return install_omero(args)
+        return interactive(args)
+    except WizardError as exc:
+        return report(exc)
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+
+
+def install_omero(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from omerowizard.installer import InstallOptions, Installer, parse_features
+
+    opts = InstallOptions(user=args.user, venv=Path(args.venv), omerodir=Path(args.omerodir),
+                          omero_web_version=args.omero_web_version, features=parse_features(args.features),
+                          python=args.python)
+    Installer(opts, say=lambda line: print(line, flush=True)).run()
+    return 0
+
+
+def interactive(args: argparse.Namespace) -> int:
+    if not sys.stdin.isatty():
+        print("omerowizard: standard input is not a terminal, so there is nobody to answer questions.\n"
+              "Use `omerowizard apply ANSWERS.yml` for a headless run (`omerowizard schema` documents the file).",
+              file=sys.stderr)
+        return 2
+    if args.plain or not _full_screen_fits():
+        if not args.plain:
+            print("This terminal cannot hold the full-screen wizard; using plain prompts (--plain).", file=sys.stderr)
+        from omerowizard.plain import run_plain
+        return run_plain(args.answers)
+    from omerowizard.tui.app import run_app
+    return run_app(args.answers)
+
+
+def _full_screen_fits() -> bool:
+    term = os.environ.get("TERM", "")
+    if term in {"", "dumb", "unknown"} or not sys.stdout.isatty():
+        return False
+    size = os.get_terminal_size(sys.stdout.fileno())
+    return size.columns >= 80 and size.lines >= 24

@@ -1,0 +1,94 @@
+"""``omerowizard apply`` and ``omerowizard answers``: no questions, never a terminal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from omerowizard import answers as answers_mod
+from omerowizard import locations
+from omerowizard.answers import Answers
+from omerowizard.events import Event, Finished, as_line
+from omerowizard.omero import Omero, OmeroTarget, mask_secrets
+from omerowizard.plan import Plan, make_plan
+from omerowizard.probe import probe
+
+
+def target_of(a: Answers) -> OmeroTarget:
+    return OmeroTarget(a.omero.user, Path(a.omero.venv), Path(a.omero.omerodir))
+
+
+def saved() -> Answers | None:
+    path = locations.saved_answers()
+    if not path.exists():
+        return None
+    try:
+        return answers_mod.load_file(path)
+    except answers_mod.AnswersError:
+        return None
+
+
+def plan_for(a: Answers) -> tuple[Plan, Omero]:
+    omero = Omero(target_of(a))
+    state = probe(omero)
+    prev = saved()
+    if prev is not None and target_of(prev) != target_of(a):
+        prev = None
+    return make_plan(a, state, previous=prev), omero
+
+
+def print_plan(plan: Plan, out=sys.stdout, show_diff: bool = False) -> None:
+    for line in plan.lines():
+        print(line, file=out)
+    if show_diff:
+        for f in plan.files:
+            print(f.diff(), file=out, end="")
+    for note in plan.notes:
+        print(f"note: {note}", file=out)
+
+
+def run_apply(path: str, dry_run: bool = False, show_diff: bool = False) -> int:
+    from omerowizard.apply import apply_plan
+
+    a = answers_mod.load_file(path)
+    plan, omero = plan_for(a)
+    print_plan(plan, show_diff=show_diff)
+    if dry_run:
+        print("Dry run: nothing was changed.")
+        return 0
+    if plan.empty:
+        return 0
+
+    def emit(event: Event) -> None:
+        line = as_line(event)
+        if line is not None:
+            stream = sys.stderr if isinstance(event, Finished) and not event.ok else sys.stdout
+            print(line, file=stream, flush=True)
+
+    return 0 if apply_plan(plan, omero, emit) else 1
+
+
+def current_answers(user: str | None = None, venv: str | None = None, omerodir: str | None = None) -> Answers:
+    """The saved answers, checked against the live config: what differs from the live config is
+    reported on standard error, so the printed file describes what was last applied."""
+    base = saved() or answers_mod.defaults()
+    nested = base.to_nested()
+    if user:
+        nested["omero"]["user"] = user
+    if venv:
+        nested["omero"]["venv"] = venv
+    if omerodir:
+        nested["omero"]["omerodir"] = omerodir
+    return answers_mod.validate(nested, "<saved answers>")
+
+
+def print_answers(user: str | None, venv: str | None, omerodir: str | None) -> int:
+    a = current_answers(user, venv, omerodir)
+    plan, _ = plan_for(a)
+    source = "saved answers" if saved() else "defaults (no saved answers)"
+    header = f"# omerowizard answers from the {source}\n"
+    if plan.config:
+        header += "# WARNING: the live OMERO config differs from these answers:\n"
+        header += "".join(f"#   {mask_secrets(c.describe())}\n" for c in plan.config)
+    sys.stdout.write(a.to_yaml(header))
+    return 0

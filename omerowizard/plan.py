@@ -1,0 +1,196 @@
+"""Plan: a pure function of the answers and the measured state.
+
+Each change says what it does and why. Equal answers and state give an empty plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omerowizard import omeroconfig
+from omerowizard.answers import Answers
+from omerowizard.omero import mask_secrets
+from omerowizard.probe import State
+from omerowizard.venv import FEATURE_PACKAGES, normalise
+
+SECRET_KEYS = {"omero.web.caches"}
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    key: str
+    old: str | None  # None: not set
+    new: str | None  # None: unset (back to OMERO's default)
+    why: str
+
+    @property
+    def action(self) -> str:
+        return "unset" if self.new is None else "set"
+
+    def describe(self) -> str:
+        old = mask_secrets(self.old) if self.old is not None else "(unset)"
+        new = mask_secrets(self.new) if self.new is not None else "(unset: OMERO default)"
+        return f"{self.key}: {old} -> {new}"
+
+
+@dataclass(frozen=True)
+class PackageChange:
+    requirement: str
+    why: str
+
+    def describe(self) -> str:
+        return f"pip install {self.requirement} ({self.why})"
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """Write (or remove, when ``new`` is None) one file, checked by ``check`` before it counts."""
+
+    path: str
+    old: str | None
+    new: str | None
+    why: str
+    mode: int = 0o644
+    link: str | None = None  # a symlink to create pointing at path (Debian sites-enabled)
+    staged: bool = False  # written to the staging directory for an administrator to install
+
+    def describe(self) -> str:
+        verb = "remove" if self.new is None else ("create" if self.old is None else "update")
+        return f"{verb} {self.path} ({self.why})"
+
+    def diff(self) -> str:
+        import difflib
+        return "".join(difflib.unified_diff((self.old or "").splitlines(True), (self.new or "").splitlines(True),
+                                            fromfile=f"{self.path} (now)", tofile=f"{self.path} (planned)"))
+
+
+@dataclass(frozen=True)
+class JobChange:
+    """Install, replace or remove the managed scheduled job."""
+
+    user: str
+    old: str | None
+    new: str | None
+    why: str
+
+    def describe(self) -> str:
+        if self.new is None:
+            return f"remove the clearsessions job of {self.user} ({self.why})"
+        return f"{'replace' if self.old else 'install'} the clearsessions job of {self.user}: {self.new} ({self.why})"
+
+
+@dataclass(frozen=True)
+class WebChange:
+    action: str  # start | restart
+    why: str
+
+    def describe(self) -> str:
+        return f"omero web {self.action} ({self.why})"
+
+
+@dataclass
+class Plan:
+    answers: Answers
+    state: State
+    config: list[ConfigChange] = field(default_factory=list)
+    packages: list[PackageChange] = field(default_factory=list)
+    files: list[FileChange] = field(default_factory=list)
+    jobs: list[JobChange] = field(default_factory=list)
+    web: WebChange | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def sets(self) -> dict[str, str]:
+        return {c.key: c.new for c in self.config if c.new is not None}
+
+    @property
+    def unsets(self) -> list[str]:
+        return [c.key for c in self.config if c.new is None]
+
+    @property
+    def changes_machine(self) -> bool:
+        return bool(self.config or self.packages or self.files or self.jobs)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.changes_machine or self.web)
+
+    def steps(self) -> list[str]:
+        """The steps apply runs, in order, as short labels (front ends show them as a checklist)."""
+        out = []
+        if self.packages:
+            out.append("install packages")
+        if self.config:
+            out.append("write OMERO config")
+        if self.files:
+            out.append("write web-server files")
+        if self.jobs:
+            out.append("scheduled jobs")
+        if self.web:
+            out.append(f"omero web {self.web.action}")
+            out.append("check the login page")
+        return out
+
+    def lines(self) -> list[str]:
+        """The plan as text, grouped by kind; secrets masked."""
+        if self.empty:
+            return ["Nothing to change: the deployment already matches the answers."]
+        out: list[str] = []
+        if self.config:
+            out.append("OMERO config:")
+            out += [f"  {c.action:5} {c.describe()}" for c in self.config]
+        if self.packages:
+            out.append("Packages in the OMERO.web environment:")
+            out += [f"  {p.describe()}" for p in self.packages]
+        if self.files:
+            out.append("Files:")
+            out += [f"  {f.describe()}" for f in self.files]
+        if self.jobs:
+            out.append("Scheduled jobs:")
+            out += [f"  {j.describe()}" for j in self.jobs]
+        if self.web:
+            out.append("OMERO.web:")
+            out.append(f"  {self.web.describe()}")
+        return out
+
+
+def make_plan(answers: Answers, state: State, previous: Answers | None = None,
+              extras: Mapping[str, Any] | None = None) -> Plan:
+    plan = Plan(answers, state)
+    wanted = omeroconfig.wanted_config(answers, state.config, state.django_version or (5, 2),
+                                       previous.extra_config if previous else None)
+    for key, new in wanted.values.items():
+        old = state.config.get(key)
+        if new is None and old is None:
+            continue
+        if new is not None and omeroconfig.same(key, old, new) and old is not None:
+            continue
+        if new is None and key in omeroconfig.DEFAULTS and omeroconfig.same(key, old, None):
+            continue  # set explicitly to OMERO's default: same effect, leave it
+        plan.config.append(ConfigChange(key, old, new, wanted.why[key]))
+    plan.notes += wanted.notes
+    plan.notes += list(answers.warnings)
+
+    needed = []
+    if answers.sessions.backend in {"redis", "memcached"}:
+        needed.append((answers.sessions.backend, f"{answers.sessions.backend} sessions"))
+    if answers.cors.mode != "off":
+        needed.append(("cors", "CORS"))
+    for feature, why in needed:
+        dist = FEATURE_PACKAGES[feature]
+        if normalise(dist) not in state.packages:
+            plan.packages.append(PackageChange(dist, f"needed for {why}"))
+
+    from omerowizard import serverfiles  # the web-server files and scheduled jobs (issue 4)
+    serverfiles.plan_files(plan)
+
+    if answers.start:
+        if not state.running:
+            plan.web = WebChange("start", "OMERO.web is not running")
+        elif plan.config or plan.packages:
+            plan.web = WebChange("restart", "the configuration changed")
+    elif state.running and (plan.config or plan.packages):
+        plan.notes.append("start is false: the changes take effect at the next `omero web restart`.")
+    return plan

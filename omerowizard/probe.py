@@ -1,0 +1,84 @@
+"""What is there now, read without changing anything.
+
+One ``omero config get`` for the whole config; the environment's packages are read
+from its site-packages in this process (no extra interpreter start); whether OMERO.web
+runs comes from its pid file.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omerowizard.omero import Omero, OmeroTarget
+from omerowizard.venv import normalise
+
+
+@dataclass
+class State:
+    target: OmeroTarget
+    installed: bool
+    config: dict[str, str] = field(default_factory=dict)
+    packages: dict[str, str] = field(default_factory=dict)
+    running_pid: int | None = None
+    files: dict[str, str | None] = field(default_factory=dict)  # path -> current content (None: absent)
+    crontab: str | None = None  # the OMERO.web user's crontab as it is (None: none, or not read)
+
+    @property
+    def running(self) -> bool:
+        return self.running_pid is not None
+
+    @property
+    def omero_web_version(self) -> str | None:
+        return self.packages.get("omero-web")
+
+    @property
+    def django_version(self) -> tuple[int, ...]:
+        text = self.packages.get("django", "0")
+        return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
+
+
+def site_packages(venv: Path) -> list[Path]:
+    return sorted(venv.glob("lib/python3*/site-packages"))
+
+
+def packages(venv: Path) -> dict[str, str]:
+    paths = [str(p) for p in site_packages(venv)]
+    if not paths:
+        return {}
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions(path=paths):
+        name = dist.metadata["Name"]
+        if name:
+            found[normalise(name)] = dist.version
+    return found
+
+
+def running_pid(target: OmeroTarget) -> int | None:
+    """PID of the running OMERO.web (gunicorn writes var/django.pid), if it is alive."""
+    pidfile = target.omerodir / "var" / "django.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def probe(omero: Omero) -> State:
+    target = omero.target
+    installed = target.executable.exists()
+    state = State(target=target, installed=installed)
+    if not installed:
+        return state
+    state.packages = packages(target.venv)
+    state.config = omero.config_get_all()
+    state.running_pid = running_pid(target)
+    return state
