@@ -91,12 +91,22 @@ def as_user_argv(user: str, argv: list[str], env: Mapping[str, str]) -> list[str
     env_args = [f"{k}={v}" for k, v in env.items()]
     me = current_user()
     if me == user:
-        return ["env", *env_args, *argv]
+        return ["/usr/bin/env", *env_args, *argv]
     if os.geteuid() == 0:
         if not user_exists(user):
             raise PreflightError(f"the user {user!r} does not exist; create it or run `omerowizard install-omero --user {user}`")
-        return ["runuser", "-u", user, "--", "env", *env_args, *argv]
+        return [runuser(), "-u", user, "--", "/usr/bin/env", *env_args, *argv]
     raise PreflightError(f"omero must run as {user!r}, but the wizard runs as {me!r}: run it as root or as {user!r}")
+
+
+def runuser() -> str:
+    """Absolute path of util-linux's runuser (it lives in sbin, often not on a cron or sudo PATH)."""
+    import shutil
+
+    for cand in (shutil.which("runuser"), "/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    raise PreflightError("runuser (util-linux) is needed to run omero as its user: apt-get install util-linux")
 
 
 class CommandLog:
@@ -119,8 +129,13 @@ def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandL
     """Run ``argv``, feeding each output line to ``on_line`` as it is printed."""
     start = time.monotonic()
     lines: list[str] = []
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            text=True, bufsize=1, cwd=cwd or "/")
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                text=True, bufsize=1, cwd=cwd or "/")
+    except OSError as exc:
+        if log:
+            log.write(argv, f"cannot run: {exc}", None, 0.0)
+        raise PreflightError(f"cannot run {argv[0]}: {exc.strerror}") from None
     assert proc.stdout is not None
     try:
         for line in proc.stdout:

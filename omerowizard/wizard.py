@@ -1,0 +1,164 @@
+"""What the interactive front ends (Textual and plain) call: no UI here, and no UI decides
+anything itself. Start answers, detection, per-field validation, plan, apply."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omerowizard import answers as answers_mod
+from omerowizard import locations
+from omerowizard.answers import Answers
+from omerowizard.errors import AnswersError, WizardError
+from omerowizard.events import Emit
+from omerowizard.headless import plan_for, saved, target_of
+from omerowizard.infer import answers_from_config
+from omerowizard.omero import Omero
+from omerowizard.plan import Plan
+from omerowizard.probe import packages, running_pid
+from omerowizard.questions import BY_KEY, CATALOGUE, Question
+
+
+@dataclass
+class Detected:
+    """What the welcome step shows."""
+
+    omero_executable: str
+    installed: bool
+    omero_web_version: str | None
+    omerodir: str
+    omerodir_exists: bool
+    running: bool
+    saved_answers: bool
+    source: str  # where the starting answers came from
+
+    def lines(self) -> list[str]:
+        out = [f"omero: {self.omero_executable}" + ("" if self.installed else " (not installed)")]
+        if self.omero_web_version:
+            out.append(f"OMERO.web version: {self.omero_web_version}")
+        out.append(f"OMERODIR: {self.omerodir}" + ("" if self.omerodir_exists else " (missing)"))
+        out.append("OMERO.web is running" if self.running else "OMERO.web is not running")
+        out.append(f"Starting answers: {self.source}")
+        return out
+
+    @property
+    def reconfigure(self) -> bool:
+        return self.installed and self.omerodir_exists
+
+
+def starting_answers(path: str | None = None) -> tuple[dict[str, Any], str]:
+    """Flat answers to prefill from: a given file, else saved answers, else the live deployment, else defaults.
+
+    Saved answers and defaults are overlaid with the live OMERO config, so the wizard shows what is
+    really deployed. A given file is taken as it is.
+    """
+    if path:
+        return answers_mod.load_file(path).flat(), f"the answers file {path}"
+    base = saved()
+    source = f"saved answers ({locations.saved_answers()})" if base else "defaults"
+    base = base or answers_mod.defaults()
+    omero = Omero(target_of(base))
+    if not omero.target.executable.exists():
+        return base.flat(), source
+    try:
+        config = omero.config_get_all()
+    except WizardError:
+        return base.flat(), source
+    nested = answers_from_config(config, base.to_nested())
+    try:
+        inferred = answers_mod.validate(nested, "<live config>")
+    except AnswersError:
+        return base.flat(), source
+    return inferred.flat(), source + ", checked against the live OMERO config"
+
+
+def detect(flat: Mapping[str, Any], source: str = "") -> Detected:
+    a = _lenient(flat)
+    target = target_of(a)
+    pk = packages(target.venv) if target.venv.exists() else {}
+    return Detected(
+        omero_executable=str(target.executable),
+        installed=target.executable.exists(),
+        omero_web_version=pk.get("omero-web"),
+        omerodir=str(target.omerodir),
+        omerodir_exists=target.omerodir.is_dir(),
+        running=running_pid(target) is not None,
+        saved_answers=locations.saved_answers().exists(),
+        source=source,
+    )
+
+
+def _lenient(flat: Mapping[str, Any]) -> Answers:
+    try:
+        return answers_mod.from_flat(flat)
+    except AnswersError:
+        return answers_mod.defaults()
+
+
+def parse_field(q: Question, text: str) -> Any:
+    """Turn what was typed into the value of the question's type (raises ValueError with the message)."""
+    text = text.strip()
+    if q.kind == "int":
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+    if q.kind == "bool":
+        if text.lower() in {"true", "yes", "y", "1", "on"}:
+            return True
+        if text.lower() in {"false", "no", "n", "0", "off"}:
+            return False
+        raise ValueError(f"{text!r} is not yes or no")
+    if q.kind == "list":
+        return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
+    if q.kind == "mapping":
+        raise ValueError("edit extra_config in an answers file")
+    if q.nullable and text == "":
+        return None
+    return text
+
+
+def field_error(key: str, value: Any, flat: Mapping[str, Any]) -> str | None:
+    """Inline validation of one field, with the same messages as the answers file."""
+    q = BY_KEY[key]
+    trial = {**flat, key: value}
+    try:
+        answers_mod.from_flat(trial)
+    except AnswersError as exc:
+        mine = [p for p in exc.problems if p.key == key or p.key.startswith(key + "[")]
+        if mine:
+            p = mine[0]
+            return p.message + (f" (allowed: {p.allowed})" if p.allowed else "")
+    return None
+
+
+def visible(step: str, flat: Mapping[str, Any]) -> list[Question]:
+    """The questions of a step whose condition holds for these answers (mapping questions are file-only)."""
+    return [q for q in CATALOGUE if q.step == step and q.when(flat) and q.kind != "mapping"]
+
+
+def make(flat: Mapping[str, Any]) -> tuple[Answers, Plan, Omero]:
+    """Validate and plan (raises AnswersError with every problem)."""
+    a = answers_mod.from_flat(flat)
+    plan, omero = plan_for(a)
+    return a, plan, omero
+
+
+def apply(plan: Plan, omero: Omero, emit: Emit) -> bool:
+    from omerowizard.apply import apply_plan
+
+    return apply_plan(plan, omero, emit)
+
+
+def save_answers_file(a: Answers, path: str | Path) -> Path:
+    """"Save answers to file": an answers file that `apply` accepts (0600 when it holds a secret)."""
+    import os
+
+    p = Path(path)
+    text = a.to_yaml("# omerowizard answers (`omerowizard apply` accepts this file)\n")
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return p

@@ -1,0 +1,43 @@
+"""The foundation: omerowizard's installer gives a working OMERO.web, run as its own user."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests import parts
+from tests.e2e.conftest import USER, VENV, WHEEL_CACHE
+
+
+def test_installer_second_run_changes_nothing_and_says_so(omero_install, tmp_path):
+    env = {"OMEROWIZARD_WHEEL_CACHE": WHEEL_CACHE, "OMEROWIZARD_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "omerowizard", "install-omero", "--user", USER, "--venv", str(VENV),
+                           "--omerodir", str(VENV.parent / "OMERO.web"), "--with", "redis,cors,memcached"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "already installed" in proc.stdout and "nothing changed" in proc.stdout
+    assert "done:" not in proc.stdout
+    log = (tmp_path / "log" / "omero-commands.log").read_text()
+    assert "runuser -u omero-web" in log and "omero version" in log
+
+
+def test_omero_web_starts_as_its_user_and_serves_the_login_page(deployment):
+    deployment.omero("config", "set", "omero.web.application_server.port", str(deployment.app_port))
+    start = deployment.omero("web", "start")
+    assert "Starting OMERO.web" in start.stdout
+    try:
+        r = parts.http_get(deployment.login_url())
+        assert r.status == 200
+        assert "OMERO" in r.body
+        owner = subprocess.run(["ps", "-o", "user=", "-p", (deployment.omerodir / "var" / "django.pid").read_text().strip()],
+                               capture_output=True, text=True).stdout.strip()
+        assert owner == USER
+    finally:
+        deployment.omero("web", "stop")
+    assert not (deployment.omerodir / "var" / "django.pid").exists()
+
+
+def test_omero_refuses_root_so_the_adapter_never_runs_it_as_root(omero_install):
+    proc = subprocess.run([str(VENV / "bin" / "omero"), "version"], capture_output=True, text=True,
+                          env={"OMERODIR": "/tmp", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode != 0 and "root" in (proc.stdout + proc.stderr)
