@@ -1,0 +1,347 @@
+"""``omerowizard --plain``: the catalogue's questions line by line.
+
+For basic terminals, serial consoles and SSH sessions. The same questions (in catalogue
+order, skipping those whose condition does not hold), the same validation messages, the
+same plan as review and the same apply as the other front ends: everything that decides
+what changes comes from ``wizard``; this module only asks and prints.
+
+Prompts are questionary's (arrow keys, prefilled text) on terminals that understand
+cursor movement; on a dumb terminal (``TERM=dumb``, an editor's shell, a serial console)
+they are numbered lines read with ``input()``, which need no escape sequences.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omerowizard import wizard
+from omerowizard.answers import Answers
+from omerowizard.errors import AnswersError
+from omerowizard.events import Event, Finished, as_line
+from omerowizard.omero import Omero, mask_secrets
+from omerowizard.plan import Plan
+from omerowizard.questions import CATALOGUE, STEPS, Question
+
+NO_CHANGES = "No changes were made."
+
+STEP_TITLES = {
+    "platform": "Platform",
+    "omero": "OMERO.web installation",
+    "web_server": "Web server",
+    "sessions": "Sessions",
+    "cors": "Cross-origin requests (CORS)",
+    "advanced": "Advanced settings",
+}
+
+APPLY = "Apply the changes"
+DIFF = "Show the file differences"
+SAVE = "Save the answers to a file"
+QUIT = "Quit without changing anything"
+
+
+# ----------------------------------------------------------------------------- prompts
+class QuestionaryPrompts:
+    """Arrow-key selection, y/n confirmation and prefilled text (questionary); Ctrl-C raises."""
+
+    intro = "Enter keeps the value shown; Ctrl-C quits without changes."
+
+    def __init__(self) -> None:
+        from prompt_toolkit.styles import Style
+        self.style = Style([("qmark", "bold"), ("question", "bold"), ("answer", "bold")])
+
+    def select(self, message: str, choices: Sequence[str], default: str) -> str:
+        import questionary
+        return questionary.select(message, choices=list(choices), default=default, style=self.style).unsafe_ask()
+
+    def confirm(self, message: str, default: bool) -> bool:
+        import questionary
+        return bool(questionary.confirm(message, default=default, style=self.style).unsafe_ask())
+
+    def text(self, message: str, default: str) -> str:
+        import questionary
+        return questionary.text(message, default=default, style=self.style).unsafe_ask()
+
+
+class LinePrompts:
+    """Numbered choices and bracketed defaults read with input(): no escape sequences at all."""
+
+    intro = "Enter keeps the value in [brackets]; '-' empties it; Ctrl-C quits without changes."
+
+    def select(self, message: str, choices: Sequence[str], default: str) -> str:
+        for i, choice in enumerate(choices, 1):
+            say(f"  {i}) {choice}" + ("  (current)" if choice == default else ""))
+        while True:
+            text = _input(f"{message} [{default}]: ")
+            if not text:
+                return default
+            if text.isdigit() and 1 <= int(text) <= len(choices):
+                return choices[int(text) - 1]
+            if text in choices:
+                return text
+            say(f"  Type a number from 1 to {len(choices)}, or Enter for {default}.")
+
+    def confirm(self, message: str, default: bool) -> bool:
+        while True:
+            text = _input(f"{message} [{'Y/n' if default else 'y/N'}]: ").lower()
+            if not text:
+                return default
+            if text in {"y", "yes"}:
+                return True
+            if text in {"n", "no"}:
+                return False
+            say("  Type y or n.")
+
+    def text(self, message: str, default: str) -> str:
+        text = _input(f"{message} [{default}]: " if default else f"{message}: ")
+        if text == "-":
+            return ""
+        return text or default
+
+
+def _input(prompt: str) -> str:
+    try:
+        return input(prompt).strip()
+    except EOFError:  # Ctrl-D, or the terminal went away: nobody is answering
+        raise KeyboardInterrupt from None
+
+
+def prompts_for_terminal() -> QuestionaryPrompts | LinePrompts:
+    if os.environ.get("TERM", "") in {"", "dumb", "unknown"}:
+        return LinePrompts()
+    return QuestionaryPrompts()
+
+
+Prompts = QuestionaryPrompts | LinePrompts
+
+
+# ----------------------------------------------------------------------------- the run
+def run_plain(answers_path: str | None, prompts: Prompts | None = None) -> int:
+    """Ask, review, apply. Exit status: 0 done (or nothing to change, or quit at the review),
+    1 the apply failed, 2 bad answers file, 130 interrupted."""
+    prompts = prompts or prompts_for_terminal()
+    try:
+        flat, source = wizard.starting_answers(answers_path)
+        say(f"omerowizard: plain prompts. {prompts.intro}")
+        for line in wizard.detect(flat, source).lines():
+            say(f"  {line}")
+        flat = ask_all(flat, prompts)
+        say("")
+        say("Reading the live deployment to plan the changes...")
+        a, plan, omero = make_until_valid(flat, prompts)
+        show_review(plan)
+        if plan.empty:
+            return 0
+        if not review_menu(plan, a, prompts):
+            say(NO_CHANGES)
+            return 0
+    except KeyboardInterrupt:
+        say("")
+        say(NO_CHANGES)
+        return 130
+    return run_apply(plan, omero)
+
+
+def run_apply(plan: Plan, omero: Omero) -> int:
+    say("")
+    try:
+        ok = wizard.apply(plan, omero, print_event)
+    except KeyboardInterrupt:
+        say("")
+        say("Interrupted while applying: some changes may already be made. "
+            "Run omerowizard again to see what is left to do.")
+        return 130
+    return 0 if ok else 1
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def print_event(event: Event) -> None:
+    """Each apply event as a line, flushed at once so omero's output appears as it is printed."""
+    line = as_line(event)
+    if line is None:
+        return
+    failed = isinstance(event, Finished) and not event.ok
+    print(line, file=sys.stderr if failed else sys.stdout, flush=True)
+
+
+# ----------------------------------------------------------------------------- questions
+def ask_all(flat: Mapping[str, Any], prompts: Prompts, only: set[str] | None = None) -> dict[str, Any]:
+    """Ask every applicable question in catalogue order (or only the keys in ``only``).
+
+    Conditions are evaluated again before each question, so an answer decides which
+    questions follow (cors.origins only after cors.mode origins).
+    """
+    flat = dict(flat)
+    for step in STEPS:
+        titled = False
+        for q in (q for q in CATALOGUE if q.step == step):
+            if only is not None and q.key not in only:
+                continue
+            if q not in wizard.visible(step, flat):
+                continue
+            if not titled:
+                say("")
+                say(f"== {STEP_TITLES.get(step, step)} ==")
+                titled = True
+                if step == "advanced" and only is None and not wants_advanced(flat, prompts):
+                    break
+            flat[q.key] = ask(q, flat, prompts)
+    return used(flat)
+
+
+def wants_advanced(flat: Mapping[str, Any], prompts: Prompts) -> bool:
+    """The advanced settings are listed, and asked only when wanted: most runs change none of them."""
+    for q in wizard.visible("advanced", flat):
+        say(f"  {q.key}: {shown(current(q, flat))}")
+    return prompts.confirm("Change any of these?", False)
+
+
+def used(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop answers to questions that do not apply (so no 'is ignored' warnings reach the review)."""
+    by_key = {q.key: q for q in CATALOGUE}
+    return {k: (None if k in by_key and not by_key[k].when(flat) else v) for k, v in flat.items()}
+
+
+def current(q: Question, flat: Mapping[str, Any]) -> Any:
+    """The value to prefill: the current answer, or the question's default when the current answer
+    is not valid with the answers given so far (port 80 after switching to nginx-development)."""
+    value = flat.get(q.key)
+    if value is None:
+        return q.default_for(flat)
+    if wizard.field_error(q.key, value, flat) is not None:
+        default = q.default_for(flat)
+        if default is not None and wizard.field_error(q.key, default, flat) is None:
+            return default
+    return value
+
+
+def shown(value: Any) -> str:
+    if value is None or value == "":
+        return "(empty)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "(none)"
+    return mask_secrets(str(value))
+
+
+def ask(q: Question, flat: Mapping[str, Any], prompts: Prompts) -> Any:
+    """One question, asked again until the answer is valid (raises KeyboardInterrupt on Ctrl-C).
+
+    A refused answer is printed with the whole message (the answers file's message) on its own
+    line, which a screen reader or a narrow terminal keeps, and the question comes back
+    prefilled with what was typed.
+    """
+    say("")
+    for line in textwrap.wrap(q.help, 76):
+        say(f"  {line}")
+    if q.kind not in {"choice", "bool"} and q.allowed_text():
+        say(f"  Allowed: {q.allowed_text()}")
+    value = current(q, flat)
+    masked = as_text(value, secret=q.secret)
+    typed = masked
+    while True:
+        error = None
+        if q.kind == "choice":
+            # choices that the answers so far rule out (iis on unix) are not offered
+            choices = [c for c in q.choices if wizard.field_error(q.key, c, flat) is None] or list(q.choices)
+            answer: Any = prompts.select(q.prompt, choices, value if value in choices else choices[0])
+        elif q.kind == "bool":
+            answer = prompts.confirm(q.prompt, bool(value))
+        else:
+            typed = prompts.text(q.prompt, typed)
+            try:
+                # a secret left masked as shown keeps its value
+                answer = value if q.secret and typed == masked else wizard.parse_field(q, typed)
+            except ValueError as exc:
+                error = str(exc)
+        if error is None:
+            error = wizard.field_error(q.key, answer, flat)
+        if error is None:
+            return answer
+        say(f"  Not accepted: {error}")
+        if q.kind in {"choice", "bool"}:
+            value = answer
+
+
+def as_text(value: Any, secret: bool = False) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return mask_secrets(str(value)) if secret else str(value)
+
+
+# ----------------------------------------------------------------------------- review
+def make_until_valid(flat: dict[str, Any], prompts: Prompts) -> tuple[Answers, Plan, Omero]:
+    """Plan the answers; when a rule joining several answers fails, say why and ask those questions again."""
+    while True:
+        try:
+            return wizard.make(flat)
+        except AnswersError as exc:
+            say("")
+            for p in exc.problems:
+                say(f"  {p.key}: {p.message}" + (f" (allowed: {p.allowed})" if p.allowed else ""))
+            keys = {p.key.split("[")[0] for p in exc.problems}
+            askable = {q.key for step in STEPS for q in wizard.visible(step, flat)} & keys
+            if not askable:
+                raise
+            say("Please answer these again.")
+            flat = ask_all(flat, prompts, only=askable)
+
+
+def show_review(plan: Plan) -> None:
+    say("")
+    say("== Review: what applying will change ==")
+    for line in plan.lines():
+        say(f"  {line}")
+    for note in plan.notes:
+        say(f"  note: {note}")
+
+
+def review_menu(plan: Plan, a: Answers, prompts: Prompts) -> bool:
+    """True to apply, False to quit without changes. File diffs and saving the answers come back here."""
+    while True:
+        choices = [APPLY] + ([DIFF] if plan.files else []) + [SAVE, QUIT]
+        say("")
+        choice = prompts.select("What now?", choices, APPLY)
+        if choice == APPLY:
+            return True
+        if choice == QUIT:
+            return False
+        if choice == DIFF:
+            for f in plan.files:
+                sys.stdout.write(f.diff())
+            sys.stdout.flush()
+        if choice == SAVE:
+            save_answers(a, prompts)
+
+
+def save_answers(a: Answers, prompts: Prompts) -> None:
+    typed = str(Path.cwd() / "omerowizard-answers.yml")
+    while True:
+        typed = prompts.text("Save the answers to which file?", typed)
+        error = writable_file(typed)
+        if error is None:
+            break
+        say(f"  Not accepted: {error}")
+    saved = wizard.save_answers_file(a, Path(typed.strip()).expanduser())
+    say(f"Saved to {saved}: `omerowizard apply {saved}` applies it.")
+
+
+def writable_file(text: str) -> str | None:
+    if not text.strip():
+        return "type a file name"
+    p = Path(text.strip()).expanduser()
+    if p.is_dir():
+        return f"{p} is a directory"
+    if not p.parent.is_dir():
+        return f"{p.parent} does not exist"
+    return None
