@@ -49,6 +49,9 @@ class WebServer:
     max_body_size: str
     config_path: str | None
     https: Https | None
+    systemd: bool = False  # also write a systemd unit for OMERO.web (Unix)
+    omero_web_version: str | None = None  # Windows: picks IIS reverse proxy (5.3+) or ISAPI-WSGI (5.1/5.2)
+    omero_dist: str | None = None  # Windows, OMERO.web 5.1/5.2: the OMERO directory
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,9 @@ class Answers:
                 "max_body_size": ws.max_body_size, "config_path": ws.config_path,
                 "https": ({"certificate": ws.https.certificate, "key": ws.https.key, "port": ws.https.port}
                           if ws.https else {"certificate": None}),
+                **({"systemd": ws.systemd} if self.platform == "unix" else {}),
+                **({"omero_web_version": ws.omero_web_version} if ws.omero_web_version else {}),
+                **({"omero_dist": ws.omero_dist} if ws.omero_dist else {}),
             },
             "application_server": {"host": self.application_server.host, "port": self.application_server.port,
                                    "workers": self.application_server.workers,
@@ -494,7 +500,10 @@ def _build(flat: Mapping[str, Any], warnings: tuple[str, ...]) -> Answers:
         omero=OmeroInstall(flat["omero.user"], str(PurePosixPath(flat["omero.venv"])),
                            str(PurePosixPath(flat["omero.omerodir"]))),
         web_server=WebServer(flat["web_server.kind"], flat["web_server.server_name"], flat["web_server.port"],
-                             str(flat["web_server.max_body_size"]), flat.get("web_server.config_path"), https),
+                             str(flat["web_server.max_body_size"]), flat.get("web_server.config_path"), https,
+                             bool(flat.get("web_server.systemd")) and flat["platform"] == "unix",
+                             flat.get("web_server.omero_web_version") if flat["platform"] == "windows" else None,
+                             flat.get("web_server.omero_dist") if flat["platform"] == "windows" else None),
         application_server=AppServer(flat["application_server.host"], flat["application_server.port"],
                                      flat["application_server.workers"], flat["application_server.timeout"]),
         prefix=flat["prefix"],

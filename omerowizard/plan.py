@@ -55,10 +55,19 @@ class FileChange:
     mode: int = 0o644
     link: str | None = None  # a symlink to create pointing at path (Debian sites-enabled)
     staged: bool = False  # written to the staging directory for an administrator to install
+    encoding: str = "utf-8"
+    check: str | None = None  # the server check that proves it: nginx | apache | nginx-development | systemd
+    system: bool = False  # part of the system server's configuration: checked whole, reloaded when running
+    commands: tuple[str, ...] = ()  # what an administrator runs after installing it (IIS, Task Scheduler)
+    owner: str | None = None  # new directories and the file belong to this user (files inside OMERODIR)
+    modules: tuple[str, ...] = ()  # Apache modules the file needs
 
     def describe(self) -> str:
         verb = "remove" if self.new is None else ("create" if self.old is None else "update")
-        return f"{verb} {self.path} ({self.why})"
+        if self.new is not None and self.old == self.new:
+            verb = "link"
+        staged = " [staged for an administrator]" if self.staged else ""
+        return f"{verb} {self.path} ({self.why}){staged}"
 
     def diff(self) -> str:
         import difflib
@@ -74,6 +83,7 @@ class JobChange:
     old: str | None
     new: str | None
     why: str
+    staged: bool = False  # the wizard cannot edit this crontab: an administrator adds the line
 
     def describe(self) -> str:
         if self.new is None:

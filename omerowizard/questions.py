@@ -80,6 +80,12 @@ def _nginx(a: Flat) -> bool:
     return _server_kind(a) in {"nginx", "nginx-development"}
 
 
+def _legacy_iis(a: Flat) -> bool:
+    version = str(a.get("web_server.omero_web_version") or "")
+    parts = [int(p) for p in version.split(".")[:2] if p.isdigit()]
+    return a.get("platform") == "windows" and len(parts) == 2 and tuple(parts) < (5, 3)
+
+
 def _cache_backend(a: Flat) -> bool:
     return a.get("sessions.backend", "file") in {"redis", "memcached"}
 
@@ -146,6 +152,20 @@ CATALOGUE: tuple[Question, ...] = (
              "The port the server listens on for HTTPS.",
              "int", "advanced", default=443, minimum=1, maximum=65535,
              when=lambda a: _front_end(a) and bool(a.get("web_server.https.certificate"))),
+    Question("web_server.systemd", "Also write a systemd unit for OMERO.web?",
+             "As in the OMERO.web install docs: /etc/systemd/system/omero-web.service runs `omero web start` as "
+             "the OMERO.web user at boot (enable it with `systemctl enable omero-web`).",
+             "bool", "advanced", default=False, when=_unix),
+    Question("web_server.omero_web_version", "Which OMERO.web version runs behind IIS?",
+             "OMERO.web 5.1 and 5.2 run inside IIS through ISAPI-WSGI (`bin\\omero web iis`); 5.3 and later do not "
+             "run on Windows, so IIS proxies to an OMERO.web application server on a Unix host. Empty: the "
+             "version detected, else 5.3 or later.",
+             "text", "advanced", default=None, nullable=True, check=v.version,
+             allowed='a version in quotes, such as "5.2.8"', when=lambda a: a.get("platform") == "windows"),
+    Question("web_server.omero_dist", "Where is OMERO on the Windows host?",
+             "The OMERO 5.1/5.2 directory that holds bin\\omero (the OMERO docs use C:\\omero_dist).",
+             "text", "advanced", default="C:\\omero_dist", check=v.any_path, allowed="an absolute Windows path",
+             when=_legacy_iis),
     Question("application_server.host", "Address OMERO.web's application server listens on",
              "omero.web.application_server.host. Keep 127.0.0.1 when the web server runs on this host; "
              "set an external address when the front end runs elsewhere.",

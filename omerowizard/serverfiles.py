@@ -1,1 +1,395 @@
-def plan_files(plan): pass
+"""Web-server files and scheduled jobs: planned as differences, applied safely.
+
+``plan_files`` compares the files the answers ask for (``sitefiles``) with what is on disk,
+and the clearsessions line (``cron``) with the OMERO.web user's crontab; equal gives nothing.
+``apply_files`` writes atomically, keeps the previous version as a backup, runs the server's
+own check, restores every file it wrote when a check fails, and reloads a running server only
+after the checks passed. What this process may not write (not root, or Windows files made on
+Unix) goes to a staging directory, with the exact commands an administrator runs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import pwd
+import shlex
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from omerowizard import cron, locations, platforms, servercheck, sitefiles
+from omerowizard.errors import AnswersError, ApplyError, Problem
+from omerowizard.plan import FileChange, JobChange, Plan
+
+Say = Callable[[str], None]
+
+
+# ---------------------------------------------------------------------------- planning
+def plan_files(plan: Plan) -> None:
+    a, state = plan.answers, plan.state
+    try:
+        wanted = sitefiles.wanted_files(a, state.omero_web_version, plan.notes)
+    except ValueError:
+        raise AnswersError([Problem("sessions.clearsessions",
+                                    f"{a.sessions.clearsessions!r} has no Task Scheduler equivalent on Windows",
+                                    allowed="daily | hourly | off | 'M H * * *' | 'M * * * *'")]) from None
+    native = platforms.native(a)
+    for w in wanted:
+        staged = not native or not writable(w.path)
+        old = read_text(staging_path(w.path), w.encoding) if not native else read_text(Path(w.path), w.encoding)
+        state.files[w.path] = old
+        if old == w.content and link_ok(w):
+            continue
+        plan.files.append(FileChange(w.path, old, w.content, w.why, w.mode, w.link, staged, w.encoding, w.check,
+                                     w.system, w.commands, w.owner, w.modules))
+    if native:
+        _plan_removals(plan, {w.path for w in wanted})
+    _plan_job(plan)
+    if a.platform == "windows" and a.sessions.backend == "file" and a.sessions.clearsessions != "off" \
+            and not any(f.path.endswith(".xml") for f in plan.files) and not platforms.legacy_iis(a, state.omero_web_version):
+        plan.notes.append("clearsessions: OMERO.web runs on the Unix host, so its clearsessions job belongs in that "
+                          "host's crontab: run omerowizard there.")
+
+
+def link_ok(w) -> bool:
+    return w.link is None or (os.path.islink(w.link) and os.readlink(w.link) == w.path)
+
+
+def read_text(path: Path, encoding: str = "utf-8") -> str | None:
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return None
+    try:
+        return data.decode(encoding).replace("\r\n", "\n") if encoding == "utf-16" else data.decode(encoding)
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace")
+
+
+def writable(path: str) -> bool:
+    """May this process write ``path`` (and its link)? Root may; others need the nearest existing directory."""
+    if os.geteuid() == 0:
+        return True
+    p = Path(path)
+    if p.exists():
+        return os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)
+    parent = p.parent
+    while not parent.exists():
+        parent = parent.parent
+    return os.access(parent, os.W_OK | os.X_OK)
+
+
+def _plan_removals(plan: Plan, wanted: set[str]) -> None:
+    """Files an earlier run wrote that these answers no longer ask for (e.g. nginx -> apache)."""
+    for path, entry in manifest().items():
+        if path in wanted:
+            continue
+        current = read_text(Path(path))
+        if current is None:
+            continue
+        if _digest(current) != entry.get("sha256"):
+            plan.notes.append(f"{path} was written by an earlier run and edited since: left in place.")
+            continue
+        plan.files.append(FileChange(path, current, None, "no longer needed with these answers",
+                                     link=entry.get("link"), staged=not writable(path),
+                                     check=entry.get("check"), system=bool(entry.get("system"))))
+
+
+def _plan_job(plan: Plan) -> None:
+    a = plan.answers
+    if a.platform != "unix":
+        return
+    new = cron.wanted_line(a)
+    user = a.omero.user
+    text = cron.read(user)
+    plan.state.crontab = text
+    if text is None:
+        if new is not None:
+            plan.jobs.append(JobChange(user, None, new, cron.why(a), staged=True))
+            plan.notes.append(f"cannot read the crontab of {user} (run as root or as {user} to manage it).")
+        return
+    lines = cron.managed_lines(text, a.omero.omerodir)
+    old = "\n".join(lines) if lines else None
+    if old != new:
+        plan.jobs.append(JobChange(user, old, new, cron.why(a)))
+
+
+# ---------------------------------------------------------------------------- the manifest of written files
+def manifest_path() -> Path:
+    return locations.state_dir() / "serverfiles.json"
+
+
+def manifest() -> dict[str, dict]:
+    try:
+        return json.loads(manifest_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _save_manifest(data: dict[str, dict]) -> None:
+    path = manifest_path()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------- applying files
+def staging_dir() -> Path:
+    return locations.state_dir() / "staging"
+
+
+def staging_path(path: str) -> Path:
+    if path.startswith("/"):
+        return staging_dir() / PurePosixPath(path).relative_to("/")
+    win = PureWindowsPath(path)
+    return staging_dir().joinpath(win.drive.rstrip(":"), *win.parts[1:])
+
+
+def atomic_write(path: Path, data: bytes, mode: int, owner: str | None = None, owner_root: str | None = None) -> None:
+    _makedirs(path.parent, owner, owner_root)
+    tmp = path.with_name(f".{path.name}.omerowizard-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        if owner and os.geteuid() == 0:
+            pw = pwd.getpwnam(owner)
+            os.chown(tmp, pw.pw_uid, pw.pw_gid)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _makedirs(directory: Path, owner: str | None, owner_root: str | None) -> None:
+    """Create missing directories; those below ``owner_root`` (OMERODIR) belong to ``owner``."""
+    missing = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o755)
+        if owner and owner_root and os.geteuid() == 0 and str(d).startswith(owner_root.rstrip("/") + "/"):
+            pw = pwd.getpwnam(owner)
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+
+
+def encode(text: str, encoding: str) -> bytes:
+    if encoding == "utf-16":
+        return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-16")  # BOM + little-endian
+    return text.encode(encoding)
+
+
+class _Written:
+    """What apply_files changed, so a failed check can put it all back."""
+
+    def __init__(self) -> None:
+        self.undo: list[Callable[[], None]] = []
+
+    def restore(self, say: Say) -> None:
+        for undo in reversed(self.undo):
+            undo()
+        say("restored the previous files")
+
+
+def apply_files(plan: Plan, say: Say) -> None:
+    a = plan.answers
+    direct = [f for f in plan.files if not f.staged]
+    staged = [f for f in plan.files if f.staged]
+    written = _Written()
+    backups = locations.state_dir() / "backups" / _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    try:
+        for f in direct:
+            _write_one(f, a.omero.omerodir, backups, written, say)
+        _check_all(plan, direct, say)
+    except ApplyError:
+        written.restore(say)
+        raise
+    except OSError as exc:
+        written.restore(say)
+        raise ApplyError(f"writing the web-server files failed: {exc}") from exc
+    _update_manifest(direct)
+    _reload(plan, direct, say)
+    if staged:
+        _stage(plan, staged, say)
+
+
+def _write_one(f: FileChange, omerodir: str, backups: Path, written: _Written, say: Say) -> None:
+    path = Path(f.path)
+    if path.exists():
+        backup = backups.joinpath(*[p.strip(":\\/") for p in Path(f.path).parts if p.strip(":\\/")])
+        backup.parent.mkdir(parents=True, exist_ok=True)
+        backup.write_bytes(path.read_bytes())
+        os.chmod(backup, 0o600)
+        previous = path.read_bytes()
+        mode = path.stat().st_mode & 0o777
+        written.undo.append(lambda: atomic_write(path, previous, mode))
+        say(f"backup of {f.path}: {backup}")
+    else:
+        written.undo.append(lambda: path.unlink(missing_ok=True))
+    if f.new is None:
+        path.unlink(missing_ok=True)
+        say(f"removed {f.path}")
+    else:
+        atomic_write(path, encode(f.new, f.encoding), f.mode, f.owner, omerodir)
+        say(f"wrote {f.path}")
+    if f.link:
+        link = Path(f.link)
+        before = os.readlink(link) if link.is_symlink() else None
+        if f.new is None:
+            if before == f.path:
+                link.unlink()
+                say(f"removed the link {f.link}")
+        elif before != f.path:
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(f.path)
+            say(f"linked {f.link} -> {f.path}")
+
+        def undo_link(link=link, before=before) -> None:
+            if link.is_symlink():
+                link.unlink()
+            if before is not None:
+                link.symlink_to(before)
+        written.undo.append(undo_link)
+
+
+def _check_all(plan: Plan, files: list[FileChange], say: Say) -> None:
+    a = plan.answers
+    for f in files:
+        if f.new is None or f.check is None:
+            continue
+        if f.check == "nginx":
+            results = servercheck.check_nginx(f.path, f.system)
+        elif f.check == "apache":
+            if f.system and f.modules and platforms.distribution() == "debian":
+                enabled = servercheck.enable_apache_modules(f.modules)
+                if enabled is not None:
+                    say(f"{enabled.what}: {'done' if enabled.ok else enabled.output}")
+            results = servercheck.check_apache(f.path, f.system, f.modules)
+        elif f.check == "nginx-development":
+            site = sitefiles.site_of(a, f.path)
+            for d in (site.log_dir, site.run_dir):
+                _makedirs(Path(d), a.omero.user, a.omero.omerodir)
+            results = servercheck.check_nginx_development(f.path, a.omero.user, site.log_dir)
+        elif f.check == "systemd":
+            results = servercheck.check_systemd(f.path)
+        else:
+            continue
+        for r in results:
+            if not r.ran:
+                say(r.what)
+                plan.notes.append(r.what + f" ({f.path})")
+            elif r.ok:
+                say(f"{r.what}: ok")
+            else:
+                raise ApplyError(f"{r.what} failed, so the previous files were restored:\n{r.output}")
+
+
+def _reload(plan: Plan, files: list[FileChange], say: Say) -> None:
+    a = plan.answers
+    kinds = {f.check for f in files if f.system and f.check in {"nginx", "apache"}}
+    for kind in sorted(kinds):
+        r = servercheck.reload_system(kind)
+        if r is None:
+            say(f"{kind} is not running: start it to serve OMERO.web")
+        elif not r.ok:
+            raise ApplyError(f"{r.what} failed after the check passed:\n{r.output}")
+        else:
+            say(f"{r.what}: done")
+    for f in files:
+        if f.check == "nginx-development" and f.new is not None:
+            site = sitefiles.site_of(a, f.path)
+            r = servercheck.reload_development(f.path, a.omero.user, site.log_dir, site.run_dir)
+            if r is not None:
+                if not r.ok:
+                    raise ApplyError(f"{r.what} failed:\n{r.output}")
+                say(f"{r.what}: done")
+        if f.check == "systemd" and f.new is not None and Path("/run/systemd/system").exists():
+            systemctl = servercheck.which("systemctl")
+            if systemctl:
+                servercheck._run([systemctl, "daemon-reload"], "systemctl daemon-reload")
+                say("systemctl daemon-reload: done")
+
+
+def _update_manifest(files: list[FileChange]) -> None:
+    data = manifest()
+    for f in files:
+        if f.new is None:
+            data.pop(f.path, None)
+        elif f.check in {"nginx", "apache", "nginx-development", "systemd"}:
+            data[f.path] = {"sha256": _digest(f.new), "link": f.link, "check": f.check, "system": f.system}
+    _save_manifest(data)
+
+
+def admin_commands(plan: Plan, files: list[FileChange]) -> list[str]:
+    """The exact commands an administrator runs to install the staged files."""
+    out: list[str] = []
+    windows = plan.answers.platform == "windows"
+    for f in files:
+        src = staging_path(f.path)
+        if windows:
+            out.append(f"copy {src} (from this machine) to {f.path} on the Windows host" if f.new is not None
+                       else f"del \"{f.path}\"")
+        elif f.new is None:
+            out.append(f"rm -f {shlex.quote(f.path)}" + (f" {shlex.quote(f.link)}" if f.link else ""))
+        else:
+            out.append(f"install -D -m {f.mode:o} {shlex.quote(str(src))} {shlex.quote(f.path)}")
+            if f.owner:
+                out.append(f"chown {shlex.quote(f.owner)} {shlex.quote(f.path)}")
+            if f.link:
+                out.append(f"ln -sfn {shlex.quote(f.path)} {shlex.quote(f.link)}")
+        out += list(f.commands)
+    checks = {f.check for f in files if f.system}
+    if "apache" in checks:
+        mods = sorted({m for f in files for m in f.modules})
+        if platforms.distribution() == "debian" and mods:
+            out.append(f"a2enmod {' '.join(mods)}")
+        layout = platforms.server_layout("apache")
+        out.append(f"{layout.ctl} -t && {layout.ctl} graceful")
+    if "nginx" in checks:
+        out.append("nginx -t && nginx -s reload")
+    if "systemd" in {f.check for f in files}:
+        out.append("systemctl daemon-reload")
+    return out
+
+
+def _stage(plan: Plan, files: list[FileChange], say: Say) -> None:
+    for f in files:
+        if f.new is None:
+            continue
+        dest = staging_path(f.path)
+        atomic_write(dest, encode(f.new, f.encoding), 0o644)
+        say(f"staged {f.path} as {dest}")
+    commands = admin_commands(plan, files)
+    head = ("On the Windows host, as an administrator:" if plan.answers.platform == "windows"
+            else "This process may not write these files. As root, run:")
+    (staging_dir() / "INSTALL.txt").write_text("\n".join([head, *commands]) + "\n")
+    say(head)
+    for c in commands:
+        say(f"  {c}")
+
+
+# ---------------------------------------------------------------------------- applying jobs
+def apply_jobs(plan: Plan, say: Say) -> None:
+    a = plan.answers
+    for job in plan.jobs:
+        if job.staged:
+            say(f"cannot edit the crontab of {job.user}. As root, run `crontab -u {job.user} -e` and "
+                + (f"add this line:\n  {job.new}" if job.new else f"remove the line ending with {cron.marker(a.omero.omerodir)}"))
+            continue
+        cron.set_job(job.user, a.omero.omerodir, job.new)
+        say(f"crontab of {job.user}: " + (f"{job.new}" if job.new else "clearsessions line removed"))

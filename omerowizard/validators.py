@@ -163,3 +163,12 @@ def config_value(value: object) -> str | None:
     if isinstance(value, str) and ("\n" in value or "\r" in value or "\x00" in value):
         return "must be one line"
     return None
+
+
+VERSION = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,4}){0,3}$")
+
+
+def version(value: str) -> str | None:
+    if not VERSION.match(str(value)):
+        return "must be a version number such as 5.2.8 or 5.33.2"
+    return None
