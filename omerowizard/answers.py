@@ -129,8 +129,16 @@ class Answers:
         }
 
     def to_yaml(self, header: str = "") -> str:
-        body = yaml.safe_dump(self.to_nested(), sort_keys=False, default_flow_style=False, allow_unicode=True)
+        body = yaml.safe_dump(_prune(self.to_nested()), sort_keys=False, default_flow_style=False, allow_unicode=True)
         return (header + body) if header else body
+
+
+def _prune(node: Any) -> Any:
+    """Drop keys with no value (an answer that does not apply), for a readable file."""
+    if isinstance(node, dict):
+        out = {k: _prune(v) for k, v in node.items() if v is not None}
+        return {k: v for k, v in out.items() if v != {} or k == "extra_config"}
+    return node
 
 
 def _flatten(nested: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -161,8 +169,10 @@ def _schema_for(q: Question) -> dict[str, Any]:
         s = {"type": ["string", "integer"], "maxLength": 16}
     else:
         s = {"type": "string", "maxLength": MAX_TEXT}
-    if q.nullable:
-        s["type"] = [s["type"], "null"] if isinstance(s["type"], str) else [*s["type"], "null"]
+    # null (an empty value in YAML) means "the default", for every key
+    s["type"] = [s["type"], "null"] if isinstance(s["type"], str) else [*s["type"], "null"]
+    if "enum" in s:
+        s["enum"] = [*s["enum"], None]
     s["title"] = q.prompt
     s["description"] = q.help + (f" Allowed: {q.allowed_text()}." if q.allowed_text() else "")
     if not callable(q.default) and q.default is not None and not isinstance(q.default, tuple):
@@ -335,6 +345,12 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
                                         allowed=f"keys at {where}: {', '.join(sorted(known))}"))
             continue
         line = lines.get(key)
+        if "propertyNames" in err.schema_path:
+            full = f"{key}.{err.instance}"
+            problems.append(Problem(full, f"{_short(err.instance)} is not an omero.web.* key", source,
+                                    lines.get(full) or line, value=err.instance,
+                                    allowed="keys such as omero.web.login_logo"))
+            continue
         if err.validator == "type":
             want = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
             msg = f"{_short(err.instance)} is not {'an' if want[0] in 'aeiou' else 'a'} {want}"
@@ -344,9 +360,6 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
         elif err.validator in {"minimum", "maximum"}:
             msg = f"{_short(err.instance)} is out of range"
             allowed = allowed or f"{err.validator} {err.validator_value}"
-        elif err.validator == "propertyNames":
-            msg = f"{_short(err.instance)} is not an omero.web.* key"
-            allowed = "keys such as omero.web.login_logo"
         elif err.validator in {"maxLength", "maxItems", "maxProperties"}:
             msg = f"is too long ({err.validator} {err.validator_value})"
         else:

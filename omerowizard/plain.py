@@ -70,7 +70,7 @@ class QuestionaryPrompts:
 class LinePrompts:
     """Numbered choices and bracketed defaults read with input(): no escape sequences at all."""
 
-    intro = "Enter keeps the value in [brackets]; '-' empties it; Ctrl-C quits without changes."
+    intro = "Enter keeps the value in [brackets], '-' empties it, Ctrl-C quits without changes."
 
     def select(self, message: str, choices: Sequence[str], default: str) -> str:
         for i, choice in enumerate(choices, 1):
@@ -126,7 +126,8 @@ def run_plain(answers_path: str | None, prompts: Prompts | None = None) -> int:
     prompts = prompts or prompts_for_terminal()
     try:
         flat, source = wizard.starting_answers(answers_path)
-        say(f"omerowizard: plain prompts. {prompts.intro}")
+        say("omerowizard: plain prompts")
+        say(prompts.intro)
         for line in wizard.detect(flat, source).lines():
             say(f"  {line}")
         flat = ask_all(flat, prompts)
@@ -242,8 +243,9 @@ def ask(q: Question, flat: Mapping[str, Any], prompts: Prompts) -> Any:
     say("")
     for line in textwrap.wrap(q.help, 76):
         say(f"  {line}")
-    if q.kind not in {"choice", "bool"} and q.allowed_text():
-        say(f"  Allowed: {q.allowed_text()}")
+    # the answers-file key, so what is learnt here carries over to `omerowizard apply`
+    allowed = q.allowed_text() if q.kind not in {"choice", "bool"} else ""
+    say(f"  [{q.key}]" + (f" allowed: {allowed}" if allowed else ""))
     value = current(q, flat)
     masked = as_text(value, secret=q.secret)
     typed = masked

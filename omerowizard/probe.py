@@ -1,8 +1,9 @@
 """What is there now, read without changing anything.
 
-One ``omero config get`` for the whole config; the environment's packages are read
-from its site-packages in this process (no extra interpreter start); whether OMERO.web
-runs comes from its pid file.
+The OMERO config is read from config.xml (read-only: ``omero config get`` would rewrite
+the file); the environment's packages are read from its site-packages in this process
+(no extra interpreter start); whether OMERO.web runs comes from its pid file. Probing
+starts no process at all.
 """
 
 from __future__ import annotations
@@ -79,6 +80,6 @@ def probe(omero: Omero) -> State:
     if not installed:
         return state
     state.packages = packages(target.venv)
-    state.config = omero.config_get_all()
+    state.config = omero.config_read()
     state.running_pid = running_pid(target)
     return state

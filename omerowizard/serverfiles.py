@@ -38,8 +38,11 @@ def plan_files(plan: Plan) -> None:
     native = platforms.native(a)
     for w in wanted:
         staged = not native or not writable(w.path)
-        old = read_text(staging_path(w.path), w.encoding) if not native else read_text(Path(w.path), w.encoding)
-        state.files[w.path] = old
+        if w.path in state.files:  # already probed (or given by a test)
+            old = state.files[w.path]
+        else:
+            old = read_text(staging_path(w.path) if not native else Path(w.path), w.encoding)
+            state.files[w.path] = old
         if old == w.content and link_ok(w):
             continue
         plan.files.append(FileChange(w.path, old, w.content, w.why, w.mode, w.link, staged, w.encoding, w.check,
@@ -105,7 +108,7 @@ def _plan_job(plan: Plan) -> None:
         return
     new = cron.wanted_line(a)
     user = a.omero.user
-    text = cron.read(user)
+    text = plan.state.crontab if plan.state.crontab is not None else cron.read(user)
     plan.state.crontab = text
     if text is None:
         if new is not None:

@@ -63,7 +63,7 @@ def starting_answers(path: str | None = None) -> tuple[dict[str, Any], str]:
     if not omero.target.executable.exists():
         return base.flat(), source
     try:
-        config = omero.config_get_all()
+        config = omero.config_read()
     except WizardError:
         return base.flat(), source
     nested = answers_from_config(config, base.to_nested())
@@ -137,6 +137,13 @@ def field_error(key: str, value: Any, flat: Mapping[str, Any]) -> str | None:
 def visible(step: str, flat: Mapping[str, Any]) -> list[Question]:
     """The questions of a step whose condition holds for these answers (mapping questions are file-only)."""
     return [q for q in CATALOGUE if q.step == step and q.when(flat) and q.kind != "mapping"]
+
+
+def applicable(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the answers whose question applies now: a front end keeps what was typed in a
+    question that is hidden again (cors.origins after cors.mode went back to off), but does
+    not hand it to ``make`` (where it would be reported as ignored)."""
+    return {k: v for k, v in flat.items() if k not in BY_KEY or BY_KEY[k].when(flat)}
 
 
 def make(flat: Mapping[str, Any]) -> tuple[Answers, Plan, Omero]:

@@ -41,3 +41,26 @@ def test_omero_refuses_root_so_the_adapter_never_runs_it_as_root(omero_install):
     proc = subprocess.run([str(VENV / "bin" / "omero"), "version"], capture_output=True, text=True,
                           env={"OMERODIR": "/tmp", "PATH": "/usr/bin:/bin"})
     assert proc.returncode != 0 and "root" in (proc.stdout + proc.stderr)
+
+
+def test_reading_config_xml_agrees_with_omero_config_get(deployment):
+    """The probe reads config.xml itself (omero config get rewrites the file); prove they agree."""
+    from pathlib import Path
+
+    from omerowizard.omero import Omero, OmeroTarget
+
+    d = deployment
+    omero = Omero(OmeroTarget(USER, VENV, d.omerodir))
+    assert omero.config_read() == {}  # no config.xml yet, and reading does not create one
+    assert not d.config_xml.exists()
+    d.omero("config", "set", "omero.web.prefix", "/omero")
+    d.omero("config", "append", "omero.web.middleware",
+            '{"index": 0.5, "class": "corsheaders.middleware.CorsMiddleware"}')
+    d.omero("config", "set", "omero.web.caches", '{"default": {"BACKEND": "x", "LOCATION": "redis://:p&w<d>@h:1/0"}}')
+    d.omero("config", "set", "omero.web.login_logo", "ünïcode \"quoted\" 'single'")
+    before = d.config_xml.read_bytes()
+    from_file = omero.config_read()
+    assert d.config_xml.read_bytes() == before
+    assert from_file == omero.config_get_all()
+    assert from_file["omero.web.login_logo"] == "ünïcode \"quoted\" 'single'"
+    assert Path(d.config_xml).exists()

@@ -1,0 +1,434 @@
+"""The full-screen wizard: Welcome, Platform, Web server, Sessions, CORS, Advanced, Review, Run.
+
+The app collects answers, shows the plan the core makes and renders the events of apply;
+what changes on the machine is decided by ``omerowizard.wizard`` (through a ``Core``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.screen import Screen
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Button, ContentSwitcher, Footer, Label, Static
+from textual.widgets._collapsible import CollapsibleTitle
+
+from omerowizard import wizard
+from omerowizard.errors import AnswersError, WizardError
+from omerowizard.events import Event, Finished
+from omerowizard.questions import Question
+from omerowizard.tui.core import Core
+from omerowizard.tui.dialogs import InstallDialog, SaveDialog
+from omerowizard.tui.fields import QuestionField
+from omerowizard.tui.review import NOTHING, ReviewStep
+from omerowizard.tui.run import RunStep
+from omerowizard.tui.steps import QuestionStep, Step, WelcomeStep
+
+NO_CHANGES = "No changes were made."
+
+# (id, title, catalogue steps with their headings)
+QUESTION_STEPS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("platform", "Platform", (("platform", ""),)),
+    ("web_server", "Web server", (("web_server", ""),)),
+    ("sessions", "Sessions", (("sessions", ""),)),
+    ("cors", "CORS", (("cors", ""),)),
+    ("advanced", "Advanced", (("omero", "OMERO.web installation"), ("advanced", "Other settings"))),
+)
+STEP_IDS = ("welcome", *(s[0] for s in QUESTION_STEPS), "review", "run")
+TITLES = {"welcome": "Welcome", **{s[0]: s[1] for s in QUESTION_STEPS}, "review": "Review", "run": "Run"}
+STEP_OF_PART = {part: sid for sid, _, parts in QUESTION_STEPS for part, _ in parts}
+
+
+class WizardScreen(Screen):
+    """The one screen of the wizard: step names, the current step, its help, Back/Next, the key bar.
+
+    Enter is a priority key here, so it always goes on (and presses the focused button)."""
+
+    BINDINGS = [
+        Binding("escape", "app.back", "Back"),
+        Binding("enter", "app.next", "Next", priority=True),
+        Binding("tab", "app.focus_next", "Field", show=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False),
+        Binding("ctrl+s", "app.save", "Save answers"),
+        Binding("ctrl+t", "app.toggle_theme", "Light/dark"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="crumbs")
+        with ContentSwitcher(initial="welcome", id="body"):
+            yield WelcomeStep(id="welcome")
+            yield ReviewStep()
+            yield RunStep()
+        yield Static("", id="help")
+        with Horizontal(id="nav"):
+            yield Button("< Back", id="back", compact=True)
+            yield Label("", id="status")
+            yield Button("Next >", id="next", variant="primary", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.app.begin()  # type: ignore[attr-defined]
+
+
+class WizardApp(App[int]):
+    CSS_PATH = "wizard.tcss"
+    TITLE = "omerowizard"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS = [Binding("ctrl+c", "quit_wizard", "Quit", priority=True)]
+
+    def __init__(self, answers_path: str | None = None, core: Core | None = None, blink: bool = True,
+                 save_default: str | None = None) -> None:
+        super().__init__()
+        self.answers_path = answers_path
+        self.core = core or Core()
+        self.blink = blink
+        self.save_default = save_default or str(Path.cwd() / "omerowizard-answers.yml")
+        self.flat: dict[str, Any] = {}
+        self.source = ""
+        self.index = 0
+        self.started = False
+        self.applying = False
+        self.applied = False
+        self.farewell = ""
+        self.installed_now = False
+        self.answers = None
+        self.plan = None
+        self.omero = None
+
+    # ------------------------------------------------------------------ layout
+    def get_default_screen(self) -> Screen:
+        return WizardScreen(id="_default")
+
+    def begin(self) -> None:
+        """Called once the screen is there: draw the welcome step, then look at the machine."""
+        self._show_step()
+        self.load_start()
+
+    @property
+    def step_id(self) -> str:
+        return STEP_IDS[self.index]
+
+    @property
+    def step(self) -> Step:
+        return self.query_one(f"#{self.step_id}", Step)
+
+    def _show_step(self) -> None:
+        sid = self.step_id
+        self.query_one("#body", ContentSwitcher).current = sid
+        crumbs = Text(no_wrap=True, overflow="ellipsis")
+        for i, s in enumerate(STEP_IDS):
+            if i:
+                crumbs.append("›", style="dim")
+            crumbs.append(f" {TITLES[s]} ", style="reverse bold" if i == self.index else ("" if i < self.index else "dim"))
+        self.query_one("#crumbs", Static).update(crumbs)
+        self.query_one("#help").display = isinstance(self.step, QuestionStep)
+        self.query_one("#help", Static).update("")
+        self._update_nav()
+        self.step.first_focus()
+        if sid == "welcome" and self.started:
+            self.query_one("#next").focus()
+        self.refresh_bindings()
+
+    def _update_nav(self) -> None:
+        sid = self.step_id
+        back, nxt = self.query_one("#back", Button), self.query_one("#next", Button)
+        back.disabled = self.index == 0 or sid == "run"
+        nxt.label = self.step.next_label + (" >" if self.step.next_label == "Next" else "")
+        nxt.disabled = ((sid == "welcome" and not self.started) or (sid == "review" and self._review_blocked())
+                        or (sid == "run" and not self.applied))
+
+    def _review_blocked(self) -> bool:
+        review = self.query_one(ReviewStep)
+        return review.plan is None
+
+    def status(self, text: str) -> None:
+        self.query_one("#status", Label).update(text)
+
+    def show_help(self, q: Question) -> None:
+        text = Text(q.help)
+        allowed = q.allowed_text()
+        if allowed:
+            text.append(f"\nAllowed: {allowed}", style="italic")
+        self.query_one("#help", Static).update(text)
+
+    # ------------------------------------------------------------------ starting answers
+    @work(thread=True, exclusive=True, group="start")
+    def load_start(self) -> None:
+        try:
+            flat, source = self.core.starting_answers(self.answers_path)
+            detected = self.core.detect(flat, source)
+        except WizardError as exc:
+            self.call_from_thread(self._start_failed, exc)
+            return
+        self.call_from_thread(self._started, flat, source, detected)
+
+    def _start_failed(self, exc: WizardError) -> None:
+        self.farewell = exc.render() if hasattr(exc, "render") else str(exc)
+        self.exit(getattr(exc, "exit_code", 2), return_code=getattr(exc, "exit_code", 2))
+
+    def _started(self, flat: dict[str, Any], source: str, detected: wizard.Detected) -> None:
+        self.flat, self.source = dict(flat), source
+        body = self.query_one("#body", ContentSwitcher)
+        steps = [QuestionStep(sid, title, parts, self.flat, self.check, blink=self.blink)
+                 for sid, title, parts in QUESTION_STEPS]
+        for step in steps:
+            step.display = False
+        body.mount_all(steps, before=self.query_one(ReviewStep))
+        for step in steps:
+            for f in step.fields:
+                self.flat.setdefault(f.q.key, f.value)
+                if self.flat[f.q.key] is None:
+                    self.flat[f.q.key] = f.value
+        self.query_one(WelcomeStep).show(detected, str(self.flat.get("omero.venv", "")))
+        self.started = True
+        self.call_after_refresh(self._sync_fields)
+        self._update_nav()
+        if self.step_id == "welcome":
+            self.query_one("#next").focus()
+
+    def check(self, key: str, value: Any) -> str | None:
+        return wizard.field_error(key, value, self.flat)
+
+    # ------------------------------------------------------------------ answers changing
+    def on_question_field_changed(self, event: QuestionField.Changed) -> None:
+        self.flat[event.field.q.key] = event.value
+        self._sync_fields()
+
+    def _sync_fields(self) -> None:
+        """Show the questions whose condition holds now; follow the catalogue's default in the
+        ones that the user has not touched and the starting answers did not give."""
+        for step in self.query(QuestionStep):
+            keys = step.visible_keys(self.flat)
+            for f in step.fields:
+                show = f.q.key in keys
+                if show and not f.edited and not f.provided:
+                    default = f.q.default_for(self.flat)
+                    if default != f.value:
+                        f.set_value(default)
+                        self.flat[f.q.key] = default
+                if show and not f.display and f.error:
+                    f.validate_now()
+                f.display = show
+
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self) -> None:
+        self.action_next()
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#install")
+    def _install_pressed(self) -> None:
+        self.push_screen(InstallDialog(self.flat, self.core.install, blink=self.blink), self._installed)
+
+    def _installed(self, result: dict[str, Any] | None) -> None:
+        if not result:
+            return
+        self.installed_now = True
+        self.flat.update(result)
+        for step in self.query(QuestionStep):
+            for f in step.fields:
+                if f.q.key in result:
+                    f.set_value(result[f.q.key])
+                    f.provided = True
+        self.redetect()
+
+    @work(thread=True, exclusive=True, group="start")
+    def redetect(self) -> None:
+        detected = self.core.detect(dict(self.flat), self.source)
+        self.call_from_thread(self.query_one(WelcomeStep).show, detected, str(self.flat.get("omero.venv", "")))
+
+    # ------------------------------------------------------------------ moving between steps
+    def action_next(self) -> None:
+        focused = self.focused
+        if isinstance(focused, Button) and focused.id != "next":
+            focused.press()
+            return
+        if isinstance(focused, CollapsibleTitle):
+            focused.action_toggle_collapsible()
+            return
+        sid = self.step_id
+        if sid == "welcome" and not self.started:
+            return
+        step = self.step
+        if isinstance(step, QuestionStep):
+            bad = step.invalid()
+            if bad:
+                bad[0].focus_control()
+                self.status(f"Fix {bad[0].q.key} first")
+                self.bell()
+                return
+        if sid == "review":
+            review = self.query_one(ReviewStep)
+            if review.plan is None:
+                self.bell()
+                return
+            if review.plan.empty:
+                self.farewell = f"{NOTHING}\n{NO_CHANGES}"
+                self.exit(0, return_code=0)
+                return
+            self.index += 1
+            self._show_step()
+            self.start_apply()
+            return
+        if sid == "run":
+            if self.applied:
+                self.exit(self.return_value_for_run(), return_code=self.return_value_for_run())
+            return
+        self.status("")
+        self.index += 1
+        self._show_step()
+        if self.step_id == "review":
+            self.start_plan()
+
+    def action_back(self) -> None:
+        if self.step_id == "run" or self.index == 0:
+            return
+        if self.step_id == "review":
+            self.workers.cancel_group(self, "plan")
+        self.status("")
+        self.index -= 1
+        self._show_step()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save":
+            return self.step_id == "review"
+        if action == "back":
+            return self.step_id != "run" and self.index > 0
+        return True
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
+
+    def action_quit_wizard(self) -> None:
+        if isinstance(self.screen, InstallDialog) and self.screen.running:
+            self.notify("The installer is running: wait until it finishes.", severity="warning")
+            return
+        if self.applying:
+            self.notify("Applying the changes: wait until it finishes.", severity="warning")
+            return
+        if self.applied:
+            code = self.return_value_for_run()
+            self.exit(code, return_code=code)
+            return
+        self.farewell = NO_CHANGES if not self.installed_now else (
+            "OMERO.web was installed; " + NO_CHANGES[0].lower() + NO_CHANGES[1:].replace(".", " to its configuration."))
+        self.exit(130, return_code=130)
+
+    # ------------------------------------------------------------------ review
+    @work(thread=True, exclusive=True, group="plan")
+    def start_plan(self) -> None:
+        review = self.query_one(ReviewStep)
+        self.call_from_thread(review.planning)
+        self.call_from_thread(self._update_nav)
+        self.call_from_thread(self.status, "Reading the deployment...")
+        flat = wizard.applicable(self.flat)
+        try:
+            answers, plan, omero = self.core.make(flat)
+        except AnswersError as exc:
+            self.call_from_thread(review.show_problems, exc, {k: TITLES[STEP_OF_PART.get(q.step, q.step)]
+                                                               for k, q in _questions().items()})
+            self.call_from_thread(self.status, "")
+            return
+        except WizardError as exc:
+            self.call_from_thread(review.show_failure, str(exc))
+            self.call_from_thread(self.status, "")
+            return
+        self.call_from_thread(self._planned, answers, plan, omero)
+
+    def _planned(self, answers, plan, omero) -> None:
+        if self.step_id != "review":
+            return
+        self.answers, self.plan, self.omero = answers, plan, omero
+        self.query_one(ReviewStep).show_plan(plan)
+        self.status("")
+        self._update_nav()
+        self.query_one("#next").focus()
+
+    def action_save(self) -> None:
+        if self.step_id != "review":
+            return
+        if self.answers is None or self.query_one(ReviewStep).plan is None:
+            self.notify("The answers are not valid yet: nothing to save.", severity="error")
+            return
+        self.push_screen(SaveDialog(self.save_default), self._save_to)
+
+    def _save_to(self, path: str | None) -> None:
+        if not path:
+            return
+        try:
+            written = self.core.save_answers_file(self.answers, path)
+        except OSError as exc:
+            self.notify(f"Could not write {path}: {exc.strerror or exc}", severity="error")
+            return
+        self.save_default = str(written)
+        self.notify(f"Saved the answers to {written}")
+
+    # ------------------------------------------------------------------ run
+    def start_apply(self) -> None:
+        run = self.query_one(RunStep)
+        run.start(self.plan.steps())
+        self.applying = True
+        self._update_nav()
+        self.refresh_bindings()
+        self.query_one("#log").focus()
+        self.apply_worker()
+
+    @work(thread=True, exclusive=True, group="apply")
+    def apply_worker(self) -> None:
+        run = self.query_one(RunStep)
+
+        def emit(event: Event) -> None:
+            self.call_from_thread(run.handle, event)
+
+        try:
+            self.core.apply(self.plan, self.omero, emit)
+        except Exception as exc:  # shown, never swallowed: the run step says what failed
+            emit(Finished(False, f"Failed: {exc}"))
+        self.call_from_thread(self._applied)
+
+    def _applied(self) -> None:
+        run = self.query_one(RunStep)
+        if run.finished is None:
+            run.finish(Finished(False, "apply ended without reporting its result"))
+        self.applying = False
+        self.applied = True
+        self.farewell = run.finished.message
+        self._update_nav()
+        self.refresh_bindings()
+        self.query_one("#next").focus()
+
+    def return_value_for_run(self) -> int:
+        run = self.query_one(RunStep)
+        return 0 if run.finished is not None and run.finished.ok else 1
+
+
+def _questions() -> dict[str, Question]:
+    from omerowizard.questions import BY_KEY
+    return BY_KEY
+
+
+def make_app(answers_path: str | None = None, core: Core | None = None, blink: bool = True,
+             save_default: str | None = None) -> WizardApp:
+    """The wizard; tests and the screenshot script pass their own ``core`` (and no cursor blink)."""
+    return WizardApp(answers_path, core=core, blink=blink, save_default=save_default)
+
+
+def run_app(answers_path: str | None = None) -> int:
+    app = make_app(answers_path)
+    code = app.run()
+    if app.farewell:
+        print(app.farewell, file=sys.stderr if app.return_code not in (0, None) else sys.stdout)
+    return app.return_code if app.return_code is not None else (code or 0)

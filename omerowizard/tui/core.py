@@ -1,0 +1,39 @@
+"""The seam between the Textual app and the rest of omerowizard.
+
+The app calls the core only through a ``Core``: by default the functions of
+``omerowizard.wizard`` and the installer; tests and the screenshot script pass
+their own (fixed starting answers, a plan made from a fake state, an apply that
+only emits events), so the screens can be driven without touching the machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omerowizard import wizard
+from omerowizard.answers import Answers
+from omerowizard.events import Emit
+from omerowizard.omero import Omero
+from omerowizard.plan import Plan
+
+Say = Callable[[str], None]
+
+
+def install(user: str, venv: str, omerodir: str, say: Say) -> None:
+    """Run omerowizard's installer (``omerowizard install-omero``) for these paths."""
+    from omerowizard.installer import InstallOptions, Installer
+
+    Installer(InstallOptions(user=user, venv=Path(venv), omerodir=Path(omerodir)), say=say).run()
+
+
+@dataclass
+class Core:
+    starting_answers: Callable[[str | None], tuple[dict[str, Any], str]] = wizard.starting_answers
+    detect: Callable[[Mapping[str, Any], str], wizard.Detected] = wizard.detect
+    make: Callable[[Mapping[str, Any]], tuple[Answers, Plan, Omero | None]] = wizard.make
+    apply: Callable[[Plan, Any, Emit], bool] = wizard.apply
+    save_answers_file: Callable[[Answers, str], Path] = wizard.save_answers_file
+    install: Callable[[str, str, str, Say], None] = install

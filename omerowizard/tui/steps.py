@@ -1,0 +1,116 @@
+"""The welcome step and the question steps (platform, web server, sessions, CORS, advanced)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Label, LoadingIndicator, Static
+
+from omerowizard import wizard
+from omerowizard.questions import questions_for
+from omerowizard.tui.fields import Check, QuestionField
+
+WELCOME = "Welcome to omerowizard"
+
+
+class Step(VerticalScroll):
+    """One page of the wizard."""
+
+    title = ""
+    next_label = "Next"
+
+    def first_focus(self) -> None:
+        """Put the focus where the user starts on this step."""
+
+
+class WelcomeStep(Step):
+    title = "Welcome"
+
+    def compose(self) -> ComposeResult:
+        yield Label(WELCOME, id="welcome-title", classes="title")
+        yield Static("omerowizard deploys and configures OMERO.web. It asks a few questions, shows every change "
+                     "it will make, and changes nothing before you apply them.", classes="intro")
+        yield LoadingIndicator(id="detecting")
+        yield Static("", id="detected")
+        yield Static("", id="verdict")
+        with Horizontal(id="install-row"):
+            yield Button("Install OMERO.web...", id="install", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#install-row").display = False
+
+    def show(self, detected: wizard.Detected, venv: str) -> None:
+        self.query_one("#detecting").display = False
+        text = Text()
+        for line in detected.lines():
+            text.append(("\n" if text else "") + "  " + line)
+        self.query_one("#detected", Static).update(text)
+        verdict = self.query_one("#verdict", Static)
+        if detected.reconfigure:
+            verdict.update(Text.from_markup(
+                f"[b]OMERO.web is installed: the wizard will reconfigure it.[/b] Every answer is prefilled "
+                f"from the current deployment; only what differs is changed."))
+        elif not detected.installed:
+            verdict.update(Text.from_markup(
+                f"[b]OMERO.web is not installed[/b] in {venv}. Install it now, or go on (Enter) and set "
+                f"where it is on the Advanced step."))
+        else:
+            verdict.update(Text.from_markup(
+                "[b]First-time deployment:[/b] OMERO.web is installed but has no OMERODIR yet; "
+                "the wizard will create its configuration."))
+        self.query_one("#install-row").display = not detected.installed
+
+    def show_failure(self, message: str) -> None:
+        self.query_one("#detecting").display = False
+        self.query_one("#verdict", Static).update(Text(message, style="bold"))
+
+
+class QuestionStep(Step):
+    """The questions of one or more catalogue steps, shown while their condition holds."""
+
+    def __init__(self, step_id: str, title: str, parts: tuple[tuple[str, str], ...], flat: Mapping[str, Any],
+                 check: Check, blink: bool = True) -> None:
+        super().__init__(id=step_id, classes="questions")
+        self.title = title
+        self.parts = parts  # (catalogue step, heading)
+        self.fields: list[QuestionField] = []
+        for part, _ in parts:
+            for q in questions_for(part):
+                if q.kind == "mapping":
+                    continue
+                provided = flat.get(q.key) is not None
+                value = flat.get(q.key) if provided else q.default_for(flat)
+                self.fields.append(QuestionField(q, value, check, provided=provided, blink=blink))
+
+    def compose(self) -> ComposeResult:
+        for part, heading in self.parts:
+            if heading:
+                yield Label(heading, classes="heading")
+            yield from (f for f in self.fields if f.q.step == part)
+
+    def visible_keys(self, flat: Mapping[str, Any]) -> set[str]:
+        return {q.key for part, _ in self.parts for q in wizard.visible(part, flat)}
+
+    def shown(self) -> list[QuestionField]:
+        return [f for f in self.fields if f.display]
+
+    def first_focus(self) -> None:
+        shown = self.shown()
+        if shown:
+            shown[0].focus_control()
+        self.scroll_home(animate=False)
+
+    def invalid(self) -> list[QuestionField]:
+        """Check every shown field again; the ones that are wrong."""
+        return [f for f in self.shown() if f.validate_now() is not None]
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        for node in event.widget.ancestors_with_self:
+            if isinstance(node, QuestionField):
+                self.app.show_help(node.q)  # type: ignore[attr-defined]
+                return

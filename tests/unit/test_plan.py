@@ -1,0 +1,99 @@
+"""Planning is a pure function of answers and state: only differences, with OMERO's defaults left unset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omerowizard import answers, omeroconfig
+from omerowizard.omero import OmeroTarget
+from omerowizard.plan import make_plan
+from omerowizard.probe import State
+
+ALL = {"django": "5.2", "omero-web": "5.33.2", "django-redis": "5", "pymemcache": "4", "django-cors-headers": "3.7.0"}
+
+
+def state(config=None, running=True, packages=ALL) -> State:
+    target = OmeroTarget("omero-web", Path("/nonexistent/venv"), Path("/nonexistent/omerodir"))
+    return State(target=target, installed=True, config=dict(config or {}), packages=dict(packages),
+                 running_pid=1 if running else None)
+
+
+def plan(text: str, **kw):
+    return make_plan(answers.load_text(text), state(**kw))
+
+
+def apply_to(config: dict, p) -> dict:
+    out = dict(config)
+    out.update(p.sets)
+    for k in p.unsets:
+        out.pop(k, None)
+    return out
+
+
+def test_defaults_against_a_fresh_deployment_change_nothing_but_start():
+    p = plan("{}\n", running=False)
+    assert p.config == [] and p.packages == []
+    assert p.web and p.web.action == "start"
+
+
+def test_prefix_and_static_url_set_together():
+    p = plan("prefix: /omero\n")
+    assert p.sets == {"omero.web.prefix": "/omero", "omero.web.static_url": "/omero/static/"}
+    assert p.web.action == "restart"
+
+
+def test_redis_sessions_and_the_package_they_need():
+    p = plan("sessions: {backend: redis, location: 'redis://:secret@127.0.0.1:6379/0'}\n",
+             packages={"django": "5.2"})
+    assert p.sets["omero.web.session_engine"] == "django.contrib.sessions.backends.cache"
+    assert json.loads(p.sets["omero.web.caches"]) == {"default": {"BACKEND": "django_redis.cache.RedisCache",
+                                                                  "LOCATION": "redis://:secret@127.0.0.1:6379/0"}}
+    assert [c.requirement for c in p.packages] == ["django-redis"]
+    assert "secret" not in "\n".join(p.lines())
+
+
+def test_memcached_uses_the_backend_the_installed_django_has_and_says_why():
+    p = plan("sessions: {backend: memcached}\n")
+    caches = json.loads(p.sets["omero.web.caches"])
+    assert caches["default"]["BACKEND"] == omeroconfig.PYMEMCACHE_BACKEND
+    assert any("removed in Django 4.1" in n for n in p.notes)
+    assert any("DEPRECATED" in n for n in p.notes)
+
+
+def test_cors_on_then_off_restores_the_original_config():
+    base = {"omero.web.apps": '["omero_iviewer"]'}
+    on = make_plan(answers.load_text("cors: {mode: origins, origins: ['https://a.example.org']}\n"), state(base))
+    after_on = apply_to(base, on)
+    assert json.loads(after_on["omero.web.apps"]) == ["omero_iviewer", "corsheaders"]
+    mw = json.loads(after_on["omero.web.middleware"])
+    assert mw[:6] == omeroconfig.DEFAULT_MIDDLEWARE and [m["index"] for m in mw[6:]] == [0.5, 10]
+    off = make_plan(answers.load_text("cors: {mode: 'off'}\n"), state(after_on))
+    assert apply_to(after_on, off) == base
+    assert set(off.unsets) == {"omero.web.middleware", "omero.web.cors_origin_whitelist"}
+
+
+def test_equal_answers_and_state_give_an_empty_plan():
+    a = answers.load_text("prefix: /omero\nsessions: {backend: redis}\ncors: {mode: all}\n")
+    first = make_plan(a, state())
+    second = make_plan(a, state(apply_to({}, first)))
+    assert second.empty, second.lines()
+
+
+def test_keys_set_explicitly_to_the_default_are_left_alone():
+    p = plan("{}\n", config={"omero.web.session_cookie_age": "86400",
+                             "omero.web.session_expire_at_browser_close": "True"})
+    assert p.empty
+
+
+def test_development_server_is_flagged_for_testing_only():
+    p = plan("web_server: {kind: development}\n")
+    assert p.sets["omero.web.application_server"] == "development"
+    assert any("testing only" in n for n in p.notes)
+
+
+def test_removed_extra_config_is_unset_on_the_next_run():
+    prev = answers.load_text("extra_config: {omero.web.login_logo: /static/x.png}\n")
+    cur = answers.load_text("{}\n")
+    p = make_plan(cur, state({"omero.web.login_logo": "/static/x.png"}), previous=prev)
+    assert p.unsets == ["omero.web.login_logo"]
