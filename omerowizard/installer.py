@@ -168,11 +168,11 @@ class Installer:
 
             def progress(line: str) -> None:
                 nonlocal compiled
-                m = re.search(r"(?:gcc|g\+\+|c\+\+|cc)\b.*?\s-c\s+(\S+)", line)
-                if m:
+                source = compiled_source(line)
+                if source:
                     compiled += 1
                     elapsed = int(time.monotonic() - start)
-                    self.say(f"    [{elapsed // 60}:{elapsed % 60:02d}] compiling {compiled}: {Path(m.group(1)).name}")
+                    self.say(f"    [{elapsed // 60}:{elapsed % 60:02d}] compiled {compiled} of about 217: {source}")
 
             argv = [str(self.o.venv / "bin" / "python"), "-m", "pip", "wheel", "-v", "--no-deps",
                     "--disable-pip-version-check", "-w", str(cache), str(src)]
@@ -225,6 +225,15 @@ class Installer:
         result = run_streamed(argv, log=self.log)
         if result.returncode != 0:
             raise InstallError(f"could not {what}: `{' '.join(argv)}` exited {result.returncode}\n{result.output.strip()}")
+
+
+_COMPILE = re.compile(r"(?:^|[\s/-])(?:gcc|g\+\+|c\+\+|cc)\s.*?\s-c\s+(\S+)")
+
+
+def compiled_source(line: str) -> str | None:
+    """The source file a compiler command line (as pip -v prints it) compiles, if it is one."""
+    m = _COMPILE.search(line)
+    return Path(m.group(1)).name if m else None
 
 
 def patch_ice_sources(src: Path) -> None:
