@@ -32,13 +32,21 @@ class ChoiceSet(RadioSet, inherit_bindings=False):
         Binding("space", "toggle_button", "Choose", show=False),
     ]
 
+    def on_mount(self) -> None:
+        # RadioSet puts its cursor on the first button when mounted: put it on the chosen one
+        pressed = self.pressed_button
+        if pressed is not None:
+            self._selected = self._nodes.index(pressed)
+
     def action_next_button(self) -> None:
         super().action_next_button()
-        self.action_toggle_button()
+        if self.has_focus:  # RadioSet also calls this while mounting: no choice is made then
+            self.action_toggle_button()
 
     def action_previous_button(self) -> None:
         super().action_previous_button()
-        self.action_toggle_button()
+        if self.has_focus:
+            self.action_toggle_button()
 
     def action_toggle_button(self) -> None:
         if self._selected is not None:

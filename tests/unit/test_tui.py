@@ -1,0 +1,296 @@
+"""The Textual wizard driven with Pilot (App.run_test) at 80x24.
+
+The app gets the demonstration core (omerowizard/tui/demo.py): fixed starting answers, a
+made-up state, the real ``plan.make_plan`` and an apply that only reports events. What the
+tests prove is the front end: steps, inline validation, Back, review, run, quitting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+import pytest
+from textual.widgets import Button, Input, RadioSet, Static
+
+from omerowizard import answers as answers_mod
+from omerowizard import wizard
+from omerowizard.errors import AnswersError, Problem
+from omerowizard.tui.app import NO_CHANGES, make_app
+from omerowizard.tui.demo import Demo, reconfigure_answers
+from omerowizard.tui.fields import QuestionField
+from omerowizard.tui.review import ReviewStep
+from omerowizard.tui.run import RunStep
+
+SIZE = (80, 24)
+
+
+def sync(test):
+    """Run an async test with asyncio.run (no async pytest plugin needed)."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMEROWIZARD_HOME", str(tmp_path / "home"))
+
+
+async def settle(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def press(pilot, *keys: str) -> None:
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)
+
+
+def field(app, key: str) -> QuestionField:
+    return app.query_one(f"#q-{key.replace('.', '-')}", QuestionField)
+
+
+def text_of(app, key: str) -> str:
+    return field(app, key).query_one(Input).value
+
+
+def rendered(widget: Static) -> str:
+    return str(widget.render())
+
+
+class Recorder(Demo):
+    """The demo core, remembering what the app handed to make."""
+
+    made: list[dict[str, Any]]
+
+    def make(self, flat):
+        self.made = getattr(self, "made", [])
+        self.made.append(dict(flat))
+        return super().make(flat)
+
+
+@sync
+async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_back_keeps_answers():
+    demo = Recorder()
+    app = make_app(core=demo.core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.step_id == "welcome"
+        welcome = rendered(app.query_one("#welcome-title"))
+        assert "Welcome to omerowizard" in welcome
+        assert "not installed" in rendered(app.query_one("#verdict"))
+        assert app.query_one("#install-row").display
+
+        await press(pilot, "enter")
+        assert app.step_id == "platform"
+        await press(pilot, "enter", "enter")
+        assert app.step_id == "sessions"
+        assert not field(app, "sessions.location").display
+        await press(pilot, "right")  # file -> redis: the location question appears with its default
+        assert app.flat["sessions.backend"] == "redis"
+        assert field(app, "sessions.location").display
+        assert text_of(app, "sessions.location") == "redis://127.0.0.1:6379/0"
+        assert not field(app, "sessions.clearsessions").display
+
+        await press(pilot, "tab", "ctrl+u", *"redis:/nowhere")
+        error = field(app, "sessions.location").error
+        assert error and error == wizard.field_error("sessions.location", "redis:/nowhere", app.flat)
+        assert "redis:/nowhere" in rendered(field(app, "sessions.location").query_one(".error"))
+        await press(pilot, "enter")
+        assert app.step_id == "sessions", "Next must be refused while a field is invalid"
+        assert "sessions.location" in rendered(app.query_one("#status"))
+
+        await press(pilot, "ctrl+u", *"redis://:s3cret@127.0.0.1:6390/1")
+        assert field(app, "sessions.location").error is None
+        await press(pilot, "enter")
+        assert app.step_id == "cors"
+        assert not field(app, "cors.origins").display
+        await press(pilot, "right")
+        assert field(app, "cors.origins").display
+        await press(pilot, "tab", *"https://a.example.org, https://b.example.org:8443", "enter")
+        assert app.step_id == "advanced"
+
+        await press(pilot, "escape")
+        assert app.step_id == "cors"
+        assert text_of(app, "cors.origins") == "https://a.example.org, https://b.example.org:8443"
+        await press(pilot, "escape")
+        assert app.step_id == "sessions"
+        assert text_of(app, "sessions.location") == "redis://:s3cret@127.0.0.1:6390/1"
+        assert field(app, "sessions.backend").query_one(RadioSet).pressed_button.label.plain == "redis"
+
+        await press(pilot, "enter", "enter", "enter")
+        assert app.step_id == "review"
+        review = app.query_one(ReviewStep)
+        assert review.plan is not None and not review.plan.empty
+        assert app.answers.sessions.location == "redis://:s3cret@127.0.0.1:6390/1"
+        assert app.answers.cors.origins == ("https://a.example.org", "https://b.example.org:8443")
+        keys = {c.key for c in review.plan.config}
+        assert {"omero.web.session_engine", "omero.web.caches", "omero.web.cors_origin_whitelist"} <= keys
+        shown = " ".join(rendered(s) for s in review.query(Static))
+        assert "omero.web.session_engine" in shown and "pip install django-redis" in shown
+        assert "s3cret" not in shown, "the Redis password must be masked in the review"
+        assert str(app.query_one("#next", Button).label) == "Apply"
+
+        await press(pilot, "enter")
+        assert app.step_id == "run"
+        run = app.query_one(RunStep)
+        assert run.finished is not None and run.finished.ok
+        assert set(run.steps.values()) == {"done"} and "omero web start" in run.steps
+        assert "http://omero.example.org/" in rendered(app.query_one("#result"))
+        await press(pilot, "escape")
+        assert app.step_id == "run", "no way back once applied"
+        await press(pilot, "enter")
+    assert app.return_code == 0
+    assert app.farewell.startswith("Done. OMERO.web answers at http://omero.example.org/")
+
+
+@sync
+async def test_reconfigure_prefills_from_the_deployment_and_nothing_to_change_quits():
+    demo = Demo(installed=True, deployed=True, nothing_to_change=True, flat=reconfigure_answers())
+    app = make_app(core=demo.core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "reconfigure" in rendered(app.query_one("#verdict"))
+        assert not app.query_one("#install-row").display
+        assert field(app, "sessions.backend").value == "redis"
+        assert text_of(app, "sessions.location") == "redis://127.0.0.1:6379/0"
+        assert text_of(app, "cors.origins") == "https://hostname.example.com"
+        assert text_of(app, "prefix") == "/omero"
+        await press(pilot, *["enter"] * 6)
+        assert app.step_id == "review"
+        assert "Nothing to change" in " ".join(rendered(s) for s in app.query_one(ReviewStep).query(Static))
+        assert str(app.query_one("#next", Button).label) == "Quit"
+        await press(pilot, "enter")
+    assert app.return_code == 0
+    assert NO_CHANGES in app.farewell
+
+
+@sync
+async def test_ctrl_c_before_run_exits_saying_nothing_was_changed():
+    app = make_app(core=Demo().core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "enter")
+        await press(pilot, "ctrl+c")
+    assert app.return_code == 130
+    assert app.farewell == NO_CHANGES
+
+
+@sync
+async def test_answers_hidden_again_are_not_handed_to_the_plan():
+    demo = Recorder()
+    app = make_app(core=demo.core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "enter", "enter", "enter")
+        assert app.step_id == "cors"
+        await press(pilot, "right", "tab", *"https://a.example.org")
+        await press(pilot, "shift+tab", "left")  # back to off: the origins question hides
+        assert not field(app, "cors.origins").display
+        await press(pilot, "enter", "enter")
+        assert app.step_id == "review"
+        assert "cors.origins" not in demo.made[-1]
+        assert not any("ignored" in n for n in app.plan.notes)
+        await press(pilot, "escape", "escape", "right")  # origins again: what was typed is still there
+        assert text_of(app, "cors.origins") == "https://a.example.org"
+
+
+@sync
+async def test_save_answers_to_file_writes_a_file_apply_accepts(tmp_path):
+    target = tmp_path / "saved.yml"
+    app = make_app(core=Demo().core(), blink=False, save_default=str(tmp_path / "other.yml"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, *["enter"] * 6)
+        assert app.step_id == "review"
+        await press(pilot, "ctrl+s")
+        path_input = app.screen.query_one("#path", Input)
+        assert path_input.value == str(tmp_path / "other.yml")
+        path_input.value = str(target)
+        await press(pilot, "enter")
+        assert app.step_id == "review"
+        saved = answers_mod.load_file(target)
+        assert saved == app.answers
+        assert (target.stat().st_mode & 0o777) == 0o600
+        await press(pilot, "ctrl+c")
+    assert app.return_code == 130
+
+
+@sync
+async def test_installer_runs_from_the_welcome_step_and_fills_in_the_paths():
+    demo = Demo()
+    app = make_app(core=demo.core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.click("#install")
+        await settle(pilot)
+        venv = app.screen.query_one("#q-omero-venv Input", Input)
+        venv.value = "/srv/omero/venv3"
+        await press(pilot, "enter")  # Enter in a field starts the installer
+        assert demo.installs == [("omero-web", "/srv/omero/venv3", "/opt/omero/web/OMERO.web")]
+        await press(pilot, "escape")
+        await settle(pilot)
+        assert app.flat["omero.venv"] == "/srv/omero/venv3"
+        assert text_of(app, "omero.venv") == "/srv/omero/venv3"
+        assert "/srv/omero/venv3/bin/omero" in rendered(app.query_one("#detected"))
+        assert not app.query_one("#install-row").display
+        await press(pilot, "ctrl+c")
+    assert "OMERO.web was installed" in app.farewell
+
+
+@sync
+async def test_a_failed_run_says_what_failed_and_where_the_log_is():
+    app = make_app(core=Demo(fail=True).core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, *["enter"] * 6)
+        await press(pilot, "enter")
+        run = app.query_one(RunStep)
+        assert run.finished is not None and not run.finished.ok
+        assert run.steps["check the login page"] == "failed"
+        result = rendered(app.query_one("#result"))
+        assert "Failed" in result and "omero-commands.log" in result
+        await press(pilot, "enter")
+    assert app.return_code == 1
+
+
+@sync
+async def test_problems_found_when_planning_block_apply():
+    demo = Demo()
+
+    def refuse(flat):
+        raise AnswersError([Problem("sessions.location", "cannot be reached", allowed="redis://host:port/db")])
+
+    core = demo.core()
+    core.make = refuse
+    app = make_app(core=core, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, *["enter"] * 6)
+        assert app.step_id == "review"
+        problems = rendered(app.query_one(".problems"))
+        assert "Sessions: sessions.location: cannot be reached" in problems
+        assert app.query_one("#next", Button).disabled
+        await press(pilot, "enter")
+        assert app.step_id == "review"
+        await press(pilot, "escape")
+        assert app.step_id == "advanced"
+
+
+@sync
+async def test_windows_hides_the_unix_installation_questions():
+    app = make_app(core=Demo().core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "right")
+        assert app.flat["platform"] == "windows"
+        assert not field(app, "omero.venv").display
+        assert app.flat["web_server.kind"] == "nginx"  # given by the starting answers, so kept
+        await press(pilot, "left")
+        assert field(app, "omero.venv").display
