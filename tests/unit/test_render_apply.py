@@ -1,0 +1,160 @@
+"""Planning files as differences and applying them: atomic write, backup, restore when the
+server's check fails, staging when this process may not write, removal on a change of kind.
+The server checks are replaced by fakes here; the e2e tier runs the real nginx and Apache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from omerowizard import answers, platforms, servercheck, serverfiles
+from omerowizard.errors import ApplyError
+from omerowizard.omero import OmeroTarget
+from omerowizard.plan import Plan
+from omerowizard.probe import State
+from omerowizard.servercheck import CheckResult
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMEROWIZARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(servercheck, "check_nginx", lambda path, system: [CheckResult(True, f"nginx -t with {path}")])
+    monkeypatch.setattr(servercheck, "check_apache", lambda path, system, mods: [CheckResult(True, "apache2 -t")])
+    monkeypatch.setattr(servercheck, "reload_system", lambda kind: None)
+    return tmp_path / "home"
+
+
+def make(tmp_path, **ws):
+    return answers.validate({
+        "omero": {"user": "nobody", "omerodir": str(tmp_path / "OMERO.web"), "venv": "/srv/venv3"},
+        "web_server": {"kind": "nginx", "server_name": "omero.example.org", "port": 8080,
+                       "config_path": str(tmp_path / "site" / "omero.conf"), **ws},
+        "sessions": {"backend": "redis"}})
+
+
+def plan_for(a) -> Plan:
+    p = Plan(a, State(target=OmeroTarget("nobody", Path("/x"), Path("/x")), installed=True, crontab=""))
+    serverfiles.plan_files(p)
+    return p
+
+
+def test_first_run_creates_files_and_a_rerun_plans_nothing(tmp_path):
+    a = make(tmp_path)
+    p = plan_for(a)
+    assert [Path(f.path).name for f in p.files] == ["omero.conf", "maintenance.html"]
+    assert all(f.old is None and not f.staged for f in p.files)
+    said: list[str] = []
+    serverfiles.apply_files(p, said.append)
+    assert (tmp_path / "site" / "omero.conf").read_text() == p.files[0].new
+    assert (tmp_path / "OMERO.web" / "etc" / "maintenance" / "maintenance.html").exists()
+    assert any(s.startswith("nginx -t with") for s in said)
+    assert plan_for(a).files == []
+
+
+def test_a_change_is_an_update_with_a_diff_and_a_backup(tmp_path, home):
+    serverfiles.apply_files(plan_for(make(tmp_path)), lambda s: None)
+    p = plan_for(make(tmp_path, port=8090))
+    assert len(p.files) == 1 and p.files[0].describe().startswith("update ")
+    assert "-    listen 8080;" in p.files[0].diff() and "+    listen 8090;" in p.files[0].diff()
+    said: list[str] = []
+    serverfiles.apply_files(p, said.append)
+    backups = list((home / "state" / "backups").rglob("omero.conf"))
+    assert len(backups) == 1 and "listen 8080;" in backups[0].read_text()
+    assert "listen 8090;" in (tmp_path / "site" / "omero.conf").read_text()
+
+
+def test_a_failing_check_restores_the_previous_file(tmp_path, monkeypatch):
+    serverfiles.apply_files(plan_for(make(tmp_path)), lambda s: None)
+    before = (tmp_path / "site" / "omero.conf").read_text()
+    monkeypatch.setattr(servercheck, "check_nginx",
+                        lambda path, system: [CheckResult(False, "nginx -t", "nginx: [emerg] unexpected \"}\"")])
+    reloads: list[str] = []
+    monkeypatch.setattr(servercheck, "reload_system", lambda kind: reloads.append(kind))
+    with pytest.raises(ApplyError) as err:
+        serverfiles.apply_files(plan_for(make(tmp_path, port=8090)), lambda s: None)
+    assert "unexpected" in str(err.value) and "restored" in str(err.value)
+    assert (tmp_path / "site" / "omero.conf").read_text() == before
+    assert reloads == []
+
+
+def test_a_failing_check_of_a_new_file_removes_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(servercheck, "check_nginx", lambda path, system: [CheckResult(False, "nginx -t", "bad")])
+    with pytest.raises(ApplyError):
+        serverfiles.apply_files(plan_for(make(tmp_path)), lambda s: None)
+    assert not (tmp_path / "site" / "omero.conf").exists()
+
+
+def test_debian_layout_links_sites_enabled_and_reloads_a_running_server(tmp_path, monkeypatch):
+    layout = platforms.ServerLayout(str(tmp_path / "nginx"), str(tmp_path / "nginx/sites-available"),
+                                    str(tmp_path / "nginx/sites-enabled"), "nginx", "nginx", ())
+    monkeypatch.setitem(platforms.NGINX, "debian", layout)
+    monkeypatch.setattr(platforms, "distribution", lambda *a: "debian")
+    reloads: list[str] = []
+    monkeypatch.setattr(servercheck, "reload_system", lambda kind: reloads.append(kind) or CheckResult(True, "reload"))
+    a = make(tmp_path, config_path=None)
+    p = plan_for(a)
+    site = p.files[0]
+    assert site.path == str(tmp_path / "nginx/sites-available/omero-web.conf") and site.system
+    serverfiles.apply_files(p, lambda s: None)
+    link = tmp_path / "nginx/sites-enabled/omero-web.conf"
+    assert os.readlink(link) == site.path
+    assert reloads == ["nginx"]
+    assert plan_for(a).files == []
+    link.unlink()
+    again = plan_for(a)
+    assert [f.describe().split()[0] for f in again.files] == ["link"]
+
+
+def test_switching_kind_removes_the_file_an_earlier_run_wrote(tmp_path):
+    serverfiles.apply_files(plan_for(make(tmp_path)), lambda s: None)
+    p = plan_for(make(tmp_path, kind="apache", config_path=str(tmp_path / "site" / "apache.conf")))
+    verbs = {Path(f.path).name: f.describe().split()[0] for f in p.files}
+    assert verbs == {"apache.conf": "create", "omero.conf": "remove"}
+    serverfiles.apply_files(p, lambda s: None)
+    assert not (tmp_path / "site" / "omero.conf").exists()
+    assert (tmp_path / "site" / "apache.conf").exists()
+
+
+def test_a_file_edited_by_hand_since_is_left_in_place(tmp_path):
+    serverfiles.apply_files(plan_for(make(tmp_path)), lambda s: None)
+    (tmp_path / "site" / "omero.conf").write_text("# mine now\n")
+    p = plan_for(make(tmp_path, kind="development"))
+    assert p.files == []
+    assert any("edited since" in n for n in p.notes)
+
+
+def test_when_the_target_is_not_writable_files_are_staged_with_the_commands(tmp_path, monkeypatch, home):
+    monkeypatch.setattr(serverfiles, "writable", lambda path: False)
+    p = plan_for(make(tmp_path))
+    assert all(f.staged for f in p.files) and "[staged for an administrator]" in p.lines()[1]
+    said: list[str] = []
+    serverfiles.apply_files(p, said.append)
+    staged = home / "state" / "staging" / str(tmp_path / "site" / "omero.conf").lstrip("/")
+    assert staged.read_text() == p.files[0].new
+    assert not (tmp_path / "site" / "omero.conf").exists()
+    assert f"  install -D -m 644 {staged} {tmp_path / 'site' / 'omero.conf'}" in said
+    assert (home / "state" / "staging" / "INSTALL.txt").read_text().startswith("This process may not write")
+
+
+def test_windows_files_are_staged_on_unix_and_a_rerun_is_empty(tmp_path, home):
+    a = answers.validate({"platform": "windows", "web_server": {"server_name": "omero.example.org"},
+                          "application_server": {"host": "10.0.0.5"}})
+    p = plan_for(a)
+    assert [f.path for f in p.files] == [r"C:\inetpub\omero-web\web.config", r"C:\inetpub\omero-web\maintenance.html"]
+    assert all(f.staged for f in p.files) and p.jobs == []
+    said: list[str] = []
+    serverfiles.apply_files(p, said.append)
+    assert (home / "state" / "staging" / "C" / "inetpub" / "omero-web" / "web.config").exists()
+    assert any("appcmd" in s for s in said)
+    assert plan_for(a).files == []
+
+
+def test_utf16_task_file_round_trips_for_the_rerun(tmp_path, home):
+    a = answers.validate({"platform": "windows", "web_server": {"omero_web_version": "5.2.8"}})
+    p = plan_for(a)
+    serverfiles.apply_files(p, lambda s: None)
+    raw = (home / "state" / "staging" / "C" / "omero_dist" / "omero-web-clearsessions.xml").read_bytes()
+    assert raw.startswith(b"\xff\xfe")
+    assert plan_for(a).files == []
