@@ -14,8 +14,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from omerowizard import locations
+import contextlib
+import signal
+import threading
+
+from omerowizard import backup as backup_mod
+from omerowizard import locations, preflight
+from omerowizard import probe as probe_mod
+from omerowizard.backup import Backup
 from omerowizard.errors import ApplyError, WizardError
+from omerowizard.lock import DeploymentLock
 from omerowizard.events import Emit, Finished, Output, StepDone, StepFailed, StepStarted
 from omerowizard.omero import Omero, mask_secrets
 from omerowizard.plan import Plan
@@ -63,11 +71,18 @@ def check_login_page(url: str, timeout: float = 60, proc: subprocess.Popen | Non
     return False, last
 
 
+class Interrupted(Exception):
+    """SIGTERM (or Ctrl-C) arrived while applying."""
+
+
 class Applier:
-    def __init__(self, plan: Plan, omero: Omero, emit: Emit):
+    def __init__(self, plan: Plan, omero: Omero, emit: Emit, lock_wait: float = 0.0):
         self.plan = plan
         self.omero = omero
         self.emit = emit
+        self.lock_wait = lock_wait
+        self.backup: Backup | None = None
+        self.dev_server: subprocess.Popen | None = None
 
     def step(self, name: str):
         return _Step(self, name)
@@ -78,33 +93,114 @@ class Applier:
             self.emit(Finished(True, "Nothing to change: the deployment already matches the answers."))
             return True
         try:
-            if plan.packages:
-                with self.step("install packages"):
-                    pip_install(self.omero.target.venv, [p.requirement for p in plan.packages],
-                                on_line=lambda line: self.emit(Output("install packages", line)), log=self.omero.log)
-            if plan.config:
-                with self.step("write OMERO config") as s:
-                    self.write_config()
-                    s.detail = f"{len(plan.sets)} set, {len(plan.unsets)} unset"
-            if plan.files or plan.jobs:
-                from omerowizard import serverfiles
-                if plan.files:
-                    with self.step("write web-server files"):
-                        serverfiles.apply_files(plan, lambda line: self.emit(Output("write web-server files", line)))
-                if plan.jobs:
-                    with self.step("scheduled jobs"):
-                        serverfiles.apply_jobs(plan, lambda line: self.emit(Output("scheduled jobs", line)))
-            url = None
-            if plan.web:
-                self.start_web()
-                url = public_url(plan)
+            with DeploymentLock(self.omero.target.omerodir, wait=self.lock_wait) as lock, _signals_raise():
+                if lock.stale_pid:
+                    self.emit(Output("lock", f"a previous run (pid {lock.stale_pid}) ended without releasing its "
+                                             "lock; it was cleared"))
+                self.repair_interrupted()
+                with self.step("preflight"):
+                    preflight.run(plan)
+                return self._apply()
         except WizardError as exc:
-            self.emit(Finished(False, f"Failed: {exc}\nFull log of omero commands: {self.omero.log.path}"))
+            self.emit(Finished(False, f"Failed: {exc}"))
             return False
+
+    def repair_interrupted(self) -> None:
+        """A run that was killed mid-apply left an unfinished backup: restore it first."""
+        b = backup_mod.interrupted(self.omero.target.omerodir)
+        if b is None:
+            return
+        with self.step("repair an interrupted run"):
+            restored = b.restore()
+            self.emit(Output("repair an interrupted run",
+                             f"the run of pid {b.manifest.pid} ({b.manifest.created}) was killed mid-apply; "
+                             f"restored: {', '.join(restored) or 'nothing'}"))
+            self._web_as_before(b.manifest.was_running, "repair an interrupted run")
+        # the plan was made from the state before the repair: the state is now what it was then
+        # for every file and key the interrupted run had touched, which the plan did not see. Plan again.
+        from omerowizard.plan import make_plan
+        from omerowizard.probe import probe
+        self.plan = make_plan(self.plan.answers, probe(self.omero))
+
+    def _apply(self) -> bool:
+        plan = self.plan
+        t = self.omero.target
+        paths = [t.config_xml]
+        for f in plan.files:
+            if not f.staged:
+                paths.append(Path(f.path))
+                if f.link:
+                    paths.append(Path(f.link))
+        self.backup = Backup.create(omerodir=t.omerodir, user=t.user, venv=t.venv, was_running=plan.state.running,
+                                    paths=paths, crontab=bool(plan.jobs))
+        self.emit(Output("preflight", f"backup of what this run touches: {self.backup.directory}"))
+        try:
+            url = self._steps()
+        except (WizardError, Interrupted, KeyboardInterrupt) as exc:
+            why = "interrupted" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else str(exc)
+            restored = self._restore()
+            self.emit(Finished(False, f"Failed: {why}\nRestored: {restored}\n"
+                                      f"Backup: {self.backup.directory}\nFull log of omero commands: {self.omero.log.path}"))
+            if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+                raise KeyboardInterrupt from None
+            return False
+        self.backup.finish("done")
         save_answers(plan)
         where = f" OMERO.web answers at {url}" if url else ""
         self.emit(Finished(True, f"Done.{where}", url))
         return True
+
+    def _steps(self) -> str | None:
+        plan = self.plan
+        if plan.packages:
+            with self.step("install packages"):
+                pip_install(self.omero.target.venv, [p.requirement for p in plan.packages],
+                            on_line=lambda line: self.emit(Output("install packages", line)), log=self.omero.log)
+        if plan.config:
+            with self.step("write OMERO config") as s:
+                self.write_config()
+                s.detail = f"{len(plan.sets)} set, {len(plan.unsets)} unset"
+        if plan.files or plan.jobs:
+            from omerowizard import serverfiles
+            if plan.files:
+                with self.step("write web-server files"):
+                    serverfiles.apply_files(plan, lambda line: self.emit(Output("write web-server files", line)))
+            if plan.jobs:
+                with self.step("scheduled jobs"):
+                    serverfiles.apply_jobs(plan, lambda line: self.emit(Output("scheduled jobs", line)))
+        if plan.web:
+            self.start_web()
+            if plan.answers.sessions.backend != "file":
+                with self.step("check the session store"):
+                    why = preflight.check_session_store(plan)
+                    if why:
+                        raise ApplyError(f"{why} after the start: OMERO.web cannot keep sessions")
+            return public_url(plan)
+        return None
+
+    def _restore(self) -> str:
+        """Put back everything the backup holds and OMERO.web as it was; never raises."""
+        assert self.backup is not None
+        with _signals_ignored():
+            self.emit(StepStarted("restore"))
+            try:
+                restored = self.backup.restore()
+            except Exception as exc:  # noqa: BLE001 - report whatever went wrong while restoring
+                self.backup.finish("failed-restore")
+                self.emit(StepFailed("restore", f"could not restore everything: {exc}"))
+                return f"NOT everything: {exc}; the backup is in {self.backup.directory} (`omerowizard rollback`)"
+            self._web_as_before(self.plan.state.running, "restore")
+            self.emit(StepDone("restore", ", ".join(restored)))
+            return ", ".join(restored) + (", OMERO.web " + ("restarted" if self.plan.state.running else "stopped"))
+
+    def _web_as_before(self, was_running: bool, step: str) -> None:
+        out = lambda line: self.emit(Output(step, line))  # noqa: E731
+        if self.dev_server is not None and self.dev_server.poll() is None:
+            os.killpg(self.dev_server.pid, signal.SIGTERM)
+        if was_running:
+            self.omero.web("restart", on_line=out, check=False)
+        elif probe_mod.running_pid(self.omero.target) is not None:
+            self.omero.web("stop", on_line=out, check=False)
 
     def write_config(self) -> None:
         self.omero.config_load(self.plan.sets)
@@ -143,6 +239,7 @@ class Applier:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd="/")
         out.close()
+        self.dev_server = proc
         self.emit(Output(name, f"development server started (pid {proc.pid}); its output goes to {logfile}"))
 
     def _tail_web_log(self, log: Path, offset: int, name: str) -> None:
@@ -167,6 +264,8 @@ class _Step:
             self.applier.emit(StepDone(self.name, self.detail))
         elif isinstance(exc, WizardError):
             self.applier.emit(StepFailed(self.name, str(exc)))
+        elif isinstance(exc, (Interrupted, KeyboardInterrupt)):
+            self.applier.emit(StepFailed(self.name, "interrupted"))
         return False
 
 
@@ -189,7 +288,56 @@ def save_answers(plan: Plan) -> Path:
     return path
 
 
-def apply_plan(plan: Plan, omero: Omero, emit: Emit) -> bool:
-    return Applier(plan, omero, emit).run()
+def apply_plan(plan: Plan, omero: Omero, emit: Emit, lock_wait: float = 0.0) -> bool:
+    return Applier(plan, omero, emit, lock_wait).run()
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """SIGTERM raises Interrupted (Ctrl-C already raises KeyboardInterrupt), so apply restores and exits.
+    Signal handlers can only be set from the main thread; the Textual app runs apply in a worker."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Interrupted()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@contextlib.contextmanager
+def _signals_ignored():
+    """While restoring, a second Ctrl-C or SIGTERM must not leave things half restored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def rollback(omerodir: Path, omero: Omero, emit: Emit) -> bool:
+    """`omerowizard rollback`: restore the newest backup of this deployment."""
+    b = backup_mod.latest(omerodir)
+    if b is None:
+        emit(Finished(False, f"No backup of {omerodir} to restore."))
+        return False
+    with DeploymentLock(omerodir):
+        emit(StepStarted("rollback"))
+        restored = b.restore()
+        applier = Applier.__new__(Applier)
+        applier.omero, applier.emit, applier.dev_server = omero, emit, None
+        applier._web_as_before(b.manifest.was_running, "rollback")
+        emit(StepDone("rollback", ", ".join(restored)))
+    emit(Finished(True, f"Restored the backup of {b.manifest.created} ({b.directory})."))
+    return True
 
 

@@ -1,0 +1,81 @@
+"""One run at a time per deployment: an exclusive lock in OMERODIR/var.
+
+``flock`` is released by the kernel when its holder dies, so a killed run never leaves a
+lock that blocks the next one; the pid written into the file only serves to say who holds it
+(or held it, when the next run finds the pid dead).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from omerowizard import locations
+from omerowizard.errors import WizardError
+
+
+class LockedError(WizardError):
+    """Another omerowizard run holds the lock."""
+
+
+def lock_path(omerodir: Path) -> Path:
+    var = omerodir / "var"
+    if var.is_dir():
+        return var / "omerowizard.lock"
+    return locations.state_dir() / f"lock-{str(omerodir).strip('/').replace('/', '_') or 'root'}"
+
+
+class DeploymentLock:
+    def __init__(self, omerodir: Path, wait: float = 0.0):
+        self.path = lock_path(omerodir)
+        self.wait = wait
+        self.fd: int | None = None
+        self.stale_pid: int | None = None
+
+    def __enter__(self) -> "DeploymentLock":
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = self._recorded_pid()
+                    os.close(self.fd)
+                    self.fd = None
+                    who = f"process {holder}" if holder else "another process"
+                    raise LockedError(f"another omerowizard run ({who}) is changing this deployment "
+                                      f"(lock {self.path}); wait for it to finish and run again") from None
+                time.sleep(0.2)
+        old = self._recorded_pid()
+        if old and old != os.getpid() and not _alive(old):
+            self.stale_pid = old
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        return self
+
+    def _recorded_pid(self) -> int | None:
+        try:
+            return int(os.pread(self.fd, 32, 0).decode().strip() or 0) or None  # type: ignore[arg-type]
+        except (ValueError, OSError):
+            return None
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
