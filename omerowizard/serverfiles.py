@@ -50,10 +50,6 @@ def plan_files(plan: Plan) -> None:
     if native:
         _plan_removals(plan, {w.path for w in wanted})
     _plan_job(plan)
-    if a.platform == "windows" and a.sessions.backend == "file" and a.sessions.clearsessions != "off" \
-            and not any(f.path.endswith(".xml") for f in plan.files) and not platforms.legacy_iis(a, state.omero_web_version):
-        plan.notes.append("clearsessions: OMERO.web runs on the Unix host, so its clearsessions job belongs in that "
-                          "host's crontab: run omerowizard there.")
 
 
 def link_ok(w) -> bool:

@@ -220,9 +220,9 @@ def _iis(a: Answers, site: Site, place: platforms.Placement, detected: str | Non
         f"copy the collected static files of OMERO.web (OMERODIR\\var\\static on the OMERO.web host) into "
         f"{site_dir}\\{site.static_url.strip('/').replace('/', chr(92))}",
     )
-    notes.append(f"IIS: OMERO.web {site.omero_web_version} does not run on Windows, so IIS proxies to the OMERO.web "
-                 f"application server at {site.upstream} (URL Rewrite and Application Request Routing must be "
-                 "installed); OMERO.web itself and its clearsessions job run on that Unix host: run omerowizard there.")
+    notes.append(f"IIS: the web.config needs URL Rewrite and Application Request Routing; OMERO.web "
+                 f"{site.omero_web_version} itself, and its clearsessions job, run on the Unix host at {site.upstream}: "
+                 "run omerowizard there too.")
     if a.application_server.host in {"127.0.0.1", "localhost", "::1"}:
         notes.append("IIS: application_server.host is a loopback address; set it to the Unix host that runs OMERO.web.")
     if site.https:
@@ -281,11 +281,18 @@ def clearsessions_task(a: Answers, dist: str) -> WantedFile:
                       encoding="utf-16", commands=(job.register_command,))
 
 
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    user: str
+    venv: str
+    omerodir: str
+    front_end: str | None  # the web server's own unit, wanted (not required) before OMERO.web
+
+
 def systemd_unit(a: Answers) -> WantedFile:
-    from types import SimpleNamespace
-    name = PurePosixPath(platforms.SYSTEMD_UNIT).name
-    front = {"nginx": "nginx", "apache": "apache2"}.get(a.web_server.kind)
-    unit = SimpleNamespace(name=name, user=a.omero.user, venv=a.omero.venv, omerodir=a.omero.omerodir,
-                           front_end=front)
+    kind = a.web_server.kind
+    front = platforms.server_layout(kind).binary if kind in {"nginx", "apache"} else None
+    unit = Unit(PurePosixPath(platforms.SYSTEMD_UNIT).name, a.omero.user, a.omero.venv, a.omero.omerodir, front)
     return WantedFile(platforms.SYSTEMD_UNIT, render("omero-web.service.j2", unit=unit),
                       "systemd unit for OMERO.web (web_server.systemd)", check="systemd")

@@ -150,7 +150,7 @@ def test_iis_web_config_for_omero_web_5_3_proxies_to_the_unix_host():
     assert errors == {"502": "maintenance.html", "503": "maintenance.html"}
     assert root.find(".//requestLimits").get("maxAllowedContentLength") == "4294967295"
     assert out["maintenance.html"].path == r"C:\inetpub\omero-web\maintenance.html"
-    assert any("does not run on Windows" in n for n in notes)
+    assert any("Application Request Routing" in n and "10.0.0.5:4080" in n for n in notes)
     assert any("appcmd set config -section:system.webServer/proxy /enabled:true" in c for c in w.commands)
 
 

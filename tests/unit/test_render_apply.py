@@ -158,3 +158,18 @@ def test_utf16_task_file_round_trips_for_the_rerun(tmp_path, home):
     raw = (home / "state" / "staging" / "C" / "omero_dist" / "omero-web-clearsessions.xml").read_bytes()
     assert raw.startswith(b"\xff\xfe")
     assert plan_for(a).files == []
+
+
+def test_the_systemd_unit_is_written_when_asked_and_unchecked_without_systemd(tmp_path, monkeypatch, home):
+    unit = tmp_path / "systemd" / "omero-web.service"
+    monkeypatch.setattr(platforms, "SYSTEMD_UNIT", str(unit))
+    monkeypatch.setattr(servercheck, "check_systemd",
+                        lambda path: [CheckResult(True, "systemd does not run here: the unit was not checked", ran=False)])
+    a = make(tmp_path, kind="development", systemd=True)
+    p = plan_for(a)
+    assert [f.path for f in p.files] == [str(unit)]
+    said: list[str] = []
+    serverfiles.apply_files(p, said.append)
+    assert "ExecStart=/srv/venv3/bin/omero web start" in unit.read_text()
+    assert "systemd does not run here: the unit was not checked" in said
+    assert plan_for(a).files == []
