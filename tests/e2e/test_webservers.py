@@ -231,3 +231,30 @@ def test_a_file_nginx_refuses_is_restored_to_the_previous_one(tmp_path, monkeypa
     assert "nginx -t" in str(err.value) and "[emerg]" in str(err.value) and ":17" in str(err.value)
     assert site.read_text() == good
     assert "restored the previous files" in said
+
+
+# ---------------------------------------------------------------------------- Debian's own layout
+@pytest.mark.parametrize("kind, available, enabled, check", [
+    ("nginx", "/etc/nginx/sites-available", "/etc/nginx/sites-enabled", "nginx -t: ok"),
+    ("apache", "/etc/apache2/sites-available", "/etc/apache2/sites-enabled", "apache2ctl -t: ok"),
+])
+def test_default_debian_layout_links_the_site_and_checks_the_whole_server(deployment, cleanup_cron, kind, available,
+                                                                          enabled, check):
+    parts.require("nginx" if kind == "nginx" else "apache2")
+    site, link = Path(available, "omero-web.conf"), Path(enabled, "omero-web.conf")
+    before = site.read_bytes() if site.exists() else None
+    had_link = link.is_symlink()
+    try:
+        path = deployment.answers_file({"web_server": {"kind": kind, "port": parts.free_port()}, "start": False})
+        proc = deployment.cli("apply", str(path))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert f"-t with {site}: ok" in proc.stdout and check in proc.stdout, proc.stdout
+        assert os.readlink(link) == str(site)
+        assert f"/{deployment.omerodir.name}/var/static/" in site.read_text()
+    finally:
+        if before is None:
+            site.unlink(missing_ok=True)
+            if not had_link and link.is_symlink():
+                link.unlink()
+        else:
+            site.write_bytes(before)
