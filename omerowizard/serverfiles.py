@@ -31,7 +31,7 @@ def plan_files(plan: Plan) -> None:
     a, state = plan.answers, plan.state
     try:
         wanted = sitefiles.wanted_files(a, state.omero_web_version, plan.notes)
-    except ValueError:
+    except sitefiles.NoTaskTrigger:
         raise AnswersError([Problem("sessions.clearsessions",
                                     f"{a.sessions.clearsessions!r} has no Task Scheduler equivalent on Windows",
                                     allowed="daily | hourly | off | 'M H * * *' | 'M * * * *'")]) from None
@@ -104,12 +104,16 @@ def _plan_job(plan: Plan) -> None:
         return
     new = cron.wanted_line(a)
     user = a.omero.user
-    text = plan.state.crontab if plan.state.crontab is not None else cron.read(user)
+    try:
+        text = plan.state.crontab if plan.state.crontab is not None else cron.read(user)
+    except ApplyError as exc:
+        plan.notes.append(f"clearsessions: {exc}")
+        text = None
     plan.state.crontab = text
     if text is None:
         if new is not None:
             plan.jobs.append(JobChange(user, None, new, cron.why(a), staged=True))
-            plan.notes.append(f"cannot read the crontab of {user} (run as root or as {user} to manage it).")
+            plan.notes.append(f"cannot edit the crontab of {user} from here: the line is printed for an administrator.")
         return
     lines = cron.managed_lines(text, a.omero.omerodir)
     old = "\n".join(lines) if lines else None
@@ -329,7 +333,7 @@ def _update_manifest(files: list[FileChange]) -> None:
     for f in files:
         if f.new is None:
             data.pop(f.path, None)
-        elif f.check in {"nginx", "apache", "nginx-development", "systemd"}:
+        else:
             data[f.path] = {"sha256": _digest(f.new), "link": f.link, "check": f.check, "system": f.system}
     _save_manifest(data)
 

@@ -257,8 +257,12 @@ def register_command(dist: str) -> str:
     return f'schtasks /Create /XML "{task_path(dist)}" /TN "{platforms.TASK_NAME}" /F'
 
 
+class NoTaskTrigger(ValueError):
+    """A cron schedule that a Task Scheduler trigger cannot express."""
+
+
 def task_trigger(schedule: str) -> tuple[bool, int, int]:
-    """(hourly, hour, minute) for the schedules Task Scheduler can express; ValueError otherwise."""
+    """(hourly, hour, minute) for the schedules Task Scheduler can express; NoTaskTrigger otherwise."""
     if schedule == "daily":
         return False, 3, 0
     if schedule == "hourly":
@@ -269,7 +273,7 @@ def task_trigger(schedule: str) -> tuple[bool, int, int]:
             return True, 0, int(fields[0])
         if fields[1].isdigit():
             return False, int(fields[1]), int(fields[0])
-    raise ValueError(schedule)
+    raise NoTaskTrigger(schedule)
 
 
 def clearsessions_task(a: Answers, dist: str) -> WantedFile:
