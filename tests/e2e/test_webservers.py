@@ -173,6 +173,31 @@ def test_apache_serves_omero_web_below_a_prefix(deployment, cleanup_cron):
         subprocess.run([apache, "-f", str(wrapper), "-k", "stop"], capture_output=True)
 
 
+def test_apache_serves_omero_web_over_https_at_the_root(deployment, cert, cleanup_cron):
+    apache = parts.require("apache2")
+    http_port, https_port = parts.free_port(), parts.free_port()
+    site = deployment.workdir / "site" / "apache.conf"
+    deploy(deployment, {"kind": "apache", "port": http_port, "config_path": str(site),
+                        "https": {"certificate": str(cert[0]), "key": str(cert[1]), "port": https_port}}, "/")
+    wrapper = apache_wrapper(site, deployment.workdir, True)
+    start = subprocess.run([apache, "-f", str(wrapper), "-k", "start"], capture_output=True, text=True)
+    assert start.returncode == 0, start.stderr
+    try:
+        parts.wait_port(https_port)
+        login = get(f"https://127.0.0.1:{https_port}/webclient/login/")
+        assert login.status == 200 and "OMERO" in login.body
+        redirect = get(f"http://127.0.0.1:{http_port}/webclient/login/")
+        assert redirect.status == 301
+        assert redirect.headers["location"] == f"https://omero.example.org:{https_port}/webclient/login/"
+        rel, data = a_static_file(deployment.omerodir)
+        assert get(f"https://127.0.0.1:{https_port}/static/{rel}").body.encode() == data
+        deployment.omero("web", "stop")
+        down = get(f"https://127.0.0.1:{https_port}/webclient/login/")
+        assert down.status == 503 and MARK in down.body
+    finally:
+        subprocess.run([apache, "-f", str(wrapper), "-k", "stop"], capture_output=True)
+
+
 def test_nginx_development_runs_as_the_omero_user_at_the_root(deployment, cleanup_cron):
     nginx = parts.require("nginx")
     port = parts.free_port()
