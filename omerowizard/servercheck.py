@@ -56,6 +56,7 @@ def check_nginx(site: str, system: bool) -> list[CheckResult]:
         wrapper = Path(tmp) / "nginx.conf"
         wrapper.write_text(nginx_wrapper(site, Path(tmp)))
         out.append(_run([nginx, "-t", "-q", "-c", str(wrapper), "-e", f"{tmp}/error.log"], f"nginx -t with {site}"))
+        out[0].output = out[0].output.replace(str(wrapper), "(a check wrapper that includes it)")
     if system and out[0].ok and Path("/etc/nginx/nginx.conf").exists():
         out.append(_run([nginx, "-t", "-q"], "nginx -t"))
     return out
@@ -87,6 +88,7 @@ def check_apache(site: str, system: bool, modules: tuple[str, ...]) -> list[Chec
         wrapper = Path(tmp) / "httpd.conf"
         wrapper.write_text(apache_wrapper(site, Path(tmp), modules))
         out.append(_run([binary, "-t", "-f", str(wrapper)], f"{Path(binary).name} -t with {site}"))
+        out[0].output = out[0].output.replace(str(wrapper), "(a check wrapper that includes it)")
     ctl = which("apache2ctl") or which("apachectl")
     if system and out[0].ok and ctl:
         out.append(_run([ctl, "-t"], f"{Path(ctl).name} -t"))
