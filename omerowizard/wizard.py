@@ -45,7 +45,9 @@ class Detected:
 
     @property
     def reconfigure(self) -> bool:
-        return self.installed and self.omerodir_exists
+        """An existing deployment: OMERO.web installed and its OMERODIR holds a config (an empty
+        OMERODIR, as a fresh install leaves it, is a first-time deployment)."""
+        return self.installed and (Path(self.omerodir) / "etc" / "grid" / "config.xml").exists()
 
 
 def starting_answers(path: str | None = None) -> tuple[dict[str, Any], str]:

@@ -62,6 +62,15 @@ def reconfigure_answers() -> dict[str, Any]:
 
 
 @dataclass
+class DemoDetected(wizard.Detected):
+    deployed: bool = False
+
+    @property
+    def reconfigure(self) -> bool:
+        return self.deployed
+
+
+@dataclass
 class Demo:
     """What the demonstration pretends: an installed OMERO.web or not, a deployment or not."""
 
@@ -83,10 +92,11 @@ class Demo:
         return dict(self.flat), "saved answers" if self.deployed else "defaults"
 
     def detect(self, flat: Mapping[str, Any], source: str) -> wizard.Detected:
-        return wizard.Detected(omero_executable=f"{flat.get('omero.venv', VENV)}/bin/omero", installed=self.installed,
+        return DemoDetected(omero_executable=f"{flat.get('omero.venv', VENV)}/bin/omero", installed=self.installed,
                                omero_web_version="5.33.2" if self.installed else None,
                                omerodir=str(flat.get("omero.omerodir", OMERODIR)), omerodir_exists=self.deployed,
-                               running=self.deployed, saved_answers=self.deployed, source=source)
+                               running=self.deployed, saved_answers=self.deployed, source=source,
+                            deployed=self.deployed)
 
     def state(self, a: Answers) -> State:
         target = OmeroTarget(a.omero.user, Path(a.omero.venv), Path(a.omero.omerodir))

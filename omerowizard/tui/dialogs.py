@@ -71,7 +71,7 @@ class InstallDialog(ModalScreen[dict[str, Any] | None]):
                          "OMERO docs do. The first build of zeroc-ice takes minutes.", classes="hint")
             for q in wizard.visible("omero", self.flat) or questions_for("omero"):
                 yield QuestionField(q, self.flat.get(q.key) or q.default_for(self.flat), self.check, blink=self.blink)
-            yield RichLog(id="install-log", highlight=False, markup=False, wrap=True)
+            yield RichLog(id="install-log", highlight=False, markup=False, wrap=True, min_width=20)
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="close", compact=True)
                 yield Button("Install", id="do-install", variant="primary", compact=True)

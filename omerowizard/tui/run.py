@@ -25,7 +25,7 @@ class RunStep(Step):
     def compose(self) -> ComposeResult:
         yield Label("Applying the changes", classes="title", id="run-title")
         yield Static("", id="checklist")
-        yield RichLog(id="log", highlight=False, markup=False, wrap=True, max_lines=10000)
+        yield RichLog(id="log", highlight=False, markup=False, wrap=True, min_width=20, max_lines=10000)
         yield Static("", id="result")
 
     def start(self, labels: list[str]) -> None:

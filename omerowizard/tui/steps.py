@@ -61,8 +61,8 @@ class WelcomeStep(Step):
                 f"where it is on the Advanced step."))
         else:
             verdict.update(Text.from_markup(
-                "[b]First-time deployment:[/b] OMERO.web is installed but has no OMERODIR yet; "
-                "the wizard will create its configuration."))
+                "[b]First-time deployment:[/b] OMERO.web is installed and this OMERODIR has no "
+                "configuration yet: the wizard creates it."))
         self.query_one("#install-row").display = not detected.installed
 
     def show_failure(self, message: str) -> None:

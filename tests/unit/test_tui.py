@@ -52,6 +52,11 @@ async def press(pilot, *keys: str) -> None:
         await settle(pilot)
 
 
+async def type_text(pilot, text: str) -> None:
+    await pilot.press(*text)
+    await settle(pilot)
+
+
 def field(app, key: str) -> QuestionField:
     return app.query_one(f"#q-{key.replace('.', '-')}", QuestionField)
 
@@ -98,7 +103,8 @@ async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_
         assert text_of(app, "sessions.location") == "redis://127.0.0.1:6379/0"
         assert not field(app, "sessions.clearsessions").display
 
-        await press(pilot, "tab", "ctrl+u", *"redis:/nowhere")
+        await press(pilot, "tab", "ctrl+u")
+        await type_text(pilot, "redis:/nowhere")
         error = field(app, "sessions.location").error
         assert error and error == wizard.field_error("sessions.location", "redis:/nowhere", app.flat)
         assert "redis:/nowhere" in rendered(field(app, "sessions.location").query_one(".error"))
@@ -106,14 +112,17 @@ async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_
         assert app.step_id == "sessions", "Next must be refused while a field is invalid"
         assert "sessions.location" in rendered(app.query_one("#status"))
 
-        await press(pilot, "ctrl+u", *"redis://:s3cret@127.0.0.1:6390/1")
+        await press(pilot, "ctrl+u")
+        await type_text(pilot, "redis://:s3cret@127.0.0.1:6390/1")
         assert field(app, "sessions.location").error is None
         await press(pilot, "enter")
         assert app.step_id == "cors"
         assert not field(app, "cors.origins").display
         await press(pilot, "right")
         assert field(app, "cors.origins").display
-        await press(pilot, "tab", *"https://a.example.org, https://b.example.org:8443", "enter")
+        await press(pilot, "tab")
+        await type_text(pilot, "https://a.example.org, https://b.example.org:8443")
+        await press(pilot, "enter")
         assert app.step_id == "advanced"
 
         await press(pilot, "escape")
@@ -190,7 +199,8 @@ async def test_answers_hidden_again_are_not_handed_to_the_plan():
         await settle(pilot)
         await press(pilot, "enter", "enter", "enter", "enter")
         assert app.step_id == "cors"
-        await press(pilot, "right", "tab", *"https://a.example.org")
+        await press(pilot, "right", "tab")
+        await type_text(pilot, "https://a.example.org")
         await press(pilot, "shift+tab", "left")  # back to off: the origins question hides
         assert not field(app, "cors.origins").display
         await press(pilot, "enter", "enter")

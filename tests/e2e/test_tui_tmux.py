@@ -1,0 +1,173 @@
+"""The real ``omerowizard`` full-screen wizard in a real terminal: tmux at 80x24.
+
+Keys go in with ``tmux send-keys`` and the screen is read back with ``capture-pane``, the
+way an administrator on SSH would use it. The answers file gives the deployment's paths,
+application port and web-server file location, so no path is retyped; the session store
+(Redis) is chosen on the screen. The deployment is then served through Debian's nginx
+with the file the wizard wrote, and a second run finds nothing to change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from tests import parts
+
+
+class Tmux:
+    """One program in its own tmux server (``-L``), 80 columns by 24 lines."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path):
+        self.tmux = parts.require("tmux")
+        self.socket = f"omw-{uuid.uuid4().hex[:8]}"
+        keep = {k: env[k] for k in ("OMEROWIZARD_HOME", "OMEROWIZARD_WHEEL_CACHE", "PATH") if k in env}
+        command = " ".join(["env", *(shlex.quote(f"{k}={v}") for k, v in keep.items()), "TERM=xterm-256color",
+                            shlex.join(argv)])
+        # after the program ends, its last words and exit status stay on the screen
+        script = f"cd {shlex.quote(str(cwd))} && {command}; echo \"[exit status $?]\"; sleep 600"
+        self._tmux("new-session", "-d", "-s", "wizard", "-x", "80", "-y", "24", script)
+        self.screens: list[str] = []
+
+    def _tmux(self, *args: str) -> str:
+        return subprocess.run([self.tmux, "-L", self.socket, *args], check=True, capture_output=True,
+                              text=True).stdout
+
+    def screen(self) -> str:
+        text = self._tmux("capture-pane", "-p", "-t", "wizard")
+        self.screens.append(text)
+        return text
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self._tmux("send-keys", "-t", "wizard", key)
+            time.sleep(0.15)
+
+    def type(self, text: str) -> None:
+        self._tmux("send-keys", "-t", "wizard", "-l", text)
+        time.sleep(0.3)
+
+    def wait(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} did not appear within {timeout}s; the screen was:\n{self.screens[-1]}")
+
+    def close(self) -> None:
+        subprocess.run([self.tmux, "-L", self.socket, "kill-server"], capture_output=True)
+
+
+def checksum(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def nginx_wrapper(site: Path, d: Path) -> Path:
+    conf = d / "nginx-wrapper.conf"
+    conf.write_text(f"user www-data;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n"
+                    f"events {{ worker_connections 64; }}\n"
+                    f"http {{\n include /etc/nginx/mime.types;\n access_log {d}/nginx-access.log;\n include {site};\n}}\n")
+    return conf
+
+
+def test_first_time_deployment_in_tmux_serves_the_login_page_and_a_second_run_has_nothing_to_change(
+        deployment, redis_server):
+    nginx = parts.require("nginx")
+    web_port = parts.free_port()
+    site = deployment.workdir / "nginx" / "omero-web.conf"
+    answers = deployment.answers_file({
+        "web_server": {"kind": "nginx", "port": web_port, "config_path": str(site)},
+        "application_server": {"workers": 1},
+    })
+    program = [sys.executable, "-m", "omerowizard"]
+
+    first = Tmux([*program, "--answers", str(answers)], deployment.env(), deployment.workdir)
+    try:
+        first.wait("Welcome to omerowizard", timeout=30)
+        welcome = first.wait("Starting answers:")
+        assert "omero: /opt/omerowizard-e2e/venv3/bin/omero" in welcome
+        assert "OMERO.web version: 5.33.2" in welcome
+        assert "First-time deployment" in welcome
+        assert "esc Back" not in welcome and "Next" in welcome  # the key bar
+
+        first.keys("Enter")
+        first.wait("Which platform does OMERO.web's front end run on?")
+        first.keys("Enter")
+        first.wait("Which web server fronts OMERO.web?")
+        first.keys("Enter")
+        first.wait("Where are sessions kept?")
+        first.keys("Right")  # file -> redis
+        first.wait("Where is the cache server?")
+        first.keys("Tab", "C-u")
+        first.type("redis:/nowhere")
+        first.keys("Enter")
+        refused = first.wait("has an invalid host")
+        assert "Where are sessions kept?" in refused, "Next must be refused while the field is invalid"
+        first.keys("C-u")
+        first.type(redis_server.url)
+        first.keys("Enter")
+        first.wait("Allow web applications on other origins (CORS)?")
+        first.keys("Escape")  # Back keeps what was typed
+        back = first.wait("Where is the cache server?")
+        assert redis_server.url in back
+        first.keys("Enter")
+        first.wait("Allow web applications on other origins (CORS)?")
+        first.keys("Enter")
+        first.wait("OMERO.web installation")
+        first.keys("Enter")
+        review = first.wait("will be made", timeout=60)
+        assert "omero.web.session_engine" in review and "Apply" in review
+
+        first.keys("Enter")
+        done = first.wait("Press Enter to quit", timeout=240)
+        assert "Done. OMERO.web answers at" in done, done
+        assert "[x] check the login page" in done
+        assert "[!]" not in done
+        first.keys("Enter")
+        end = first.wait("[exit status", timeout=30)
+        assert "[exit status 0]" in end and "Done. OMERO.web answers at" in end
+    finally:
+        first.close()
+
+    config = deployment.config()
+    assert config["omero.web.session_engine"] == "django.contrib.sessions.backends.cache"
+    assert redis_server.url in config["omero.web.caches"]
+    assert parts.http_get(deployment.login_url()).status == 200
+    assert site.exists(), "the nginx file was written where the answers said"
+
+    # the file the wizard wrote, served by the real nginx: the login page through the web server
+    wrapper = nginx_wrapper(site, deployment.workdir)
+    subprocess.run([nginx, "-c", str(wrapper), "-e", str(deployment.workdir / "e.log")], check=True)
+    try:
+        parts.wait_port(web_port)
+        login = parts.http_get(f"http://127.0.0.1:{web_port}/webclient/login/")
+        assert login.status == 200 and "OMERO" in login.body
+    finally:
+        subprocess.run([nginx, "-c", str(wrapper), "-e", str(deployment.workdir / "e.log"), "-s", "stop"])
+
+    # the second run starts from the saved answers: Enter through every step finds nothing to change
+    before = checksum(deployment.config_xml)
+    pid = (deployment.omerodir / "var" / "django.pid").read_text()
+    second = Tmux(program, deployment.env(), deployment.workdir)
+    try:
+        welcome = second.wait("Starting answers:", timeout=60)
+        assert "will reconfigure it" in welcome
+        for _ in range(6):
+            second.keys("Enter")
+            time.sleep(0.3)
+        nothing = second.wait("Nothing to change", timeout=60)
+        assert "Quit" in nothing
+        second.keys("Enter")
+        end = second.wait("[exit status", timeout=30)
+        assert "[exit status 0]" in end and "No changes were made." in end
+    finally:
+        second.close()
+    assert checksum(deployment.config_xml) == before
+    assert (deployment.omerodir / "var" / "django.pid").read_text() == pid

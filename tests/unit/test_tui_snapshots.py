@@ -1,0 +1,98 @@
+"""SVG snapshots of every step of the Textual wizard at 80x24 (pytest-textual-snapshot).
+
+The demonstration core fixes everything that could differ between machines (host name,
+paths, the state, the plan's files); the cursor does not blink. After an intended change
+of the screens, look at the new pictures and accept them with
+``python3 -m pytest tests/unit/test_tui_snapshots.py --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from omerowizard.tui.app import make_app
+from omerowizard.tui.demo import Demo, reconfigure_answers
+
+SIZE = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMEROWIZARD_HOME", str(tmp_path / "home"))
+
+
+def first_time():
+    return make_app(core=Demo().core(), blink=False, save_default="/root/omerowizard-answers.yml")
+
+
+def reconfigure(nothing: bool = False):
+    demo = Demo(installed=True, deployed=True, nothing_to_change=nothing, flat=reconfigure_answers())
+    return make_app(core=demo.core(), blink=False)
+
+
+def keys(*presses: str):
+    """Press keys one by one, letting the workers (start, plan, apply) finish after each."""
+
+    async def run(pilot):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        for key in presses:
+            await pilot.press(key)
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+
+    return run
+
+
+def test_welcome_first_time(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys())
+
+
+def test_welcome_reconfigure(snap_compare):
+    assert snap_compare(reconfigure(), terminal_size=SIZE, run_before=keys())
+
+
+def test_platform(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys("enter"))
+
+
+def test_web_server(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys("enter", "enter"))
+
+
+def test_sessions_redis_shows_its_location(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys("enter", "enter", "enter", "right", "tab"))
+
+
+def test_cors_origin_refused_inline(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE,
+                        run_before=keys("enter", "enter", "enter", "enter", "right", "tab", *"example.org", "enter"))
+
+
+def test_advanced(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 5))
+
+
+def test_review_with_changes(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 6))
+
+
+def test_review_nothing_to_change(snap_compare):
+    assert snap_compare(reconfigure(nothing=True), terminal_size=SIZE, run_before=keys(*["enter"] * 6))
+
+
+def test_save_answers_dialog(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 6, "ctrl+s"))
+
+
+def test_run_finished(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 7))
+
+
+def test_run_failed(snap_compare):
+    app = make_app(core=Demo(fail=True).core(), blink=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys(*["enter"] * 7))
+
+
+def test_light_theme(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys("enter", "enter", "enter", "ctrl+t"))
