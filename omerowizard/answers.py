@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import jsonschema
 import yaml
 
 from omerowizard import validators as v
@@ -328,6 +327,8 @@ def _short(value: Any) -> str:
 
 def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]) -> list[Problem]:
     problems: list[Problem] = []
+    import jsonschema  # imported here: it is slow to import, and the full-screen wizard draws first
+
     validator = jsonschema.Draft202012Validator(json_schema())
     for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         key = _dotted(err.absolute_path)

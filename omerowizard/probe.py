@@ -8,7 +8,6 @@ starts no process at all.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,8 @@ def site_packages(venv: Path) -> list[Path]:
 
 
 def packages(venv: Path) -> dict[str, str]:
+    import importlib.metadata  # here, not at start-up: it pulls in the email parser
+
     paths = [str(p) for p in site_packages(venv)]
     if not paths:
         return {}
@@ -57,9 +58,16 @@ def packages(venv: Path) -> dict[str, str]:
     return found
 
 
+DEV_PIDFILE = "omerowizard-development.pid"
+
+
 def running_pid(target: OmeroTarget) -> int | None:
-    """PID of the running OMERO.web (gunicorn writes var/django.pid), if it is alive."""
-    pidfile = target.omerodir / "var" / "django.pid"
+    """PID of the running OMERO.web, if it is alive: gunicorn writes var/django.pid; Django's
+    development server writes none, so apply records the one it starts in var/{DEV_PIDFILE}."""
+    return _alive_pid(target.omerodir / "var" / "django.pid") or _alive_pid(target.omerodir / "var" / DEV_PIDFILE)
+
+
+def _alive_pid(pidfile: Path) -> int | None:
     try:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
