@@ -50,6 +50,11 @@ class RunStep(Step):
     def handle(self, event: Event) -> None:
         log = self.query_one("#log", RichLog)
         if isinstance(event, StepStarted):
+            if event.step not in self.steps:  # a step the plan does not list (a preflight check): in run order
+                items = list(self.steps.items())
+                at = next((i for i, (_, state) in enumerate(items) if state == "pending"), len(items))
+                items.insert(at, (event.step, "running"))
+                self.steps = dict(items)
             self.steps[event.step] = "running"
             log.write(f"==> {event.step}")
         elif isinstance(event, Output):

@@ -171,3 +171,19 @@ def test_first_time_deployment_in_tmux_serves_the_login_page_and_a_second_run_ha
         second.close()
     assert checksum(deployment.config_xml) == before
     assert (deployment.omerodir / "var" / "django.pid").read_text() == pid
+
+
+def test_ctrl_c_in_tmux_before_the_run_changes_nothing(deployment):
+    answers = deployment.answers_file({"application_server": {"workers": 1}})
+    run = Tmux([sys.executable, "-m", "omerowizard", "--answers", str(answers)], deployment.env(), deployment.workdir)
+    try:
+        run.wait("Starting answers:", timeout=60)
+        run.keys("Enter")
+        run.wait("Which platform does OMERO.web's front end run on?")
+        run.keys("C-c")
+        end = run.wait("[exit status", timeout=30)
+        assert "No changes were made." in end and "[exit status 130]" in end
+    finally:
+        run.close()
+    assert not deployment.config_xml.exists()
+    assert not (deployment.home / "config" / "answers.yml").exists()

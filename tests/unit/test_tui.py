@@ -8,15 +8,18 @@ tests prove is the front end: steps, inline validation, Back, review, run, quitt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from typing import Any
 
 import pytest
 from textual.widgets import Button, Input, RadioSet, Static
+from textual.worker import WorkerCancelled
 
 from omerowizard import answers as answers_mod
 from omerowizard import wizard
 from omerowizard.errors import AnswersError, Problem
+from omerowizard.events import StepDone, StepStarted
 from omerowizard.tui.app import NO_CHANGES, make_app
 from omerowizard.tui.demo import Demo, reconfigure_answers
 from omerowizard.tui.fields import QuestionField
@@ -304,3 +307,38 @@ async def test_windows_hides_the_unix_installation_questions():
         assert app.flat["web_server.kind"] == "nginx"  # given by the starting answers, so kept
         await press(pilot, "left")
         assert field(app, "omero.venv").display
+
+
+@sync
+async def test_steps_apply_reports_beyond_the_plan_are_listed_in_the_order_they_ran():
+    demo = Demo()
+    plain_apply = demo.apply
+
+    def with_preflight(plan, omero, emit):
+        emit(StepStarted("preflight"))
+        emit(StepDone("preflight"))
+        return plain_apply(plan, omero, emit)
+
+    core = demo.core()
+    core.apply = with_preflight
+    app = make_app(core=core, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, *["enter"] * 7)
+        run = app.query_one(RunStep)
+        assert list(run.steps)[0] == "preflight"
+        assert list(run.steps)[1:] == app.plan.steps()
+        assert set(run.steps.values()) == {"done"}
+
+
+@sync
+async def test_a_bad_answers_file_ends_the_app_with_every_problem_and_status_2(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("prefix: omero\napplication_server:\n  port: 99999\n")
+    app = make_app(str(bad), core=Demo().core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        with contextlib.suppress(WorkerCancelled):  # the app ends while its start worker returns
+            await settle(pilot)
+    assert app.return_code == 2
+    assert f"{bad}:1: prefix" in app.farewell and f"{bad}:3: application_server.port" in app.farewell
+    assert "nothing was changed" in app.farewell
