@@ -25,7 +25,7 @@ from omerowizard.events import Event, Finished
 from omerowizard.questions import Question
 from omerowizard.tui.core import Core
 from omerowizard.tui.dialogs import InstallDialog, SaveDialog
-from omerowizard.tui.fields import QuestionField
+from omerowizard.tui.fields import QuestionField, default_of
 from omerowizard.tui.review import NOTHING, ReviewStep
 from omerowizard.tui.run import RunStep
 from omerowizard.tui.steps import QuestionStep, Step, WelcomeStep
@@ -209,7 +209,7 @@ class WizardApp(App[int]):
             for f in step.fields:
                 show = f.q.key in keys
                 if show and not f.edited and not f.provided:
-                    default = f.q.default_for(self.flat)
+                    default = default_of(f.q, self.flat)
                     if default != f.value:
                         f.set_value(default)
                         self.flat[f.q.key] = default

@@ -55,6 +55,11 @@ class ChoiceSet(RadioSet, inherit_bindings=False):
                 button.value = True
 
 
+def default_of(q: Question, flat) -> Any:
+    """The catalogue's default for ``q`` given the other answers (not its own current value)."""
+    return q.default_for({k: v for k, v in flat.items() if k != q.key})
+
+
 def as_text(q: Question, value: Any) -> str:
     if value is None:
         return ""

@@ -13,7 +13,7 @@ from textual.widgets import Button, Label, LoadingIndicator, Static
 
 from omerowizard import wizard
 from omerowizard.questions import questions_for
-from omerowizard.tui.fields import Check, QuestionField
+from omerowizard.tui.fields import Check, QuestionField, default_of
 
 WELCOME = "Welcome to omerowizard"
 
@@ -83,8 +83,11 @@ class QuestionStep(Step):
             for q in questions_for(part):
                 if q.kind == "mapping":
                     continue
-                provided = flat.get(q.key) is not None
-                value = flat.get(q.key) if provided else q.default_for(flat)
+                given, default = flat.get(q.key), default_of(q, flat)
+                # a value that is the catalogue's default keeps following it as other answers change
+                # (web_server.kind becomes iis on Windows); any other given value stays
+                provided = given is not None and given != default
+                value = default if given is None else given
                 self.fields.append(QuestionField(q, value, check, provided=provided, blink=blink))
 
     def compose(self) -> ComposeResult:

@@ -304,9 +304,25 @@ async def test_windows_hides_the_unix_installation_questions():
         await press(pilot, "enter", "right")
         assert app.flat["platform"] == "windows"
         assert not field(app, "omero.venv").display
-        assert app.flat["web_server.kind"] == "nginx"  # given by the starting answers, so kept
-        await press(pilot, "left")
+        assert app.flat["web_server.kind"] == "iis", "an answer left at its default follows the catalogue's default"
+        await press(pilot, "enter")
+        assert app.step_id == "web_server"
+        assert field(app, "web_server.kind").value == "iis"
+        await press(pilot, "escape", "left")
         assert field(app, "omero.venv").display
+        assert app.flat["web_server.kind"] == "nginx"
+
+
+@sync
+async def test_an_answer_the_user_chose_is_kept_when_its_default_changes():
+    app = make_app(core=Demo().core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "enter", "right", "right")  # apache, chosen on the web-server step
+        assert app.flat["web_server.kind"] == "apache"
+        await press(pilot, "escape")
+        await press(pilot, "right", "left")  # windows and back: apache stays (Windows refuses it meanwhile)
+        assert app.flat["web_server.kind"] == "apache"
 
 
 @sync
