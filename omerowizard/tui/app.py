@@ -22,7 +22,7 @@ from textual.widgets._collapsible import CollapsibleTitle
 from omerowizard import wizard
 from omerowizard.errors import AnswersError, WizardError
 from omerowizard.events import Event, Finished
-from omerowizard.questions import Question
+from omerowizard.questions import BY_KEY, Question
 from omerowizard.tui.core import Core
 from omerowizard.tui.dialogs import InstallDialog, SaveDialog
 from omerowizard.tui.fields import QuestionField, default_of
@@ -98,6 +98,7 @@ class WizardApp(App[int]):
         self.applied = False
         self.farewell = ""
         self.installed_now = False
+        self.plan_round = 0
         self.answers = None
         self.plan = None
         self.omero = None
@@ -296,8 +297,6 @@ class WizardApp(App[int]):
     def action_back(self) -> None:
         if self.step_id == "run" or self.index == 0:
             return
-        if self.step_id == "review":
-            self.workers.cancel_group(self, "plan")
         self.status("")
         self.index -= 1
         self._show_step()
@@ -328,28 +327,43 @@ class WizardApp(App[int]):
         self.exit(130, return_code=130)
 
     # ------------------------------------------------------------------ review
-    @work(thread=True, exclusive=True, group="plan")
     def start_plan(self) -> None:
-        review = self.query_one(ReviewStep)
-        self.call_from_thread(review.planning)
-        self.call_from_thread(self._update_nav)
-        self.call_from_thread(self.status, "Reading the deployment...")
-        flat = wizard.applicable(self.flat)
+        self.query_one(ReviewStep).planning()
+        self.answers = self.plan = self.omero = None
+        self._update_nav()
+        self.status("Reading the deployment...")
+        self.plan_round += 1
+        self.plan_worker(wizard.applicable(self.flat), self.plan_round)
+
+    @work(thread=True, exclusive=True, group="plan")
+    def plan_worker(self, flat: dict[str, Any], round_: int) -> None:
         try:
-            answers, plan, omero = self.core.make(flat)
+            result = self.core.make(flat)
         except AnswersError as exc:
-            self.call_from_thread(review.show_problems, exc, {k: TITLES[STEP_OF_PART.get(q.step, q.step)]
-                                                               for k, q in _questions().items()})
-            self.call_from_thread(self.status, "")
+            self.call_from_thread(self._plan_refused, round_, exc)
             return
         except WizardError as exc:
-            self.call_from_thread(review.show_failure, str(exc))
-            self.call_from_thread(self.status, "")
+            self.call_from_thread(self._plan_failed, round_, str(exc))
             return
-        self.call_from_thread(self._planned, answers, plan, omero)
+        self.call_from_thread(self._planned, round_, *result)
 
-    def _planned(self, answers, plan, omero) -> None:
-        if self.step_id != "review":
+    def _current(self, round_: int) -> bool:
+        """Only the plan of the last visit to the review counts (Back and Next again start a new one)."""
+        return round_ == self.plan_round and self.step_id == "review"
+
+    def _plan_refused(self, round_: int, exc: AnswersError) -> None:
+        if self._current(round_):
+            where = {k: TITLES[STEP_OF_PART.get(q.step, q.step)] for k, q in BY_KEY.items()}
+            self.query_one(ReviewStep).show_problems(exc, where)
+            self.status("")
+
+    def _plan_failed(self, round_: int, message: str) -> None:
+        if self._current(round_):
+            self.query_one(ReviewStep).show_failure(message)
+            self.status("")
+
+    def _planned(self, round_: int, answers, plan, omero) -> None:
+        if not self._current(round_):
             return
         self.answers, self.plan, self.omero = answers, plan, omero
         self.query_one(ReviewStep).show_plan(plan)
@@ -413,11 +427,6 @@ class WizardApp(App[int]):
     def return_value_for_run(self) -> int:
         run = self.query_one(RunStep)
         return 0 if run.finished is not None and run.finished.ok else 1
-
-
-def _questions() -> dict[str, Question]:
-    from omerowizard.questions import BY_KEY
-    return BY_KEY
 
 
 def make_app(answers_path: str | None = None, core: Core | None = None, blink: bool = True,
