@@ -39,6 +39,7 @@ from pathlib import Path
 import yaml
 
 from bench import manual
+from bench.services import Redis, free_port
 from bench.terminal import time_to_text
 from bench.timing import BenchError, Series, machine, ratio, timed
 
@@ -101,14 +102,19 @@ class Bench:
         self.dirs = root / f"bench-{uuid.uuid4().hex[:10]}"  # the OMERODIRs (omero-web must reach them)
         self.dirs.mkdir(parents=True, mode=0o755)
         self.work = Path(tempfile.mkdtemp(prefix="omerowizard-bench-"))  # answers files, homes, nginx files
-        self.deployment = manual.Deployment(app_port=_free_port())
+        self.redis = Redis(self.work / "redis")
+        self.deployment = manual.Deployment(app_port=free_port(), redis=self.redis.url)
         self.manual_script = self.dirs / "manual.sh"
         self._n = 0
         self.wizard = _wizard_command()
         self.deployed: tuple[Path, Path, Path] | None = None  # (omerodir, answers file, home) after figure 1
 
     # -- set-up ----------------------------------------------------------------------------
+    def open(self) -> None:
+        self.redis.start()
+
     def close(self) -> None:
+        self.redis.stop()
         shutil.rmtree(self.dirs, ignore_errors=True)
         shutil.rmtree(self.work, ignore_errors=True)
 
@@ -291,14 +297,6 @@ def _wizard_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "omerowizard"]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _versions(venv: Path) -> dict:
     out = {}
     for name in ("omerowizard", "textual"):
@@ -370,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         info = machine()
         bench = Bench(venv, args.user, Path(args.root), args.repeat, args.warmup)
         try:
+            bench.open()
             figures = [bench.figure1(), bench.figure2(), bench.figure5(), bench.figure4(), bench.figure3()]
         finally:
             bench.close()
