@@ -52,6 +52,9 @@ class QuestionaryPrompts:
 
     def __init__(self) -> None:
         from prompt_toolkit.styles import Style
+        # serial consoles and many web consoles never answer the cursor-position request; without
+        # this prompt_toolkit waits, then prints a warning. These prompts do not need the answer.
+        os.environ.setdefault("PROMPT_TOOLKIT_NO_CPR", "1")
         self.style = Style([("qmark", "bold"), ("question", "bold"), ("answer", "bold")])
 
     def select(self, message: str, choices: Sequence[str], default: str) -> str:

@@ -1,0 +1,282 @@
+"""The plain prompt mode's question loop, review menu and prompts (fast: scripted prompts or
+prompt_toolkit's pipe input instead of a terminal; the pty tests in tests/e2e drive the real thing)."""
+
+from __future__ import annotations
+
+import builtins
+
+import pytest
+
+from omerowizard import answers as answers_mod
+from omerowizard import plain, wizard
+from omerowizard.omero import OmeroTarget
+from omerowizard.plan import Plan
+from omerowizard.probe import State
+from omerowizard.questions import BY_KEY
+
+
+class Scripted:
+    """Prompts that answer from a script keyed by prompt text (a list answers successive asks);
+    anything not scripted is answered with the value shown, as Enter would."""
+
+    intro = "scripted"
+
+    def __init__(self, script: dict[str, object] | None = None):
+        self.script = {k: (list(v) if isinstance(v, list) else [v]) for k, v in (script or {}).items()}
+        self.calls: list[tuple[str, str, object]] = []
+
+    def _answer(self, kind: str, message: str, default: object, extra: object = None):
+        self.calls.append((kind, message, extra if extra is not None else default))
+        queue = self.script.get(message)
+        if not queue:
+            return default
+        value = queue.pop(0) if len(queue) > 1 else queue[0]
+        if value is KeyboardInterrupt:
+            raise KeyboardInterrupt
+        return value
+
+    def select(self, message, choices, default):
+        return self._answer("select", message, default, list(choices))
+
+    def confirm(self, message, default):
+        return self._answer("confirm", message, default)
+
+    def text(self, message, default):
+        return self._answer("text", message, default)
+
+    def asked(self, key: str) -> list[tuple[str, str, object]]:
+        return [c for c in self.calls if c[1] == BY_KEY[key].prompt]
+
+
+def p(key: str) -> str:
+    return BY_KEY[key].prompt
+
+
+@pytest.fixture
+def flat():
+    return answers_mod.defaults().flat()
+
+
+def test_cors_origins_is_asked_only_after_cors_mode_is_origins(flat):
+    off = Scripted({"Change any of these?": False})
+    plain.ask_all(flat, off)
+    assert off.asked("cors.mode") and not off.asked("cors.origins")
+
+    on = Scripted({p("cors.mode"): "origins", p("cors.origins"): "https://a.example.org, http://b.example.org:8080",
+                   "Change any of these?": False})
+    out = plain.ask_all(flat, on)
+    messages = [c[1] for c in on.calls]
+    assert messages.index(p("cors.origins")) == messages.index(p("cors.mode")) + 1
+    assert out["cors.origins"] == ["https://a.example.org", "http://b.example.org:8080"]
+
+
+def test_invalid_port_is_refused_with_the_answers_file_message_and_asked_again(flat, capsys):
+    s = Scripted({"Change any of these?": True, p("application_server.port"): ["99999", "8081"]})
+    out = plain.ask_all(flat, s)
+    asks = s.asked("application_server.port")
+    assert [c[2] for c in asks] == ["4080", "99999"]  # asked again, prefilled with what was typed
+    assert out["application_server.port"] == 8081
+    text = capsys.readouterr().out
+    expected = wizard.field_error("application_server.port", 99999, flat)
+    assert f"Not accepted: {expected}" in text
+    assert "99999 is out of range (allowed: an integer from 1 to 65535)" in text
+
+
+def test_a_word_for_a_number_is_refused_with_the_parse_message(flat, capsys):
+    s = Scripted({"Change any of these?": True, p("application_server.workers"): ["two", "2"]})
+    assert plain.ask_all(flat, s)["application_server.workers"] == 2
+    assert "Not accepted: 'two' is not a whole number" in capsys.readouterr().out
+
+
+def test_advanced_settings_are_listed_and_skipped_unless_wanted(flat, capsys):
+    s = Scripted({"Change any of these?": False})
+    out = plain.ask_all(flat, s)
+    assert not s.asked("prefix") and not s.asked("application_server.port")
+    assert "  prefix: /" in capsys.readouterr().out
+    assert out["prefix"] == "/"
+
+
+def test_every_question_shows_its_help_and_answers_file_key(flat, capsys):
+    plain.ask(BY_KEY["web_server.port"], flat, Scripted())
+    text = capsys.readouterr().out
+    assert "80 for a system web server" in text
+    assert "[web_server.port] allowed: an integer from 1 to 65535" in text
+
+
+def test_a_secret_is_shown_masked_and_kept_when_left_as_shown(flat, capsys):
+    flat = {**flat, "sessions.backend": "redis", "sessions.location": "redis://:s3cret@127.0.0.1:6379/0"}
+    s = Scripted()
+    value = plain.ask(BY_KEY["sessions.location"], flat, s)
+    assert value == "redis://:s3cret@127.0.0.1:6379/0"
+    assert s.calls[0][2] == "redis://:****@127.0.0.1:6379/0"
+    assert "s3cret" not in capsys.readouterr().out
+
+    typed = plain.ask(BY_KEY["sessions.location"], flat, Scripted({p("sessions.location"): "redis://127.0.0.1:6380/1"}))
+    assert typed == "redis://127.0.0.1:6380/1"
+
+
+def test_choices_that_earlier_answers_rule_out_are_not_offered(flat):
+    s = Scripted()
+    plain.ask(BY_KEY["web_server.kind"], flat, s)
+    assert "iis" not in s.calls[0][2] and "nginx" in s.calls[0][2]
+
+    windows = Scripted()
+    assert plain.ask(BY_KEY["web_server.kind"], {**flat, "platform": "windows"}, windows) == "iis"
+    assert windows.calls[0][2] == ["iis"]
+
+
+def test_prefill_is_the_default_when_the_current_answer_no_longer_fits(flat):
+    moved = {**flat, "web_server.kind": "nginx-development", "web_server.port": 80}
+    assert plain.current(BY_KEY["web_server.port"], moved) == 8080
+    assert plain.current(BY_KEY["web_server.port"], {**flat, "web_server.port": 8000}) == 8000
+
+
+def test_answers_to_questions_that_no_longer_apply_are_dropped(flat):
+    s = Scripted({p("cors.mode"): ["origins", "off"], p("cors.origins"): "https://a.example.org",
+                  "Change any of these?": False})
+    first = plain.ask_all(flat, s)
+    assert first["cors.origins"] == ["https://a.example.org"]
+    second = plain.ask_all(first, s)
+    assert second["cors.origins"] is None
+    assert answers_mod.from_flat(second).warnings == ()
+
+
+def test_line_prompts_take_numbers_names_and_enter(monkeypatch, capsys):
+    typed = iter(["", "2", "windows", "9", "1", "", "n", "maybe", "y", "-", "", "new"])
+    monkeypatch.setattr(builtins, "input", lambda prompt="": next(typed))
+    lp = plain.LinePrompts()
+    assert lp.select("Platform?", ["unix", "windows"], "unix") == "unix"
+    assert lp.select("Platform?", ["unix", "windows"], "unix") == "windows"
+    assert lp.select("Platform?", ["unix", "windows"], "unix") == "windows"
+    assert lp.select("Platform?", ["unix", "windows"], "windows") == "unix"  # 9 refused, then 1
+    assert "Type a number from 1 to 2" in capsys.readouterr().out
+    assert lp.confirm("Start?", True) is True
+    assert lp.confirm("Start?", True) is False
+    assert lp.confirm("Start?", False) is True  # "maybe" refused, then y
+    assert lp.text("Path?", "/x") == ""  # '-' empties
+    assert lp.text("Path?", "/x") == "/x"
+    assert lp.text("Path?", "/x") == "new"
+
+
+def test_line_prompts_treat_end_of_input_as_an_interruption(monkeypatch):
+    def eof(prompt=""):
+        raise EOFError
+    monkeypatch.setattr(builtins, "input", eof)
+    with pytest.raises(KeyboardInterrupt):
+        plain.LinePrompts().text("Path?", "/x")
+
+
+def test_dumb_terminals_get_line_prompts(monkeypatch):
+    monkeypatch.setenv("TERM", "dumb")
+    assert isinstance(plain.prompts_for_terminal(), plain.LinePrompts)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert isinstance(plain.prompts_for_terminal(), plain.QuestionaryPrompts)
+
+
+# ----------------------------------------------------------------------------- questionary, through pipe input
+@pytest.fixture
+def keys():
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
+        yield inp
+
+
+def test_questionary_text_is_prefilled_and_editable(keys):
+    q = plain.QuestionaryPrompts()
+    keys.send_text("\r")
+    assert q.text("Prefix?", "/omero") == "/omero"
+    keys.send_text("\x15/other\r")  # Ctrl-U empties the line
+    assert q.text("Prefix?", "/omero") == "/other"
+
+
+def test_questionary_select_starts_on_the_current_choice(keys):
+    q = plain.QuestionaryPrompts()
+    keys.send_text("\r")
+    assert q.select("Kind?", ["nginx", "apache", "development"], "apache") == "apache"
+    keys.send_text("\x1b[B\r")
+    assert q.select("Kind?", ["nginx", "apache", "development"], "apache") == "development"
+    keys.send_text("y")
+    assert q.confirm("Go?", False) is True
+
+
+def test_questionary_ctrl_c_raises_so_the_run_can_say_nothing_changed(keys):
+    keys.send_text("\x03")
+    with pytest.raises(KeyboardInterrupt):
+        plain.QuestionaryPrompts().text("Prefix?", "/")
+
+
+# ----------------------------------------------------------------------------- the run
+@pytest.fixture
+def answers_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMEROWIZARD_HOME", str(tmp_path / "home"))
+    path = tmp_path / "answers.yml"
+    path.write_text(f"omero:\n  venv: {tmp_path}/no-venv\n  omerodir: {tmp_path}/omerodir\n"
+                    "web_server:\n  kind: development\n")
+    return path
+
+
+def test_ctrl_c_at_a_question_says_no_changes_were_made_and_exits_130(answers_file, capsys, monkeypatch):
+    monkeypatch.setattr(wizard, "apply", lambda *a: pytest.fail("apply must not run"))
+    status = plain.run_plain(str(answers_file), Scripted({p("omero.venv"): KeyboardInterrupt}))
+    assert status == 130
+    assert capsys.readouterr().out.rstrip().endswith(plain.NO_CHANGES)
+
+
+def _fake_make(changes: bool):
+    def make(flat):
+        a = answers_mod.from_flat(flat)
+        plan = Plan(a, State(OmeroTarget("omero-web", "/v", "/d"), installed=True, running_pid=1))
+        if changes:
+            from omerowizard.plan import ConfigChange
+            plan.config.append(ConfigChange("omero.web.prefix", None, a.prefix, "prefix"))
+        return a, plan, None
+    return make
+
+
+def test_an_empty_plan_says_nothing_to_change_and_asks_nothing_more(answers_file, capsys, monkeypatch):
+    monkeypatch.setattr(wizard, "make", _fake_make(False))
+    monkeypatch.setattr(wizard, "apply", lambda *a: pytest.fail("apply must not run"))
+    s = Scripted()
+    assert plain.run_plain(str(answers_file), s) == 0
+    assert "Nothing to change" in capsys.readouterr().out
+    assert "What now?" not in [c[1] for c in s.calls]
+
+
+def test_quitting_at_the_review_changes_nothing(answers_file, capsys, monkeypatch):
+    monkeypatch.setattr(wizard, "make", _fake_make(True))
+    monkeypatch.setattr(wizard, "apply", lambda *a: pytest.fail("apply must not run"))
+    s = Scripted({"What now?": plain.QUIT})
+    assert plain.run_plain(str(answers_file), s) == 0
+    out = capsys.readouterr().out
+    assert "set   omero.web.prefix: (unset) -> /" in out and out.rstrip().endswith(plain.NO_CHANGES)
+
+
+def test_applying_prints_every_event_as_a_line(answers_file, capsys, monkeypatch):
+    from omerowizard.events import Finished, Output, StepDone, StepStarted
+
+    def apply(plan, omero, emit):
+        emit(StepStarted("omero web start"))
+        emit(Output("omero web start", "Starting OMERO.web... [OK]"))
+        emit(StepDone("omero web start"))
+        emit(Finished(False, "Failed: it broke"))
+        return False
+    monkeypatch.setattr(wizard, "make", _fake_make(True))
+    monkeypatch.setattr(wizard, "apply", apply)
+    assert plain.run_plain(str(answers_file), Scripted()) == 1  # Enter at "What now?" applies
+    out, err = capsys.readouterr()
+    assert "==> omero web start\n    Starting OMERO.web... [OK]\n  ok omero web start\n" in out
+    assert "Failed: it broke" in err
+
+
+def test_saving_the_answers_writes_a_file_that_apply_accepts(answers_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(wizard, "make", _fake_make(True))
+    target = tmp_path / "saved.yml"
+    s = Scripted({"What now?": [plain.SAVE, plain.QUIT],
+                  "Save the answers to which file?": [str(tmp_path / "missing" / "x.yml"), str(target)]})
+    assert plain.run_plain(str(answers_file), s) == 0
+    assert f"Not accepted: {tmp_path / 'missing'} does not exist" in capsys.readouterr().out
+    saved = answers_mod.load_file(target)
+    assert saved.web_server.kind == "development" and saved.omero.venv == f"{tmp_path}/no-venv"
