@@ -166,13 +166,16 @@ class WizardApp(App[int]):
             flat, source = self.core.starting_answers(self.answers_path)
             detected = self.core.detect(flat, source)
         except WizardError as exc:
-            self.call_from_thread(self._start_failed, exc)
+            self.call_from_thread(self._start_failed, exc.render(), exc.exit_code)
+            return
+        except OSError as exc:
+            self.call_from_thread(self._start_failed, f"omerowizard: {exc}", 1)
             return
         self.call_from_thread(self._started, flat, source, detected)
 
-    def _start_failed(self, exc: WizardError) -> None:
-        self.farewell = exc.render() if hasattr(exc, "render") else str(exc)
-        self.exit(getattr(exc, "exit_code", 2), return_code=getattr(exc, "exit_code", 2))
+    def _start_failed(self, message: str, code: int) -> None:
+        self.farewell = message
+        self.exit(code, return_code=code)
 
     def _started(self, flat: dict[str, Any], source: str, detected: wizard.Detected) -> None:
         self.flat, self.source = dict(flat), source

@@ -52,17 +52,17 @@ class WelcomeStep(Step):
         self.query_one("#detected", Static).update(text)
         verdict = self.query_one("#verdict", Static)
         if detected.reconfigure:
-            verdict.update(Text.from_markup(
-                f"[b]OMERO.web is installed: the wizard will reconfigure it.[/b] Every answer is prefilled "
-                f"from the current deployment; only what differs is changed."))
+            verdict.update(Text.assemble(
+                ("OMERO.web is installed: the wizard will reconfigure it.", "bold"),
+                " Every answer is prefilled from the current deployment; only what differs is changed."))
         elif not detected.installed:
-            verdict.update(Text.from_markup(
-                f"[b]OMERO.web is not installed[/b] in {venv}. Install it now, or go on (Enter) and set "
-                f"where it is on the Advanced step."))
+            verdict.update(Text.assemble(
+                ("OMERO.web is not installed", "bold"),
+                f" in {venv}. Install it now, or go on (Enter) and set where it is on the Advanced step."))
         else:
-            verdict.update(Text.from_markup(
-                "[b]First-time deployment:[/b] OMERO.web is installed and this OMERODIR has no "
-                "configuration yet: the wizard creates it."))
+            verdict.update(Text.assemble(
+                ("First-time deployment:", "bold"),
+                " OMERO.web is installed and this OMERODIR has no configuration yet: the wizard creates it."))
         self.query_one("#install-row").display = not detected.installed
 
     def show_failure(self, message: str) -> None:
