@@ -306,9 +306,17 @@ def show_review(plan: Plan) -> None:
     say("")
     say("== Review: what applying will change ==")
     for line in plan.lines():
-        say(f"  {line}")
+        say(_wrapped(line, "  " + " " * (len(line) - len(line.lstrip())) + "    "))
     for note in plan.notes:
-        say(f"  note: {note}")
+        say(_wrapped(f"note: {note}", "        "))
+
+
+def _wrapped(line: str, indent: str) -> str:
+    """A long line (a crontab line, a path) wrapped at the terminal's width, words and paths kept whole."""
+    import shutil
+    width = max(shutil.get_terminal_size((80, 24)).columns - 1, 40)
+    return "\n".join(textwrap.wrap(line, width, initial_indent="  ", subsequent_indent=indent,
+                                   break_on_hyphens=False, break_long_words=False)) or "  "
 
 
 def review_menu(plan: Plan, a: Answers, prompts: Prompts) -> bool:
