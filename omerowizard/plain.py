@@ -197,7 +197,7 @@ def ask_all(flat: Mapping[str, Any], prompts: Prompts, only: set[str] | None = N
                 if step == "advanced" and only is None and not wants_advanced(flat, prompts):
                     break
             flat[q.key] = ask(q, flat, prompts)
-    return used(flat)
+    return flat
 
 
 def wants_advanced(flat: Mapping[str, Any], prompts: Prompts) -> bool:
@@ -205,12 +205,6 @@ def wants_advanced(flat: Mapping[str, Any], prompts: Prompts) -> bool:
     for q in wizard.visible("advanced", flat):
         say(f"  {q.key}: {shown(current(q, flat))}")
     return prompts.confirm("Change any of these?", False)
-
-
-def used(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop answers to questions that do not apply (so no 'is ignored' warnings reach the review)."""
-    by_key = {q.key: q for q in CATALOGUE}
-    return {k: (None if k in by_key and not by_key[k].when(flat) else v) for k, v in flat.items()}
 
 
 def current(q: Question, flat: Mapping[str, Any]) -> Any:
@@ -286,10 +280,12 @@ def as_text(value: Any, secret: bool = False) -> str:
 
 # ----------------------------------------------------------------------------- review
 def make_until_valid(flat: dict[str, Any], prompts: Prompts) -> tuple[Answers, Plan, Omero]:
-    """Plan the answers; when a rule joining several answers fails, say why and ask those questions again."""
+    """Plan the answers that apply (what was typed in a question hidden again is kept for the
+    next ask, but not planned); when a rule joining several answers fails, say why and ask
+    those questions again."""
     while True:
         try:
-            return wizard.make(flat)
+            return wizard.make(wizard.applicable(flat))
         except AnswersError as exc:
             say("")
             for p in exc.problems:

@@ -204,3 +204,16 @@ def test_with_standard_input_from_a_pipe_it_exits_at_once_without_prompting(depl
         assert "standard input is not a terminal" in text and "omerowizard apply ANSWERS.yml" in text
         assert BY_KEY["platform"].prompt not in text  # no question was asked
         assert elapsed < 10
+
+
+def test_a_terminal_too_small_for_the_full_screen_wizard_gets_plain_prompts(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "TERM": "xterm-256color", "OMEROWIZARD_HOME": str(tmp_path)}
+    child = pexpect.spawn(sys.executable, ["-m", "omerowizard"], env=env, cwd=str(tmp_path), dimensions=(20, 60),
+                          encoding="utf-8", timeout=30)
+    child.expect_exact("This terminal cannot hold the full-screen wizard; using plain prompts (--plain).")
+    child.expect_exact(BY_KEY["platform"].prompt)
+    child.send(CTRL_C)
+    child.expect_exact("No changes were made.")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
