@@ -79,9 +79,14 @@ class QuestionStep(Step):
         self.title = title
         self.parts = parts  # (catalogue step, heading)
         self.fields: list[QuestionField] = []
+        self.file_only: list[Static] = []  # mapping questions (extra_config) are answered in a file
         for part, _ in parts:
             for q in questions_for(part):
                 if q.kind == "mapping":
+                    keys = ", ".join(sorted(flat.get(q.key) or {})) or "none"
+                    self.file_only.append(Static(f"{q.prompt}: {keys}. These are set in an answers file "
+                                                 f"(`{q.key}`, see `omerowizard schema`); the wizard keeps them.",
+                                                 classes="hint file-only"))
                     continue
                 given, default = flat.get(q.key), default_of(q, flat)
                 # a value that is the catalogue's default keeps following it as other answers change
@@ -95,6 +100,7 @@ class QuestionStep(Step):
             if heading:
                 yield Label(heading, classes="heading")
             yield from (f for f in self.fields if f.q.step == part)
+        yield from self.file_only
 
     def visible_keys(self, flat: Mapping[str, Any]) -> set[str]:
         return {q.key for part, _ in self.parts for q in wizard.visible(part, flat)}

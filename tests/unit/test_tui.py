@@ -358,3 +358,19 @@ async def test_a_bad_answers_file_ends_the_app_with_every_problem_and_status_2(t
     assert app.return_code == 2
     assert f"{bad}:1: prefix" in app.farewell and f"{bad}:3: application_server.port" in app.farewell
     assert "nothing was changed" in app.farewell
+
+
+@sync
+async def test_extra_config_from_the_starting_answers_is_shown_and_kept():
+    flat = Demo().flat
+    flat["extra_config"] = {"omero.web.login_logo": "/static/logo.png"}
+    demo = Recorder(flat=flat)
+    app = make_app(core=demo.core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, *["enter"] * 5)
+        assert app.step_id == "advanced"
+        assert "omero.web.login_logo" in rendered(app.query_one(".file-only"))
+        await press(pilot, "enter")
+        assert demo.made[-1]["extra_config"] == {"omero.web.login_logo": "/static/logo.png"}
+        assert app.answers.extra_config == {"omero.web.login_logo": "/static/logo.png"}
