@@ -56,6 +56,8 @@ class WizardScreen(Screen):
         Binding("tab", "app.focus_next", "Field", show=True),
         Binding("shift+tab", "app.focus_previous", "Previous field", show=False),
         Binding("ctrl+s", "app.save", "Save answers"),
+        Binding("pagedown", "app.scroll_step(1)", "Scroll", show=False),
+        Binding("pageup", "app.scroll_step(-1)", "Scroll back", show=False),
         Binding("ctrl+t", "app.toggle_theme", "Light/dark"),
     ]
 
@@ -310,6 +312,14 @@ class WizardApp(App[int]):
         if action == "back":
             return self.step_id != "run" and self.index > 0
         return True
+
+    def action_scroll_step(self, direction: int) -> None:
+        """Page through a long step (the review) wherever the focus is."""
+        step = self.step
+        if direction > 0:
+            step.scroll_page_down(animate=False)
+        else:
+            step.scroll_page_up(animate=False)
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"

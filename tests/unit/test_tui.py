@@ -374,3 +374,19 @@ async def test_extra_config_from_the_starting_answers_is_shown_and_kept():
         await press(pilot, "enter")
         assert demo.made[-1]["extra_config"] == {"omero.web.login_logo": "/static/logo.png"}
         assert app.answers.extra_config == {"omero.web.login_logo": "/static/logo.png"}
+
+
+@sync
+async def test_page_down_scrolls_a_long_review_while_the_focus_stays_on_apply():
+    flat = reconfigure_answers()
+    app = make_app(core=Recorder(flat=flat).core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, *["enter"] * 6)
+        review = app.query_one(ReviewStep)
+        assert review.max_scroll_y > 0 and review.scroll_y == 0
+        await press(pilot, "pagedown")
+        assert review.scroll_y > 0
+        assert app.focused is app.query_one("#next")
+        await press(pilot, "pageup")
+        assert review.scroll_y == 0
