@@ -143,7 +143,7 @@ def run_plain(answers_path: str | None, prompts: Prompts | None = None) -> int:
         if not review_menu(plan, a, prompts):
             say(NO_CHANGES)
             return 0
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, EOFError):  # Ctrl-C, or Ctrl-D on an empty line
         say("")
         say(NO_CHANGES)
         return 130

@@ -207,6 +207,15 @@ def test_questionary_select_starts_on_the_current_choice(keys):
     assert q.confirm("Go?", False) is True
 
 
+def test_ctrl_d_on_an_empty_answer_also_quits_without_changes(answers_file, capsys, monkeypatch):
+    class CtrlD(Scripted):
+        def text(self, message, default):
+            raise EOFError
+    monkeypatch.setattr(wizard, "apply", lambda *a: pytest.fail("apply must not run"))
+    assert plain.run_plain(str(answers_file), CtrlD()) == 130
+    assert capsys.readouterr().out.rstrip().endswith(plain.NO_CHANGES)
+
+
 def test_questionary_ctrl_c_raises_so_the_run_can_say_nothing_changed(keys):
     keys.send_text("\x03")
     with pytest.raises(KeyboardInterrupt):
