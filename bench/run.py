@@ -22,6 +22,7 @@ same run as its baseline (the two alternate, so a busy machine slows both alike)
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime as _dt
 import importlib.metadata
 import importlib.util
@@ -363,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1 or args.warmup < 0:
         p.error("--repeat must be at least 1 and --warmup at least 0")
     venv = Path(args.venv)
+    # as after `pip install`: omerowizard's modules run from compiled bytecode, not recompiled each start
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    for where in importlib.util.find_spec("omerowizard").submodule_search_locations or []:
+        compileall.compile_dir(where, quiet=1)
     try:
         preflight(venv, args.user)
         info = machine()
