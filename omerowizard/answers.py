@@ -411,6 +411,7 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
         if not q.when(flat):
             where = f"{source}:{lines[q.key]}: " if q.key in lines else ""
             warnings.append(f"{where}{q.key} is not used with these answers and is ignored")
+            flat[q.key] = q.default_for({k: v for k, v in flat.items() if k != q.key})  # really ignored
             continue
         if q.check and isinstance(value, str):
             msg = q.check(value)
@@ -484,6 +485,9 @@ def _cross_checks(flat: dict[str, Any], given: Mapping[str, Any], bad: set[str],
             if isinstance(val, str) and k not in bad and not val.startswith("/"):
                 problem(k, f"{val!r} is a Windows path but platform is unix", "an absolute Unix path")
     prefix = flat["prefix"]
+    if kind == "development" and prefix != "/" and "prefix" not in bad:
+        problem("prefix", f"{prefix!r} cannot work with Django's development server, which does not strip a prefix",
+                "'/' with web_server.kind development")
     static = flat.get("static_url")
     if isinstance(static, str) and "static_url" not in bad and "prefix" not in bad and prefix != "/" \
             and not static.startswith(prefix + "/"):

@@ -25,7 +25,7 @@ from omerowizard.backup import Backup
 from omerowizard.errors import ApplyError, WizardError
 from omerowizard.lock import DeploymentLock
 from omerowizard.events import Emit, Finished, Output, StepDone, StepFailed, StepStarted
-from omerowizard.omero import Omero, mask_secrets
+from omerowizard.omero import Omero, chown_tree, mask_secrets
 from omerowizard.plan import Plan
 from omerowizard.venv import pip_install
 
@@ -83,6 +83,7 @@ class Applier:
         self.lock_wait = lock_wait
         self.backup: Backup | None = None
         self.dev_server: subprocess.Popen | None = None
+        self.dev_log: Path | None = None
 
     def step(self, name: str):
         return _Step(self, name)
@@ -136,8 +137,13 @@ class Applier:
         self.emit(Output("preflight", f"backup of what this run touches: {self.backup.directory}"))
         try:
             url = self._steps()
-        except (WizardError, Interrupted, KeyboardInterrupt) as exc:
-            why = "interrupted" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else str(exc)
+        except (Exception, Interrupted, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure restores
+            if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+                why = "interrupted"
+            elif isinstance(exc, WizardError):
+                why = str(exc)
+            else:
+                why = f"internal error {type(exc).__name__}: {exc} (please report it)"
             restored = self._restore()
             self.emit(Finished(False, f"Failed: {why}\nRestored: {restored}\n"
                                       f"Backup: {self.backup.directory}\nFull log of omero commands: {self.omero.log.path}"))
@@ -190,13 +196,23 @@ class Applier:
                 self.emit(StepFailed("restore", f"could not restore everything: {exc}"))
                 return f"NOT everything: {exc}; the backup is in {self.backup.directory} (`omerowizard rollback`)"
             self._web_as_before(self.plan.state.running, "restore")
+            self._reload_servers()
             self.emit(StepDone("restore", ", ".join(restored)))
             return ", ".join(restored) + (", OMERO.web " + ("restarted" if self.plan.state.running else "stopped"))
 
+    def _reload_servers(self) -> None:
+        """A system nginx or Apache reloaded with the new files must serve the restored ones again."""
+        from omerowizard import servercheck
+
+        kinds = {f.check for f in self.plan.files if getattr(f, "system", False) and f.check in {"nginx", "apache"}}
+        for kind in sorted(kinds):
+            result = servercheck.reload_system(kind)
+            if result is not None:
+                self.emit(Output("restore", f"{result.what}: {'done' if result.ok else result.output}"))
+
     def _web_as_before(self, was_running: bool, step: str) -> None:
         out = lambda line: self.emit(Output(step, line))  # noqa: E731
-        if self.dev_server is not None and self.dev_server.poll() is None:
-            os.killpg(self.dev_server.pid, signal.SIGTERM)
+        stop_development(self.omero.target)
         if was_running:
             self.omero.web("restart", on_line=out, check=False)
         elif probe_mod.running_pid(self.omero.target) is not None:
@@ -224,22 +240,30 @@ class Applier:
             ok, why = check_login_page(url)
             self._tail_web_log(log, offset, name)
             if not ok:
-                raise ApplyError(f"{url} did not answer 200 ({why}).\nLast lines of {log}:\n{tail(log)}")
+                logs = [log] + ([self.dev_log] if self.dev_log else [])
+                shown = "\n".join(f"Last lines of {p}:\n{tail(p)}" for p in logs if p.exists()) or f"(no {log})"
+                raise ApplyError(f"{url} did not answer 200 ({why}).\n{shown}")
             s.detail = f"{url} answers 200"
 
     def _start_development(self, name: str, action: str) -> None:
         """The development server runs in the foreground: start it detached and do not wait for it."""
         if action == "restart":
-            self.omero.web("stop", on_line=lambda line: self.emit(Output(name, line)), check=False)
+            stop_development(self.omero.target)
         argv = self.omero.argv("web", "start")
-        logfile = self.omero.target.omerodir / "var" / "log" / "development-server.log"
-        logfile.parent.mkdir(parents=True, exist_ok=True)
+        # never create directories inside OMERODIR as root: omero-web must own var/ to write its files
+        logfile = locations.log_dir() / f"development-server-{self.omero.target.omerodir.name}.log"
         out = open(logfile, "ab")
         self.omero.calls += 1
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd="/")
         out.close()
-        self.dev_server = proc
+        self.dev_server, self.dev_log = proc, logfile
+        var = self.omero.target.omerodir / "var"
+        if not var.exists():  # a fresh OMERODIR: omero creates var/ a moment later; create it as the user would
+            var.mkdir()
+            if os.geteuid() == 0:
+                chown_tree([var], self.omero.target.user)
+        (var / probe_mod.DEV_PIDFILE).write_text(f"{proc.pid}\n")
         self.emit(Output(name, f"development server started (pid {proc.pid}); its output goes to {logfile}"))
 
     def _tail_web_log(self, log: Path, offset: int, name: str) -> None:
@@ -267,6 +291,30 @@ class _Step:
         elif isinstance(exc, (Interrupted, KeyboardInterrupt)):
             self.applier.emit(StepFailed(self.name, "interrupted"))
         return False
+
+
+def stop_development(target) -> None:
+    """End a development server started by apply (its whole session: runuser, omero, Django)."""
+    pidfile = target.omerodir / "var" / probe_mod.DEV_PIDFILE
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        for _ in range(50):
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            continue
+        break
+    pidfile.unlink(missing_ok=True)
 
 
 def tail(path: Path, n: int = 15) -> str:

@@ -30,6 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("file", metavar="ANSWERS.yml")
     a.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
     a.add_argument("--show-diff", action="store_true", help="print the full diff of every file in the plan")
+    a.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="when another run holds the deployment's lock, wait this long for it (default: refuse at once)")
+
+    r = sub.add_parser("rollback", help="restore the newest backup (config.xml, web-server files, crontab)",
+                       description="Restore what the newest apply on this deployment backed up before it changed "
+                                   "anything: config.xml, the web-server files and the crontab; then OMERO.web is "
+                                   "restarted if it was running at that time, or stopped if it was not.")
+    r.add_argument("--user", help="the OMERO.web user (default: from the saved answers)")
+    r.add_argument("--venv", help="the OMERO.web virtual environment (default: from the saved answers)")
+    r.add_argument("--omerodir", help="OMERODIR (default: from the saved answers)")
 
     sub.add_parser("schema", help="print the JSON Schema of the answers file",
                    description="Print the JSON Schema of the answers file (for editors and CI checks).")
@@ -67,10 +77,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "apply":
             from omerowizard.headless import run_apply
-            return run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff)
+            return run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait)
         if args.command == "answers":
             from omerowizard.headless import print_answers
             return print_answers(args.user, args.venv, args.omerodir)
+        if args.command == "rollback":
+            from omerowizard.headless import run_rollback
+            return run_rollback(args.user, args.venv, args.omerodir)
         if args.command == "install-omero":
             return install_omero(args)
         return interactive(args)

@@ -47,25 +47,38 @@ def print_plan(plan: Plan, out=sys.stdout, show_diff: bool = False) -> None:
         print(f"note: {note}", file=out)
 
 
-def run_apply(path: str, dry_run: bool = False, show_diff: bool = False) -> int:
+def emit_lines(event: Event) -> None:
+    line = as_line(event)
+    if line is not None:
+        stream = sys.stderr if isinstance(event, Finished) and not event.ok else sys.stdout
+        print(line, file=stream, flush=True)
+
+
+def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: float = 0.0) -> int:
+    from omerowizard import preflight
     from omerowizard.apply import apply_plan
 
     a = answers_mod.load_file(path)
     plan, omero = plan_for(a)
     print_plan(plan, show_diff=show_diff)
     if dry_run:
+        if not plan.empty:
+            for check in preflight.checks(plan):
+                if not check.ok:
+                    print(f"preflight would fail: {check.name}: {check.message}")
         print("Dry run: nothing was changed.")
         return 0
     if plan.empty:
         return 0
+    return 0 if apply_plan(plan, omero, emit_lines, lock_wait=wait) else 1
 
-    def emit(event: Event) -> None:
-        line = as_line(event)
-        if line is not None:
-            stream = sys.stderr if isinstance(event, Finished) and not event.ok else sys.stdout
-            print(line, file=stream, flush=True)
 
-    return 0 if apply_plan(plan, omero, emit) else 1
+def run_rollback(user: str | None, venv: str | None, omerodir: str | None) -> int:
+    from omerowizard.apply import rollback
+
+    a = current_answers(user, venv, omerodir)
+    omero = Omero(target_of(a))
+    return 0 if rollback(Path(a.omero.omerodir), omero, emit_lines) else 1
 
 
 def current_answers(user: str | None = None, venv: str | None = None, omerodir: str | None = None) -> Answers:

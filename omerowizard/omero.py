@@ -130,8 +130,10 @@ def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandL
     start = time.monotonic()
     lines: list[str] = []
     try:
+        # its own session: a Ctrl-C reaches the wizard only, which then ends the whole group itself
+        # (runuser does not pass a kill on to omero) before restoring
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                text=True, bufsize=1, cwd=cwd or "/")
+                                text=True, bufsize=1, cwd=cwd or "/", start_new_session=True)
     except OSError as exc:
         if log:
             log.write(argv, f"cannot run: {exc}", None, 0.0)
@@ -144,14 +146,28 @@ def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandL
                 on_line(mask_secrets(line.rstrip("\n")))
         proc.wait(timeout=timeout)
     except BaseException:
-        proc.kill()
-        proc.wait()
+        _end_group(proc)
         raise
     finally:
         output = "".join(lines)
         if log:
             log.write(argv, output, proc.returncode, time.monotonic() - start)
     return Result(argv, proc.returncode, output)
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
 
 
 class Omero:

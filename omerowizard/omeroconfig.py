@@ -184,7 +184,4 @@ def wanted_config(a: Answers, current: Mapping[str, str], django: tuple[int, ...
             w.why[key] = "removed from extra_config"
     if kind == "development":
         w.notes.append("The development server is for testing only: never use it in production.")
-    if a.platform == "windows":
-        w.notes.append("OMERO.web 5.3 and later do not run on Windows: IIS proxies to an OMERO.web application "
-                       f"server at {a.application_server.host}:{a.application_server.port} on a Unix host.")
     return w

@@ -169,6 +169,8 @@ class Plan:
 def make_plan(answers: Answers, state: State, previous: Answers | None = None,
               extras: Mapping[str, Any] | None = None) -> Plan:
     plan = Plan(answers, state)
+    if answers.platform == "windows":
+        return _windows_plan(plan)
     wanted = omeroconfig.wanted_config(answers, state.config, state.django_version or (5, 2),
                                        previous.extra_config if previous else None)
     for key, new in wanted.values.items():
@@ -203,4 +205,19 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None,
             plan.web = WebChange("restart", "the configuration changed")
     elif state.running and (plan.config or plan.packages):
         plan.notes.append("start is false: the changes take effect at the next `omero web restart`.")
+    return plan
+
+
+def _windows_plan(plan: Plan) -> Plan:
+    """Windows: the wizard renders the IIS files and the scheduled task (staged, with the commands
+    to install them); the OMERO config and start belong to the OMERO.web host, so none are planned."""
+    from omerowizard import serverfiles
+
+    a = plan.answers
+    plan.notes.append("Windows: only the IIS files and the scheduled task are produced here (staged, with the "
+                      "commands to install them). OMERO.web 5.3 and later do not run on Windows: configure and start "
+                      f"the OMERO.web application server at {a.application_server.host}:{a.application_server.port} "
+                      "on its Unix host with omerowizard there.")
+    plan.notes += list(a.warnings)
+    serverfiles.plan_files(plan)
     return plan

@@ -66,7 +66,9 @@ class Deployment:
     def base_answers(self) -> dict:
         return {"omero": {"user": USER, "venv": str(VENV), "omerodir": str(self.omerodir)},
                 "application_server": {"port": self.app_port},
-                "web_server": {"kind": "nginx", "server_name": "omero.example.org"}}
+                "web_server": {"kind": "nginx", "server_name": "omero.example.org",
+                               # never the system's sites-available: each test has its own server block
+                               "config_path": str(self.workdir / "nginx" / "omero-web.conf")}}
 
     def answers_file(self, answers: dict | None = None, name: str = "answers.yml", merge: bool = True) -> Path:
         data = _merge(self.base_answers(), answers or {}) if merge else (answers or {})
@@ -93,8 +95,16 @@ class Deployment:
     def stop(self) -> None:
         if (self.omerodir / "var" / "django.pid").exists():
             self.omero("web", "stop", check=False)
-        # a development server runs in the foreground: end it by its OMERODIR
+        # a development server runs in the foreground: end what apply started (its pid file), then
+        # anything still serving this deployment's port
+        from omerowizard.apply import stop_development
+        from omerowizard.omero import OmeroTarget
+        stop_development(OmeroTarget(USER, VENV, self.omerodir))
         subprocess.run(["pkill", "-f", f"OMERODIR={self.omerodir}"], check=False)
+        subprocess.run(["pkill", "-f", f"runserver 127.0.0.1:{self.app_port} "], check=False)
+        # the clearsessions line of this OMERODIR, if a test installed one
+        from omerowizard import cron
+        cron.set_job(USER, str(self.omerodir), None)
 
 
 def _merge(base: dict, extra: dict) -> dict:

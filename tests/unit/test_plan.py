@@ -75,7 +75,8 @@ def test_cors_on_then_off_restores_the_original_config():
 
 def test_equal_answers_and_state_give_an_empty_plan():
     # development kind: no web-server files, so only the config is compared (files have their own tests)
-    a = answers.load_text("web_server: {kind: development}\nprefix: /omero\nsessions: {backend: redis}\ncors: {mode: all}\n")
+    a = answers.load_text("web_server: {kind: development}\napplication_server: {port: 4100}\n"
+                          "sessions: {backend: redis}\ncors: {mode: all}\n")
     first = make_plan(a, state())
     second = make_plan(a, state(apply_to({}, first)))
     assert second.empty, second.lines()
