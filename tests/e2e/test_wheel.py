@@ -1,0 +1,50 @@
+"""The built wheel carries templates/ and works on its own in a new virtual environment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_built_wheel_installs_and_renders_templates(tmp_path):
+    dist = tmp_path / "dist"
+    build = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)],
+                           capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    wheel = next(dist.glob("omerowizard-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {Path(n).name for n in names if n.startswith("omerowizard/templates/")}
+    assert shipped == {p.name for p in (ROOT / "templates").iterdir() if p.is_file()}
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)],
+                             capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-3000:]
+
+    help_ = subprocess.run([str(venv / "bin" / "omerowizard"), "--help"], capture_output=True, text=True, cwd="/")
+    assert help_.returncode == 0
+    for command in ("apply", "rollback", "schema", "answers", "install-omero"):
+        assert command in help_.stdout
+    script = (
+        "import omerowizard, omerowizard.render as r; from omerowizard import answers;"
+        "print(r.templates_dir());"
+    )
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, cwd="/")
+    assert where.returncode == 0, where.stderr
+    assert str(venv) in where.stdout.splitlines()[0]  # templates found inside the installed package
+    # render a real server block through the plan, from the installed package alone
+    answers_file = tmp_path / "a.yml"
+    answers_file.write_text(f"omero: {{omerodir: {tmp_path}/omerodir, venv: {tmp_path}/novenv}}\n"
+                            f"web_server: {{kind: nginx, server_name: omero.example.org, "
+                            f"config_path: {tmp_path}/site.conf}}\nprefix: /omero\n")
+    dry = subprocess.run([str(venv / "bin" / "omerowizard"), "apply", str(answers_file), "--dry-run", "--show-diff"],
+                         capture_output=True, text=True, cwd="/", env={"OMEROWIZARD_HOME": str(tmp_path / "home"),
+                                                                       "PATH": "/usr/bin:/bin"})
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "server_name omero.example.org;" in dry.stdout
+    assert "location /omero" in dry.stdout
