@@ -84,6 +84,7 @@ class Applier:
         self.backup: Backup | None = None
         self.dev_server: subprocess.Popen | None = None
         self.dev_log: Path | None = None
+        self.touched = False  # whether this run changed anything yet (a repair or the first step)
 
     def step(self, name: str):
         return _Step(self, name)
@@ -100,17 +101,18 @@ class Applier:
                                              "lock; it was cleared"))
                 self.repair_interrupted()
                 with self.step("preflight"):
-                    preflight.run(plan)
+                    preflight.run(self.plan)
                 return self._apply()
         except WizardError as exc:
-            self.emit(Finished(False, f"Failed: {exc}"))
+            self.emit(Finished(False, f"Failed: {exc}", changed=self.touched))
             return False
 
-    def repair_interrupted(self) -> None:
-        """A run that was killed mid-apply left an unfinished backup: restore it first."""
+    def repair_interrupted(self) -> bool:
+        """A run that was killed mid-apply left an unfinished backup: restore it first (True if it did)."""
         b = backup_mod.interrupted(self.omero.target.omerodir)
         if b is None:
-            return
+            return False
+        self.touched = True
         with self.step("repair an interrupted run"):
             restored = b.restore()
             self.emit(Output("repair an interrupted run",
@@ -122,6 +124,7 @@ class Applier:
         from omerowizard.plan import make_plan
         from omerowizard.probe import probe
         self.plan = make_plan(self.plan.answers, probe(self.omero))
+        return True
 
     def _apply(self) -> bool:
         plan = self.plan
@@ -135,6 +138,7 @@ class Applier:
         self.backup = Backup.create(omerodir=t.omerodir, user=t.user, venv=t.venv, was_running=plan.state.running,
                                     paths=paths, crontab=bool(plan.jobs))
         self.emit(Output("preflight", f"backup of what this run touches: {self.backup.directory}"))
+        self.touched = True
         try:
             url = self._steps()
         except (Exception, Interrupted, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure restores

@@ -34,6 +34,7 @@ class Finished:
     ok: bool
     message: str
     url: str | None = None
+    changed: bool = True  # False: the run stopped before changing anything (lock, preflight): safe to go back
 
 
 Event = StepStarted | Output | StepDone | StepFailed | Finished

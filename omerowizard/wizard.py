@@ -152,6 +152,10 @@ def make(flat: Mapping[str, Any]) -> tuple[Answers, Plan, Omero]:
     """Validate and plan (raises AnswersError with every problem)."""
     a = answers_mod.from_flat(flat)
     plan, omero = plan_for(a)
+    if not plan.empty:
+        from omerowizard import preflight
+        # shown in the review, so a problem is fixed before Apply rather than reported by it
+        plan.notes += [f"Preflight would fail: {c.name}: {c.message}" for c in preflight.checks(plan) if not c.ok]
     return a, plan, omero
 
 

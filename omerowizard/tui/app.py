@@ -299,7 +299,18 @@ class WizardApp(App[int]):
         if self.step_id == "review":
             self.start_plan()
 
+    def _unchanged_failure(self) -> bool:
+        """The run stopped before changing anything (a failed preflight): going back to fix it is safe."""
+        run = self.query_one(RunStep)
+        return self.step_id == "run" and self.applied and run.finished is not None and not run.finished.changed
+
     def action_back(self) -> None:
+        if self._unchanged_failure():
+            self.applied = False
+            self.index -= 1
+            self._show_step()
+            self.start_plan()
+            return
         if self.step_id == "run" or self.index == 0:
             return
         self.status("")
@@ -310,7 +321,7 @@ class WizardApp(App[int]):
         if action == "save":
             return self.step_id == "review"
         if action == "back":
-            return self.step_id != "run" and self.index > 0
+            return (self.step_id != "run" and self.index > 0) or self._unchanged_failure()
         return True
 
     def action_scroll_step(self, direction: int) -> None:

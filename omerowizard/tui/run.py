@@ -81,6 +81,7 @@ class RunStep(Step):
         else:
             title.update("Failed")
             text = Text(event.message, style="bold red")
-        text.append("\nPress Enter to quit.")
+        text.append("\nNothing was changed: press Escape to go back and fix it, or Enter to quit."
+                    if not event.ok and not event.changed else "\nPress Enter to quit.")
         result.update(text)
         result.add_class("ok" if event.ok else "failed")
