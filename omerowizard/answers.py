@@ -128,7 +128,16 @@ class Answers:
         }
 
     def to_yaml(self, header: str = "") -> str:
-        body = yaml.safe_dump(_prune(self.to_nested()), sort_keys=False, default_flow_style=False, allow_unicode=True)
+        """The answers as a file `apply` accepts, holding only the answers that apply."""
+        nested, flat = self.to_nested(), self.flat()
+        for q in CATALOGUE:
+            if not q.when(flat):
+                *parents, leaf = q.key.split(".")
+                node = nested
+                for part in parents:
+                    node = node.get(part, {})
+                node.pop(leaf, None)
+        body = yaml.safe_dump(_prune(nested), sort_keys=False, default_flow_style=False, allow_unicode=True)
         return (header + body) if header else body
 
 

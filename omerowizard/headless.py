@@ -82,8 +82,7 @@ def run_rollback(user: str | None, venv: str | None, omerodir: str | None) -> in
 
 
 def current_answers(user: str | None = None, venv: str | None = None, omerodir: str | None = None) -> Answers:
-    """The saved answers, checked against the live config: what differs from the live config is
-    reported on standard error, so the printed file describes what was last applied."""
+    """The saved answers (or the defaults), with the installation paths given on the command line."""
     base = saved() or answers_mod.defaults()
     nested = base.to_nested()
     if user:
@@ -96,12 +95,20 @@ def current_answers(user: str | None = None, venv: str | None = None, omerodir: 
 
 
 def print_answers(user: str | None, venv: str | None, omerodir: str | None) -> int:
-    a = current_answers(user, venv, omerodir)
-    plan, _ = plan_for(a)
+    """The answers of the live deployment: the saved answers (or defaults) overlaid with what its
+    config.xml says; where the two differ, the live value is printed and the difference noted."""
+    from omerowizard.infer import answers_from_config
+
+    base = current_answers(user, venv, omerodir)
+    omero = Omero(target_of(base))
+    config = omero.config_read() if omero.target.executable.exists() else {}
+    live = answers_mod.validate(answers_from_config(config, base.to_nested()), "<live config>")
     source = "saved answers" if saved() else "defaults (no saved answers)"
-    header = f"# omerowizard answers from the {source}\n"
-    if plan.config:
-        header += "# WARNING: the live OMERO config differs from these answers:\n"
-        header += "".join(f"#   {mask_secrets(c.describe())}\n" for c in plan.config)
-    sys.stdout.write(a.to_yaml(header))
+    header = f"# omerowizard answers of the deployment in {live.omero.omerodir}: its live OMERO config,\n"
+    header += f"# with the {source} for what the config does not hold (web server, paths, jobs)\n"
+    before, after = base.flat(), live.flat()
+    differ = [k for k in after if before.get(k) != after.get(k)]
+    if differ and saved():
+        header += "# NOTE: the live config differs from the saved answers in: " + ", ".join(differ) + "\n"
+    sys.stdout.write(live.to_yaml(header))
     return 0
