@@ -82,7 +82,6 @@ class Applier:
         self.emit = emit
         self.lock_wait = lock_wait
         self.backup: Backup | None = None
-        self.dev_server: subprocess.Popen | None = None
         self.dev_log: Path | None = None
         self.touched = False  # whether this run changed anything yet (a repair or the first step)
 
@@ -215,12 +214,7 @@ class Applier:
                 self.emit(Output("restore", f"{result.what}: {'done' if result.ok else result.output}"))
 
     def _web_as_before(self, was_running: bool, step: str) -> None:
-        out = lambda line: self.emit(Output(step, line))  # noqa: E731
-        stop_development(self.omero.target)
-        if was_running:
-            self.omero.web("restart", on_line=out, check=False)
-        elif probe_mod.running_pid(self.omero.target) is not None:
-            self.omero.web("stop", on_line=out, check=False)
+        web_as_before(self.omero, was_running, lambda line: self.emit(Output(step, line)))
 
     def write_config(self) -> None:
         self.omero.config_load(self.plan.sets)
@@ -261,7 +255,7 @@ class Applier:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd="/")
         out.close()
-        self.dev_server, self.dev_log = proc, logfile
+        self.dev_log = logfile
         var = self.omero.target.omerodir / "var"
         if not var.exists():  # a fresh OMERODIR: omero creates var/ a moment later; create it as the user would
             var.mkdir()
@@ -295,6 +289,15 @@ class _Step:
         elif isinstance(exc, (Interrupted, KeyboardInterrupt)):
             self.applier.emit(StepFailed(self.name, "interrupted"))
         return False
+
+
+def web_as_before(omero: Omero, was_running: bool, say) -> None:
+    """Put OMERO.web back in the state it had: restarted (with the restored config) or stopped."""
+    stop_development(omero.target)
+    if was_running:
+        omero.web("restart", on_line=say, check=False)
+    elif probe_mod.running_pid(omero.target) is not None:
+        omero.web("stop", on_line=say, check=False)
 
 
 def stop_development(target) -> None:
@@ -385,9 +388,7 @@ def rollback(omerodir: Path, omero: Omero, emit: Emit) -> bool:
     with DeploymentLock(omerodir):
         emit(StepStarted("rollback"))
         restored = b.restore()
-        applier = Applier.__new__(Applier)
-        applier.omero, applier.emit, applier.dev_server = omero, emit, None
-        applier._web_as_before(b.manifest.was_running, "rollback")
+        web_as_before(omero, b.manifest.was_running, lambda line: emit(Output("rollback", line)))
         emit(StepDone("rollback", ", ".join(restored)))
     emit(Finished(True, f"Restored the backup of {b.manifest.created} ({b.directory})."))
     return True

@@ -144,3 +144,12 @@ class Memcached:
         if self.proc:
             self.proc.terminate()
             self.proc.wait(10)
+
+
+def nginx_wrapper(site: Path, d: Path) -> Path:
+    """A minimal nginx.conf that includes one rendered server block, for `nginx -t -c` and `nginx -c`."""
+    conf = d / "nginx-wrapper.conf"
+    conf.write_text(f"user www-data;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n"
+                    f"events {{ worker_connections 64; }}\n"
+                    f"http {{\n include /etc/nginx/mime.types;\n access_log {d}/nginx-access.log;\n include {site};\n}}\n")
+    return conf

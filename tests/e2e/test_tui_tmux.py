@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from tests import parts
+from tests.parts import nginx_wrapper
 
 
 class Tmux:
@@ -67,14 +68,6 @@ class Tmux:
 
 def checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def nginx_wrapper(site: Path, d: Path) -> Path:
-    conf = d / "nginx-wrapper.conf"
-    conf.write_text(f"user www-data;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n"
-                    f"events {{ worker_connections 64; }}\n"
-                    f"http {{\n include /etc/nginx/mime.types;\n access_log {d}/nginx-access.log;\n include {site};\n}}\n")
-    return conf
 
 
 def test_first_time_deployment_in_tmux_serves_the_login_page_and_a_second_run_has_nothing_to_change(

@@ -14,6 +14,7 @@ import pytest
 
 from omerowizard import answers, cron, sitefiles
 from tests import parts
+from tests.parts import nginx_wrapper
 
 MARK = 'id="omerowizard-maintenance"'
 
@@ -29,14 +30,6 @@ def cert(tmp_path_factory) -> tuple[Path, Path]:
     os.chmod(d, 0o755)
     os.chmod(key, 0o644)
     return crt, key
-
-
-def nginx_wrapper(site: Path, d: Path) -> Path:
-    conf = d / "nginx-wrapper.conf"
-    conf.write_text(f"user www-data;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n"
-                    f"events {{ worker_connections 64; }}\n"
-                    f"http {{\n include /etc/nginx/mime.types;\n access_log {d}/nginx-access.log;\n include {site};\n}}\n")
-    return conf
 
 
 def apache_wrapper(site: Path, d: Path, https: bool) -> Path:
