@@ -75,3 +75,22 @@ def test_goals_are_judged_the_right_way_round():
     missing = Figure(3, "tui", series("w"), series("b", 0.3), status="not yet available")
     assert missing.goal_met is None
     assert "not yet available" in table([missing])
+
+
+def test_readme_section_is_replaced_between_its_markers(tmp_path):
+    from bench import readme
+    from bench.run import Figure
+
+    fig = Figure(2, "rerun", series("omerowizard apply", 0.3), series("one omero config get", 1.0), goal="at most 1.5x")
+    result = {"date": "2026-11-21T20:00:00+00:00", "repeat": 5, "warmup": 1,
+              "machine": {"nproc": 2, "cpu": "AMD EPYC", "os": "Linux", "python": "3.11.7", "loadavg_at_start": [1.5]},
+              "versions": {"omero-web": "5.33.2", "textual": "8.2.8", "git_commit": "abc1234"},
+              "figures": [fig.as_dict()]}
+    path = tmp_path / "README.md"
+    path.write_text(f"# x\n## Benchmarks\nintro\n{readme.BEGIN}\nold table\n{readme.END}\n## After\n")
+    assert readme.update(path, result) is True
+    text = path.read_text()
+    assert "old table" not in text and text.endswith(f"{readme.END}\n## After\n") and "intro" in text
+    assert "| 2 | rerun | 0.30 s | one omero config get | 1.00 s | 0.30x | at most 1.5x | yes |" in text
+    assert "2 x AMD EPYC" in text and "2026-11-21 20:00 UTC" in text
+    assert readme.update(path, result) is False
