@@ -194,7 +194,7 @@ def test_apache_serves_omero_web_over_https_at_the_root(deployment, cert, cleanu
 def test_nginx_development_runs_as_the_omero_user_at_the_root(deployment, cleanup_cron):
     nginx = parts.require("nginx")
     port = parts.free_port()
-    deploy(deployment, {"kind": "nginx-development", "port": port}, "/")
+    deploy(deployment, {"kind": "nginx-development", "port": port, "config_path": None}, "/")
     conf = deployment.omerodir / "etc" / "nginx-development.conf"
     errlog = deployment.omerodir / "var" / "log" / "nginx_error.log"
     run = ["runuser", "-u", "omero-web", "--", nginx, "-c", str(conf), "-e", str(errlog)]
@@ -263,7 +263,8 @@ def test_default_debian_layout_links_the_site_and_checks_the_whole_server(deploy
     before = site.read_bytes() if site.exists() else None
     had_link = link.is_symlink()
     try:
-        path = deployment.answers_file({"web_server": {"kind": kind, "port": parts.free_port()}, "start": False})
+        path = deployment.answers_file({"web_server": {"kind": kind, "port": parts.free_port(), "config_path": None},
+                                              "start": False})
         proc = deployment.cli("apply", str(path))
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert f"-t with {site}: ok" in proc.stdout and check in proc.stdout, proc.stdout
