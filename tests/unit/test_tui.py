@@ -274,6 +274,37 @@ async def test_a_failed_run_says_what_failed_and_where_the_log_is():
 
 
 @sync
+async def test_after_a_refused_preflight_escape_goes_back_but_not_after_a_failure_that_changed_things():
+    from omerowizard.events import Finished, StepFailed
+
+    for changed in (False, True):
+        demo = Demo()
+        core = demo.core()
+
+        def refused(plan, omero, emit, changed=changed):
+            emit(StepStarted("preflight"))
+            emit(StepFailed("preflight", "Redis does not answer"))
+            emit(Finished(False, "Failed: preflight failed; nothing was changed", changed=changed))
+            return False
+
+        core.apply = refused
+        app = make_app(core=core, blink=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await press(pilot, *["enter"] * 7)
+            assert app.step_id == "run"
+            result = rendered(app.query_one("#result"))
+            await press(pilot, "escape")
+            if changed:
+                assert app.step_id == "run" and "Press Enter to quit." in result
+            else:
+                assert "press Escape to go back" in result
+                assert app.step_id == "review"
+                assert app.query_one(ReviewStep).plan is not None  # planned again, ready to apply
+            await press(pilot, "ctrl+c")
+
+
+@sync
 async def test_problems_found_when_planning_block_apply():
     demo = Demo()
 
