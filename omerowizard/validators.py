@@ -28,6 +28,8 @@ CRON_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
 def hostname(value: str) -> str | None:
     if len(value) > 253 or not HOSTNAME.match(value):
         return "is not a host name (letters, digits, '-' and '.' only)"
+    if value.rstrip(".").rsplit(".", 1)[-1].isdigit():
+        return "is not a host name (its last label is all digits) nor an IP address"
     return None
 
 

@@ -46,6 +46,8 @@ def test_every_problem_is_reported_at_once_with_lines_and_allowed_values():
     ("web_server: {server_name: 'a}'}\n", "web_server.server_name", "host name"),
     ("application_server: {port: '4080'}\n", "application_server.port", "not an integer"),
     ("application_server: {workers: 0}\n", "application_server.workers", "out of range"),
+    ("application_server: {host: '99999'}\n", "application_server.host", "all digits"),
+    ("application_server: {host: '10.0.0.300'}\n", "application_server.host", "all digits"),
     ("cors: {mode: origins, origins: [hostname.example.com]}\n", "cors.origins[0]", "scheme://host"),
     ("cors: {mode: origins}\n", "cors.origins", "is empty"),
     ("cors: {mode: sometimes}\n", "cors.mode", "not one of"),
