@@ -364,6 +364,8 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
         if err.validator == "type":
             want = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
             msg = f"{_short(err.instance)} is not {'an' if want[0] in 'aeiou' else 'a'} {want}"
+            if "string" in want and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
+                msg = f"was read as the number {err.instance!r}: write the value in quotes"
         elif err.validator == "enum":
             msg = f"{_short(err.instance)} is not one of the choices"
             allowed = " | ".join(map(str, err.validator_value))
