@@ -218,8 +218,7 @@ class Applier:
 
     def write_config(self) -> None:
         self.omero.config_load(self.plan.sets)
-        for key in self.plan.unsets:
-            self.omero.config_unset(key)
+        self.omero.config_unset_many(self.plan.unsets)
 
     def start_web(self) -> None:
         plan = self.plan

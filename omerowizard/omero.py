@@ -243,6 +243,27 @@ class Omero:
     def config_unset(self, key: str) -> None:
         self.run("config", "set", key)
 
+    def config_unset_many(self, keys: list[str]) -> None:
+        """Unset many keys in one process: ``omero load`` runs a file of CLI commands.
+
+        Key names are validated (catalogue keys, or extra_config keys matching omero.web.*), so a
+        line can hold nothing but ``config set KEY``."""
+        if not keys:
+            return
+        for key in keys:
+            if not re.fullmatch(r"omero\.web\.[A-Za-z0-9_.]+", key):
+                raise ValueError(f"refusing to unset {key!r}: not an omero.web.* key")
+        if len(keys) == 1:
+            return self.config_unset(keys[0])
+        fd, name = tempfile.mkstemp(prefix="omerowizard-", suffix=".omero")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write("".join(f"config set {k}\n" for k in keys))
+            _give_to(name, self.target.user)
+            self.run("load", name)
+        finally:
+            os.unlink(name)
+
     def config_set(self, key: str, value: str) -> None:
         self.run("config", "set", key, value)
 

@@ -155,3 +155,14 @@ def test_dry_run_changes_nothing(deployment):
     assert proc.returncode == 0 and "Dry run: nothing was changed." in proc.stdout
     assert "omero.web.prefix: (unset) -> /omero" in proc.stdout
     assert not d.config_xml.exists() or "omero.web.prefix" not in d.config()
+
+
+def test_turning_cors_off_unsets_every_key_in_one_omero_process(deployment):
+    d = deployment
+    apply_ok(d, {"cors": {"mode": "origins", "origins": ["https://a.example.org"]}, "start": False})
+    log = d.home / "log" / "omero-commands.log"
+    before = log.read_text()
+    apply_ok(d, {"cors": {"mode": "off"}, "start": False})
+    calls = [line for line in log.read_text()[len(before):].splitlines() if line.startswith("--- ") and " $ " in line]
+    assert len(calls) == 1 and calls[0].split(" $ ")[1].split()[-2] == "load", calls
+    assert not {"omero.web.apps", "omero.web.middleware", "omero.web.cors_origin_whitelist"} & set(d.config())
