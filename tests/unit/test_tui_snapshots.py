@@ -40,6 +40,9 @@ def keys(*presses: str):
             await pilot.press(key)
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()
+        # let deferred rendering (the run log writes lines once it has a size) finish on a busy machine
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.2)
 
     return run
 
