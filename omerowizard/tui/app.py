@@ -112,7 +112,7 @@ class WizardApp(App[int]):
     def begin(self) -> None:
         """Called once the screen is there: draw the welcome step, then look at the machine."""
         self._show_step()
-        self.load_start()
+        self.call_after_refresh(self.load_start)  # paint the welcome step first, then look at the machine
 
     @property
     def step_id(self) -> str:

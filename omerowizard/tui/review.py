@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -74,6 +73,8 @@ class ReviewStep(Step):
             box.mount(Label("Packages in the OMERO.web environment", classes="group"))
             box.mount(Static("\n".join(p.describe() for p in plan.packages), classes="items"))
         if plan.files:
+            from rich.syntax import Syntax  # pulls in pygments: only when there is a diff to show
+
             box.mount(Label("Files", classes="group"))
             for f in plan.files:
                 box.mount(Collapsible(Static(Syntax(f.diff() or "(no difference)", "diff", theme="ansi_dark",
