@@ -73,6 +73,9 @@ class RunStep(Step):
 
     def finish(self, event: Finished) -> None:
         self.finished = event
+        # the log renders its lines lazily: once they are laid out, show its end (the last step's output)
+        log = self.query_one("#log", RichLog)
+        self.call_after_refresh(log.scroll_end, animate=False)
         title = self.query_one("#run-title", Label)
         result = self.query_one("#result", Static)
         if event.ok:
