@@ -27,6 +27,7 @@ APT = {
     "crontab": "cron",
     "tmux": "tmux",
     "runuser": "util-linux",
+    "openssl": "openssl",
 }
 SBIN = ["/usr/sbin", "/sbin"]
 _apt_updated = False
