@@ -99,6 +99,12 @@ class Applier:
                     self.emit(Output("lock", f"a previous run (pid {lock.stale_pid}) ended without releasing its "
                                              "lock; it was cleared"))
                 self.repair_interrupted()
+                if lock.waited:
+                    self.replan("another run changed this deployment while this one waited for it")
+                    if self.plan.empty:
+                        self.emit(Finished(True, "Nothing to change: the deployment already matches the answers.",
+                                           changed=False))
+                        return True
                 with self.step("preflight"):
                     preflight.run(self.plan)
                 return self._apply()
@@ -118,12 +124,15 @@ class Applier:
                              f"the run of pid {b.manifest.pid} ({b.manifest.created}) was killed mid-apply; "
                              f"restored: {', '.join(restored) or 'nothing'}"))
             self._web_as_before(b.manifest.was_running, "repair an interrupted run")
-        # the plan was made from the state before the repair: the state is now what it was then
-        # for every file and key the interrupted run had touched, which the plan did not see. Plan again.
-        from omerowizard.plan import make_plan
-        from omerowizard.probe import probe
-        self.plan = make_plan(self.plan.answers, probe(self.omero))
+        self.replan("the repair put back what the interrupted run had changed")
         return True
+
+    def replan(self, why: str) -> None:
+        """The plan was made from a state that has changed since: measure again and plan again."""
+        from omerowizard.headless import plan_for
+
+        self.plan, _ = plan_for(self.plan.answers)
+        self.emit(Output("plan", f"planned again: {why}"))
 
     def _apply(self) -> bool:
         plan = self.plan

@@ -21,9 +21,11 @@ class LockedError(WizardError):
 
 
 def lock_path(omerodir: Path) -> Path:
-    var = omerodir / "var"
-    if var.is_dir():
-        return var / "omerowizard.lock"
+    """One path per deployment that does not change while runs come and go: OMERODIR itself
+    (apply never creates or removes it; var/ appears only at the first start, so a lock there
+    would let a run before and a run after that moment miss each other)."""
+    if omerodir.is_dir():
+        return omerodir / ".omerowizard.lock"
     return locations.state_dir() / f"lock-{str(omerodir).strip('/').replace('/', '_') or 'root'}"
 
 
@@ -33,6 +35,7 @@ class DeploymentLock:
         self.wait = wait
         self.fd: int | None = None
         self.stale_pid: int | None = None
+        self.waited = False  # another run held the lock first: what it changed is not in our plan
 
     def __enter__(self) -> "DeploymentLock":
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -43,12 +46,13 @@ class DeploymentLock:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    holder = self._recorded_pid()
+                    holder = self._holder()
                     os.close(self.fd)
                     self.fd = None
                     who = f"process {holder}" if holder else "another process"
                     raise LockedError(f"another omerowizard run ({who}) is changing this deployment "
                                       f"(lock {self.path}); wait for it to finish and run again") from None
+                self.waited = True
                 time.sleep(0.2)
         old = self._recorded_pid()
         if old and old != os.getpid() and not _alive(old):
@@ -56,6 +60,15 @@ class DeploymentLock:
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
         return self
+
+    def _holder(self) -> int | None:
+        """The holder writes its pid just after taking the lock: give it a moment to appear."""
+        for _ in range(10):
+            pid = self._recorded_pid()
+            if pid:
+                return pid
+            time.sleep(0.05)
+        return None
 
     def _recorded_pid(self) -> int | None:
         try:

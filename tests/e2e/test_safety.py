@@ -344,3 +344,16 @@ def test_hostile_answers_files_exit_2_and_change_nothing(deployment):
         assert f"{path}:" in proc.stderr and "nothing was changed" in proc.stderr, (body, proc.stderr)
         assert "Traceback" not in proc.stderr, proc.stderr
     assert snapshot(d, site) == before
+
+
+def test_a_run_that_waits_for_the_lock_plans_again_and_finds_nothing_to_change(deployment):
+    d = deployment
+    f = d.answers_file(good(d, prefix="/omero"))
+    first = spawn(d, "apply", str(f))
+    read_until(first, "==> preflight")
+    second = d.cli("apply", str(f), "--wait", "120")
+    assert first.wait(timeout=180) == 0
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "planned again: another run changed this deployment" in second.stdout
+    assert "Nothing to change" in second.stdout
+    assert parts.http_get(d.login_url("/omero")).status == 200
