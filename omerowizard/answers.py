@@ -19,6 +19,7 @@ import yaml
 
 from omerowizard import validators as v
 from omerowizard.errors import AnswersError, Problem
+from omerowizard.omero import mask_secrets
 from omerowizard.questions import BY_KEY, CATALOGUE, Question
 
 MAX_FILE = 1_000_000
@@ -483,7 +484,7 @@ def _cross_checks(flat: dict[str, Any], given: Mapping[str, Any], bad: set[str],
     if backend in {"redis", "memcached"} and "sessions.location" not in bad and isinstance(loc, str):
         msg = v.redis_url(loc) if backend == "redis" else v.memcached_location(loc)
         if msg:
-            problem("sessions.location", f"{_short(v_mask(loc))} {msg}")
+            problem("sessions.location", f"{_short(mask_secrets(loc))} {msg}")
     if flat["cors.mode"] == "origins" and "cors.origins" not in bad and not flat.get("cors.origins"):
         problem("cors.origins", "is empty but cors.mode is origins", "at least one scheme://host[:port]")
     cert, key = given.get("web_server.https.certificate"), given.get("web_server.https.key")
@@ -512,11 +513,6 @@ def _cross_checks(flat: dict[str, Any], given: Mapping[str, Any], bad: set[str],
             and "web_server.port" not in bad:
         problem("web_server.port", f"{flat['web_server.port']} needs root, but nginx-development runs as a normal user",
                 "a port from 1024 to 65535")
-
-
-def v_mask(text: str) -> str:
-    from omerowizard.omero import mask_secrets
-    return mask_secrets(text)
 
 
 def _build(flat: Mapping[str, Any], warnings: tuple[str, ...]) -> Answers:

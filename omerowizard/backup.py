@@ -12,13 +12,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import pwd
 import shutil
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from omerowizard import locations
+from omerowizard import cron, locations
 from omerowizard.errors import WizardError
 
 
@@ -45,7 +43,7 @@ class Manifest:
     venv: str
     was_running: bool
     entries: list[Entry] = field(default_factory=list)
-    crontab: str | None = None  # file name of the saved crontab, "" when the user had none
+    crontab: str | None = None  # file name of the saved crontab (None: not saved)
     status: str = "applying"  # applying | done | restored | failed-restore
 
     def save(self, directory: Path) -> None:
@@ -65,33 +63,6 @@ def backups_root() -> Path:
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o700)
     return root
-
-
-def _crontab_cmd() -> str | None:
-    return shutil.which("crontab") or ("/usr/bin/crontab" if os.path.exists("/usr/bin/crontab") else None)
-
-
-def read_crontab(user: str) -> str | None:
-    """The user's crontab text, or None when the user has none (or crontab is unavailable)."""
-    exe = _crontab_cmd()
-    if not exe or os.geteuid() != 0 and pwd.getpwuid(os.geteuid()).pw_name != user:
-        return None
-    argv = [exe, "-l", "-u", user] if os.geteuid() == 0 else [exe, "-l"]
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    return proc.stdout if proc.returncode == 0 else None
-
-
-def write_crontab(user: str, text: str | None) -> None:
-    exe = _crontab_cmd()
-    if not exe:
-        raise RollbackError("crontab is not installed: cannot restore the crontab")
-    base = [exe, "-u", user] if os.geteuid() == 0 else [exe]
-    if text is None:
-        subprocess.run([*base, "-r"], capture_output=True)
-        return
-    proc = subprocess.run([*base, "-"], input=text, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RollbackError(f"could not restore the crontab of {user}: {proc.stderr.strip()}")
 
 
 class Backup:
@@ -114,10 +85,8 @@ class Backup:
             seen.add(str(p))
             m.entries.append(_save(p, directory, f"file-{i}"))
         if crontab:
-            text = read_crontab(user)
-            if text is None:
-                m.crontab = ""
-            else:
+            text = cron.read(user)  # "" when the user has none; None when this process may not read it
+            if text is not None:
                 (directory / "crontab").write_text(text)
                 m.crontab = "crontab"
         m.save(directory)
@@ -133,9 +102,8 @@ class Backup:
         for e in self.manifest.entries:
             _restore(e, self.directory)
             restored.append(e.path + ("" if e.existed else " (removed: it did not exist before)"))
-        if self.manifest.crontab is not None:
-            text = (self.directory / "crontab").read_text() if self.manifest.crontab else None
-            write_crontab(self.manifest.user, text)
+        if self.manifest.crontab:
+            cron.write(self.manifest.user, (self.directory / self.manifest.crontab).read_text())
             restored.append(f"crontab of {self.manifest.user}")
         self.finish("restored")
         return restored

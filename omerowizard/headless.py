@@ -9,7 +9,7 @@ from omerowizard import answers as answers_mod
 from omerowizard import locations
 from omerowizard.answers import Answers
 from omerowizard.events import Event, Finished, as_line
-from omerowizard.omero import Omero, OmeroTarget, mask_secrets
+from omerowizard.omero import Omero, OmeroTarget
 from omerowizard.plan import Plan, make_plan
 from omerowizard.probe import probe
 

@@ -10,18 +10,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from omerowizard.omeroconfig import CACHE_ENGINE, DEFAULTS, OLD_MEMCACHED_BACKEND, PYMEMCACHE_BACKEND, REDIS_BACKEND
-
-
-def _get(config: Mapping[str, str], key: str) -> str | None:
-    return config.get(key, DEFAULTS.get(key))
-
-
-def _json(config: Mapping[str, str], key: str) -> Any:
-    try:
-        return json.loads(_get(config, key) or "null")
-    except ValueError:
-        return None
+from omerowizard.omeroconfig import CACHE_ENGINE, OLD_MEMCACHED_BACKEND, PYMEMCACHE_BACKEND, REDIS_BACKEND
+from omerowizard.omeroconfig import effective as _get
+from omerowizard.omeroconfig import effective_json as _json
 
 
 def answers_from_config(config: Mapping[str, str], base: Mapping[str, Any]) -> dict[str, Any]:

@@ -109,8 +109,13 @@ class Wanted:
         self.why[key] = why
 
 
-def _json(config: Mapping[str, str], key: str) -> Any:
-    value = config.get(key, DEFAULTS.get(key))
+def effective(config: Mapping[str, str], key: str) -> str | None:
+    """The value OMERO.web uses: the stored one, else its default."""
+    return config.get(key, DEFAULTS.get(key))
+
+
+def effective_json(config: Mapping[str, str], key: str) -> Any:
+    value = effective(config, key)
     try:
         return json.loads(value) if value else None
     except ValueError:
@@ -157,8 +162,8 @@ def wanted_config(a: Answers, current: Mapping[str, str], django: tuple[int, ...
         w.notes.append("Memcached session storage is DEPRECATED upstream; Redis is the supported cache backend.")
 
     # CORS: keep every app and middleware someone else added; add or remove only ours.
-    apps = [x for x in (_json(current, "omero.web.apps") or []) if x != "corsheaders"]
-    middleware = [m for m in (_json(current, "omero.web.middleware") or DEFAULT_MIDDLEWARE)
+    apps = [x for x in (effective_json(current, "omero.web.apps") or []) if x != "corsheaders"]
+    middleware = [m for m in (effective_json(current, "omero.web.middleware") or DEFAULT_MIDDLEWARE)
                   if not (isinstance(m, dict) and str(m.get("class", "")).startswith("corsheaders."))]
     on = a.cors.mode != "off"
     w.want("omero.web.apps", apps + ["corsheaders"] if on else apps,

@@ -5,9 +5,7 @@ Each change says what it does and why. Equal answers and state give an empty pla
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from omerowizard import omeroconfig
 from omerowizard.answers import Answers
@@ -166,8 +164,7 @@ class Plan:
         return out
 
 
-def make_plan(answers: Answers, state: State, previous: Answers | None = None,
-              extras: Mapping[str, Any] | None = None) -> Plan:
+def make_plan(answers: Answers, state: State, previous: Answers | None = None) -> Plan:
     plan = Plan(answers, state)
     if answers.platform == "windows":
         return _windows_plan(plan)

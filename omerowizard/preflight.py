@@ -4,7 +4,6 @@ preflight changes nothing. Every check is cheap: no omero process is started."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -12,11 +11,11 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from omerowizard.errors import PreflightError
-from omerowizard.omero import as_user_argv, user_exists
+from omerowizard.omero import as_user_argv, mask_secrets, user_exists
+from omerowizard.servercheck import which
 from omerowizard.plan import Plan
 
 SERVER_BINARIES = {"nginx": ["nginx"], "nginx-development": ["nginx"], "apache": ["apache2", "httpd"]}
-SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 
 
 @dataclass
@@ -24,10 +23,6 @@ class Check:
     name: str
     ok: bool
     message: str = ""
-
-
-def _which(cmd: str) -> str | None:
-    return shutil.which(cmd) or next((f"{d}/{cmd}" for d in SBIN if os.access(f"{d}/{cmd}", os.X_OK)), None)
 
 
 def _as_user_ok(user: str, argv: list[str]) -> bool:
@@ -95,16 +90,11 @@ def check_session_store(plan: Plan) -> str | None:
     s = plan.answers.sessions
     if s.backend == "redis" and s.location:
         why = ping_redis(s.location)
-        return f"Redis at {_masked(s.location)} {why}" if why else None
+        return f"Redis at {mask_secrets(s.location)} {why}" if why else None
     if s.backend == "memcached" and s.location:
         why = ping_memcached(s.location)
         return f"Memcached at {s.location} {why}" if why else None
     return None
-
-
-def _masked(url: str) -> str:
-    from omerowizard.omero import mask_secrets
-    return mask_secrets(url)
 
 
 def checks(plan: Plan) -> list[Check]:
@@ -143,7 +133,7 @@ def checks(plan: Plan) -> list[Check]:
             out.append(Check("sessions", False, f"{why}: start it, or fix sessions.location"))
     if plan.files and a.web_server.kind in SERVER_BINARIES and a.platform == "unix":
         names = SERVER_BINARIES[a.web_server.kind]
-        if not any(_which(n) for n in names):
+        if not any(which(n) for n in names):
             out.append(Check("web server", False, f"{' or '.join(names)} is not installed "
                                                   f"(e.g. apt-get install {names[0]})"))
     https = a.web_server.https

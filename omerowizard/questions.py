@@ -94,11 +94,6 @@ def _location_default(a: Flat) -> str | None:
     return {"redis": "redis://127.0.0.1:6379/0", "memcached": "127.0.0.1:11211"}.get(a.get("sessions.backend", "file"))
 
 
-def _check_location(value: str) -> str | None:
-    # the backend-specific check runs in answers.py, where the backend is known
-    return None
-
-
 CATALOGUE: tuple[Question, ...] = (
     Question("platform", "Which platform does OMERO.web's front end run on?",
              "Unix (Linux) hosts run OMERO.web with gunicorn behind nginx or Apache. Windows hosts use IIS: "
@@ -194,7 +189,7 @@ CATALOGUE: tuple[Question, ...] = (
              "choice", "sessions", default="file", choices=("file", "redis", "memcached")),
     Question("sessions.location", "Where is the cache server?",
              "Redis: redis://[:password@]host:port/db. Memcached: host:port.",
-             "text", "sessions", default=_location_default, check=_check_location, secret=True,
+             "text", "sessions", default=_location_default, secret=True,  # checked per backend in answers._cross_checks
              allowed="redis://host:port/db for redis, host:port for memcached", when=_cache_backend),
     Question("sessions.expire_at_browser_close", "Expire sessions when the browser closes?",
              "omero.web.session_expire_at_browser_close (default true).",

@@ -124,7 +124,6 @@ def parse_field(q: Question, text: str) -> Any:
 
 def field_error(key: str, value: Any, flat: Mapping[str, Any]) -> str | None:
     """Inline validation of one field, with the same messages as the answers file."""
-    q = BY_KEY[key]
     trial = {**flat, key: value}
     try:
         answers_mod.from_flat(trial)
