@@ -52,6 +52,7 @@ class WebServer:
     systemd: bool = False  # also write a systemd unit for OMERO.web (Unix)
     omero_web_version: str | None = None  # Windows: picks IIS reverse proxy (5.3+) or ISAPI-WSGI (5.1/5.2)
     omero_dist: str | None = None  # Windows, OMERO.web 5.1/5.2: the OMERO directory
+    replace_existing: bool = False  # replace files at the plan's paths that no run of this deployment wrote
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Answers:
                 "max_body_size": ws.max_body_size, "config_path": ws.config_path,
                 "https": ({"certificate": ws.https.certificate, "key": ws.https.key, "port": ws.https.port}
                           if ws.https else {"certificate": None}),
+                "replace_existing": ws.replace_existing,
                 **({"systemd": ws.systemd} if self.platform == "unix" else {}),
                 **({"omero_web_version": ws.omero_web_version} if ws.omero_web_version else {}),
                 **({"omero_dist": ws.omero_dist} if ws.omero_dist else {}),
@@ -528,7 +530,8 @@ def _build(flat: Mapping[str, Any], warnings: tuple[str, ...]) -> Answers:
                              str(flat["web_server.max_body_size"]), flat.get("web_server.config_path"), https,
                              bool(flat.get("web_server.systemd")) and flat["platform"] == "unix",
                              flat.get("web_server.omero_web_version") if flat["platform"] == "windows" else None,
-                             flat.get("web_server.omero_dist") if flat["platform"] == "windows" else None),
+                             flat.get("web_server.omero_dist") if flat["platform"] == "windows" else None,
+                             bool(flat.get("web_server.replace_existing"))),
         application_server=AppServer(flat["application_server.host"], flat["application_server.port"],
                                      flat["application_server.workers"], flat["application_server.timeout"]),
         prefix=flat["prefix"],

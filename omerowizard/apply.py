@@ -19,13 +19,13 @@ import signal
 import threading
 
 from omerowizard import backup as backup_mod
-from omerowizard import locations, preflight
+from omerowizard import children, preflight, safefs
 from omerowizard import probe as probe_mod
 from omerowizard.backup import Backup
 from omerowizard.errors import ApplyError, WizardError
 from omerowizard.lock import DeploymentLock
 from omerowizard.events import Emit, Finished, Output, StepDone, StepFailed, StepStarted
-from omerowizard.omero import Omero, chown_tree, mask_secrets
+from omerowizard.omero import Omero, mask_secrets
 from omerowizard.plan import Plan
 from omerowizard.venv import pip_install
 
@@ -90,40 +90,63 @@ class Applier:
 
     def run(self) -> bool:
         plan = self.plan
-        if plan.empty:
-            self.emit(Finished(True, "Nothing to change: the deployment already matches the answers."))
+        dep = self.omero.deployment
+        if plan.empty and not backup_mod.unfinished(dep) and not dep.children.exists():
+            self.emit(Finished(True, "Nothing to change: the deployment already matches the answers.", changed=False))
             return True
         try:
-            with DeploymentLock(self.omero.target.omerodir, wait=self.lock_wait) as lock, _signals_raise():
-                if lock.stale_pid:
-                    self.emit(Output("lock", f"a previous run (pid {lock.stale_pid}) ended without releasing its "
-                                             "lock; it was cleared"))
-                self.repair_interrupted()
-                if lock.waited:
-                    self.replan("another run changed this deployment while this one waited for it")
+            with _signals_raise():
+                with DeploymentLock(self.omero.target.omerodir, wait=self.lock_wait) as lock:
+                    if lock.stale_pid:
+                        self.emit(Output("lock", f"a previous run (pid {lock.stale_pid}) ended without releasing "
+                                                 "its lock; it was cleared"))
+                    if lock.note:
+                        self.emit(Output("lock", lock.note))
+                    repaired = self.repair_interrupted()
+                    if lock.waited and not repaired:
+                        self.replan("another run changed this deployment while this one waited for it")
                     if self.plan.empty:
                         self.emit(Finished(True, "Nothing to change: the deployment already matches the answers.",
-                                           changed=False))
+                                           changed=self.touched))
                         return True
-                with self.step("preflight"):
-                    preflight.run(self.plan)
-                return self._apply()
+                    with self.step("preflight"):
+                        preflight.run(self.plan)
+                    return self._apply()
         except WizardError as exc:
             self.emit(Finished(False, f"Failed: {exc}", changed=self.touched))
             return False
+        except (Interrupted, KeyboardInterrupt):
+            if self.backup is None:  # interrupted before anything changed (lock, repair or preflight)
+                self.emit(Finished(False, "Interrupted." + ("" if self.touched else " No changes were made."),
+                                   changed=self.touched))
+            raise KeyboardInterrupt from None
 
     def repair_interrupted(self) -> bool:
-        """A run that was killed mid-apply left an unfinished backup: restore it first (True if it did)."""
-        b = backup_mod.interrupted(self.omero.target.omerodir)
-        if b is None:
+        """A run that was killed mid-apply (or whose restore could not finish) left an unfinished
+        backup: end its leftover omero child, restore what is left, then plan again (True if it did)."""
+        dep = self.omero.deployment
+        ended = children.end_leftovers(dep.children)
+        if ended:
+            self.touched = True
+            self.emit(Output("repair an interrupted run", f"ended the omero process group(s) {ended} that a killed "
+                                                          "run left running"))
+        todo = backup_mod.unfinished(dep)
+        if not todo and not ended:
             return False
         self.touched = True
         with self.step("repair an interrupted run"):
-            restored = b.restore()
-            self.emit(Output("repair an interrupted run",
-                             f"the run of pid {b.manifest.pid} ({b.manifest.created}) was killed mid-apply; "
-                             f"restored: {', '.join(restored) or 'nothing'}"))
-            self._web_as_before(b.manifest.was_running, "repair an interrupted run")
+            for b in todo:
+                restored, failed = b.restore()
+                b.restore_state(dep)
+                what = f"the run of pid {b.manifest.pid} ({b.manifest.created})"
+                self.emit(Output("repair an interrupted run",
+                                 f"{what} did not finish; restored: {', '.join(restored) or 'nothing left to restore'}"))
+                if failed:
+                    raise ApplyError(f"could not restore everything {what} changed: {'; '.join(failed)}; the next run "
+                                     f"tries again (backup {b.directory})")
+                self._web_as_before(b.manifest.was_running, "repair an interrupted run")
+            for name in ("config.xml",):
+                safefs.remove_unused_temps(str(self.omero.target.config_xml))
         self.replan("the repair put back what the interrupted run had changed")
         return True
 
@@ -137,13 +160,14 @@ class Applier:
     def _apply(self) -> bool:
         plan = self.plan
         t = self.omero.target
+        dep = self.omero.deployment
         paths = [t.config_xml]
         for f in plan.files:
             if not f.staged:
                 paths.append(Path(f.path))
                 if f.link:
                     paths.append(Path(f.link))
-        self.backup = Backup.create(omerodir=t.omerodir, user=t.user, venv=t.venv, was_running=plan.state.running,
+        self.backup = Backup.create(deployment=dep, user=t.user, venv=t.venv, was_running=plan.state.running,
                                     paths=paths, crontab=bool(plan.jobs))
         self.emit(Output("preflight", f"backup of what this run touches: {self.backup.directory}"))
         self.touched = True
@@ -162,8 +186,9 @@ class Applier:
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 raise KeyboardInterrupt from None
             return False
-        self.backup.finish("done")
-        save_answers(plan)
+        text = save_answers(plan)
+        self.backup.finish("done", answers_after=text)
+        backup_mod.prune(dep)
         where = f" OMERO.web answers at {url}" if url else ""
         self.emit(Finished(True, f"Done.{where}", url))
         return True
@@ -201,14 +226,21 @@ class Applier:
         assert self.backup is not None
         with _signals_ignored():
             self.emit(StepStarted("restore"))
+            restored, failed = self.backup.restore()
             try:
-                restored = self.backup.restore()
-            except Exception as exc:  # noqa: BLE001 - report whatever went wrong while restoring
-                self.backup.finish("failed-restore")
-                self.emit(StepFailed("restore", f"could not restore everything: {exc}"))
-                return f"NOT everything: {exc}; the backup is in {self.backup.directory} (`omerowizard rollback`)"
-            self._web_as_before(self.plan.state.running, "restore")
-            self._reload_servers()
+                self.backup.restore_state(self.omero.deployment)
+            except OSError as exc:
+                failed.append(f"the record of written files: {exc}")
+            if failed:
+                self.emit(StepFailed("restore", "could not restore: " + "; ".join(failed)))
+            try:
+                self._web_as_before(self.plan.state.running, "restore")
+                self._reload_servers()
+            except Exception as exc:  # noqa: BLE001 - report, never raise while restoring
+                failed.append(f"OMERO.web or the web server: {exc}")
+            if failed:
+                return (", ".join(restored) or "nothing") + f"; NOT restored: {'; '.join(failed)}. The next run " \
+                    f"tries again (the backup is in {self.backup.directory}; `omerowizard rollback` also restores it)"
             self.emit(StepDone("restore", ", ".join(restored)))
             return ", ".join(restored) + (", OMERO.web " + ("restarted" if self.plan.state.running else "stopped"))
 
@@ -252,25 +284,20 @@ class Applier:
             s.detail = f"{url} answers 200"
 
     def _start_development(self, name: str, action: str) -> None:
-        """The development server runs in the foreground: start it detached and do not wait for it."""
+        """The development server runs in the foreground: start it detached and do not wait for it.
+        Its pid file and log live in the deployment's state (root never writes into OMERODIR/var)."""
         if action == "restart":
             stop_development(self.omero.target)
         argv = self.omero.argv("web", "start")
-        # never create directories inside OMERODIR as root: omero-web must own var/ to write its files
-        logfile = locations.log_dir() / f"development-server-{self.omero.target.omerodir.name}.log"
-        out = open(logfile, "ab")
+        dep = self.omero.deployment
+        out = open(dep.dev_log, "ab")
         self.omero.calls += 1
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd="/")
         out.close()
-        self.dev_log = logfile
-        var = self.omero.target.omerodir / "var"
-        if not var.exists():  # a fresh OMERODIR: omero creates var/ a moment later; create it as the user would
-            var.mkdir()
-            if os.geteuid() == 0:
-                chown_tree([var], self.omero.target.user)
-        (var / probe_mod.DEV_PIDFILE).write_text(f"{proc.pid}\n")
-        self.emit(Output(name, f"development server started (pid {proc.pid}); its output goes to {logfile}"))
+        self.dev_log = dep.dev_log
+        dep.dev_pidfile.write_text(f"{proc.pid}\n")
+        self.emit(Output(name, f"development server started (pid {proc.pid}); its output goes to {dep.dev_log}"))
 
     def _tail_web_log(self, log: Path, offset: int, name: str) -> None:
         if not log.exists():
@@ -310,7 +337,9 @@ def web_as_before(omero: Omero, was_running: bool, say) -> None:
 
 def stop_development(target) -> None:
     """End a development server started by apply (its whole session: runuser, omero, Django)."""
-    pidfile = target.omerodir / "var" / probe_mod.DEV_PIDFILE
+    from omerowizard.deployments import Deployment
+
+    pidfile = Deployment(target.omerodir).dev_pidfile
     try:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
@@ -340,15 +369,17 @@ def tail(path: Path, n: int = 15) -> str:
     return mask_secrets("\n".join(lines))
 
 
-def save_answers(plan: Plan) -> Path:
-    path = locations.saved_answers()
-    text = plan.answers.to_yaml("# omerowizard answers: the last applied deployment (`omerowizard apply` accepts this file)\n")
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return path
+def save_answers(plan: Plan) -> str:
+    """The applied answers, kept in the deployment's state (0600) so the next run starts from them."""
+    from omerowizard.deployments import Deployment, write_private
+
+    a = plan.answers
+    dep = Deployment(a.omero.omerodir)
+    dep.remember(a.omero.user, a.omero.venv)
+    text = a.to_yaml(f"# omerowizard answers of the deployment in {dep.omerodir}: the last applied "
+                     "(`omerowizard apply` accepts this file)\n")
+    write_private(dep.answers, text)
+    return text
 
 
 def apply_plan(plan: Plan, omero: Omero, emit: Emit, lock_wait: float = 0.0) -> bool:
@@ -387,18 +418,110 @@ def _signals_ignored():
             signal.signal(sig, h)
 
 
-def rollback(omerodir: Path, omero: Omero, emit: Emit) -> bool:
-    """`omerowizard rollback`: restore the newest backup of this deployment."""
-    b = backup_mod.latest(omerodir)
-    if b is None:
-        emit(Finished(False, f"No backup of {omerodir} to restore."))
-        return False
-    with DeploymentLock(omerodir):
+class RollbackRefused(WizardError):
+    exit_code = 1
+
+
+def rollback_target(dep, to: str | None = None) -> Backup:
+    """The backup `omerowizard rollback` restores: ``to``, else the newest apply. A second identical
+    rollback (nothing happened since the first) is refused with what to do instead."""
+    backups = backup_mod.all_backups(dep)
+    if not backups:
+        raise RollbackRefused(f"No backup of {dep.omerodir} to restore (no run of omerowizard changed it yet).")
+    if to:
+        target = next((b for b in backups if b.id == to), None)
+        if target is None:
+            raise RollbackRefused(f"No backup {to!r} for {dep.omerodir}; `omerowizard rollback --list --omerodir "
+                                  f"{dep.omerodir}` lists them.")
+        if target.manifest.status not in {"done", "rolled-back"}:
+            raise RollbackRefused(f"Backup {to} is of a run that did not finish ({target.manifest.status}): its changes "
+                                  "were already undone.")
+    else:
+        target = next((b for b in backups if b.manifest.kind == "apply" and b.manifest.status in {"done", "rolled-back"}),
+                      None)
+        if target is None:
+            raise RollbackRefused(f"No finished apply of {dep.omerodir} to roll back.")
+    m = target.manifest
+    if m.status == "rolled-back" and m.rolled_back_by == backups[0].id:
+        older = next((b.id for b in backups if b.manifest.kind == "apply" and b.id < target.id
+                      and b.manifest.status == "done"), None)
+        hint = f"; to go further back: `omerowizard rollback --to {older}`" if older else ""
+        raise RollbackRefused(f"Backup {target.id} was already restored by the rollback {m.rolled_back_by} and nothing "
+                              f"changed since: nothing to do. To undo that rollback: `omerowizard rollback --to "
+                              f"{m.rolled_back_by}`{hint}.")
+    return target
+
+
+def rollback_lines(dep, target: Backup, omero: Omero) -> list[str]:
+    """The plan of a rollback, as apply shows plans."""
+    m = target.manifest
+    what = "the apply" if m.kind == "apply" else "the rollback"
+    out = [f"Rollback of {dep.omerodir} to the state before {what} of {m.created} (backup {target.id}):"]
+    changes = target.restore_lines()
+    out += changes or ["  (the files and the clearsessions line already match the backup)"]
+    running = probe_mod.running_pid(omero.target) is not None
+    out.append(f"  omero web {'restart' if m.was_running else 'stop'}" if (m.was_running or running)
+               else "  OMERO.web stays stopped")
+    current = dep.answers.read_text() if dep.answers.exists() else None
+    diff = backup_mod.answers_summary(current, m.answers_before)
+    out.append("  saved answers: " + ("back to those before that run: " + "; ".join(diff) if diff else "unchanged"))
+    return out
+
+
+def rollback(dep, omero: Omero, emit: Emit, to: str | None = None, dry_run: bool = False) -> bool:
+    """`omerowizard rollback`: restore a backup of this deployment (the newest apply by default). It takes
+    its own backup first, so a rollback can be rolled back; the saved answers and the file record move
+    with it."""
+    with DeploymentLock(Path(dep.omerodir)):
+        target = rollback_target(dep, to)
+        for line in rollback_lines(dep, target, omero):
+            emit(Output("rollback", line))
+        if dry_run:
+            emit(Finished(True, "Dry run: nothing was changed.", changed=False))
+            return True
+        m = target.manifest
+        own = Backup.create(deployment=dep, user=m.user, venv=m.venv,
+                            was_running=probe_mod.running_pid(omero.target) is not None,
+                            paths=[e.path for e in m.entries], crontab=m.cron_saved, kind="rollback")
+        own.manifest.restores = target.id
+        own.save()
         emit(StepStarted("rollback"))
-        restored = b.restore()
-        web_as_before(omero, b.manifest.was_running, lambda line: emit(Output("rollback", line)))
+        for e in m.entries:
+            e.restored, e.error = False, None
+        m.cron_restored = False
+        with _signals_ignored():
+            restored, failed = target.restore()
+            if failed:
+                emit(StepFailed("rollback", "; ".join(failed)))
+                own.restore()
+                own.restore_state(dep)
+                own.finish("restored")
+                emit(Finished(False, f"Rollback failed: {'; '.join(failed)}. What it had changed was put back "
+                                     f"(backup {own.directory})."))
+                return False
+            target.restore_state(dep)
+            web_as_before(omero, m.was_running, lambda line: emit(Output("rollback", line)))
+            m.status, m.rolled_back_by = "rolled-back", own.id
+            target.save()
+            own.finish("done", answers_after=dep.answers.read_text() if dep.answers.exists() else None)
         emit(StepDone("rollback", ", ".join(restored)))
-    emit(Finished(True, f"Restored the backup of {b.manifest.created} ({b.directory})."))
+    emit(Finished(True, f"Restored the backup {target.id} of {m.created}. This rollback can itself be undone: "
+                        f"`omerowizard rollback --omerodir {dep.omerodir} --to {own.id}`."))
     return True
 
 
+def list_backups(dep) -> list[str]:
+    out = []
+    for b in backup_mod.all_backups(dep):
+        m = b.manifest
+        head = f"{b.id}  {m.kind:8} {m.status}"
+        if m.restores:
+            head += f" (restored {m.restores})"
+        if m.rolled_back_by:
+            head += f" (rolled back by {m.rolled_back_by})"
+        out.append(head)
+        out += [f"    holds: {h}" for h in b.holds()]
+        changed = backup_mod.answers_summary(m.answers_before, m.answers_after) if m.answers_after is not None else []
+        if changed:
+            out.append("    answers that run changed: " + "; ".join(changed))
+    return out or [f"No backups of {dep.omerodir}."]

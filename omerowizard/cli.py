@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"omerowizard {__version__}")
     p.add_argument("--plain", action="store_true", help="ask the questions line by line instead of full screen")
     p.add_argument("--answers", metavar="FILE", help="start the wizard from this answers file instead of the saved one")
+    p.add_argument("--omerodir", dest="wizard_omerodir", metavar="DIR",
+                   help="the deployment to reconfigure (default: the only one on this host, else a new one)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     a = sub.add_parser("apply", help="apply an answers file without questions (headless)",
@@ -32,14 +34,21 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--show-diff", action="store_true", help="print the full diff of every file in the plan")
     a.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="when another run holds the deployment's lock, wait this long for it (default: refuse at once)")
+    a.add_argument("--omerodir", help="refuse unless the answers file is about this OMERODIR")
 
-    r = sub.add_parser("rollback", help="restore the newest backup (config.xml, web-server files, crontab)",
-                       description="Restore what the newest apply on this deployment backed up before it changed "
-                                   "anything: config.xml, the web-server files and the crontab; then OMERO.web is "
-                                   "restarted if it was running at that time, or stopped if it was not.")
-    r.add_argument("--user", help="the OMERO.web user (default: from the saved answers)")
-    r.add_argument("--venv", help="the OMERO.web virtual environment (default: from the saved answers)")
-    r.add_argument("--omerodir", help="OMERODIR (default: from the saved answers)")
+    r = sub.add_parser("rollback", help="restore a backup of a deployment (the state before its last apply)",
+                       description="Restore what an apply on this deployment backed up before it changed anything: "
+                                   "config.xml, the web-server files, its clearsessions line, its saved answers and "
+                                   "its record of written files; then OMERO.web is restarted if it was running at "
+                                   "that time, or stopped if it was not. A rollback takes its own backup first, so "
+                                   "it can be undone with --to.")
+    r.add_argument("--omerodir", help="the deployment (default: the only one on this host)")
+    r.add_argument("--user", help="the OMERO.web user (default: from the deployment's record)")
+    r.add_argument("--venv", help="the OMERO.web virtual environment (default: from the deployment's record)")
+    r.add_argument("--list", action="store_true", help="list the backups (time, kind, what each holds, the answers "
+                                                       "that run changed) and change nothing")
+    r.add_argument("--to", metavar="ID", help="restore this backup (an id from --list) instead of the newest apply's")
+    r.add_argument("--dry-run", action="store_true", help="print what the rollback would change, and change nothing")
 
     sub.add_parser("schema", help="print the JSON Schema of the answers file",
                    description="Print the JSON Schema of the answers file (for editors and CI checks).")
@@ -77,13 +86,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "apply":
             from omerowizard.headless import run_apply
-            return run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait)
+            return run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait,
+                             omerodir=args.omerodir)
         if args.command == "answers":
             from omerowizard.headless import print_answers
             return print_answers(args.user, args.venv, args.omerodir)
         if args.command == "rollback":
             from omerowizard.headless import run_rollback
-            return run_rollback(args.user, args.venv, args.omerodir)
+            return run_rollback(args.user, args.venv, args.omerodir, to=args.to, dry_run=args.dry_run,
+                                list_only=args.list)
         if args.command == "install-omero":
             return install_omero(args)
         return interactive(args)
@@ -112,6 +123,9 @@ def interactive(args: argparse.Namespace) -> int:
               "Use `omerowizard apply ANSWERS.yml` for a headless run (`omerowizard schema` documents the file).",
               file=sys.stderr)
         return 2
+    if args.wizard_omerodir:
+        from omerowizard import wizard
+        wizard.chosen_omerodir = args.wizard_omerodir
     if args.plain or not _full_screen_fits():
         if not args.plain:
             print("This terminal cannot hold the full-screen wizard; using plain prompts (--plain).", file=sys.stderr)

@@ -110,6 +110,18 @@ def write(user: str, text: str) -> None:
         raise ApplyError(f"installing the crontab of {user} failed: {proc.stderr.strip()}")
 
 
+def restore_line(user: str, omerodir: str, line: str | None) -> None:
+    """Put back this deployment's managed line as it was (None: no line), and touch nothing else:
+    lines others added or changed since the backup stay as they are."""
+    current = read(user)
+    if current is None:
+        raise ApplyError(f"cannot edit the crontab of {user}: run omerowizard as root or as {user}")
+    kept = replace_managed(current, omerodir, None)
+    text = kept + "".join(f"{x}\n" for x in (line.splitlines() if line else []))
+    if text != current:
+        write(user, text)
+
+
 def set_job(user: str, omerodir: str, new: str | None) -> str:
     """Replace (or remove) our line in the live crontab and read it back. Returns the new crontab."""
     current = read(user)

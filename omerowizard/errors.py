@@ -70,6 +70,10 @@ class PreflightError(WizardError):
     """A check before any change failed; the message says how to fix it."""
 
 
+class ConfigXmlError(WizardError):
+    """config.xml exists but cannot be read as an OMERO config."""
+
+
 class ApplyError(WizardError):
     """A step failed while applying; what was restored is in the message."""
 

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from omerowizard import answers as answers_mod
-from omerowizard import locations
+from omerowizard.deployments import Deployment, all_deployments
+from omerowizard.errors import UsageError
 from omerowizard.answers import Answers
 from omerowizard.events import Event, Finished, as_line
 from omerowizard.omero import Omero, OmeroTarget
@@ -18,8 +19,11 @@ def target_of(a: Answers) -> OmeroTarget:
     return OmeroTarget(a.omero.user, Path(a.omero.venv), Path(a.omero.omerodir))
 
 
-def saved() -> Answers | None:
-    path = locations.saved_answers()
+def saved(omerodir: str | None) -> Answers | None:
+    """The last applied answers of the deployment in ``omerodir`` (None: none, or no deployment)."""
+    if not omerodir:
+        return None
+    path = Deployment(omerodir).ensure().answers
     if not path.exists():
         return None
     try:
@@ -28,10 +32,24 @@ def saved() -> Answers | None:
         return None
 
 
+def choose(omerodir: str | None) -> Deployment | None:
+    """The deployment a command is about: the one named, else the only one this host's state knows;
+    None when there is none (a new deployment). Several and none named: refused, listing them."""
+    if omerodir:
+        return Deployment(omerodir)
+    known = all_deployments()
+    if len(known) == 1:
+        return known[0]
+    if len(known) > 1:
+        raise UsageError("there are several deployments on this host; choose one with --omerodir:\n"
+                         + "\n".join(f"  --omerodir {d.omerodir}" for d in known))
+    return None
+
+
 def plan_for(a: Answers) -> tuple[Plan, Omero]:
     omero = Omero(target_of(a))
     state = probe(omero)
-    prev = saved()
+    prev = saved(a.omero.omerodir)
     if prev is not None and target_of(prev) != target_of(a):
         prev = None
     return make_plan(a, state, previous=prev), omero
@@ -54,13 +72,20 @@ def emit_lines(event: Event) -> None:
         print(line, file=stream, flush=True)
 
 
-def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: float = 0.0) -> int:
-    from omerowizard import preflight
+def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: float = 0.0,
+              omerodir: str | None = None) -> int:
+    from omerowizard import backup, preflight
     from omerowizard.apply import apply_plan
 
     a = answers_mod.load_file(path)
+    if omerodir and Deployment(omerodir).omerodir != a.omero.omerodir:
+        raise UsageError(f"--omerodir {omerodir} is not the deployment of {path} (omero.omerodir: {a.omero.omerodir})")
     plan, omero = plan_for(a)
     print_plan(plan, show_diff=show_diff)
+    unfinished = backup.unfinished(omero.deployment)
+    if unfinished:
+        print(f"note: a run of {a.omero.omerodir} did not finish (backup {unfinished[0].directory}); "
+              "apply repairs it first, then plans again")
     if dry_run:
         if not plan.empty:
             for check in preflight.checks(plan):
@@ -68,34 +93,42 @@ def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: f
                     print(f"preflight would fail: {check.name}: {check.message}")
         print("Dry run: nothing was changed.")
         return 0
-    if plan.empty:
-        return 0
     return 0 if apply_plan(plan, omero, emit_lines, lock_wait=wait) else 1
 
 
-def run_rollback(user: str | None, venv: str | None, omerodir: str | None) -> int:
-    from omerowizard.apply import rollback
+def run_rollback(user: str | None, venv: str | None, omerodir: str | None, to: str | None = None,
+                 dry_run: bool = False, list_only: bool = False) -> int:
+    from omerowizard.apply import list_backups, rollback
 
     a = current_answers(user, venv, omerodir)
+    dep = Deployment(a.omero.omerodir)
+    if list_only:
+        print("\n".join(list_backups(dep)))
+        return 0
     omero = Omero(target_of(a))
-    return 0 if rollback(Path(a.omero.omerodir), omero, emit_lines) else 1
+    return 0 if rollback(dep, omero, emit_lines, to=to, dry_run=dry_run) else 1
 
 
 def current_answers(user: str | None = None, venv: str | None = None, omerodir: str | None = None) -> Answers:
-    """The saved answers (or the defaults), with the installation paths given on the command line."""
-    base = saved() or answers_mod.defaults()
+    """The saved answers of the chosen deployment (or the defaults), with the installation paths given
+    on the command line, else those the deployment's record holds."""
+    dep = choose(omerodir)
+    base = (saved(dep.omerodir) if dep else None) or answers_mod.defaults()
     nested = base.to_nested()
+    ident = dep.identity() if dep else None
+    if dep:
+        nested["omero"]["omerodir"] = dep.omerodir
+    if ident:
+        nested["omero"]["user"], nested["omero"]["venv"] = ident.user, ident.venv
     if user:
         nested["omero"]["user"] = user
     if venv:
         nested["omero"]["venv"] = venv
-    if omerodir:
-        nested["omero"]["omerodir"] = omerodir
     return answers_mod.validate(nested, "<saved answers>")
 
 
 def print_answers(user: str | None, venv: str | None, omerodir: str | None) -> int:
-    """The answers of the live deployment: the saved answers (or defaults) overlaid with what its
+    """The answers of the live deployment: its saved answers (or defaults) overlaid with what its
     config.xml says; where the two differ, the live value is printed and the difference noted."""
     from omerowizard.infer import answers_from_config
 
@@ -103,12 +136,13 @@ def print_answers(user: str | None, venv: str | None, omerodir: str | None) -> i
     omero = Omero(target_of(base))
     config = omero.config_read() if omero.target.executable.exists() else {}
     live = answers_mod.validate(answers_from_config(config, base.to_nested()), "<live config>")
-    source = "saved answers" if saved() else "defaults (no saved answers)"
+    has_saved = saved(base.omero.omerodir) is not None
+    source = "saved answers" if has_saved else "defaults (no saved answers)"
     header = f"# omerowizard answers of the deployment in {live.omero.omerodir}: its live OMERO config,\n"
     header += f"# with the {source} for what the config does not hold (web server, paths, jobs)\n"
     before, after = base.flat(), live.flat()
     differ = [k for k in after if before.get(k) != after.get(k)]
-    if differ and saved():
+    if differ and has_saved:
         header += "# NOTE: the live config differs from the saved answers in: " + ", ".join(differ) + "\n"
     sys.stdout.write(live.to_yaml(header))
     return 0

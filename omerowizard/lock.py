@@ -1,4 +1,4 @@
-"""One run at a time per deployment: an exclusive lock in OMERODIR/var.
+"""One run at a time per deployment: an exclusive lock in the deployment's state directory.
 
 ``flock`` is released by the kernel when its holder dies, so a killed run never leaves a
 lock that blocks the next one; the pid written into the file only serves to say who holds it
@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from omerowizard import locations
+from omerowizard.deployments import Deployment
 from omerowizard.errors import WizardError
 
 
@@ -21,12 +21,10 @@ class LockedError(WizardError):
 
 
 def lock_path(omerodir: Path) -> Path:
-    """One path per deployment that does not change while runs come and go: OMERODIR itself
-    (apply never creates or removes it; var/ appears only at the first start, so a lock there
-    would let a run before and a run after that moment miss each other)."""
-    if omerodir.is_dir():
-        return omerodir / ".omerowizard.lock"
-    return locations.state_dir() / f"lock-{str(omerodir).strip('/').replace('/', '_') or 'root'}"
+    """One path per deployment, in its state directory: only the user running omerowizard (root)
+    can write there, so the OMERO.web user cannot plant a link in its place (a lock inside
+    OMERODIR let that user make root truncate any file)."""
+    return Deployment(omerodir).ensure().lock
 
 
 class DeploymentLock:
@@ -35,10 +33,14 @@ class DeploymentLock:
         self.wait = wait
         self.fd: int | None = None
         self.stale_pid: int | None = None
+        self.note = ""
         self.waited = False  # another run held the lock first: what it changed is not in our plan
 
     def __enter__(self) -> "DeploymentLock":
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise LockedError(f"cannot create the lock {self.path}: {exc.strerror}") from None
         deadline = time.monotonic() + self.wait
         while True:
             try:
@@ -57,8 +59,11 @@ class DeploymentLock:
         old = self._recorded_pid()
         if old and old != os.getpid() and not _alive(old):
             self.stale_pid = old
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:  # a full disk: the flock holds all the same; say it, do not fail on it
+            self.note = f"could not write the pid into {self.path}: {exc.strerror}"
         return self
 
     def _holder(self) -> int | None:
@@ -78,7 +83,10 @@ class DeploymentLock:
 
     def __exit__(self, *exc) -> None:
         if self.fd is not None:
-            os.ftruncate(self.fd, 0)
+            try:
+                os.ftruncate(self.fd, 0)
+            except OSError:
+                pass
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None

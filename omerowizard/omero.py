@@ -14,13 +14,12 @@ import pwd
 import re
 import shlex
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from omerowizard import locations
+from omerowizard import children, locations
 from omerowizard.errors import OmeroCommandError, PreflightError
 
 LineSink = Callable[[str], None]
@@ -115,6 +114,11 @@ class CommandLog:
     def __init__(self, path: Path | None = None):
         self.path = path or locations.command_log()
 
+    def note(self, text: str) -> None:
+        stamp = _dt.datetime.now().isoformat(timespec="seconds")
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(f"--- {stamp} {mask_secrets(text)}\n")
+
     def write(self, argv: list[str], output: str, returncode: int | None, seconds: float) -> None:
         stamp = _dt.datetime.now().isoformat(timespec="seconds")
         with open(self.path, "a", encoding="utf-8") as fh:
@@ -125,21 +129,36 @@ class CommandLog:
 
 
 def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandLog | None = None,
-                 timeout: float | None = None, cwd: str | None = None) -> Result:
-    """Run ``argv``, feeding each output line to ``on_line`` as it is printed."""
+                 timeout: float | None = None, cwd: str | None = None, input: str | None = None,
+                 track: Path | None = None) -> Result:
+    """Run ``argv``, feeding each output line to ``on_line`` as it is printed.
+
+    ``input`` is written to its standard input (so nothing secret goes through a temporary file).
+    ``track`` names a file that holds the child's process group while it runs: a run killed with
+    SIGKILL cannot end its child itself, so the next run ends that group before it repairs."""
     start = time.monotonic()
     lines: list[str] = []
     try:
         # its own session: a Ctrl-C reaches the wizard only, which then ends the whole group itself
         # (runuser does not pass a kill on to omero) before restoring
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                                 text=True, bufsize=1, cwd=cwd or "/", start_new_session=True)
     except OSError as exc:
         if log:
             log.write(argv, f"cannot run: {exc}", None, 0.0)
         raise PreflightError(f"cannot run {argv[0]}: {exc.strerror}") from None
     assert proc.stdout is not None
+    if track is not None:
+        children.remember(track, proc.pid)
     try:
+        if input is not None:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(input)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
         for line in proc.stdout:
             lines.append(line)
             if on_line:
@@ -149,6 +168,8 @@ def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandL
         _end_group(proc)
         raise
     finally:
+        if track is not None:
+            children.forget(track, proc.pid)
         output = "".join(lines)
         if log:
             log.write(argv, output, proc.returncode, time.monotonic() - start)
@@ -174,8 +195,11 @@ class Omero:
     """Runs the real ``omero`` CLI of one OMERO.web installation."""
 
     def __init__(self, target: OmeroTarget, log: CommandLog | None = None):
+        from omerowizard.deployments import Deployment
+
         self.target = target
-        self.log = log or CommandLog()
+        self.deployment = Deployment(target.omerodir)
+        self.log = log or CommandLog(self.deployment.ensure().command_log)
         self.calls = 0  # how many omero processes this object started (benchmarks and tests read it)
 
     # -- running -------------------------------------------------------------
@@ -193,12 +217,13 @@ class Omero:
         return as_user_argv(self.target.user, [str(self.target.executable), *args], self.env())
 
     def run(self, *args: str, check: bool = True, on_line: LineSink | None = None,
-            timeout: float | None = 600) -> Result:
+            timeout: float | None = 600, input: str | None = None) -> Result:
         if not self.target.executable.exists():
             raise PreflightError(f"no omero executable at {self.target.executable}; "
                                  "install OMERO.web with `omerowizard install-omero` or set omero.venv")
         self.calls += 1
-        result = run_streamed(self.argv(*args), on_line=on_line, log=self.log, timeout=timeout)
+        result = run_streamed(self.argv(*args), on_line=on_line, log=self.log, timeout=timeout, input=input,
+                              track=self.deployment.children)
         if check and result.returncode != 0:
             raise OmeroCommandError([str(self.target.executable), *map(mask_secrets, args)], result.returncode, mask_secrets(result.output))
         return result
@@ -215,36 +240,39 @@ class Omero:
         ``omero config get`` rewrites config.xml (it stamps a new "generated at" comment), so
         reading through the CLI would make every rerun a write; and it costs a 0.65 s process.
         The file is parsed read-only the way omero's ConfigXml does (the active profile's
-        properties, without the bookkeeping keys). When it cannot be parsed, the CLI is asked.
+        properties, without the bookkeeping keys). A file that cannot be parsed is an error that
+        names it and the fix (asking omero would rewrite it, or fail with a bare parser message).
         """
+        from omerowizard import safefs
+        from omerowizard.errors import ConfigXmlError
+
         path = self.target.config_xml
-        if not path.exists():
+        data = safefs.read_bytes(str(path))
+        if data is None:
             return {}
-        parsed = parse_config_xml(path)
-        return parsed if parsed is not None else self.config_get_all()
+        parsed = parse_config_bytes(data)
+        if parsed is None:
+            raise ConfigXmlError(f"{path} is not a valid OMERO config file (XML that omero can read): "
+                                 f"restore it with `omerowizard rollback --omerodir {self.target.omerodir}`, or move "
+                                 f"it away and run again to start from OMERO's defaults")
+        return parsed
 
     def config_load(self, values: Mapping[str, str]) -> None:
-        """Set many keys in one ``omero config load -q`` process."""
+        """Set many keys in one ``omero config load -q`` process, the properties fed on its standard
+        input (no temporary file that a kill could leave behind, holding a password)."""
         if not values:
             return
-        for key, value in values.items():
-            if "\n" in value or "\r" in value or "=" in key or "\n" in key:
-                raise ValueError(f"{key}: a config value cannot hold a line break")
-        text = "".join(f"{k}={v}\n" for k, v in values.items())
-        fd, name = tempfile.mkstemp(prefix="omerowizard-", suffix=".properties")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            _give_to(name, self.target.user)
-            self.run("config", "load", "-q", name)
-        finally:
-            os.unlink(name)
+        text = properties_text(values)
+        self.log.note(f"fed to omero config load:\n{mask_secrets(text).rstrip()}")
+        self.run("config", "load", "-q", input=text)
+        self.protect_config()
 
     def config_unset(self, key: str) -> None:
         self.run("config", "set", key)
+        self.protect_config()
 
     def config_unset_many(self, keys: list[str]) -> None:
-        """Unset many keys in one process: ``omero load`` runs a file of CLI commands.
+        """Unset many keys in one process: ``omero load`` runs CLI commands read from its standard input.
 
         Key names are validated (catalogue keys, or extra_config keys matching omero.web.*), so a
         line can hold nothing but ``config set KEY``."""
@@ -255,14 +283,17 @@ class Omero:
                 raise ValueError(f"refusing to unset {key!r}: not an omero.web.* key")
         if len(keys) == 1:
             return self.config_unset(keys[0])
-        fd, name = tempfile.mkstemp(prefix="omerowizard-", suffix=".omero")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write("".join(f"config set {k}\n" for k in keys))
-            _give_to(name, self.target.user)
-            self.run("load", name)
-        finally:
-            os.unlink(name)
+        text = "".join(f"config set {k}\n" for k in keys)
+        self.log.note(f"fed to omero load:\n{text.rstrip()}")
+        self.run("load", "-", input=text)
+        self.protect_config()
+
+    def protect_config(self) -> None:
+        """config.xml can hold secrets (a Redis password): 0640, so no other local user reads it (omero
+        creates it 0644). Changed through an O_NOFOLLOW descriptor, never through a path."""
+        from omerowizard import safefs
+
+        safefs.chmod_file(str(self.target.config_xml), CONFIG_MODE)
 
     def config_set(self, key: str, value: str) -> None:
         self.run("config", "set", key, value)
@@ -280,20 +311,38 @@ class Omero:
         return self.run("version").output.strip().splitlines()[-1]
 
 
+CONFIG_MODE = 0o640
 CONFIG_BOOKKEEPING = {"omero.config.profile", "omero.config.version"}
 
 
 def parse_config_xml(path: Path) -> dict[str, str] | None:
-    import xml.etree.ElementTree as ET
+    """The active profile of config.xml, read without following a link the OMERO.web user planted."""
+    from omerowizard import safefs
 
     try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError):
+        data = safefs.read_bytes(str(path))
+    except OSError:
+        return None
+    return parse_config_bytes(data) if data is not None else None
+
+
+def parse_config_bytes(data: bytes | None) -> dict[str, str] | None:
+    import xml.etree.ElementTree as ET
+
+    if data is None:
+        return None
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        return None
+    if root.tag != "icegrid":
         return None
     sections = {p.get("id"): p for p in root.findall("properties")}
     active = sections.get("__ACTIVE__")
-    if active is None:
-        return None
+    if active is None:  # omero itself falls back to the "default" profile
+        active = sections.get("default")
+        if active is None:
+            return {}
     profile = next((p.get("value") for p in active.findall("property") if p.get("name") == "omero.config.profile"),
                    "default")
     props = sections.get(profile, active)
@@ -312,19 +361,15 @@ def parse_config_get(output: str) -> dict[str, str]:
     return values
 
 
-def _give_to(path: str, user: str) -> None:
-    """Let ``user`` read a file the wizard (maybe root) created."""
-    if os.geteuid() == 0 and user_exists(user):
-        pw = pwd.getpwnam(user)
-        os.chown(path, pw.pw_uid, pw.pw_gid)
-    os.chmod(path, 0o600)
+def properties_text(values: Mapping[str, str]) -> str:
+    """``key=value`` lines as ``omero config load`` reads them (a Java properties file)."""
+    for key, value in values.items():
+        if "\n" in value or "\r" in value or "=" in key or "\n" in key:
+            raise ValueError(f"{key}: a config value cannot hold a line break")
+    return "".join(f"{k}={v}\n" for k, v in values.items())
 
 
 def user_group(user: str) -> str:
     return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
 
 
-def chown_tree(paths: Iterable[Path], user: str) -> None:
-    pw = pwd.getpwnam(user)
-    for p in paths:
-        os.chown(p, pw.pw_uid, pw.pw_gid)

@@ -59,11 +59,14 @@ class FileChange:
     commands: tuple[str, ...] = ()  # what an administrator runs after installing it (IIS, Task Scheduler)
     owner: str | None = None  # new directories and the file belong to this user (files inside OMERODIR)
     modules: tuple[str, ...] = ()  # Apache modules the file needs
+    adopted: bool = False  # the file exists but no run of this deployment wrote it
 
     def describe(self) -> str:
         verb = "remove" if self.new is None else ("create" if self.old is None else "update")
         if self.new is not None and self.old == self.new:
             verb = "link"
+        if self.adopted:
+            return f"replace {self.path}, a file omerowizard did not write (kept in the backup) ({self.why})"
         staged = " [staged for an administrator]" if self.staged else ""
         return f"{verb} {self.path} ({self.why}){staged}"
 
@@ -108,6 +111,7 @@ class Plan:
     jobs: list[JobChange] = field(default_factory=list)
     web: WebChange | None = None
     notes: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # what preflight refuses (found while planning)
 
     @property
     def sets(self) -> dict[str, str]:

@@ -100,7 +100,7 @@ def check_session_store(plan: Plan) -> str | None:
 def checks(plan: Plan) -> list[Check]:
     a, state = plan.answers, plan.state
     t = state.target
-    out: list[Check] = []
+    out: list[Check] = [Check("files", False, why) for why in plan.refusals]
     needs_omero = bool(plan.config or plan.web)
     if needs_omero:
         if not user_exists(t.user):

@@ -58,19 +58,25 @@ def packages(venv: Path) -> dict[str, str]:
     return found
 
 
-DEV_PIDFILE = "omerowizard-development.pid"
-
-
 def running_pid(target: OmeroTarget) -> int | None:
     """PID of the running OMERO.web, if it is alive: gunicorn writes var/django.pid; Django's
-    development server writes none, so apply records the one it starts in var/{DEV_PIDFILE}."""
-    return _alive_pid(target.omerodir / "var" / "django.pid") or _alive_pid(target.omerodir / "var" / DEV_PIDFILE)
+    development server writes none, so apply records the one it starts in the deployment's state."""
+    from omerowizard.deployments import Deployment
+
+    return _alive_pid(target.omerodir / "var" / "django.pid") or _alive_pid(Deployment(target.omerodir).dev_pidfile)
 
 
 def _alive_pid(pidfile: Path) -> int | None:
+    """The pid in a pid file, read without following a link planted in OMERODIR (a FIFO or a link to a
+    root-only file there is no pid)."""
+    from omerowizard import safefs
+    from omerowizard.errors import WizardError
+
     try:
-        pid = int(pidfile.read_text().strip())
-    except (OSError, ValueError):
+        pid = int((safefs.read_bytes(str(pidfile), limit=64) or b"").decode().strip())
+    except (OSError, ValueError, WizardError):
+        return None
+    if pid <= 0:
         return None
     try:
         os.kill(pid, 0)

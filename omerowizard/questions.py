@@ -147,6 +147,11 @@ CATALOGUE: tuple[Question, ...] = (
              "The port the server listens on for HTTPS.",
              "int", "advanced", default=443, minimum=1, maximum=65535,
              when=lambda a: _front_end(a) and bool(a.get("web_server.https.certificate"))),
+    Question("web_server.replace_existing", "Replace web-server files that omerowizard did not write?",
+             "When a file already exists where the plan writes one (a site written by hand, another tool's file) and "
+             "no run of this deployment wrote it, the run refuses unless this is yes; the replaced file is kept in "
+             "the run's backup (`omerowizard rollback` brings it back).",
+             "bool", "advanced", default=False, when=_front_end),
     Question("web_server.systemd", "Also write a systemd unit for OMERO.web?",
              "As in the OMERO.web install docs: /etc/systemd/system/omero-web.service runs `omero web start` as "
              "the OMERO.web user at boot (enable it with `systemctl enable omero-web`).",

@@ -10,17 +10,16 @@ Unix) goes to a staging directory, with the exact commands an administrator runs
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
-import json
 import os
-import pwd
 import shlex
+import stat
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from omerowizard import cron, locations, platforms, servercheck, sitefiles
-from omerowizard.errors import AnswersError, ApplyError, Problem
+from omerowizard import cron, locations, platforms, safefs, servercheck, sitefiles
+from omerowizard.deployments import Deployment, owner_of
+from omerowizard.errors import AnswersError, ApplyError, Problem, WizardError
 from omerowizard.plan import FileChange, JobChange, Plan
 
 Say = Callable[[str], None]
@@ -36,32 +35,59 @@ def plan_files(plan: Plan) -> None:
                                     f"{a.sessions.clearsessions!r} has no Task Scheduler equivalent on Windows",
                                     allowed="daily | hourly | off | 'M H * * *' | 'M * * * *'")]) from None
     native = platforms.native(a)
+    dep = Deployment(a.omero.omerodir)
+    record = dep.record()
     for w in wanted:
         staged = not native or not writable(w.path)
         if w.path in state.files:  # already probed (or given by a test)
             old = state.files[w.path]
         else:
-            old = read_text(staging_path(w.path) if not native else Path(w.path), w.encoding)
+            try:
+                old = read_text(staging_path(w.path) if not native else Path(w.path), w.encoding)
+            except IsADirectoryError:
+                plan.refusals.append(f"{w.path} is a directory: set web_server.config_path to a file path")
+                continue
+            except WizardError as exc:
+                plan.refusals.append(str(exc))
+                continue
             state.files[w.path] = old
         if old == w.content and link_ok(w):
             continue
+        adopted = False
+        if native and not staged:
+            other = owner_of(w.path, dep)
+            if other is not None:
+                plan.refusals.append(f"{w.path} belongs to the deployment in {other.omerodir} (its runs wrote it): "
+                                     "choose another web_server.config_path for this one")
+                continue
+            if old is not None and w.path not in record:
+                if not a.web_server.replace_existing:
+                    plan.refusals.append(f"{w.path} exists and omerowizard did not write it: set "
+                                         "web_server.replace_existing: true to replace it (the backup keeps it), or "
+                                         "choose another web_server.config_path")
+                adopted = True
         plan.files.append(FileChange(w.path, old, w.content, w.why, w.mode, w.link, staged, w.encoding, w.check,
-                                     w.system, w.commands, w.owner, w.modules))
+                                     w.system, w.commands, w.owner, w.modules, adopted=adopted))
     if native:
-        _plan_removals(plan, {w.path for w in wanted})
+        _plan_removals(plan, {w.path for w in wanted}, record)
     _plan_job(plan)
 
 
 def link_ok(w) -> bool:
-    return w.link is None or (os.path.islink(w.link) and os.readlink(w.link) == w.path)
+    return w.link is None or safefs.readlink(w.link) == w.path
 
 
 def read_text(path: Path, encoding: str = "utf-8") -> str | None:
+    """A file's text, read without following a link planted where another user can write
+    (UnsafePath names it); None when it is missing. IsADirectoryError for a directory."""
+    st = safefs.lstat(str(path))
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(str(path))
     try:
-        data = path.read_bytes()
+        data = safefs.read_bytes(str(path))
     except (FileNotFoundError, NotADirectoryError):
         return None
-    except OSError:
+    if data is None:
         return None
     try:
         return data.decode(encoding).replace("\r\n", "\n") if encoding == "utf-16" else data.decode(encoding)
@@ -82,12 +108,18 @@ def writable(path: str) -> bool:
     return os.access(parent, os.W_OK | os.X_OK)
 
 
-def _plan_removals(plan: Plan, wanted: set[str]) -> None:
-    """Files an earlier run wrote that these answers no longer ask for (e.g. nginx -> apache)."""
-    for path, entry in manifest().items():
+def _plan_removals(plan: Plan, wanted: set[str], record: dict[str, dict]) -> None:
+    """Files an earlier run of this deployment wrote that these answers no longer ask for (e.g.
+    nginx -> apache). Only this deployment's record counts: another deployment's files are never
+    touched."""
+    for path, entry in record.items():
         if path in wanted:
             continue
-        current = read_text(Path(path))
+        try:
+            current = read_text(Path(path))
+        except (OSError, WizardError) as exc:
+            plan.notes.append(f"{path} was written by an earlier run and cannot be read now ({exc}): left in place.")
+            continue
         if current is None:
             continue
         if _digest(current) != entry.get("sha256"):
@@ -121,27 +153,9 @@ def _plan_job(plan: Plan) -> None:
         plan.jobs.append(JobChange(user, old, new, cron.why(a)))
 
 
-# ---------------------------------------------------------------------------- the manifest of written files
-def manifest_path() -> Path:
-    return locations.state_dir() / "serverfiles.json"
-
-
-def manifest() -> dict[str, dict]:
-    try:
-        return json.loads(manifest_path().read_text())
-    except (OSError, ValueError):
-        return {}
-
-
+# ---------------------------------------------------------------------------- the record of written files
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _save_manifest(data: dict[str, dict]) -> None:
-    path = manifest_path()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------- applying files
@@ -157,36 +171,14 @@ def staging_path(path: str) -> Path:
 
 
 def atomic_write(path: Path, data: bytes, mode: int, owner: str | None = None, owner_root: str | None = None) -> None:
-    _makedirs(path.parent, owner, owner_root)
-    tmp = path.with_name(f".{path.name}.omerowizard-tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        if owner and os.geteuid() == 0:
-            pw = pwd.getpwnam(owner)
-            os.chown(tmp, pw.pw_uid, pw.pw_gid)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Replace ``path`` (safefs: no link followed, random O_EXCL temp name, fchown/fchmod); missing
+    directories below ``owner_root`` (OMERODIR) are created for ``owner``."""
+    safefs.write_bytes(str(path), data, mode, owner=owner, create_below=owner_root)
 
 
 def _makedirs(directory: Path, owner: str | None, owner_root: str | None) -> None:
     """Create missing directories; those below ``owner_root`` (OMERODIR) belong to ``owner``."""
-    missing = []
-    d = directory
-    while not d.exists():
-        missing.append(d)
-        d = d.parent
-    for d in reversed(missing):
-        d.mkdir(mode=0o755)
-        if owner and owner_root and os.geteuid() == 0 and str(d).startswith(owner_root.rstrip("/") + "/"):
-            pw = pwd.getpwnam(owner)
-            os.chown(d, pw.pw_uid, pw.pw_gid)
+    safefs.makedirs(str(directory), owner, owner_root)
 
 
 def encode(text: str, encoding: str) -> bytes:
@@ -212,61 +204,53 @@ def apply_files(plan: Plan, say: Say) -> None:
     direct = [f for f in plan.files if not f.staged]
     staged = [f for f in plan.files if f.staged]
     written = _Written()
-    backups = locations.state_dir() / "backups" / _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     try:
         for f in direct:
-            _write_one(f, a.omero.omerodir, backups, written, say)
+            _write_one(f, a.omero.omerodir, written, say)
         _check_all(plan, direct, say)
     except ApplyError:
         written.restore(say)
         raise
-    except OSError as exc:
+    except (OSError, WizardError) as exc:
         written.restore(say)
         raise ApplyError(f"writing the web-server files failed: {exc}") from exc
-    _update_manifest(direct)
+    _update_record(Deployment(a.omero.omerodir), direct)
     _reload(plan, direct, say)
     if staged:
         _stage(plan, staged, say)
 
 
-def _write_one(f: FileChange, omerodir: str, backups: Path, written: _Written, say: Say) -> None:
-    path = Path(f.path)
-    if path.exists():
-        backup = backups.joinpath(*[p.strip(":\\/") for p in Path(f.path).parts if p.strip(":\\/")])
-        backup.parent.mkdir(parents=True, exist_ok=True)
-        backup.write_bytes(path.read_bytes())
-        os.chmod(backup, 0o600)
-        previous = path.read_bytes()
-        mode = path.stat().st_mode & 0o777
-        written.undo.append(lambda: atomic_write(path, previous, mode))
-        say(f"backup of {f.path}: {backup}")
+def _write_one(f: FileChange, omerodir: str, written: _Written, say: Say) -> None:
+    """Write (or remove) one file and its link; apply's backup already holds the previous versions,
+    and ``written`` can undo this step alone when the server's check fails."""
+    path = f.path
+    previous = safefs.read_bytes(path)
+    if previous is not None:
+        mode = safefs.lstat(path).st_mode & 0o777  # type: ignore[union-attr]
+        written.undo.append(lambda: safefs.write_bytes(path, previous, mode, owner=f.owner))
     else:
-        written.undo.append(lambda: path.unlink(missing_ok=True))
+        written.undo.append(lambda: safefs.unlink(path))
     if f.new is None:
-        path.unlink(missing_ok=True)
+        safefs.unlink(path)
         say(f"removed {f.path}")
     else:
-        atomic_write(path, encode(f.new, f.encoding), f.mode, f.owner, omerodir)
+        atomic_write(Path(path), encode(f.new, f.encoding), f.mode, f.owner, omerodir)
         say(f"wrote {f.path}")
     if f.link:
-        link = Path(f.link)
-        before = os.readlink(link) if link.is_symlink() else None
+        before = safefs.readlink(f.link)
         if f.new is None:
             if before == f.path:
-                link.unlink()
+                safefs.unlink(f.link)
                 say(f"removed the link {f.link}")
         elif before != f.path:
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(f.path)
+            safefs.symlink(f.path, f.link)
             say(f"linked {f.link} -> {f.path}")
 
-        def undo_link(link=link, before=before) -> None:
-            if link.is_symlink():
-                link.unlink()
+        def undo_link(link=f.link, before=before) -> None:
             if before is not None:
-                link.symlink_to(before)
+                safefs.symlink(before, link)
+            else:
+                safefs.unlink(link)
         written.undo.append(undo_link)
 
 
@@ -328,14 +312,14 @@ def _reload(plan: Plan, files: list[FileChange], say: Say) -> None:
                 say("systemctl daemon-reload: done")
 
 
-def _update_manifest(files: list[FileChange]) -> None:
-    data = manifest()
+def _update_record(dep: Deployment, files: list[FileChange]) -> None:
+    data = dep.record()
     for f in files:
         if f.new is None:
             data.pop(f.path, None)
         else:
             data[f.path] = {"sha256": _digest(f.new), "link": f.link, "check": f.check, "system": f.system}
-    _save_manifest(data)
+    dep.save_record(data)
 
 
 def admin_commands(plan: Plan, files: list[FileChange]) -> list[str]:

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from omerowizard import answers as answers_mod
-from omerowizard import locations
 from omerowizard.answers import Answers
 from omerowizard.errors import AnswersError, WizardError
 from omerowizard.events import Emit
-from omerowizard.headless import plan_for, saved, target_of
+from omerowizard.deployments import Deployment, all_deployments
+from omerowizard.headless import choose, plan_for, saved, target_of
 from omerowizard.infer import answers_from_config
 from omerowizard.omero import Omero
 from omerowizard.plan import Plan
@@ -33,6 +33,7 @@ class Detected:
     running: bool
     saved_answers: bool
     source: str  # where the starting answers came from
+    deployments: tuple[str, ...] = ()  # the OMERODIRs this host's omerowizard state knows
 
     def lines(self) -> list[str]:
         out = [f"omero: {self.omero_executable}" + ("" if self.installed else " (not installed)")]
@@ -41,6 +42,10 @@ class Detected:
         out.append(f"OMERODIR: {self.omerodir}" + ("" if self.omerodir_exists else " (missing)"))
         out.append("OMERO.web is running" if self.running else "OMERO.web is not running")
         out.append(f"Starting answers: {self.source}")
+        others = [d for d in self.deployments if d != self.omerodir]
+        if others:
+            out.append("Other deployments on this host (reconfigure one with omerowizard --omerodir DIR): "
+                       + ", ".join(others))
         return out
 
     @property
@@ -50,16 +55,35 @@ class Detected:
         return self.installed and (Path(self.omerodir) / "etc" / "grid" / "config.xml").exists()
 
 
-def starting_answers(path: str | None = None) -> tuple[dict[str, Any], str]:
-    """Flat answers to prefill from: a given file, else saved answers, else the live deployment, else defaults.
+# the deployment named with `omerowizard --omerodir DIR` (set by the command line before a front end starts)
+chosen_omerodir: str | None = None
 
-    Saved answers and defaults are overlaid with the live OMERO config, so the wizard shows what is
-    really deployed. A given file is taken as it is.
+
+def starting_answers(path: str | None = None) -> tuple[dict[str, Any], str]:
+    """Flat answers to prefill from: a given file, else the chosen deployment's saved answers, else
+    defaults; overlaid with the live OMERO config, so the wizard shows what is really deployed.
+
+    The deployment is the one named with --omerodir, else the only one this host knows. With several
+    and none named, the wizard starts a new deployment from the defaults (it never silently opens
+    someone else's) and the welcome step lists the others.
     """
     if path:
         return answers_mod.load_file(path).flat(), f"the answers file {path}"
-    base = saved()
-    source = f"saved answers ({locations.saved_answers()})" if base else "defaults"
+    try:
+        dep = choose(chosen_omerodir)
+    except WizardError:
+        dep = None
+    base = saved(dep.omerodir) if dep else None
+    if dep is not None and base is None:
+        ident = dep.identity()
+        nested = answers_mod.defaults().to_nested()
+        nested["omero"]["omerodir"] = dep.omerodir
+        if ident:
+            nested["omero"]["user"], nested["omero"]["venv"] = ident.user, ident.venv
+        base = answers_mod.validate(nested, "<deployment>")
+        source = f"defaults for the deployment in {dep.omerodir}"
+    else:
+        source = f"saved answers of the deployment in {dep.omerodir} ({dep.answers})" if base and dep else "defaults"
     base = base or answers_mod.defaults()
     omero = Omero(target_of(base))
     if not omero.target.executable.exists():
@@ -87,8 +111,9 @@ def detect(flat: Mapping[str, Any], source: str = "") -> Detected:
         omerodir=str(target.omerodir),
         omerodir_exists=target.omerodir.is_dir(),
         running=running_pid(target) is not None,
-        saved_answers=locations.saved_answers().exists(),
+        saved_answers=Deployment(target.omerodir).answers.exists(),
         source=source,
+        deployments=tuple(d.omerodir for d in all_deployments()),
     )
 
 

@@ -53,16 +53,16 @@ def test_first_run_creates_files_and_a_rerun_plans_nothing(tmp_path):
     assert plan_for(a).files == []
 
 
-def test_a_change_is_an_update_with_a_diff_and_a_backup(tmp_path, home):
+def test_a_change_is_an_update_with_a_diff(tmp_path, home):
+    """(The previous version is kept by apply's backup of the run, see test_backup.py.)"""
     serverfiles.apply_files(plan_for(make(tmp_path)), lambda s: None)
     p = plan_for(make(tmp_path, port=8090))
     assert len(p.files) == 1 and p.files[0].describe().startswith("update ")
     assert "-    listen 8080;" in p.files[0].diff() and "+    listen 8090;" in p.files[0].diff()
     said: list[str] = []
     serverfiles.apply_files(p, said.append)
-    backups = list((home / "state" / "backups").rglob("omero.conf"))
-    assert len(backups) == 1 and "listen 8080;" in backups[0].read_text()
     assert "listen 8090;" in (tmp_path / "site" / "omero.conf").read_text()
+    assert not list(tmp_path.rglob("*.omerowizard-*")), "no temporary file is left behind"
 
 
 def test_a_failing_check_restores_the_previous_file(tmp_path, monkeypatch):
