@@ -139,14 +139,14 @@ class Applier:
                 restored, failed = b.restore()
                 b.restore_state(dep)
                 what = f"the run of pid {b.manifest.pid} ({b.manifest.created})"
+                how = "was killed mid-apply" if b.manifest.status == "applying" else "could not finish its restore"
                 self.emit(Output("repair an interrupted run",
-                                 f"{what} did not finish; restored: {', '.join(restored) or 'nothing left to restore'}"))
+                                 f"{what} {how}; restored: {', '.join(restored) or 'nothing left to restore'}"))
                 if failed:
                     raise ApplyError(f"could not restore everything {what} changed: {'; '.join(failed)}; the next run "
                                      f"tries again (backup {b.directory})")
                 self._web_as_before(b.manifest.was_running, "repair an interrupted run")
-            for name in ("config.xml",):
-                safefs.remove_unused_temps(str(self.omero.target.config_xml))
+            safefs.remove_unused_temps(str(self.omero.target.config_xml))
         self.replan("the repair put back what the interrupted run had changed")
         return True
 

@@ -285,7 +285,7 @@ class Omero:
             return self.config_unset(keys[0])
         text = "".join(f"config set {k}\n" for k in keys)
         self.log.note(f"fed to omero load:\n{text.rstrip()}")
-        self.run("load", "-", input=text)
+        self.run("load", input=text)
         self.protect_config()
 
     def protect_config(self) -> None:
