@@ -172,6 +172,38 @@ def all_deployments() -> list[Deployment]:
     return [dep for _, dep in sorted(found, key=lambda t: -t[0])]
 
 
+def running_omerodirs() -> list[str]:
+    """OMERODIRs of OMERO.web processes running on this host (gunicorn or Django's server started
+    by `omero web start`), read from /proc: deployments made by hand or by another tool show up too."""
+    found: set[str] = set()
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+            if b"omeroweb" not in cmd:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:
+            continue
+        for item in env:
+            if item.startswith(b"OMERODIR="):
+                value = item[len(b"OMERODIR="):].decode("utf-8", "replace")
+                if value.startswith("/"):
+                    found.add(normalise(value))
+    return sorted(found)
+
+
+def known_omerodirs() -> list[str]:
+    """What the welcome step offers: the deployments with a record here, then running ones without."""
+    recorded = [d.omerodir for d in all_deployments()]
+    return recorded + [o for o in running_omerodirs() if o not in recorded]
+
+
 def owner_of(path: str, mine: Deployment) -> Deployment | None:
     """The other deployment whose record holds ``path`` (None: nobody else wrote it)."""
     for dep in all_deployments():

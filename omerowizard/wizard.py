@@ -12,7 +12,7 @@ from omerowizard import answers as answers_mod
 from omerowizard.answers import Answers
 from omerowizard.errors import AnswersError, WizardError
 from omerowizard.events import Emit
-from omerowizard.deployments import Deployment, all_deployments
+from omerowizard.deployments import Deployment, known_omerodirs
 from omerowizard.headless import choose, plan_for, saved, target_of
 from omerowizard.infer import answers_from_config
 from omerowizard.omero import Omero
@@ -113,7 +113,7 @@ def detect(flat: Mapping[str, Any], source: str = "") -> Detected:
         running=running_pid(target) is not None,
         saved_answers=Deployment(target.omerodir).answers.exists(),
         source=source,
-        deployments=tuple(d.omerodir for d in all_deployments()),
+        deployments=tuple(known_omerodirs()),
     )
 
 
