@@ -175,7 +175,7 @@ def _schema_for(q: Question) -> dict[str, Any]:
     elif q.kind == "list":
         s = {"type": "array", "items": {"type": "string", "maxLength": MAX_TEXT}, "maxItems": 200}
     elif q.kind == "mapping":
-        s = {"type": "object", "propertyNames": {"pattern": v.EXTRA_KEY.pattern}, "maxProperties": 500}
+        s = {"type": "object", "propertyNames": {"pattern": f"^{v.EXTRA_KEY.pattern}$"}, "maxProperties": 500}
     elif q.key == "web_server.max_body_size":
         s = {"type": ["string", "integer"], "maxLength": 16}
     else:
@@ -213,21 +213,88 @@ def json_schema() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- reading YAML with lines
+MAX_DEPTH = 20  # the answers nest 4 deep; extra_config values a few more
+MAX_ALIASES = 100
+MAX_NODES = 100_000  # values after every alias is expanded (a 478-byte alias bomb expands to 10^9)
+CORE_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
+COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
+class _Limit(Exception):
+    def __init__(self, message: str, line: int, allowed: str):
+        super().__init__(message)
+        self.line, self.allowed = line, allowed
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """PyYAML's safe composer with limits: nesting depth, alias uses and the size of the tree
+    after aliases are expanded are counted while the file is composed, so a bomb is refused
+    before anything is built (and deep nesting never reaches Python's recursion limit)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.depth = 0
+        self.aliases = 0
+        self.sizes: dict[int, int] = {}  # id(node) -> values in it once aliases are expanded
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise _Limit(f"uses more than {MAX_ALIASES} aliases (*name)", mark.line + 1,
+                             f"at most {MAX_ALIASES} aliases; write the values out")
+            return super().compose_node(parent, index)
+        mark = self.peek_event().start_mark
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _Limit(f"nests deeper than {MAX_DEPTH} levels", mark.line + 1,
+                             f"at most {MAX_DEPTH} levels of mappings and lists")
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if isinstance(node, yaml.MappingNode):
+            size = 1 + sum(self.sizes.get(id(k), 1) + self.sizes.get(id(v), 1) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(self.sizes.get(id(item), 1) for item in node.value)
+        else:
+            size = 1
+        if size > MAX_NODES:
+            raise _Limit(f"expands to more than {MAX_NODES} values (aliases that repeat aliases)",
+                         node.start_mark.line + 1, "an answers file without an alias bomb")
+        self.sizes[id(node)] = size
+        return node
+
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+
+
 class _Reader:
-    """Builds plain values from a YAML node tree, remembering each key's line."""
+    """Builds plain values from a YAML node tree, remembering each key's line.
+
+    Only plain YAML is read: mappings, lists, strings, numbers, booleans and null. Any other
+    tag (``!!set``, ``!!binary``, ``!!omap``, ``!!timestamp``, ``!!python/...``, ``!custom``)
+    and merge keys (``<<``) are refused with the key and line, never converted."""
 
     def __init__(self, text: str, source: str):
         self.source = source
         self.lines: dict[str, int] = {}
         self.problems: list[Problem] = []
-        self.loader = yaml.SafeLoader(text)
+        self.loader = _LimitedLoader(text)
 
     def read(self) -> Any:
         try:
             node = self.loader.get_single_node()
+        except _Limit as exc:
+            self.problems.append(Problem("(file)", str(exc), self.source, exc.line, allowed=exc.allowed))
+            return None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             what = getattr(exc, "problem", None) or str(exc)
+            context = getattr(exc, "context", None)
+            what = f"{context}, {what}" if context and what else what
             self.problems.append(Problem("(file)", f"is not valid YAML: {what}", self.source,
                                          mark.line + 1 if mark else None, allowed="a YAML mapping of answers"))
             return None
@@ -237,10 +304,33 @@ class _Reader:
             return None
         return self._value(node, "")
 
+    def _tag_ok(self, node: yaml.Node, where: str) -> bool:
+        allowed = CORE_TAGS if isinstance(node, yaml.ScalarNode) else COLLECTION_TAGS
+        if node.tag in allowed:
+            return True
+        if node.tag == "tag:yaml.org,2002:merge":
+            msg, hint = "is a merge key (<<), which omerowizard does not expand", "the keys written out"
+        elif node.tag == "tag:yaml.org,2002:timestamp":
+            msg, hint = "was read as a date or time: write the value in quotes", "a quoted string"
+        else:
+            msg = f"has the tag {_tag_name(node.tag)}, which omerowizard does not read"
+            hint = "plain mappings, lists, strings, numbers, true/false and null"
+        self.problems.append(Problem(where or "(file)", msg, self.source, node.start_mark.line + 1, allowed=hint))
+        return False
+
     def _value(self, node: yaml.Node, path: str) -> Any:
+        where = path.rstrip(".")
+        if not self._tag_ok(node, where):
+            return None
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for knode, vnode in node.value:
+                if not isinstance(knode, yaml.ScalarNode):
+                    self.problems.append(Problem(f"{path}(key)", "keys must be strings, not mappings or lists",
+                                                 self.source, knode.start_mark.line + 1))
+                    continue
+                if not self._tag_ok(knode, f"{path}{knode.value}"):
+                    continue
                 key = self._scalar(knode)
                 if not isinstance(key, str):
                     self.problems.append(Problem(f"{path}{key!r}", "keys must be strings", self.source,
@@ -257,14 +347,12 @@ class _Reader:
         if isinstance(node, yaml.SequenceNode):
             items = []
             for i, item in enumerate(node.value):
-                self.lines[f"{path.rstrip('.')}[{i}]"] = item.start_mark.line + 1
-                items.append(self._value(item, f"{path.rstrip('.')}[{i}]."))
+                self.lines[f"{where}[{i}]"] = item.start_mark.line + 1
+                items.append(self._value(item, f"{where}[{i}]."))
             return items
         return self._scalar(node)
 
     def _scalar(self, node: yaml.Node) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            return self._value(node, "")
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -398,6 +486,7 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
     lines = lines or {}
     _normalise(data)
     problems = list(early or [])
+    problems += _text_problems(data, source, lines)
     problems += _schema_problems(data, source, lines)
     bad = {p.key.split("[")[0] for p in problems}
 
@@ -440,6 +529,12 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
                                             allowed=q.allowed_text()))
         if q.key == "extra_config" and isinstance(value, dict):
             for k, item in value.items():
+                if f"extra_config.{k}" in bad:
+                    continue
+                if v.extra_key(k):  # the schema's pattern lets a final line break through
+                    problems.append(Problem(f"extra_config.{k}", f"{_short(k)} is not an omero.web.* key", source,
+                                            lines.get(f"extra_config.{k}"), allowed="keys such as omero.web.login_logo"))
+                    continue
                 msg = v.config_value(item)
                 if msg:
                     problems.append(Problem(f"extra_config.{k}", msg, source, lines.get(f"extra_config.{k}")))
@@ -449,9 +544,47 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
                                             allowed=f"set {MANAGED_ELSEWHERE[k]} instead"))
 
     _cross_checks(flat, given, bad, problem)
+    if not problems:
+        for key in ("omero.omerodir", "omero.venv"):
+            if flat["platform"] == "unix":
+                flat[key] = v.normal_path(flat[key])
+                msg = v.unix_path(flat[key])
+                if msg:
+                    problem(key, f"resolves to {flat[key]!r}, which {msg}")
     if problems:
         raise AnswersError(sorted(problems, key=lambda p: (p.line or 0, p.key)))
     return _build(flat, tuple(warnings))
+
+
+def _strings(node: Any, path: str) -> list[tuple[str, str]]:
+    """Every string in the answers (keys and values, at any depth) with its dotted key."""
+    out: list[tuple[str, str]] = []
+    if isinstance(node, str):
+        out.append((path, node))
+    elif isinstance(node, dict):
+        for k, item in node.items():
+            dotted = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str):
+                out.append((dotted, k))
+            out += _strings(item, dotted)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            out += _strings(item, f"{path}[{i}]")
+    return out
+
+
+def _text_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]) -> list[Problem]:
+    """Control characters, line breaks and what XML cannot hold, refused in every string."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for key, text in _strings(data, ""):
+        msg = v.text(text)
+        if msg and key not in seen:
+            seen.add(key)
+            shown = mask_secrets(text) if key == "sessions.location" else text
+            line = lines.get(key) or lines.get(key.split("[")[0])
+            problems.append(Problem(key, f"{_short(shown)} {msg}", source, line, value=text))
+    return problems
 
 
 # keys the wizard manages from a dedicated answer; extra_config must not fight them
@@ -487,6 +620,16 @@ def _cross_checks(flat: dict[str, Any], given: Mapping[str, Any], bad: set[str],
         msg = v.redis_url(loc) if backend == "redis" else v.memcached_location(loc)
         if msg:
             problem("sessions.location", f"{_short(mask_secrets(loc))} {msg}")
+    clear = flat.get("sessions.clearsessions")
+    if platform == "windows" and backend == "file" and isinstance(clear, str) and clear != "off" \
+            and "sessions.clearsessions" not in bad:
+        from omerowizard.sitefiles import NoTaskTrigger, task_trigger  # here: sitefiles imports this module
+
+        try:
+            task_trigger(clear)
+        except NoTaskTrigger:
+            problem("sessions.clearsessions", f"{clear!r} has no Task Scheduler equivalent on Windows",
+                    "daily | hourly | off | 'M H * * *' | 'M * * * *'")
     if flat["cors.mode"] == "origins" and "cors.origins" not in bad and not flat.get("cors.origins"):
         problem("cors.origins", "is empty but cors.mode is origins", "at least one scheme://host[:port]")
     cert, key = given.get("web_server.https.certificate"), given.get("web_server.https.key")

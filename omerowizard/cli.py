@@ -12,7 +12,8 @@ DESCRIPTION = "Deploy and configure OMERO.web: interactively, line by line, or f
 EPILOG = """\
 With no subcommand, omerowizard starts the full-screen wizard (or, with --plain or on a
 terminal that cannot hold it, plain prompts). Exit status: 0 done, 1 failed while applying
-(what was restored is printed), 2 bad answers or usage, 130 interrupted.
+(what was restored is printed), 2 bad answers or usage, 130 interrupted, 141 the output
+pipe was closed (as `omerowizard schema | head` does).
 """
 
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "schema":
             from omerowizard.answers import schema_text
-            print(schema_text())
+            print(schema_text(), flush=True)
             return 0
         if args.command == "apply":
             from omerowizard.headless import run_apply
@@ -103,6 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _pipe_closed()
+
+
+def _pipe_closed() -> int:
+    """The reader of our output went away (`omerowizard schema | head`): stop quietly, as a
+    program killed by SIGPIPE would, instead of a traceback at exit when Python flushes stdout."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 def install_omero(args: argparse.Namespace) -> int:

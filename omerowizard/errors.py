@@ -15,6 +15,13 @@ class WizardError(Exception):
         return f"omerowizard: {self}"
 
 
+def printable(text: str) -> str:
+    """``text`` with every character a terminal could act on (line breaks, ESC, ...) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 @dataclass
 class Problem:
     """One problem found in the answers: where, which key, what is wrong, what is allowed."""
@@ -28,7 +35,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line else self.source
-        text = f"{where}: {self.key}: {self.message}"
+        text = f"{where}: {printable(self.key)}: {self.message}"
         if self.allowed:
             text += f" (allowed: {self.allowed})"
         return text

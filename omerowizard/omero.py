@@ -24,12 +24,31 @@ from omerowizard.errors import OmeroCommandError, PreflightError
 
 LineSink = Callable[[str], None]
 
-_SECRET_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@", re.I)
+# the authority of a URL: after "://", up to the path, query, fragment, a blank, a quote or a backslash
+_AUTHORITY = re.compile(r"://([^/?#\s\"'\\]*)")
 
 
 def mask_secrets(text: str) -> str:
-    """Hide passwords in URLs such as ``redis://:secret@host:6379/0``."""
-    return _SECRET_URL.sub(lambda m: f"{m['scheme']}{m['user']}:****@", text)
+    """Hide passwords in URLs such as ``redis://:secret@host:6379/0``.
+
+    The password is everything between ``://user:`` and the last ``@`` of the authority (a
+    password may hold ``@``, as it does for urllib and redis-py). One pass: linear in the text."""
+    if "://" not in text:
+        return text
+    out: list[str] = []
+    last = 0
+    for m in _AUTHORITY.finditer(text):
+        auth = m.group(1)
+        at = auth.rfind("@")
+        colon = auth.find(":", 0, at) if at > 0 else -1
+        if colon < 0:
+            continue
+        start = m.start(1) + colon + 1
+        out.append(text[last:start])
+        out.append("****")
+        last = m.start(1) + at
+    out.append(text[last:])
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -258,13 +277,20 @@ class Omero:
         return parsed
 
     def config_load(self, values: Mapping[str, str]) -> None:
-        """Set many keys in one ``omero config load -q`` process, the properties fed on its standard
-        input (no temporary file that a kill could leave behind, holding a password)."""
+        """Set many keys exactly: one ``omero config load -q`` process for every value its line
+        format can carry (see ``properties_text``), one ``omero load`` of quoted ``config set``
+        commands for the few it cannot (a value ending in a blank or a backslash). Both read their
+        input on standard input: no temporary file that a kill could leave behind, with a password."""
         if not values:
             return
-        text = properties_text(values)
-        self.log.note(f"fed to omero config load:\n{mask_secrets(text).rstrip()}")
-        self.run("config", "load", "-q", input=text)
+        loadable = {k: v for k, v in values.items() if loads_exactly(v)}
+        rest = {k: v for k, v in values.items() if k not in loadable}
+        if loadable:
+            text = properties_text(loadable)
+            self.log.note(f"fed to omero config load:\n{mask_secrets(text).rstrip()}")
+            self.run("config", "load", "-q", input=text)
+        if rest:
+            self._run_commands([["config", "set", "--", k, v] for k, v in rest.items()])
         self.protect_config()
 
     def config_unset(self, key: str) -> None:
@@ -283,10 +309,18 @@ class Omero:
                 raise ValueError(f"refusing to unset {key!r}: not an omero.web.* key")
         if len(keys) == 1:
             return self.config_unset(keys[0])
-        text = "".join(f"config set {k}\n" for k in keys)
-        self.log.note(f"fed to omero load:\n{text.rstrip()}")
-        self.run("load", input=text)
+        self._run_commands([["config", "set", k] for k in keys])
         self.protect_config()
+
+    def _run_commands(self, commands: list[list[str]]) -> None:
+        """Run several CLI commands in one ``omero load`` process (a 0.65 s start-up each saved),
+        the commands fed on its standard input."""
+        if len(commands) == 1:
+            self.run(*commands[0])
+            return
+        text = commands_text(commands)
+        self.log.note(f"fed to omero load:\n{mask_secrets(text).rstrip()}")
+        self.run("load", input=text)
 
     def protect_config(self) -> None:
         """config.xml can hold secrets (a Redis password): 0640, so no other local user reads it (omero
@@ -312,6 +346,51 @@ class Omero:
 
 
 CONFIG_MODE = 0o640
+
+
+# ---------------------------------------------------------------------------- the files omero reads
+# `omero config load` is not a Java properties reader (omero-py, plugins/prefs.py, handle_line): each
+# line is str.strip()ped, blank lines and lines starting with '#' are skipped, a line ending in '\\'
+# is joined to the next one, and the rest is split at the first '='; there are no escapes at all
+# (a '\\uXXXX' or '\\\\' is stored as written). The file is read as text in the CLI's locale
+# (omero runs with LANG=C.UTF-8 here, so UTF-8). So a value is carried exactly unless it holds a
+# line break or ends in white space or a backslash; `config set` (argv, no parsing) carries those.
+PROPERTY_KEY = re.compile(r"[A-Za-z0-9._-]+")  # what omero's assert_valid_property_name accepts
+LINE_BREAKS = "\n\r"  # what Python's text files split lines at (universal newlines)
+
+
+def loads_exactly(value: str) -> bool:
+    """Whether ``key=value`` read back by ``omero config load`` gives ``value`` exactly."""
+    return not any(c in value for c in LINE_BREAKS) and value == value.rstrip() and not value.endswith("\\")
+
+
+def properties_text(values: Mapping[str, str]) -> str:
+    """The file ``omero config load -q`` reads to set exactly ``values``.
+
+    Raises ValueError naming the key for a key omero would refuse or a value the format cannot
+    carry (check with ``loads_exactly`` first; `config set` takes those)."""
+    lines = []
+    for key, value in values.items():
+        if not PROPERTY_KEY.fullmatch(key):
+            raise ValueError(f"{key!r} is not a key omero accepts (letters, digits, '.', '_', '-')")
+        if not loads_exactly(value):
+            raise ValueError(f"{key}: {value!r} cannot be written for `omero config load` "
+                             "(a line break, or white space or a backslash at the end)")
+        lines.append(f"{key}={value}\n")
+    return "".join(lines)
+
+
+def commands_text(commands: Iterable[list[str]]) -> str:
+    """A file of CLI commands for ``omero load``, which splits each line with shlex (POSIX
+    quoting: a single-quoted word is taken literally). Line breaks cannot be quoted."""
+    out = []
+    for argv in commands:
+        if any(c in arg for arg in argv for c in LINE_BREAKS):
+            raise ValueError(f"a line break cannot be passed to omero load: {argv[:4]!r}")
+        out.append(" ".join(shlex.quote(arg) for arg in argv) + "\n")
+    return "".join(out)
+
+
 CONFIG_BOOKKEEPING = {"omero.config.profile", "omero.config.version"}
 
 
@@ -359,14 +438,6 @@ def parse_config_get(output: str) -> dict[str, str]:
         if re.fullmatch(r"[A-Za-z0-9_.\-]+", key):
             values[key] = value
     return values
-
-
-def properties_text(values: Mapping[str, str]) -> str:
-    """``key=value`` lines as ``omero config load`` reads them (a Java properties file)."""
-    for key, value in values.items():
-        if "\n" in value or "\r" in value or "=" in key or "\n" in key:
-            raise ValueError(f"{key}: a config value cannot hold a line break")
-    return "".join(f"{k}={v}\n" for k, v in values.items())
 
 
 def user_group(user: str) -> str:

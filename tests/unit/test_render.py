@@ -208,11 +208,10 @@ def _state() -> State:
     return State(target=OmeroTarget("omero-web", Path("/nonexistent"), Path("/nonexistent")), installed=True)
 
 
-def test_a_cron_schedule_task_scheduler_cannot_express_is_refused():
-    a = answers.validate({"platform": "windows", "web_server": {"omero_web_version": "5.2"},
-                          "sessions": {"clearsessions": "*/5 * * * *"}})
+def test_a_cron_schedule_task_scheduler_cannot_express_is_refused_at_validation():
     with pytest.raises(AnswersError) as err:
-        serverfiles.plan_files(Plan(a, _state()))
+        answers.validate({"platform": "windows", "web_server": {"omero_web_version": "5.2"},
+                          "sessions": {"clearsessions": "*/5 * * * *"}})
     assert err.value.exit_code == 2 and "sessions.clearsessions" in str(err.value)
 
 
