@@ -509,6 +509,12 @@ def _cross_checks(flat: dict[str, Any], given: Mapping[str, Any], bad: set[str],
     if kind != "development" and flat.get("web_server.https.certificate") and ports[0][1] == ports[1][1] \
             and not bad & {"web_server.port", "web_server.https.port"}:
         problem("web_server.https.port", "is the same as web_server.port", "two different ports")
+    app_port = flat.get("application_server.port")
+    if platform == "unix" and isinstance(app_port, int) and app_port < 1024 and "application_server.port" not in bad:
+        problem("application_server.port",
+                f"{app_port} is a privileged port (below 1024): only root may listen there, and OMERO.web's "
+                f"application server runs as {flat.get('omero.user')!r}, never as root",
+                "a port from 1024 to 65535 (the web server listens on the public port and proxies to it)")
     if kind == "nginx-development" and isinstance(flat.get("web_server.port"), int) and flat["web_server.port"] < 1024 \
             and "web_server.port" not in bad:
         problem("web_server.port", f"{flat['web_server.port']} needs root, but nginx-development runs as a normal user",

@@ -76,8 +76,9 @@ class Interrupted(Exception):
 
 
 class Applier:
-    def __init__(self, plan: Plan, omero: Omero, emit: Emit, lock_wait: float = 0.0):
+    def __init__(self, plan: Plan, omero: Omero, emit: Emit, lock_wait: float = 0.0, source: str = "(not said)"):
         self.plan = plan
+        self.source = source  # where the answers came from, for the run log
         self.omero = omero
         self.emit = emit
         self.lock_wait = lock_wait
@@ -90,6 +91,7 @@ class Applier:
 
     def run(self) -> bool:
         plan = self.plan
+        self.omero.log.run_started(self.omero.target.omerodir, self.source)
         if plan.empty:
             self.emit(Finished(True, "Nothing to change: the deployment already matches the answers."))
             return True
@@ -182,10 +184,11 @@ class Applier:
             from omerowizard import serverfiles
             if plan.files:
                 with self.step("write web-server files"):
-                    serverfiles.apply_files(plan, lambda line: self.emit(Output("write web-server files", line)))
+                    serverfiles.apply_files(plan, lambda line: self.emit(Output("write web-server files", line)),
+                                            self.omero.log)
             if plan.jobs:
                 with self.step("scheduled jobs"):
-                    serverfiles.apply_jobs(plan, lambda line: self.emit(Output("scheduled jobs", line)))
+                    serverfiles.apply_jobs(plan, lambda line: self.emit(Output("scheduled jobs", line)), self.omero.log)
         if plan.web:
             self.start_web()
             if plan.answers.sessions.backend != "file":
@@ -351,8 +354,8 @@ def save_answers(plan: Plan) -> Path:
     return path
 
 
-def apply_plan(plan: Plan, omero: Omero, emit: Emit, lock_wait: float = 0.0) -> bool:
-    return Applier(plan, omero, emit, lock_wait).run()
+def apply_plan(plan: Plan, omero: Omero, emit: Emit, lock_wait: float = 0.0, source: str = "(not said)") -> bool:
+    return Applier(plan, omero, emit, lock_wait, source).run()
 
 
 @contextlib.contextmanager

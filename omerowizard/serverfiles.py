@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from omerowizard import cron, locations, platforms, servercheck, sitefiles
 from omerowizard.errors import AnswersError, ApplyError, Problem
+from omerowizard.omero import CommandLog
 from omerowizard.plan import FileChange, JobChange, Plan
 
 Say = Callable[[str], None]
@@ -207,7 +208,8 @@ class _Written:
         say("restored the previous files")
 
 
-def apply_files(plan: Plan, say: Say) -> None:
+def apply_files(plan: Plan, say: Say, log: CommandLog | None = None) -> None:
+    log = log or CommandLog()
     a = plan.answers
     direct = [f for f in plan.files if not f.staged]
     staged = [f for f in plan.files if f.staged]
@@ -215,21 +217,22 @@ def apply_files(plan: Plan, say: Say) -> None:
     backups = locations.state_dir() / "backups" / _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     try:
         for f in direct:
-            _write_one(f, a.omero.omerodir, backups, written, say)
+            _write_one(f, a.omero.omerodir, backups, written, say, log)
         _check_all(plan, direct, say)
     except ApplyError:
         written.restore(say)
+        log.change("a check failed: restored the files written before it")
         raise
     except OSError as exc:
         written.restore(say)
         raise ApplyError(f"writing the web-server files failed: {exc}") from exc
     _update_manifest(direct)
-    _reload(plan, direct, say)
+    _reload(plan, direct, say, log)
     if staged:
-        _stage(plan, staged, say)
+        _stage(plan, staged, say, log)
 
 
-def _write_one(f: FileChange, omerodir: str, backups: Path, written: _Written, say: Say) -> None:
+def _write_one(f: FileChange, omerodir: str, backups: Path, written: _Written, say: Say, log: CommandLog) -> None:
     path = Path(f.path)
     if path.exists():
         backup = backups.joinpath(*[p.strip(":\\/") for p in Path(f.path).parts if p.strip(":\\/")])
@@ -244,9 +247,11 @@ def _write_one(f: FileChange, omerodir: str, backups: Path, written: _Written, s
         written.undo.append(lambda: path.unlink(missing_ok=True))
     if f.new is None:
         path.unlink(missing_ok=True)
+        log.removed(f.path)
         say(f"removed {f.path}")
     else:
         atomic_write(path, encode(f.new, f.encoding), f.mode, f.owner, omerodir)
+        log.wrote(f.path, f.mode, f.owner)
         say(f"wrote {f.path}")
     if f.link:
         link = Path(f.link)
@@ -254,12 +259,14 @@ def _write_one(f: FileChange, omerodir: str, backups: Path, written: _Written, s
         if f.new is None:
             if before == f.path:
                 link.unlink()
+                log.linked(f.link, None)
                 say(f"removed the link {f.link}")
         elif before != f.path:
             if link.is_symlink() or link.exists():
                 link.unlink()
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(f.path)
+            log.linked(f.link, f.path)
             say(f"linked {f.link} -> {f.path}")
 
         def undo_link(link=link, before=before) -> None:
@@ -302,13 +309,15 @@ def _check_all(plan: Plan, files: list[FileChange], say: Say) -> None:
                 raise ApplyError(f"{r.what} failed, so the previous files were restored:\n{r.output}")
 
 
-def _reload(plan: Plan, files: list[FileChange], say: Say) -> None:
+def _reload(plan: Plan, files: list[FileChange], say: Say, log: CommandLog) -> None:
     a = plan.answers
     kinds = {f.check for f in files if f.system and f.check in {"nginx", "apache"}}
     for kind in sorted(kinds):
         r = servercheck.reload_system(kind)
+        if r is not None:
+            log.server(r.what, r.ok, r.output)
         if r is None:
-            say(f"{kind} is not running: start it to serve OMERO.web")
+            say(f"{kind} is not running: nothing to reload")
         elif not r.ok:
             raise ApplyError(f"{r.what} failed after the check passed:\n{r.output}")
         else:
@@ -318,13 +327,15 @@ def _reload(plan: Plan, files: list[FileChange], say: Say) -> None:
             site = sitefiles.site_of(a, f.path)
             r = servercheck.reload_development(f.path, a.omero.user, site.log_dir, site.run_dir)
             if r is not None:
+                log.server(r.what, r.ok, r.output)
                 if not r.ok:
                     raise ApplyError(f"{r.what} failed:\n{r.output}")
                 say(f"{r.what}: done")
         if f.check == "systemd" and f.new is not None and Path("/run/systemd/system").exists():
             systemctl = servercheck.which("systemctl")
             if systemctl:
-                servercheck._run([systemctl, "daemon-reload"], "systemctl daemon-reload")
+                r = servercheck._run([systemctl, "daemon-reload"], "systemctl daemon-reload")
+                log.server(r.what, r.ok, r.output)
                 say("systemctl daemon-reload: done")
 
 
@@ -370,12 +381,14 @@ def admin_commands(plan: Plan, files: list[FileChange]) -> list[str]:
     return out
 
 
-def _stage(plan: Plan, files: list[FileChange], say: Say) -> None:
+def _stage(plan: Plan, files: list[FileChange], say: Say, log: CommandLog | None = None) -> None:
+    log = log or CommandLog()
     for f in files:
         if f.new is None:
             continue
         dest = staging_path(f.path)
         atomic_write(dest, encode(f.new, f.encoding), 0o644)
+        log.wrote(str(dest), 0o644)
         say(f"staged {f.path} as {dest}")
     commands = admin_commands(plan, files)
     head = ("On the Windows host, as an administrator:" if plan.answers.platform == "windows"
@@ -387,7 +400,8 @@ def _stage(plan: Plan, files: list[FileChange], say: Say) -> None:
 
 
 # ---------------------------------------------------------------------------- applying jobs
-def apply_jobs(plan: Plan, say: Say) -> None:
+def apply_jobs(plan: Plan, say: Say, log: CommandLog | None = None) -> None:
+    log = log or CommandLog()
     a = plan.answers
     for job in plan.jobs:
         if job.staged:
@@ -395,4 +409,5 @@ def apply_jobs(plan: Plan, say: Say) -> None:
                 + (f"add this line:\n  {job.new}" if job.new else f"remove the line ending with {cron.marker(a.omero.omerodir)}"))
             continue
         cron.set_job(job.user, a.omero.omerodir, job.new)
+        log.crontab(job.user, job.new)
         say(f"crontab of {job.user}: " + (f"{job.new}" if job.new else "clearsessions line removed"))

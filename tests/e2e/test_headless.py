@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import socket
 
 import pytest
 
@@ -166,3 +168,55 @@ def test_turning_cors_off_unsets_every_key_in_one_omero_process(deployment):
     calls = [line for line in log.read_text()[len(before):].splitlines() if line.startswith("--- ") and " $ " in line]
     assert len(calls) == 1 and calls[0].split(" $ ")[1].split()[-2] == "load", calls
     assert not {"omero.web.apps", "omero.web.middleware", "omero.web.cors_origin_whitelist"} & set(d.config())
+
+
+# ---------------------------------------------------------------------------- truthful exits and logs (issue 12)
+def test_dry_run_exits_1_when_preflight_would_refuse_and_0_when_the_apply_would_proceed(deployment):
+    d = deployment
+    f = d.answers_file({"prefix": "/omero"})
+    with socket.socket() as taken:  # another program holds the application port: preflight refuses
+        taken.bind(("127.0.0.1", d.app_port))
+        taken.listen()
+        refused = d.cli("apply", str(f), "--dry-run")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert f"preflight would fail: port: port {d.app_port}" in refused.stdout
+        assert "The apply would stop at preflight." in refused.stdout
+        real = d.cli("apply", str(f))  # and the apply itself does stop there
+        assert real.returncode == 1 and "preflight failed; nothing was changed" in real.stderr
+    ok = d.cli("apply", str(f), "--dry-run")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "preflight would fail" not in ok.stdout and "Dry run: nothing was changed." in ok.stdout
+    assert not d.config_xml.exists()
+
+
+def test_a_privileged_application_port_exits_2_naming_the_reason(deployment):
+    d = deployment
+    f = d.answers_file({"application_server": {"port": 22}})
+    proc = d.cli("apply", str(f))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = next(n for n, text in enumerate(f.read_text().splitlines(), 1) if "port: 22" in text)
+    assert f"{f}:{line}: application_server.port: 22 is a privileged port (below 1024)" in proc.stderr
+    assert "'omero-web', never as root" in proc.stderr and "1024 to 65535" in proc.stderr
+    assert "nothing was changed" in proc.stderr and not d.config_xml.exists()
+
+
+def test_the_command_log_records_the_run_each_command_at_its_start_what_was_fed_and_every_change(deployment):
+    d = deployment
+    site = d.workdir / "nginx" / "omero-web.conf"
+    f = d.answers_file({**LIGHT, "prefix": "/omero", "sessions": {"clearsessions": "daily"}})
+    proc = d.cli("apply", str(f))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = (d.home / "log" / "omero-commands.log").read_text()
+    runs = re.findall(r"^=== \S+ apply started: pid (\d+), user root, OMERODIR (\S+), answers from (.+)$", log, re.M)
+    assert runs == [(runs[0][0], str(d.omerodir), f"the answers file {f}")]
+    # every command twice: when it starts (before anything it prints) and when it ends, with its status
+    start = log.index("start $ runuser -u omero-web -- /usr/bin/env")
+    load = re.search(r"^--- \S+ start \$ .*omero config load -q (\S+)$", log, re.M)
+    assert load and start <= load.start()
+    fed = log.index(f"fed to omero config load -q {load.group(1)}:\n")
+    assert fed < load.start() and "    omero.web.prefix=/omero\n" in log[fed:load.start()]
+    ended = re.search(r"^--- \S+ \$ .*omero config load -q \S+\n--- exit 0 after", log, re.M)
+    assert ended and ended.start() > load.start()
+    assert f"change: wrote {site} (mode 644)" in log
+    assert "change: crontab of omero-web: clearsessions line set to " in log
+    assert log.index("start $ runuser -u omero-web -- /usr/bin/env") < log.index("web start")

@@ -65,6 +65,7 @@ def test_every_problem_is_reported_at_once_with_lines_and_allowed_values():
     ("start: yes please\n", "start", "not a boolean"),
     ("platform: unix\nplatform: windows\n", "platform", "given twice"),
     ("web_server:\n  kind: nginx-development\n  port: 80\n", "web_server.port", "needs root"),
+    ("application_server: {port: 443}\n", "application_server.port", "only root may listen there"),
 ])
 def test_malformed_answers_name_the_key(text, key, words):
     ps = problems(text)
