@@ -59,9 +59,22 @@ class Question:
         return self.key.split(".")[0]
 
 
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "localhost6", "localhost6.localdomain6", "ip6-localhost",
+                  "ip6-loopback"}
+
+
+def host_name() -> str:
+    """This host's name as browsers would use it: its FQDN, else its host name; ``localhost`` only when the
+    host has no other name (a host whose name resolves to 127.0.0.1 gets ``localhost`` from getfqdn)."""
+    for name in (socket.getfqdn(), socket.gethostname()):
+        name = (name or "").strip().rstrip(".").lower()
+        if name and name not in LOOPBACK_NAMES and v.hostname(name) is None:
+            return name
+    return "localhost"
+
+
 def _fqdn(_: Flat) -> str:
-    name = socket.getfqdn()
-    return name if v.hostname(name) is None else "localhost"
+    return host_name()
 
 
 def _unix(a: Flat) -> bool:

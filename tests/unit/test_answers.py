@@ -112,3 +112,18 @@ def test_cli_schema_prints_json(capsys):
     from omerowizard.cli import main
     assert main(["schema"]) == 0
     assert json.loads(capsys.readouterr().out)["title"] == "omerowizard answers file"
+
+
+@pytest.mark.parametrize("fqdn, name, expected", [
+    ("omero.example.org", "omero", "omero.example.org"),
+    ("localhost", "vm", "vm"),  # the host name resolves to 127.0.0.1: getfqdn says localhost
+    ("localhost.localdomain", "VM.", "vm"),
+    ("localhost", "localhost", "localhost"),  # a host with no name
+    ("", "", "localhost"),
+])
+def test_the_server_name_default_is_the_fqdn_else_the_host_name_never_localhost_when_the_host_has_a_name(
+        monkeypatch, fqdn, name, expected):
+    import socket
+    monkeypatch.setattr(socket, "getfqdn", lambda *a: fqdn)
+    monkeypatch.setattr(socket, "gethostname", lambda: name)
+    assert answers.defaults().web_server.server_name == expected
