@@ -138,3 +138,11 @@ def legacy_iis(a: Answers, detected: str | None) -> bool:
 def native(a: Answers) -> bool:
     """True when the files are for the machine the wizard runs on (else they are only staged)."""
     return (a.platform == "windows") == (os.name == "nt")
+
+
+def ipv6_available(if_inet6: str = "/proc/net/if_inet6") -> bool:
+    """Whether this Linux host has IPv6 (a server told to listen on [::] fails to start without it)."""
+    try:
+        return bool(Path(if_inet6).read_text().strip())
+    except OSError:
+        return False
