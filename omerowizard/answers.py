@@ -52,6 +52,7 @@ class WebServer:
     systemd: bool = False  # also write a systemd unit for OMERO.web (Unix)
     omero_web_version: str | None = None  # Windows: picks IIS reverse proxy (5.3+) or ISAPI-WSGI (5.1/5.2)
     omero_dist: str | None = None  # Windows, OMERO.web 5.1/5.2: the OMERO directory
+    default_site: bool = False  # Unix nginx/Apache: OMERO.web is the default site of its port(s)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ class Answers:
                 "https": ({"certificate": ws.https.certificate, "key": ws.https.key, "port": ws.https.port}
                           if ws.https else {"certificate": None}),
                 **({"systemd": ws.systemd} if self.platform == "unix" else {}),
+                **({"default_site": ws.default_site} if self.platform == "unix" and ws.kind in {"nginx", "apache"}
+                   else {}),
                 **({"omero_web_version": ws.omero_web_version} if ws.omero_web_version else {}),
                 **({"omero_dist": ws.omero_dist} if ws.omero_dist else {}),
             },
@@ -534,7 +537,9 @@ def _build(flat: Mapping[str, Any], warnings: tuple[str, ...]) -> Answers:
                              str(flat["web_server.max_body_size"]), flat.get("web_server.config_path"), https,
                              bool(flat.get("web_server.systemd")) and flat["platform"] == "unix",
                              flat.get("web_server.omero_web_version") if flat["platform"] == "windows" else None,
-                             flat.get("web_server.omero_dist") if flat["platform"] == "windows" else None),
+                             flat.get("web_server.omero_dist") if flat["platform"] == "windows" else None,
+                             bool(flat.get("web_server.default_site")) and flat["platform"] == "unix"
+                             and flat["web_server.kind"] in {"nginx", "apache"}),
         application_server=AppServer(flat["application_server.host"], flat["application_server.port"],
                                      flat["application_server.workers"], flat["application_server.timeout"]),
         prefix=flat["prefix"],

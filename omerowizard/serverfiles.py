@@ -30,8 +30,9 @@ Say = Callable[[str], None]
 # ---------------------------------------------------------------------------- planning
 def plan_files(plan: Plan) -> None:
     a, state = plan.answers, plan.state
+    default_server, default_changes = _plan_default_site(plan)
     try:
-        wanted = sitefiles.wanted_files(a, state.omero_web_version, plan.notes)
+        wanted = sitefiles.wanted_files(a, state.omero_web_version, plan.notes, default_server=default_server)
     except sitefiles.NoTaskTrigger:
         raise AnswersError([Problem("sessions.clearsessions",
                                     f"{a.sessions.clearsessions!r} has no Task Scheduler equivalent on Windows",
@@ -48,9 +49,51 @@ def plan_files(plan: Plan) -> None:
             continue
         plan.files.append(FileChange(w.path, old, w.content, w.why, w.mode, w.link, staged, w.encoding, w.check,
                                      w.system, w.commands, w.owner, w.modules))
+    plan.files += default_changes
     if native:
         _plan_removals(plan, {w.path for w in wanted})
     _plan_job(plan)
+
+
+def _plan_default_site(plan: Plan) -> tuple[bool, list[FileChange]]:
+    """Which site answers requests by IP address or unknown names on OMERO.web's ports (the default site).
+
+    With ``web_server.default_site``, Debian's stock default site on the same port is disabled (its
+    sites-enabled link only, a change that apply backs up and rollback restores) and, for nginx, OMERO.web's
+    site says ``default_server``; another site that already holds the port is left alone and named in a note.
+    Returns (render default_server, the link changes)."""
+    a = plan.answers
+    ws = a.web_server
+    if a.platform != "unix" or ws.kind not in {"nginx", "apache"} or not platforms.native(a):
+        return False, []
+    place = platforms.web_server_file(a)
+    if place is None or not place.system:
+        return False, []  # a file an administrator includes by hand: it must not claim default_server there
+    ports = sorted({ws.port} | ({ws.https.port} if ws.https else set()))
+    stock = platforms.stock_site(ws.kind)
+    changes: list[FileChange] = []
+    disabled = None
+    if stock and os.path.islink(stock.link) and set(ports) & set(stock.ports):
+        if ws.default_site:
+            disabled = stock.link
+            changes.append(FileChange(
+                stock.link, os.readlink(stock.link), None,
+                f"Debian's stock default site answers port {', '.join(map(str, sorted(set(ports) & set(stock.ports))))} "
+                "by IP address, by other names and over IPv6: OMERO.web is to be the default site (web_server.default_site)",
+                staged=not writable(stock.link), check=ws.kind, system=True, link_only=True))
+    own = place.link or place.path
+    holders = sorted({h for port in ports for h in platforms.default_site_holders(ws.kind, port, own)} - {disabled})
+    via = "nginx" if ws.kind == "nginx" else "Apache"
+    if holders:
+        if ws.default_site:
+            plan.notes.append(f"{', '.join(holders)} is already the default site of port {', '.join(map(str, ports))} "
+                              f"in {via}: OMERO.web answers there only to {ws.server_name}. Disable that site (or its "
+                              "default_server) to make OMERO.web the default site; omerowizard leaves it alone.")
+        else:
+            plan.notes.append(f"web_server.default_site is false: requests to port {', '.join(map(str, ports))} by IP "
+                              f"address or another name reach {', '.join(holders)}, not OMERO.web; browsers must use "
+                              f"{ws.server_name}.")
+    return ws.default_site and ws.kind == "nginx" and not holders, changes
 
 
 def link_ok(w) -> bool:
@@ -234,6 +277,14 @@ def apply_files(plan: Plan, say: Say, log: CommandLog | None = None) -> None:
 
 def _write_one(f: FileChange, omerodir: str, backups: Path, written: _Written, say: Say, log: CommandLog) -> None:
     path = Path(f.path)
+    if f.link_only:  # disable a site: remove its link, never the file it points to
+        if path.is_symlink():
+            before = os.readlink(path)
+            path.unlink()
+            written.undo.append(lambda: path.is_symlink() or path.symlink_to(before))
+            log.linked(f.path, None)
+            say(f"disabled {f.path} (removed its link to {before})")
+        return
     if path.exists():
         backup = backups.joinpath(*[p.strip(":\\/") for p in Path(f.path).parts if p.strip(":\\/")])
         backup.parent.mkdir(parents=True, exist_ok=True)

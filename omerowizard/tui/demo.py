@@ -50,6 +50,7 @@ START_OUTPUT = [
 def first_time_answers() -> dict[str, Any]:
     flat = answers_mod.defaults().flat()
     flat["web_server.server_name"] = "omero.example.org"
+    flat["web_server.default_site"] = True  # not what this machine's stock site says: pictures are the same everywhere
     return flat
 
 
