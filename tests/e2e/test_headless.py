@@ -31,7 +31,14 @@ def test_file_sessions_deploy_under_a_prefix(deployment):
                                                           "expire_at_browser_close": False}})
     assert "omero.web.prefix: (unset) -> /omero" in proc.stdout
     assert "Starting OMERO.web" in proc.stdout  # omero web start's own output, streamed
-    assert "answers 200" in proc.stdout and "OMERO.web answers at http://omero.example.org/omero/" in proc.stdout
+    assert "answers 200" in proc.stdout
+    # the server block went to the test's own directory, outside nginx's configuration: the final message says
+    # what was checked (the application server) and what was not (the public URL), and claims no URL
+    site = d.workdir / "nginx" / "omero-web.conf"
+    assert f"Checked: the login page {d.login_url('/omero')} answered 200 on the application server." in proc.stdout
+    assert (f"Not checked: the public URL through the web server: {site} is outside nginx's configuration: "
+            "include it and reload nginx, then request http://omero.example.org/omero/.") in proc.stdout
+    assert "answers at" not in proc.stdout
     cfg = d.config()
     assert cfg["omero.web.prefix"] == "/omero" and cfg["omero.web.static_url"] == "/omero/static/"
     assert cfg["omero.web.session_cookie_age"] == "3600"
