@@ -53,6 +53,7 @@ class WebServer:
     omero_web_version: str | None = None  # Windows: picks IIS reverse proxy (5.3+) or ISAPI-WSGI (5.1/5.2)
     omero_dist: str | None = None  # Windows, OMERO.web 5.1/5.2: the OMERO directory
     replace_existing: bool = False  # replace files at the plan's paths that no run of this deployment wrote
+    default_site: bool = False  # Unix nginx/Apache: OMERO.web is the default site of its port(s)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ class Answers:
                           if ws.https else {"certificate": None}),
                 "replace_existing": ws.replace_existing,
                 **({"systemd": ws.systemd} if self.platform == "unix" else {}),
+                **({"default_site": ws.default_site} if self.platform == "unix" and ws.kind in {"nginx", "apache"}
+                   else {}),
                 **({"omero_web_version": ws.omero_web_version} if ws.omero_web_version else {}),
                 **({"omero_dist": ws.omero_dist} if ws.omero_dist else {}),
             },
@@ -654,6 +657,12 @@ def _cross_checks(flat: dict[str, Any], given: Mapping[str, Any], bad: set[str],
     if kind != "development" and flat.get("web_server.https.certificate") and ports[0][1] == ports[1][1] \
             and not bad & {"web_server.port", "web_server.https.port"}:
         problem("web_server.https.port", "is the same as web_server.port", "two different ports")
+    app_port = flat.get("application_server.port")
+    if platform == "unix" and isinstance(app_port, int) and app_port < 1024 and "application_server.port" not in bad:
+        problem("application_server.port",
+                f"{app_port} is a privileged port (below 1024): only root may listen there, and OMERO.web's "
+                f"application server runs as {flat.get('omero.user')!r}, never as root",
+                "a port from 1024 to 65535 (the web server listens on the public port and proxies to it)")
     if kind == "nginx-development" and isinstance(flat.get("web_server.port"), int) and flat["web_server.port"] < 1024 \
             and "web_server.port" not in bad:
         problem("web_server.port", f"{flat['web_server.port']} needs root, but nginx-development runs as a normal user",
@@ -674,7 +683,9 @@ def _build(flat: Mapping[str, Any], warnings: tuple[str, ...]) -> Answers:
                              bool(flat.get("web_server.systemd")) and flat["platform"] == "unix",
                              flat.get("web_server.omero_web_version") if flat["platform"] == "windows" else None,
                              flat.get("web_server.omero_dist") if flat["platform"] == "windows" else None,
-                             bool(flat.get("web_server.replace_existing"))),
+                             bool(flat.get("web_server.replace_existing")),
+                             bool(flat.get("web_server.default_site")) and flat["platform"] == "unix"
+                             and flat["web_server.kind"] in {"nginx", "apache"}),
         application_server=AppServer(flat["application_server.host"], flat["application_server.port"],
                                      flat["application_server.workers"], flat["application_server.timeout"]),
         prefix=flat["prefix"],

@@ -76,14 +76,18 @@ class Interrupted(Exception):
 
 
 class Applier:
-    def __init__(self, plan: Plan, omero: Omero, emit: Emit, lock_wait: float = 0.0):
+    def __init__(self, plan: Plan, omero: Omero, emit: Emit, lock_wait: float = 0.0, source: str = "(not said)"):
         self.plan = plan
+        self.source = source  # where the answers came from, for the run log
         self.omero = omero
         self.emit = emit
         self.lock_wait = lock_wait
         self.backup: Backup | None = None
         self.dev_log: Path | None = None
         self.touched = False  # whether this run changed anything yet (a repair or the first step)
+        self.checked: list[str] = []  # what this run requested and saw answer, for the final message
+        self.not_checked: list[str] = []  # and what it could not request, with why
+        self.login_checked: str | None = None  # the login page URL that answered on the application server
 
     def step(self, name: str):
         return _Step(self, name)
@@ -91,6 +95,7 @@ class Applier:
     def run(self) -> bool:
         plan = self.plan
         dep = self.omero.deployment
+        self.omero.log.run_started(self.omero.target.omerodir, self.source)
         if plan.empty and not backup_mod.unfinished(dep) and not dep.children.exists():
             self.emit(Finished(True, "Nothing to change: the deployment already matches the answers.", changed=False))
             return True
@@ -189,12 +194,14 @@ class Applier:
         text = save_answers(plan)
         self.backup.finish("done", answers_after=text)
         backup_mod.prune(dep)
-        where = f" OMERO.web answers at {url}" if url else ""
-        self.emit(Finished(True, f"Done.{where}", url))
+        self.emit(Finished(True, self.final_message(url), url))
         return True
 
     def _steps(self) -> str | None:
+        """Run the changes; return the public URL when it was requested through the front door (else None).
+        What was and was not checked is kept in ``checked`` / ``not_checked`` for the final message."""
         plan = self.plan
+        self.checked, self.not_checked = [], []
         if plan.packages:
             with self.step("install packages"):
                 pip_install(self.omero.target.venv, [p.requirement for p in plan.packages],
@@ -207,19 +214,79 @@ class Applier:
             from omerowizard import serverfiles
             if plan.files:
                 with self.step("write web-server files"):
-                    serverfiles.apply_files(plan, lambda line: self.emit(Output("write web-server files", line)))
+                    serverfiles.apply_files(plan, lambda line: self.emit(Output("write web-server files", line)),
+                                            self.omero.log)
             if plan.jobs:
                 with self.step("scheduled jobs"):
-                    serverfiles.apply_jobs(plan, lambda line: self.emit(Output("scheduled jobs", line)))
-        if plan.web:
-            self.start_web()
-            if plan.answers.sessions.backend != "file":
-                with self.step("check the session store"):
-                    why = preflight.check_session_store(plan)
-                    if why:
-                        raise ApplyError(f"{why} after the start: OMERO.web cannot keep sessions")
-            return public_url(plan)
-        return None
+                    serverfiles.apply_jobs(plan, lambda line: self.emit(Output("scheduled jobs", line)), self.omero.log)
+        started = self.start_server() if plan.server else None
+        try:
+            if plan.web:
+                self.start_web()
+                if plan.answers.sessions.backend != "file":
+                    with self.step("check the session store"):
+                        why = preflight.check_session_store(plan)
+                        if why:
+                            raise ApplyError(f"{why} after the start: OMERO.web cannot keep sessions")
+            return self.check_front_door()
+        except BaseException:
+            if started:
+                self.stop_server(started)
+            raise
+
+    def start_server(self) -> str:
+        """Start the system web server the plan says is not running; returns its kind."""
+        from omerowizard import servercheck
+
+        change = self.plan.server
+        assert change is not None
+        with self.step(change.label) as s:
+            r = servercheck._run(list(change.argv), " ".join(change.argv))
+            self.omero.log.server(r.what, r.ok, r.output)
+            if not r.ok:
+                raise ApplyError(f"{r.what} failed:\n{r.output}")
+            s.detail = r.what
+        return change.kind
+
+    def stop_server(self, kind: str) -> None:
+        """A web server this run started is stopped again when the run fails (it was not running before)."""
+        from omerowizard import frontdoor, servercheck
+
+        argv = frontdoor.stop_argv(kind)
+        r = servercheck._run(argv, " ".join(argv))
+        self.omero.log.server(r.what, r.ok, r.output)
+        self.emit(Output("restore", f"{r.what} (it was not running before this run): {'done' if r.ok else r.output}"))
+
+    def check_front_door(self) -> str | None:
+        """Request the login page and a static file through the web server, as a browser would."""
+        from omerowizard import frontdoor
+
+        plan = self.plan
+        d, why = frontdoor.door(plan)
+        if d is None:
+            if plan.answers.web_server.kind == "development" and self.login_checked:
+                return public_url(plan)  # Django's development server is the front door: its login page answered
+            self.not_checked.append(f"the public URL through the web server: {why}")
+            return None
+        with self.step(frontdoor.STEP) as s:
+            ok, lines = frontdoor.check(d)
+            for line in lines:
+                self.emit(Output(frontdoor.STEP, line))
+            if not ok:
+                raise ApplyError(f"OMERO.web does not answer through {d.via}:\n  " + "\n  ".join(lines))
+            s.detail = f"{d.public_url}: the login page and a static file answer 200 through {d.via}"
+        self.checked.append(f"through {d.via}, the login page {d.url(d.login_path)} and the static file "
+                            f"{d.url(d.static_path)} answered 200")
+        return d.public_url
+
+    def final_message(self, url: str | None) -> str:
+        """What a successful run proved, and what it did not: a URL is claimed only when it was requested."""
+        lines = [f"Done. OMERO.web answers at {url}" if url else "Done."]
+        if self.checked:
+            lines.append("Checked: " + "; ".join(self.checked) + ".")
+        if self.not_checked:
+            lines.append("Not checked: " + "; ".join(self.not_checked) + ".")
+        return "\n".join(lines)
 
     def _restore(self) -> str:
         """Put back everything the backup holds and OMERO.web as it was; never raises."""
@@ -282,6 +349,8 @@ class Applier:
                 shown = "\n".join(f"Last lines of {p}:\n{tail(p)}" for p in logs if p.exists()) or f"(no {log})"
                 raise ApplyError(f"{url} did not answer 200 ({why}).\n{shown}")
             s.detail = f"{url} answers 200"
+            self.login_checked = url
+            self.checked.append(f"the login page {url} answered 200 on the application server")
 
     def _start_development(self, name: str, action: str) -> None:
         """The development server runs in the foreground: start it detached and do not wait for it.
@@ -382,8 +451,8 @@ def save_answers(plan: Plan) -> str:
     return text
 
 
-def apply_plan(plan: Plan, omero: Omero, emit: Emit, lock_wait: float = 0.0) -> bool:
-    return Applier(plan, omero, emit, lock_wait).run()
+def apply_plan(plan: Plan, omero: Omero, emit: Emit, lock_wait: float = 0.0, source: str = "(not said)") -> bool:
+    return Applier(plan, omero, emit, lock_wait, source).run()
 
 
 @contextlib.contextmanager

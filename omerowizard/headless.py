@@ -87,13 +87,15 @@ def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: f
         print(f"note: a run of {a.omero.omerodir} did not finish (backup {unfinished[0].directory}); "
               "apply repairs it first, then plans again")
     if dry_run:
-        if not plan.empty:
-            for check in preflight.checks(plan):
-                if not check.ok:
-                    print(f"preflight would fail: {check.name}: {check.message}")
-        print("Dry run: nothing was changed.")
-        return 0
-    return 0 if apply_plan(plan, omero, emit_lines, lock_wait=wait) else 1
+        # 0 only when the apply would proceed: check modes (CI, configuration management) rely on it
+        failed = [] if plan.empty else [c for c in preflight.checks(plan) if not c.ok]
+        for check in failed:
+            print(f"preflight would fail: {check.name}: {check.message}")
+        print("Dry run: nothing was changed." + (" The apply would stop at preflight." if failed else ""))
+        return 1 if failed else 0
+    # an empty plan still goes to apply: it repairs a run that did not finish before it says so
+    return 0 if apply_plan(plan, omero, emit_lines, lock_wait=wait,
+                           source=f"the answers file {Path(path).resolve()}") else 1
 
 
 def run_rollback(user: str | None, venv: str | None, omerodir: str | None, to: str | None = None,

@@ -128,23 +128,60 @@ def runuser() -> str:
 
 
 class CommandLog:
-    """Appends every command line and its output to the log file."""
+    """The run log: the start of each run, every command when it starts and when it ends (with its
+    output), what was fed to a command, and every change to the machine (file, link, crontab,
+    web-server start or reload). Secrets are masked."""
 
     def __init__(self, path: Path | None = None):
         self.path = path or locations.command_log()
 
-    def note(self, text: str) -> None:
-        stamp = _dt.datetime.now().isoformat(timespec="seconds")
+    def _append(self, text: str) -> None:
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(f"--- {stamp} {mask_secrets(text)}\n")
+            fh.write(mask_secrets(text.rstrip("\n")) + "\n")
+
+    @staticmethod
+    def _stamp() -> str:
+        return _dt.datetime.now().isoformat(timespec="seconds")
+
+    def run_started(self, omerodir: Path | str, source: str, what: str = "apply") -> None:
+        self._append(f"=== {self._stamp()} {what} started: pid {os.getpid()}, user {current_user()}, "
+                     f"OMERODIR {omerodir}, answers from {source}")
+
+    def command_started(self, argv: list[str]) -> None:
+        self._append(f"--- {self._stamp()} start $ {shlex.join(argv)}")
+
+    def fed(self, command: str, text: str) -> None:
+        """What was given to a command on a file or its input (e.g. ``omero config load``), masked."""
+        body = "".join(f"    {line}\n" for line in text.splitlines())
+        self._append(f"--- {self._stamp()} fed to {command}:\n{body}")
+
+    def change(self, what: str) -> None:
+        """One change to the machine: a file written or removed, a link, a crontab, a web-server reload."""
+        self._append(f"--- {self._stamp()} change: {what}")
+
+    def wrote(self, path: str, mode: int, owner: str | None = None) -> None:
+        self.change(f"wrote {path} (mode {mode:o}" + (f", owner {owner})" if owner else ")"))
+
+    def removed(self, path: str) -> None:
+        self.change(f"removed {path}")
+
+    def linked(self, link: str, target: str | None) -> None:
+        self.change(f"linked {link} -> {target}" if target else f"removed the link {link}")
+
+    def crontab(self, user: str, line: str | None) -> None:
+        self.change(f"crontab of {user}: " + (f"clearsessions line set to {line}" if line else
+                                              "clearsessions line removed"))
+
+    def server(self, what: str, ok: bool, output: str = "") -> None:
+        self.change(f"{what}: {'done' if ok else 'FAILED'}" + (f"\n{output}" if output and not ok else ""))
 
     def write(self, argv: list[str], output: str, returncode: int | None, seconds: float) -> None:
-        stamp = _dt.datetime.now().isoformat(timespec="seconds")
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(f"--- {stamp} $ {mask_secrets(shlex.join(argv))}\n")
-            if output:
-                fh.write(mask_secrets(output.rstrip("\n")) + "\n")
-            fh.write(f"--- exit {returncode} after {seconds:.2f}s\n")
+        """A command that ended: its command line again, its output and its exit status."""
+        lines = [f"--- {self._stamp()} $ {shlex.join(argv)}"]
+        if output:
+            lines.append(output.rstrip("\n"))
+        lines.append(f"--- exit {returncode} after {seconds:.2f}s")
+        self._append("\n".join(lines))
 
 
 def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandLog | None = None,
@@ -157,6 +194,8 @@ def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandL
     SIGKILL cannot end its child itself, so the next run ends that group before it repairs."""
     start = time.monotonic()
     lines: list[str] = []
+    if log:
+        log.command_started(argv)
     try:
         # its own session: a Ctrl-C reaches the wizard only, which then ends the whole group itself
         # (runuser does not pass a kill on to omero) before restoring
@@ -287,7 +326,7 @@ class Omero:
         rest = {k: v for k, v in values.items() if k not in loadable}
         if loadable:
             text = properties_text(loadable)
-            self.log.note(f"fed to omero config load:\n{mask_secrets(text).rstrip()}")
+            self.log.fed("omero config load -q (standard input)", text)
             self.run("config", "load", "-q", input=text)
         if rest:
             self._run_commands([["config", "set", "--", k, v] for k, v in rest.items()])
@@ -319,7 +358,7 @@ class Omero:
             self.run(*commands[0])
             return
         text = commands_text(commands)
-        self.log.note(f"fed to omero load:\n{mask_secrets(text).rstrip()}")
+        self.log.fed("omero load (standard input)", text)
         self.run("load", input=text)
 
     def protect_config(self) -> None:

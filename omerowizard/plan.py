@@ -60,8 +60,12 @@ class FileChange:
     owner: str | None = None  # new directories and the file belong to this user (files inside OMERODIR)
     modules: tuple[str, ...] = ()  # Apache modules the file needs
     adopted: bool = False  # the file exists but no run of this deployment wrote it
+    link_only: bool = False  # path is a link (a site enabled in sites-enabled, ``old`` its target): only the link
+    #                          is removed, and the backup and undo put the same link back
 
     def describe(self) -> str:
+        if self.link_only:
+            return f"disable {self.path}: remove its link to {self.old}, the file stays ({self.why})"
         verb = "remove" if self.new is None else ("create" if self.old is None else "update")
         if self.new is not None and self.old == self.new:
             verb = "link"
@@ -72,6 +76,8 @@ class FileChange:
 
     def diff(self) -> str:
         import difflib
+        if self.link_only:
+            return f"--- {self.path} (now: a link to {self.old})\n+++ {self.path} (planned: no link)\n"
         return "".join(difflib.unified_diff((self.old or "").splitlines(True), (self.new or "").splitlines(True),
                                             fromfile=f"{self.path} (now)", tofile=f"{self.path} (planned)"))
 
@@ -93,6 +99,22 @@ class JobChange:
 
 
 @dataclass(frozen=True)
+class ServerChange:
+    """Start the system web server (nginx or Apache), which does not run: the site is served only then."""
+
+    kind: str  # nginx | apache
+    argv: tuple[str, ...]
+    why: str
+
+    @property
+    def label(self) -> str:
+        return f"start {'nginx' if self.kind == 'nginx' else 'Apache httpd'}"
+
+    def describe(self) -> str:
+        return f"{self.label}: {' '.join(self.argv)} ({self.why})"
+
+
+@dataclass(frozen=True)
 class WebChange:
     action: str  # start | restart
     why: str
@@ -110,6 +132,7 @@ class Plan:
     files: list[FileChange] = field(default_factory=list)
     jobs: list[JobChange] = field(default_factory=list)
     web: WebChange | None = None
+    server: ServerChange | None = None
     notes: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)  # what preflight refuses (found while planning)
 
@@ -123,7 +146,7 @@ class Plan:
 
     @property
     def changes_machine(self) -> bool:
-        return bool(self.config or self.packages or self.files or self.jobs)
+        return bool(self.config or self.packages or self.files or self.jobs or self.server)
 
     @property
     def empty(self) -> bool:
@@ -140,9 +163,14 @@ class Plan:
             out.append("write web-server files")
         if self.jobs:
             out.append("scheduled jobs")
+        if self.server:
+            out.append(self.server.label)
         if self.web:
             out.append(f"omero web {self.web.action}")
             out.append("check the login page")
+        from omerowizard import frontdoor
+        if frontdoor.reachable(self):
+            out.append(frontdoor.STEP)
         return out
 
     def lines(self) -> list[str]:
@@ -162,6 +190,9 @@ class Plan:
         if self.jobs:
             out.append("Scheduled jobs:")
             out += [f"  {j.describe()}" for j in self.jobs]
+        if self.server:
+            out.append("Web server:")
+            out.append(f"  {self.server.describe()}")
         if self.web:
             out.append("OMERO.web:")
             out.append(f"  {self.web.describe()}")
@@ -196,8 +227,9 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
         if normalise(dist) not in state.packages:
             plan.packages.append(PackageChange(dist, f"needed for {why}"))
 
-    from omerowizard import serverfiles  # the web-server files and scheduled jobs (issue 4)
+    from omerowizard import frontdoor, serverfiles  # the web-server files and scheduled jobs (issue 4)
     serverfiles.plan_files(plan)
+    frontdoor.plan_server(plan)
 
     if answers.start:
         if not state.running:

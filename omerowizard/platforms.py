@@ -138,3 +138,106 @@ def legacy_iis(a: Answers, detected: str | None) -> bool:
 def native(a: Answers) -> bool:
     """True when the files are for the machine the wizard runs on (else they are only staged)."""
     return (a.platform == "windows") == (os.name == "nt")
+
+
+def ipv6_available(if_inet6: str = "/proc/net/if_inet6") -> bool:
+    """Whether this Linux host has IPv6 (a server told to listen on [::] fails to start without it)."""
+    try:
+        return bool(Path(if_inet6).read_text().strip())
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------- the default site of a port
+@dataclass(frozen=True)
+class StockSite:
+    """Debian's own default site, enabled by a link in sites-enabled when the package is installed."""
+
+    link: str  # the sites-enabled link (what disabling it removes)
+    target: str  # the file in sites-available (left in place)
+    ports: tuple[int, ...]  # the ports on which it is the default site
+
+
+STOCK_SITES = {
+    "nginx": StockSite("/etc/nginx/sites-enabled/default", "/etc/nginx/sites-available/default", (80,)),
+    "apache": StockSite("/etc/apache2/sites-enabled/000-default.conf", "/etc/apache2/sites-available/000-default.conf",
+                        (80,)),
+}
+
+
+def stock_site(kind: str, dist: str | None = None) -> StockSite | None:
+    """Debian's stock default site of this server (None where the distribution has none)."""
+    if kind not in STOCK_SITES or (dist or distribution()) != "debian":
+        return None
+    return STOCK_SITES[kind]
+
+
+def dpkg_conffile_md5(path: str, status: str = "/var/lib/dpkg/status") -> str | None:
+    """The md5 that dpkg recorded for a configuration file as the package shipped it."""
+    try:
+        with open(status, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith(f" {path} "):
+                    return line.split()[1]
+    except OSError:
+        return None
+    return None
+
+
+def stock_site_state(kind: str, dist: str | None = None) -> str:
+    """enabled (as the package shipped it) | edited (enabled, changed since) | disabled | none (no stock site)."""
+    import hashlib
+
+    site = stock_site(kind, dist)
+    if site is None or not Path(site.target).exists():
+        return "none"
+    link = Path(site.link)
+    if not link.is_symlink() or os.path.realpath(link) != os.path.realpath(site.target):
+        return "disabled" if not link.exists() else "edited"
+    try:
+        digest = hashlib.md5(Path(site.target).read_bytes()).hexdigest()  # noqa: S324 - dpkg's own checksum
+    except OSError:
+        return "edited"
+    return "enabled" if digest == dpkg_conffile_md5(site.target) else "edited"
+
+
+def _ports_of(addresses: str) -> set[int]:
+    out = set()
+    for addr in addresses.split():
+        tail = addr.rsplit(":", 1)[-1] if ":" in addr else addr
+        if tail.isdigit():
+            out.add(int(tail))
+    return out
+
+
+def default_site_holders(kind: str, port: int, own: str, dist: str | None = None) -> list[str]:
+    """Enabled sites other than ``own`` that answer requests for unknown names on ``port``: nginx sites that
+    say ``default_server`` there; Apache sites whose virtual host on that port is read before ``own``."""
+    import re
+
+    layout = server_layout(kind, dist)
+    enabled = Path(layout.enabled)
+    try:
+        names = sorted(p for p in enabled.iterdir() if kind == "nginx" or p.name.endswith(".conf"))
+    except OSError:
+        return []
+    if kind == "nginx" and layout.available is None:
+        names = [p for p in names if p.name.endswith(".conf")]
+    own_real = os.path.realpath(own)
+    holders = []
+    for p in names:
+        if os.path.realpath(p) == own_real or str(p) == own:
+            continue
+        try:
+            text = p.read_text(errors="replace")
+        except OSError:
+            continue
+        text = re.sub(r"#[^\n]*", "", text)
+        if kind == "nginx":
+            hit = any(port in _ports_of(m.group(1)) for m in re.finditer(r"\blisten\s+([^;]*?)\bdefault_server\b", text))
+        else:
+            hit = Path(own).name > p.name and any(
+                port in _ports_of(m.group(1)) for m in re.finditer(r"<VirtualHost\s+([^>]+)>", text, re.I))
+        if hit:
+            holders.append(str(p))
+    return holders

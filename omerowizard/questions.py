@@ -59,9 +59,22 @@ class Question:
         return self.key.split(".")[0]
 
 
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "localhost6", "localhost6.localdomain6", "ip6-localhost",
+                  "ip6-loopback"}
+
+
+def host_name() -> str:
+    """This host's name as browsers would use it: its FQDN, else its host name; ``localhost`` only when the
+    host has no other name (a host whose name resolves to 127.0.0.1 gets ``localhost`` from getfqdn)."""
+    for name in (socket.getfqdn(), socket.gethostname()):
+        name = (name or "").strip().rstrip(".").lower()
+        if name and name not in LOOPBACK_NAMES and v.hostname(name) is None:
+            return name
+    return "localhost"
+
+
 def _fqdn(_: Flat) -> str:
-    name = socket.getfqdn()
-    return name if v.hostname(name) is None else "localhost"
+    return host_name()
 
 
 def _unix(a: Flat) -> bool:
@@ -74,6 +87,17 @@ def _server_kind(a: Flat) -> str:
 
 def _front_end(a: Flat) -> bool:
     return _server_kind(a) != "development"
+
+
+def _system_server(a: Flat) -> bool:
+    return _unix(a) and _server_kind(a) in {"nginx", "apache"}
+
+
+def _default_site_default(a: Flat) -> bool:
+    """Yes, unless Debian's stock default site is enabled and was edited (an administrator's own site)."""
+    from omerowizard import platforms
+
+    return platforms.stock_site_state(_server_kind(a)) != "edited"
 
 
 def _nginx(a: Flat) -> bool:
@@ -125,6 +149,13 @@ CATALOGUE: tuple[Question, ...] = (
              "80 for a system web server; a port above 1024 when the server runs as a normal user.",
              "int", "web_server", default=lambda a: 8080 if _server_kind(a) == "nginx-development" else 80,
              minimum=1, maximum=65535, when=_front_end),
+    Question("web_server.default_site", "Is OMERO.web the default site of this port?",
+             "The default site answers requests by IP address, by a name no site claims, and over IPv6 where "
+             "only it listens there. Yes disables Debian's stock default site (\"Welcome to nginx\", Apache's "
+             "\"It works\") on the same port, its link in sites-enabled only (backed up; rollback restores it), "
+             "and marks OMERO.web's site default_server (nginx). The default is yes unless the stock site was "
+             "edited.",
+             "bool", "web_server", default=_default_site_default, when=_system_server),
     Question("web_server.max_body_size", "Largest upload the web server accepts?",
              "nginx client_max_body_size (Apache LimitRequestBody); 0 means no limit.",
              "text", "advanced", default="0", check=v.body_size, allowed="0 or a size such as 512k, 100m, 2g",

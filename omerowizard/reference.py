@@ -11,7 +11,8 @@ END = "<!-- answers-reference:end -->"
 def _default(q) -> str:
     if callable(q.default):
         return {"web_server.kind": "`nginx` (`iis` on windows)",
-                "web_server.server_name": "this host's FQDN",
+                "web_server.server_name": "this host's FQDN, else its host name",
+                "web_server.default_site": "`true`, unless Debian's stock default site was edited",
                 "web_server.port": "80 (8080 for nginx-development)",
                 "sessions.location": "`redis://127.0.0.1:6379/0` / `127.0.0.1:11211`"}.get(q.key, "computed")
     if q.default in (None, (), {}):

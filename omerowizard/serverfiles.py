@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from omerowizard import cron, locations, platforms, safefs, servercheck, sitefiles
 from omerowizard.deployments import Deployment, owner_of
 from omerowizard.errors import AnswersError, ApplyError, Problem, WizardError
+from omerowizard.omero import CommandLog
 from omerowizard.plan import FileChange, JobChange, Plan
 
 Say = Callable[[str], None]
@@ -28,8 +29,9 @@ Say = Callable[[str], None]
 # ---------------------------------------------------------------------------- planning
 def plan_files(plan: Plan) -> None:
     a, state = plan.answers, plan.state
+    default_server, default_changes = _plan_default_site(plan)
     try:
-        wanted = sitefiles.wanted_files(a, state.omero_web_version, plan.notes)
+        wanted = sitefiles.wanted_files(a, state.omero_web_version, plan.notes, default_server=default_server)
     except sitefiles.NoTaskTrigger:
         raise AnswersError([Problem("sessions.clearsessions",
                                     f"{a.sessions.clearsessions!r} has no Task Scheduler equivalent on Windows",
@@ -68,9 +70,51 @@ def plan_files(plan: Plan) -> None:
                 adopted = True
         plan.files.append(FileChange(w.path, old, w.content, w.why, w.mode, w.link, staged, w.encoding, w.check,
                                      w.system, w.commands, w.owner, w.modules, adopted=adopted))
+    plan.files += default_changes
     if native:
         _plan_removals(plan, {w.path for w in wanted}, record)
     _plan_job(plan)
+
+
+def _plan_default_site(plan: Plan) -> tuple[bool, list[FileChange]]:
+    """Which site answers requests by IP address or unknown names on OMERO.web's ports (the default site).
+
+    With ``web_server.default_site``, Debian's stock default site on the same port is disabled (its
+    sites-enabled link only, a change that apply backs up and rollback restores) and, for nginx, OMERO.web's
+    site says ``default_server``; another site that already holds the port is left alone and named in a note.
+    Returns (render default_server, the link changes)."""
+    a = plan.answers
+    ws = a.web_server
+    if a.platform != "unix" or ws.kind not in {"nginx", "apache"} or not platforms.native(a):
+        return False, []
+    place = platforms.web_server_file(a)
+    if place is None or not place.system:
+        return False, []  # a file an administrator includes by hand: it must not claim default_server there
+    ports = sorted({ws.port} | ({ws.https.port} if ws.https else set()))
+    stock = platforms.stock_site(ws.kind)
+    changes: list[FileChange] = []
+    disabled = None
+    if stock and os.path.islink(stock.link) and set(ports) & set(stock.ports):
+        if ws.default_site:
+            disabled = stock.link
+            changes.append(FileChange(
+                stock.link, os.readlink(stock.link), None,
+                f"Debian's stock default site answers port {', '.join(map(str, sorted(set(ports) & set(stock.ports))))} "
+                "by IP address, by other names and over IPv6: OMERO.web is to be the default site (web_server.default_site)",
+                staged=not writable(stock.link), check=ws.kind, system=True, link_only=True))
+    own = place.link or place.path
+    holders = sorted({h for port in ports for h in platforms.default_site_holders(ws.kind, port, own)} - {disabled})
+    via = "nginx" if ws.kind == "nginx" else "Apache"
+    if holders:
+        if ws.default_site:
+            plan.notes.append(f"{', '.join(holders)} is already the default site of port {', '.join(map(str, ports))} "
+                              f"in {via}: OMERO.web answers there only to {ws.server_name}. Disable that site (or its "
+                              "default_server) to make OMERO.web the default site; omerowizard leaves it alone.")
+        else:
+            plan.notes.append(f"web_server.default_site is false: requests to port {', '.join(map(str, ports))} by IP "
+                              f"address or another name reach {', '.join(holders)}, not OMERO.web; browsers must use "
+                              f"{ws.server_name}.")
+    return ws.default_site and ws.kind == "nginx" and not holders, changes
 
 
 def link_ok(w) -> bool:
@@ -199,31 +243,41 @@ class _Written:
         say("restored the previous files")
 
 
-def apply_files(plan: Plan, say: Say) -> None:
+def apply_files(plan: Plan, say: Say, log: CommandLog | None = None) -> None:
+    log = log or CommandLog()
     a = plan.answers
     direct = [f for f in plan.files if not f.staged]
     staged = [f for f in plan.files if f.staged]
     written = _Written()
     try:
         for f in direct:
-            _write_one(f, a.omero.omerodir, written, say)
+            _write_one(f, a.omero.omerodir, written, say, log)
         _check_all(plan, direct, say)
     except ApplyError:
         written.restore(say)
+        log.change("a check failed: restored the files written before it")
         raise
     except (OSError, WizardError) as exc:
         written.restore(say)
         raise ApplyError(f"writing the web-server files failed: {exc}") from exc
     _update_record(Deployment(a.omero.omerodir), direct)
-    _reload(plan, direct, say)
+    _reload(plan, direct, say, log)
     if staged:
-        _stage(plan, staged, say)
+        _stage(plan, staged, say, log)
 
 
-def _write_one(f: FileChange, omerodir: str, written: _Written, say: Say) -> None:
+def _write_one(f: FileChange, omerodir: str, written: _Written, say: Say, log: CommandLog) -> None:
     """Write (or remove) one file and its link; apply's backup already holds the previous versions,
     and ``written`` can undo this step alone when the server's check fails."""
     path = f.path
+    if f.link_only:  # disable a site: remove its link, never the file it points to
+        before = safefs.readlink(path)
+        if before is not None:
+            safefs.unlink(path)
+            written.undo.append(lambda: safefs.symlink(before, path))
+            log.linked(f.path, None)
+            say(f"disabled {f.path} (removed its link to {before})")
+        return
     previous = safefs.read_bytes(path)
     if previous is not None:
         mode = safefs.lstat(path).st_mode & 0o777  # type: ignore[union-attr]
@@ -232,18 +286,22 @@ def _write_one(f: FileChange, omerodir: str, written: _Written, say: Say) -> Non
         written.undo.append(lambda: safefs.unlink(path))
     if f.new is None:
         safefs.unlink(path)
+        log.removed(f.path)
         say(f"removed {f.path}")
     else:
         atomic_write(Path(path), encode(f.new, f.encoding), f.mode, f.owner, omerodir)
+        log.wrote(f.path, f.mode, f.owner)
         say(f"wrote {f.path}")
     if f.link:
         before = safefs.readlink(f.link)
         if f.new is None:
             if before == f.path:
                 safefs.unlink(f.link)
+                log.linked(f.link, None)
                 say(f"removed the link {f.link}")
         elif before != f.path:
             safefs.symlink(f.path, f.link)
+            log.linked(f.link, f.path)
             say(f"linked {f.link} -> {f.path}")
 
         def undo_link(link=f.link, before=before) -> None:
@@ -286,13 +344,15 @@ def _check_all(plan: Plan, files: list[FileChange], say: Say) -> None:
                 raise ApplyError(f"{r.what} failed, so the previous files were restored:\n{r.output}")
 
 
-def _reload(plan: Plan, files: list[FileChange], say: Say) -> None:
+def _reload(plan: Plan, files: list[FileChange], say: Say, log: CommandLog) -> None:
     a = plan.answers
     kinds = {f.check for f in files if f.system and f.check in {"nginx", "apache"}}
     for kind in sorted(kinds):
         r = servercheck.reload_system(kind)
+        if r is not None:
+            log.server(r.what, r.ok, r.output)
         if r is None:
-            say(f"{kind} is not running: start it to serve OMERO.web")
+            say(f"{kind} is not running: nothing to reload")
         elif not r.ok:
             raise ApplyError(f"{r.what} failed after the check passed:\n{r.output}")
         else:
@@ -302,13 +362,15 @@ def _reload(plan: Plan, files: list[FileChange], say: Say) -> None:
             site = sitefiles.site_of(a, f.path)
             r = servercheck.reload_development(f.path, a.omero.user, site.log_dir, site.run_dir)
             if r is not None:
+                log.server(r.what, r.ok, r.output)
                 if not r.ok:
                     raise ApplyError(f"{r.what} failed:\n{r.output}")
                 say(f"{r.what}: done")
         if f.check == "systemd" and f.new is not None and Path("/run/systemd/system").exists():
             systemctl = servercheck.which("systemctl")
             if systemctl:
-                servercheck._run([systemctl, "daemon-reload"], "systemctl daemon-reload")
+                r = servercheck._run([systemctl, "daemon-reload"], "systemctl daemon-reload")
+                log.server(r.what, r.ok, r.output)
                 say("systemctl daemon-reload: done")
 
 
@@ -354,12 +416,14 @@ def admin_commands(plan: Plan, files: list[FileChange]) -> list[str]:
     return out
 
 
-def _stage(plan: Plan, files: list[FileChange], say: Say) -> None:
+def _stage(plan: Plan, files: list[FileChange], say: Say, log: CommandLog | None = None) -> None:
+    log = log or CommandLog()
     for f in files:
         if f.new is None:
             continue
         dest = staging_path(f.path)
         atomic_write(dest, encode(f.new, f.encoding), 0o644)
+        log.wrote(str(dest), 0o644)
         say(f"staged {f.path} as {dest}")
     commands = admin_commands(plan, files)
     head = ("On the Windows host, as an administrator:" if plan.answers.platform == "windows"
@@ -371,7 +435,8 @@ def _stage(plan: Plan, files: list[FileChange], say: Say) -> None:
 
 
 # ---------------------------------------------------------------------------- applying jobs
-def apply_jobs(plan: Plan, say: Say) -> None:
+def apply_jobs(plan: Plan, say: Say, log: CommandLog | None = None) -> None:
+    log = log or CommandLog()
     a = plan.answers
     for job in plan.jobs:
         if job.staged:
@@ -379,4 +444,5 @@ def apply_jobs(plan: Plan, say: Say) -> None:
                 + (f"add this line:\n  {job.new}" if job.new else f"remove the line ending with {cron.marker(a.omero.omerodir)}"))
             continue
         cron.set_job(job.user, a.omero.omerodir, job.new)
+        log.crontab(job.user, job.new)
         say(f"crontab of {job.user}: " + (f"{job.new}" if job.new else "clearsessions line removed"))

@@ -57,9 +57,25 @@ class Site:
     omero_web_version: str = "5.3 or later"
     omero_dist: str = platforms.WINDOWS_OMERO_DIST
 
+    default_server: bool = False  # nginx: this site answers requests for any other name on its ports
+    ipv6: bool = True  # listen on [::] as well as on IPv4
+
     @property
     def prefix_location(self) -> str:
         return self.prefix
+
+    @property
+    def prefix_dir(self) -> str:
+        """The prefix as a directory: ``location /omero/`` does not match /omeroxyz as ``/omero`` would."""
+        return "/" if self.prefix == "/" else self.prefix + "/"
+
+    @property
+    def prefix_regex(self) -> str:
+        return re.escape(self.prefix)
+
+    @property
+    def default_flag(self) -> str:
+        return " default_server" if self.default_server else ""
 
     @property
     def https_port_suffix(self) -> str:
@@ -143,13 +159,17 @@ def site_of(a: Answers, path: str, detected_version: str | None = None) -> Site:
 
 
 def wanted_files(a: Answers, detected_version: str | None = None, notes: list[str] | None = None,
-                 dist: str | None = None) -> list[WantedFile]:
+                 dist: str | None = None, default_server: bool = False) -> list[WantedFile]:
+    """``default_server``: this site also answers requests for other names on its ports (nginx)."""
     notes = notes if notes is not None else []
     ws = a.web_server
     out: list[WantedFile] = []
     place = platforms.web_server_file(a, dist, detected_version)
     if place is not None:
         site = site_of(a, place.path, detected_version)
+        # a file for this host listens on IPv6 when the host has it; one for another host always does
+        ipv6 = platforms.ipv6_available() if platforms.native(a) and a.platform == "unix" else True
+        site = _replace(site, default_server=default_server, ipv6=ipv6)
         if ws.kind == "iis":
             out += _iis(a, site, place, detected_version, notes)
         else:

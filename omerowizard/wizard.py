@@ -183,10 +183,10 @@ def make(flat: Mapping[str, Any]) -> tuple[Answers, Plan, Omero]:
     return a, plan, omero
 
 
-def apply(plan: Plan, omero: Omero, emit: Emit) -> bool:
+def apply(plan: Plan, omero: Omero, emit: Emit, source: str = "the wizard's questions (interactive)") -> bool:
     from omerowizard.apply import apply_plan
 
-    return apply_plan(plan, omero, emit)
+    return apply_plan(plan, omero, emit, source=source)
 
 
 def save_answers_file(a: Answers, path: str | Path) -> Path:

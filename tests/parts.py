@@ -21,6 +21,7 @@ import pytest
 APT = {
     "nginx": "nginx",
     "apache2": "apache2",
+    "apache2ctl": "apache2",
     "redis-server": "redis-server",
     "redis-cli": "redis-tools",
     "memcached": "memcached",

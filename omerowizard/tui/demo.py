@@ -19,7 +19,7 @@ from omerowizard import wizard
 from omerowizard.answers import Answers
 from omerowizard.events import Emit, Finished, Output, StepDone, StepFailed, StepStarted
 from omerowizard.omero import OmeroTarget
-from omerowizard.plan import FileChange, JobChange, Plan, make_plan
+from omerowizard.plan import FileChange, JobChange, Plan, ServerChange, make_plan
 from omerowizard.probe import State
 from omerowizard.tui.core import Core
 
@@ -50,6 +50,7 @@ START_OUTPUT = [
 def first_time_answers() -> dict[str, Any]:
     flat = answers_mod.defaults().flat()
     flat["web_server.server_name"] = "omero.example.org"
+    flat["web_server.default_site"] = True  # not what this machine's stock site says: pictures are the same everywhere
     return flat
 
 
@@ -109,6 +110,8 @@ class Demo:
             return a, Plan(a, self.state(a)), None
         plan = make_plan(a, self.state(a))
         plan.files = [FileChange(NGINX_FILE, None, NGINX_TEXT, "the nginx site of OMERO.web")]
+        # whatever this machine's nginx does: the pictures are the same everywhere
+        plan.server = ServerChange("nginx", ("nginx",), f"nginx is not running; it serves {NGINX_FILE}")
         plan.jobs = ([JobChange(a.omero.user, None, "daily", "file sessions are never purged by OMERO.web")]
                      if a.sessions.backend == "file" else [])
         return a, plan, None
@@ -126,7 +129,8 @@ class Demo:
                 return False
             emit(StepDone(step, "4 set, 0 unset" if step == "write OMERO config" else ""))
         url = "http://omero.example.org/" + ("" if plan.answers.prefix == "/" else plan.answers.prefix.lstrip("/") + "/")
-        emit(Finished(True, f"Done. OMERO.web answers at {url}", url))
+        emit(Finished(True, f"Done. OMERO.web answers at {url}\nChecked: through nginx, the login page "
+                            f"{url}webclient/login/ and a static file answered 200.", url))
         return True
 
     def save_answers_file(self, a: Answers, path: str) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import socket
 
 import pytest
 
@@ -29,7 +31,14 @@ def test_file_sessions_deploy_under_a_prefix(deployment):
                                                           "expire_at_browser_close": False}})
     assert "omero.web.prefix: (unset) -> /omero" in proc.stdout
     assert "Starting OMERO.web" in proc.stdout  # omero web start's own output, streamed
-    assert "answers 200" in proc.stdout and "OMERO.web answers at http://omero.example.org/omero/" in proc.stdout
+    assert "answers 200" in proc.stdout
+    # the server block went to the test's own directory, outside nginx's configuration: the final message says
+    # what was checked (the application server) and what was not (the public URL), and claims no URL
+    site = d.workdir / "nginx" / "omero-web.conf"
+    assert f"Checked: the login page {d.login_url('/omero')} answered 200 on the application server." in proc.stdout
+    assert (f"Not checked: the public URL through the web server: {site} is outside nginx's configuration: "
+            "include it and reload nginx, then request http://omero.example.org/omero/.") in proc.stdout
+    assert "answers at" not in proc.stdout
     cfg = d.config()
     assert cfg["omero.web.prefix"] == "/omero" and cfg["omero.web.static_url"] == "/omero/static/"
     assert cfg["omero.web.session_cookie_age"] == "3600"
@@ -163,6 +172,60 @@ def test_turning_cors_off_unsets_every_key_in_one_omero_process(deployment):
     log = d.home / "log" / "omero-commands.log"
     before = log.read_text()
     apply_ok(d, {"cors": {"mode": "off"}, "start": False})
-    calls = [line for line in log.read_text()[len(before):].splitlines() if line.startswith("--- ") and " $ " in line]
+    calls = [line for line in log.read_text()[len(before):].splitlines()
+             if line.startswith("--- ") and " $ " in line and " start $ " not in line]  # each command once: its end
     assert len(calls) == 1 and calls[0].split(" $ ")[1].split()[-2] == "load", calls
     assert not {"omero.web.apps", "omero.web.middleware", "omero.web.cors_origin_whitelist"} & set(d.config())
+
+
+# ---------------------------------------------------------------------------- truthful exits and logs (issue 12)
+def test_dry_run_exits_1_when_preflight_would_refuse_and_0_when_the_apply_would_proceed(deployment):
+    d = deployment
+    f = d.answers_file({"prefix": "/omero"})
+    with socket.socket() as taken:  # another program holds the application port: preflight refuses
+        taken.bind(("127.0.0.1", d.app_port))
+        taken.listen()
+        refused = d.cli("apply", str(f), "--dry-run")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert f"preflight would fail: port: port {d.app_port}" in refused.stdout
+        assert "The apply would stop at preflight." in refused.stdout
+        real = d.cli("apply", str(f))  # and the apply itself does stop there
+        assert real.returncode == 1 and "preflight failed; nothing was changed" in real.stderr
+    ok = d.cli("apply", str(f), "--dry-run")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "preflight would fail" not in ok.stdout and "Dry run: nothing was changed." in ok.stdout
+    assert not d.config_xml.exists()
+
+
+def test_a_privileged_application_port_exits_2_naming_the_reason(deployment):
+    d = deployment
+    f = d.answers_file({"application_server": {"port": 22}})
+    proc = d.cli("apply", str(f))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = next(n for n, text in enumerate(f.read_text().splitlines(), 1) if "port: 22" in text)
+    assert f"{f}:{line}: application_server.port: 22 is a privileged port (below 1024)" in proc.stderr
+    assert "'omero-web', never as root" in proc.stderr and "1024 to 65535" in proc.stderr
+    assert "nothing was changed" in proc.stderr and not d.config_xml.exists()
+
+
+def test_the_command_log_records_the_run_each_command_at_its_start_what_was_fed_and_every_change(deployment):
+    d = deployment
+    site = d.workdir / "nginx" / "omero-web.conf"
+    f = d.answers_file({**LIGHT, "prefix": "/omero", "sessions": {"clearsessions": "daily"}})
+    proc = d.cli("apply", str(f))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = (d.home / "log" / "omero-commands.log").read_text()
+    runs = re.findall(r"^=== \S+ apply started: pid (\d+), user root, OMERODIR (\S+), answers from (.+)$", log, re.M)
+    assert runs == [(runs[0][0], str(d.omerodir), f"the answers file {f}")]
+    # every command twice: when it starts (before anything it prints) and when it ends, with its status
+    load = re.search(r"^--- \S+ start \$ \S*runuser -u omero-web -- /usr/bin/env .*omero config load -q (\S+)$",
+                     log, re.M)
+    assert load, log
+    fed = log.index(f"fed to omero config load -q {load.group(1)}:\n")
+    assert fed < load.start() and "    omero.web.prefix=/omero\n" in log[fed:load.start()]
+    ended = re.search(r"^--- \S+ \$ .*omero config load -q \S+\n(?:.*\n)*?--- exit 0 after", log, re.M)
+    assert ended and ended.start() > load.start()
+    assert f"change: wrote {site} (mode 644)" in log
+    assert "change: crontab of omero-web: clearsessions line set to " in log
+    web = re.search(r"^--- \S+ start \$ .*omero web start\n", log, re.M)
+    assert web and log.index("Starting OMERO.web", web.end()) > web.end()  # logged at its start, before its output

@@ -246,7 +246,7 @@ def test_a_file_nginx_refuses_is_restored_to_the_previous_one(tmp_path, monkeypa
     said: list[str] = []
     with pytest.raises(ApplyError) as err:
         serverfiles.apply_files(plan, said.append)
-    assert "nginx -t" in str(err.value) and "[emerg]" in str(err.value) and ":17" in str(err.value)
+    assert "nginx -t" in str(err.value) and "[emerg]" in str(err.value) and ":18" in str(err.value)
     assert site.read_text() == good
     assert "restored the previous files" in said
 

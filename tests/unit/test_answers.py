@@ -65,6 +65,7 @@ def test_every_problem_is_reported_at_once_with_lines_and_allowed_values():
     ("start: yes please\n", "start", "not a boolean"),
     ("platform: unix\nplatform: windows\n", "platform", "given twice"),
     ("web_server:\n  kind: nginx-development\n  port: 80\n", "web_server.port", "needs root"),
+    ("application_server: {port: 443}\n", "application_server.port", "only root may listen there"),
 ])
 def test_malformed_answers_name_the_key(text, key, words):
     ps = problems(text)
@@ -111,3 +112,18 @@ def test_cli_schema_prints_json(capsys):
     from omerowizard.cli import main
     assert main(["schema"]) == 0
     assert json.loads(capsys.readouterr().out)["title"] == "omerowizard answers file"
+
+
+@pytest.mark.parametrize("fqdn, name, expected", [
+    ("omero.example.org", "omero", "omero.example.org"),
+    ("localhost", "vm", "vm"),  # the host name resolves to 127.0.0.1: getfqdn says localhost
+    ("localhost.localdomain", "VM.", "vm"),
+    ("localhost", "localhost", "localhost"),  # a host with no name
+    ("", "", "localhost"),
+])
+def test_the_server_name_default_is_the_fqdn_else_the_host_name_never_localhost_when_the_host_has_a_name(
+        monkeypatch, fqdn, name, expected):
+    import socket
+    monkeypatch.setattr(socket, "getfqdn", lambda *a: fqdn)
+    monkeypatch.setattr(socket, "gethostname", lambda: name)
+    assert answers.defaults().web_server.server_name == expected

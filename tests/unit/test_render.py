@@ -39,7 +39,10 @@ def test_nginx_server_block_has_the_semantics_of_omero_web_config_nginx():
     assert "listen 8080;" in text and "server_name omero.example.org;" in text
     assert "client_max_body_size 100m;" in text
     assert "location /omero/static/ {\n        alias /srv/omero/OMERO.web/var/static/;" in text
-    assert "location /omero {" in text and "proxy_pass http://omeroweb_4090;" in text
+    # /omero/ (not /omero, which would also match /omeroxyz); /omero itself redirects to /omero/
+    assert "location /omero/ {" in text and "location /omero {" not in text and "proxy_pass http://omeroweb_4090;" in text
+    assert "location = /omero {\n        absolute_redirect off;\n        return 301 /omero/;" in text
+    assert "listen [::]:8080;" in text  # IPv6 as well as IPv4
     for header in ("X-Forwarded-Proto $scheme", "X-Forwarded-For $proxy_add_x_forwarded_for", "Host $http_host"):
         assert f"proxy_set_header {header};" in text
     assert "error_page 502 503 504 =503 @omeroweb_4090_maintenance;" in text
@@ -50,7 +53,7 @@ def test_nginx_server_block_has_the_semantics_of_omero_web_config_nginx():
 def test_nginx_https_listens_with_the_certificate_and_redirects_port_80():
     a = make({"https": {"certificate": "/etc/ssl/omero.pem", "key": "/etc/ssl/omero.key", "port": 8443}})
     text = files(a)["omero-web.conf"].content
-    assert "listen 8443 ssl;" in text
+    assert "listen 8443 ssl;" in text and "listen [::]:8443 ssl;" in text and "listen [::]:80;" in text
     assert "ssl_certificate /etc/ssl/omero.pem;" in text and "ssl_certificate_key /etc/ssl/omero.key;" in text
     assert "listen 80;" in text and "return 301 https://$host:8443$request_uri;" in text
     a443 = make({"https": {"certificate": "/etc/ssl/omero.pem", "key": "/etc/ssl/omero.key"}})
@@ -62,8 +65,9 @@ def test_apache_excludes_static_and_maintenance_before_proxying_the_prefix():
     w = files(a)["omero-web.conf"]
     text = w.content
     assert "Listen 8081" in text and "<VirtualHost *:8081>" in text
-    assert text.index("ProxyPass /omero/static/ !") < text.index("ProxyPass /omero http://127.0.0.1:4080/omero")
-    assert text.index("ProxyPass /omerowizard-maintenance/ !") < text.index("ProxyPass /omero http://")
+    assert text.index("ProxyPass /omero/static/ !") < text.index("ProxyPass /omero/ http://127.0.0.1:4080/omero/")
+    assert text.index("ProxyPass /omerowizard-maintenance/ !") < text.index("ProxyPass /omero/ http://")
+    assert "ProxyPass /omero http" not in text and "RedirectMatch 301 ^/omero$ /omero/" in text
     assert "Alias /omero/static/ /srv/omero/OMERO.web/var/static/" in text
     assert "ErrorDocument 503 /omerowizard-maintenance/maintenance.html" in text
     assert 'RequestHeader set X-Forwarded-Proto "http"' in text and "ProxyPreserveHost On" in text
@@ -255,3 +259,12 @@ def test_paths_and_sizes_that_could_break_a_file_are_refused(key, bad):
     with pytest.raises(AnswersError) as err:
         answers.validate(data)
     assert key in str(err.value)
+
+
+def test_nginx_default_site_marks_every_listen_default_server():
+    a = make({"https": {"certificate": "/etc/ssl/omero.pem", "key": "/etc/ssl/omero.key", "port": 8443}})
+    text = sitefiles.wanted_files(a, None, [], "debian", default_server=True)[0].content
+    for listen in ("listen 80 default_server;", "listen [::]:80 default_server;", "listen 8443 ssl default_server;",
+                   "listen [::]:8443 ssl default_server;"):
+        assert listen in text
+    assert "default_server" not in files(a)["omero-web.conf"].content
