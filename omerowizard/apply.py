@@ -141,10 +141,10 @@ class Applier:
         self.touched = True
         with self.step("repair an interrupted run"):
             for b in todo:
+                how = "was killed mid-apply" if b.manifest.status == "applying" else "could not finish its restore"
                 restored, failed = b.restore()
                 b.restore_state(dep)
                 what = f"the run of pid {b.manifest.pid} ({b.manifest.created})"
-                how = "was killed mid-apply" if b.manifest.status == "applying" else "could not finish its restore"
                 self.emit(Output("repair an interrupted run",
                                  f"{what} {how}; restored: {', '.join(restored) or 'nothing left to restore'}"))
                 if failed:

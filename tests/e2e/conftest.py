@@ -57,6 +57,14 @@ class Deployment:
     workdir: Path
 
     @property
+    def state(self):
+        """omerowizard's own state of this deployment (answers, command log, backups), below ``home``."""
+        from omerowizard.deployments import Deployment as State
+
+        assert os.environ.get("OMEROWIZARD_HOME") == str(self.home), "the test's OMEROWIZARD_HOME is this home"
+        return State(self.omerodir)
+
+    @property
     def config_xml(self) -> Path:
         return self.omerodir / "etc" / "grid" / "config.xml"
 

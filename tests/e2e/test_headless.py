@@ -132,7 +132,7 @@ def test_applying_the_same_file_twice_the_second_run_writes_nothing(deployment):
     assert first.returncode == 0, first.stderr
     pid = (d.omerodir / "var" / "django.pid").read_text()
     before, mtime = sha(d.config_xml), d.config_xml.stat().st_mtime_ns
-    log = d.home / "log" / "omero-commands.log"
+    log = d.state.command_log
     log_before = log.read_text()
     second = d.cli("apply", str(f))
     assert second.returncode == 0
@@ -154,7 +154,7 @@ def test_answers_command_prints_a_file_apply_accepts(deployment, redis_server):
     dry = d.cli("apply", str(out), "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "OMERO config:" not in dry.stdout  # describes the deployment: no config change planned
-    assert (d.home / "config" / "answers.yml").stat().st_mode & 0o777 == 0o600
+    assert d.state.answers.stat().st_mode & 0o777 == 0o600
 
 
 def test_dry_run_changes_nothing(deployment):
@@ -169,7 +169,7 @@ def test_dry_run_changes_nothing(deployment):
 def test_turning_cors_off_unsets_every_key_in_one_omero_process(deployment):
     d = deployment
     apply_ok(d, {"cors": {"mode": "origins", "origins": ["https://a.example.org"]}, "start": False})
-    log = d.home / "log" / "omero-commands.log"
+    log = d.state.command_log
     before = log.read_text()
     apply_ok(d, {"cors": {"mode": "off"}, "start": False})
     calls = [line for line in log.read_text()[len(before):].splitlines()
@@ -214,7 +214,7 @@ def test_the_command_log_records_the_run_each_command_at_its_start_what_was_fed_
     f = d.answers_file({**LIGHT, "prefix": "/omero", "sessions": {"clearsessions": "daily"}})
     proc = d.cli("apply", str(f))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    log = (d.home / "log" / "omero-commands.log").read_text()
+    log = (d.state.command_log).read_text()
     runs = re.findall(r"^=== \S+ apply started: pid (\d+), user root, OMERODIR (\S+), answers from (.+)$", log, re.M)
     assert runs == [(runs[0][0], str(d.omerodir), f"the answers file {f}")]
     # every command twice: when it starts (before anything it prints) and when it ends, with its status

@@ -120,7 +120,7 @@ def test_first_time_deployment_through_the_prompts_serves_the_login_page_and_a_r
     config = deployment.config()
     assert config["omero.web.prefix"] == "/omero"
     assert config["omero.web.application_server.port"] == str(deployment.app_port)
-    assert (deployment.home / "config" / "answers.yml").exists()
+    assert deployment.state.answers.exists()
     nginx = deployment.workdir / "nginx" / "omero.conf"
     if f"create {nginx}" in first.text:  # the web-server files, when the plan has them
         assert "location /omero" in nginx.read_text()
@@ -155,7 +155,7 @@ def test_invalid_server_name_is_asked_again_and_ctrl_c_at_the_review_changes_not
     assert "omero.web.prefix" not in deployment.config()
     assert not (deployment.omerodir / "var" / "django.pid").exists()
     assert not (deployment.workdir / "nginx" / "omero.conf").exists()
-    assert not (deployment.home / "config" / "answers.yml").exists()
+    assert not deployment.state.answers.exists()
 
 
 def test_ctrl_c_at_a_question_exits_130_with_no_changes(deployment):

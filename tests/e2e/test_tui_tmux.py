@@ -180,4 +180,4 @@ def test_ctrl_c_in_tmux_before_the_run_changes_nothing(deployment):
     finally:
         run.close()
     assert not deployment.config_xml.exists()
-    assert not (deployment.home / "config" / "answers.yml").exists()
+    assert not deployment.state.answers.exists()
