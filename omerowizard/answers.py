@@ -242,7 +242,11 @@ class _LimitedLoader(yaml.SafeLoader):
             if self.aliases > MAX_ALIASES:
                 raise _Limit(f"uses more than {MAX_ALIASES} aliases (*name)", mark.line + 1,
                              f"at most {MAX_ALIASES} aliases; write the values out")
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
+            if id(node) not in self.sizes:  # every node composed to the end has its size
+                raise _Limit("has an alias inside the value it names (a cycle)", mark.line + 1,
+                             "aliases only to values defined before them")
+            return node
         mark = self.peek_event().start_mark
         self.depth += 1
         try:
@@ -278,15 +282,23 @@ class _Reader:
 
     def __init__(self, text: str, source: str):
         self.source = source
+        self.text = text
         self.lines: dict[str, int] = {}
         self.problems: list[Problem] = []
-        self.loader = _LimitedLoader(text)
+        self.loader: _LimitedLoader | None = None
 
     def read(self) -> Any:
         try:
+            self.loader = _LimitedLoader(self.text)  # the reader checks every character here
             node = self.loader.get_single_node()
         except _Limit as exc:
             self.problems.append(Problem("(file)", str(exc), self.source, exc.line, allowed=exc.allowed))
+            return None
+        except yaml.reader.ReaderError as exc:  # a character YAML does not allow in a file at all
+            ch = exc.character if isinstance(exc.character, str) else chr(exc.character)
+            self.problems.append(Problem("(file)", f"is not valid YAML: it holds the character U+{ord(ch):04X} "
+                                         f"({exc.reason})", self.source, self.text.count("\n", 0, exc.position) + 1,
+                                         allowed="printable text; write control characters as escapes in quotes"))
             return None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
@@ -297,7 +309,8 @@ class _Reader:
                                          mark.line + 1 if mark else None, allowed="a YAML mapping of answers"))
             return None
         finally:
-            self.loader.dispose()
+            if self.loader is not None:
+                self.loader.dispose()
         if node is None:
             return None
         return self._value(node, "")
@@ -351,6 +364,7 @@ class _Reader:
         return self._scalar(node)
 
     def _scalar(self, node: yaml.Node) -> Any:
+        assert self.loader is not None
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -374,6 +388,8 @@ def load_file(path: str | Path) -> Answers:
 
 
 def load_text(text: str, source: str = "<answers>") -> Answers:
+    if len(text) > MAX_FILE:
+        raise AnswersError([Problem("(file)", f"is {len(text)} characters", source, allowed=f"at most {MAX_FILE}")])
     reader = _Reader(text, source)
     data = reader.read()
     if reader.problems and data is None:

@@ -55,10 +55,10 @@ def emit_lines(event: Event) -> None:
 
 
 def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: float = 0.0) -> int:
+    a = answers_mod.load_file(path)  # first: bad answers are refused before the rest is even imported
     from omerowizard import preflight
     from omerowizard.apply import apply_plan
 
-    a = answers_mod.load_file(path)
     plan, omero = plan_for(a)
     print_plan(plan, show_diff=show_diff)
     if dry_run:

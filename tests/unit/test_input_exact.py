@@ -348,3 +348,28 @@ def test_schema_into_a_closed_pipe_ends_quietly():
         os.close(write)
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
     assert proc.returncode == 141
+
+
+# ----------------------------------------------------------------------------- the hostile corpus
+def test_the_whole_hostile_corpus_is_refused_naming_its_key_and_line(tmp_path):
+    """Every entry of tests/hostile_corpus.py, in-process (the e2e tier runs a third of the per-key
+    mutations and every YAML feature through the real CLI)."""
+    from tests import hostile_corpus
+
+    entries = hostile_corpus.per_key("/opt/omero/web/venv3", "/opt/omero/web/OMERO.web", "/etc/nginx/conf.d/o.conf") \
+        + hostile_corpus.yaml_features()
+    assert len(entries) >= 300
+    wrong = []
+    for e in entries:
+        path = tmp_path / "a.yml"
+        path.write_bytes(e.body)
+        start = time.monotonic()
+        try:
+            answers.load_file(path)
+            wrong.append(f"{e.name}: accepted")
+            continue
+        except AnswersError as exc:
+            text = "\n".join(map(str, exc.problems))
+        if e.expected(str(path)) not in text or time.monotonic() - start > 1:
+            wrong.append(f"{e.name}: want {e.expected(str(path))[:80]!r}, got {text[:300]!r}")
+    assert not wrong, "\n".join(wrong)
