@@ -597,7 +597,8 @@ def _text_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]) 
             seen.add(key)
             shown = mask_secrets(text) if key == "sessions.location" else text
             line = lines.get(key) or lines.get(key.split("[")[0])
-            problems.append(Problem(key, f"{_short(shown)} {msg}", source, line, value=text))
+            problems.append(Problem(key, f"{_short(shown)} {msg}", source, line, value=text,
+                                    allowed="printable text on one line (write the character out, or leave it away)"))
     return problems
 
 
