@@ -373,3 +373,13 @@ def test_the_whole_hostile_corpus_is_refused_naming_its_key_and_line(tmp_path):
         if e.expected(str(path)) not in text or time.monotonic() - start > 1:
             wrong.append(f"{e.name}: want {e.expected(str(path))[:80]!r}, got {text[:300]!r}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_live_value_with_terminal_escapes_is_shown_escaped_in_the_plan(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMEROWIZARD_HOME", str(tmp_path))
+    s = state()
+    s.config["omero.web.login_logo"] = "/x\x1b]0;owned\x07.png"
+    p = make_plan(answers.validate({"extra_config": {"omero.web.login_logo": "/logo.png"},
+                                    "web_server": {"config_path": str(tmp_path / "site.conf")}}), s)
+    text = "\n".join(p.lines())
+    assert "\x1b" not in text and "\\x1b]0;owned\\x07" in text
