@@ -133,10 +133,8 @@ def per_key(venv: str, omerodir: str, site: str, every: int = 1) -> list[Entry]:
                 continue
             value = mutate(good)
             tree: dict = {}
-            if not key.startswith("omero.") and context.get("platform") != "windows":
+            if context.get("platform") != "windows":  # the deployment under test (its own entries override it)
                 tree["omero"] = {"user": "omero-web", "venv": venv, "omerodir": omerodir}
-            elif key.startswith("omero."):
-                tree["omero"] = {k: v for k, v in (("user", "omero-web"), ("venv", venv), ("omerodir", omerodir))}
             base = key.split("[")[0]
             text = f"[{q(value)}]" if key.endswith("[0]") else q(value)
             if key.startswith("extra_config."):
@@ -144,7 +142,7 @@ def per_key(venv: str, omerodir: str, site: str, every: int = 1) -> list[Entry]:
             else:
                 _put(tree, base, text)
             for ck, cv in context.items():
-                _put(tree, ck, cv if cv.startswith('"') else cv)
+                _put(tree, ck, cv)
             lines, where = _emit(tree)
             line = where[base] if not key.startswith("extra_config.") else where["extra_config." + key[13:]]
             out.append(Entry(f"{key}-{name}", ("\n".join(lines) + "\n").encode(), key, line))
