@@ -12,7 +12,6 @@ import pytest
 from omerowizard import answers, platforms, render, serverfiles, sitefiles
 from omerowizard.errors import AnswersError
 from omerowizard.omero import OmeroTarget
-from omerowizard.plan import Plan
 from omerowizard.probe import State
 
 TASK_NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
@@ -209,10 +208,10 @@ def _state() -> State:
 
 
 def test_a_cron_schedule_task_scheduler_cannot_express_is_refused():
-    a = answers.validate({"platform": "windows", "web_server": {"omero_web_version": "5.2"},
-                          "sessions": {"clearsessions": "*/5 * * * *"}})
+    # at validation, before anything is planned or backed up (issue 11)
     with pytest.raises(AnswersError) as err:
-        serverfiles.plan_files(Plan(a, _state()))
+        answers.validate({"platform": "windows", "web_server": {"omero_web_version": "5.2"},
+                          "sessions": {"clearsessions": "*/5 * * * *"}})
     assert err.value.exit_code == 2 and "sessions.clearsessions" in str(err.value)
 
 
