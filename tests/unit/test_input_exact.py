@@ -352,7 +352,7 @@ def test_schema_into_a_closed_pipe_ends_quietly():
 
 # ----------------------------------------------------------------------------- the hostile corpus
 def test_the_whole_hostile_corpus_is_refused_naming_its_key_and_line(tmp_path):
-    """Every entry of tests/hostile_corpus.py, in-process (the e2e tier runs a third of the per-key
+    """Every entry of tests/hostile_corpus.py, in-process (the e2e tier runs a quarter of the per-key
     mutations and every YAML feature through the real CLI)."""
     from tests import hostile_corpus
 
