@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -361,7 +362,25 @@ class _Reader:
                 self.lines[f"{where}[{i}]"] = item.start_mark.line + 1
                 items.append(self._value(item, f"{where}[{i}]."))
             return items
+        if not self._plain_number(node, where):
+            return None
         return self._scalar(node)
+
+    def _plain_number(self, node: yaml.Node, where: str) -> bool:
+        """YAML 1.1 reads 0x1F, 017 (octal), 1_000, 1:20 (base 60), .inf and .nan as numbers: refuse
+        them rather than let a port of 1:20 become 80. Plain decimal numbers only."""
+        if node.tag == "tag:yaml.org,2002:int":
+            ok = re.fullmatch(r"[-+]?(0|[1-9][0-9]*)", node.value)
+        elif node.tag == "tag:yaml.org,2002:float":
+            ok = re.fullmatch(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", node.value)
+        else:
+            return True
+        if not ok:
+            self.problems.append(Problem(where or "(file)", f"{node.value!r} is a number only in YAML 1.1's own "
+                                         "notation (hexadecimal, octal, base 60, '_', .inf or .nan)",
+                                         self.source, node.start_mark.line + 1,
+                                         allowed="a plain decimal number, or the text in quotes"))
+        return bool(ok)
 
     def _scalar(self, node: yaml.Node) -> Any:
         assert self.loader is not None
@@ -529,6 +548,9 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
             where = f"{source}:{lines[q.key]}: " if q.key in lines else ""
             warnings.append(f"{where}{q.key} is not used with these answers and is ignored")
             flat[q.key] = q.default_for({k: v for k, v in flat.items() if k != q.key})  # really ignored
+            continue
+        if q.kind == "int" and isinstance(value, float):
+            problem(q.key, f"{value!r} is not a whole number", q.allowed_text())
             continue
         if q.check and isinstance(value, str):
             msg = q.check(value)

@@ -383,3 +383,16 @@ def test_a_live_value_with_terminal_escapes_is_shown_escaped_in_the_plan(tmp_pat
                                     "web_server": {"config_path": str(tmp_path / "site.conf")}}), s)
     text = "\n".join(p.lines())
     assert "\x1b" not in text and "\\x1b]0;owned\\x07" in text
+
+
+@pytest.mark.parametrize("text,key", [
+    ("web_server: {port: 80.0}\n", "web_server.port"),  # once rendered as `listen 80.0`
+    ("application_server: {workers: 5.0}\n", "application_server.workers"),
+    ("web_server: {port: 1:20}\n", "web_server.port"),  # base 60: YAML 1.1 reads 80
+    ("web_server: {port: 017}\n", "web_server.port"),  # octal: 15
+    ("web_server: {max_body_size: 0x10}\n", "web_server.max_body_size"),
+    ("web_server: {port: 8_080}\n", "web_server.port"),
+    ("extra_config: {omero.web.x: .nan}\n", "extra_config.omero.web.x"),
+])
+def test_numbers_only_in_plain_decimal_and_whole_numbers_for_whole_answers(text, key):
+    assert key in keys(text)
