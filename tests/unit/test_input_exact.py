@@ -396,3 +396,13 @@ def test_a_live_value_with_terminal_escapes_is_shown_escaped_in_the_plan(tmp_pat
 ])
 def test_numbers_only_in_plain_decimal_and_whole_numbers_for_whole_answers(text, key):
     assert key in keys(text)
+
+
+@pytest.mark.parametrize("text,key", [
+    ("web_server: {config_path: /etc/nginx/conf.d/}\n", "web_server.config_path"),
+    ("web_server: {config_path: /etc/nginx/conf.d/.}\n", "web_server.config_path"),
+    ("web_server: {https: {certificate: /etc/ssl/, key: /etc/ssl/k.pem}}\n", "web_server.https.certificate"),
+    ("platform: windows\nweb_server: {config_path: 'C:\\inetpub\\'}\n", "web_server.config_path"),
+])
+def test_a_file_answer_that_names_a_directory_is_refused(text, key):
+    assert key in keys(text)
