@@ -74,10 +74,10 @@ def emit_lines(event: Event) -> None:
 
 def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: float = 0.0,
               omerodir: str | None = None) -> int:
+    a = answers_mod.load_file(path)  # first: bad answers are refused before the rest is even imported
     from omerowizard import backup, preflight
     from omerowizard.apply import apply_plan
 
-    a = answers_mod.load_file(path)
     if omerodir and Deployment(omerodir).omerodir != a.omero.omerodir:
         raise UsageError(f"--omerodir {omerodir} is not the deployment of {path} (omero.omerodir: {a.omero.omerodir})")
     plan, omero = plan_for(a)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from omerowizard import omeroconfig
 from omerowizard.answers import Answers
+from omerowizard.errors import printable
 from omerowizard.omero import mask_secrets
 from omerowizard.probe import State
 from omerowizard.venv import FEATURE_PACKAGES, normalise
@@ -28,8 +29,9 @@ class ConfigChange:
         return "unset" if self.new is None else "set"
 
     def describe(self) -> str:
-        old = mask_secrets(self.old) if self.old is not None else "(unset)"
-        new = mask_secrets(self.new) if self.new is not None else "(unset: OMERO default)"
+        # printable(): the old value comes from config.xml, which the OMERO.web user can write
+        old = printable(mask_secrets(self.old)) if self.old is not None else "(unset)"
+        new = printable(mask_secrets(self.new)) if self.new is not None else "(unset: OMERO default)"
         return f"{self.key}: {old} -> {new}"
 
 

@@ -26,7 +26,7 @@ def _keys(n: int) -> list[str]:
     return [f"omero.web.roundtrip_{i}" for i in range(n)]
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=4, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @example(values=EDGES)
 @given(values=VALUES)
 def test_every_accepted_value_round_trips_through_the_real_omero(deployment, values):
