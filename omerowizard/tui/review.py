@@ -55,7 +55,8 @@ class ReviewStep(Step):
                       Static("Press Enter to quit: no changes will be made.", classes="hint"))
             self._notes(box, plan)
             return
-        n = len(plan.config) + len(plan.packages) + len(plan.files) + len(plan.jobs) + (1 if plan.web else 0)
+        n = (len(plan.config) + len(plan.packages) + len(plan.files) + len(plan.jobs) + (1 if plan.server else 0)
+             + (1 if plan.web else 0))
         box.mount(Static(Text(f"{n} change{'s' if n != 1 else ''} will be made. Nothing has changed yet: "
                               "Enter applies them, Escape goes back.", style="bold"), classes="summary"))
         if plan.config:
@@ -83,6 +84,9 @@ class ReviewStep(Step):
         if plan.jobs:
             box.mount(Label("Scheduled jobs", classes="group"))
             box.mount(Static("\n".join(j.describe() for j in plan.jobs), classes="items"))
+        if plan.server:
+            box.mount(Label("Web server", classes="group"))
+            box.mount(Static(plan.server.describe(), classes="items"))
         if plan.web:
             box.mount(Label("OMERO.web", classes="group"))
             box.mount(Static(plan.web.describe(), classes="items"))
