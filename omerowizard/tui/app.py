@@ -93,6 +93,7 @@ class WizardApp(App[int]):
         self.blink = blink
         self.save_default = save_default or str(Path.cwd() / "omerowizard-answers.yml")
         self.flat: dict[str, Any] = {}
+        self.start: dict[str, Any] = {}  # the starting answers, to list what changed without being chosen
         self.source = ""
         self.index = 0
         self.started = False
@@ -181,6 +182,7 @@ class WizardApp(App[int]):
 
     def _started(self, flat: dict[str, Any], source: str, detected: wizard.Detected) -> None:
         self.flat, self.source = dict(flat), source
+        self.start = dict(flat)
         body = self.query_one("#body", ContentSwitcher)
         steps = [QuestionStep(sid, title, parts, self.flat, self.check, blink=self.blink)
                  for sid, title, parts in QUESTION_STEPS]
@@ -192,7 +194,7 @@ class WizardApp(App[int]):
                 self.flat.setdefault(f.q.key, f.value)
                 if self.flat[f.q.key] is None:
                     self.flat[f.q.key] = f.value
-        self.query_one(WelcomeStep).show(detected, str(self.flat.get("omero.venv", "")))
+        self.query_one(WelcomeStep).show(detected, str(self.flat.get("omero.venv", "")), bool(self.answers_path))
         self.started = True
         self.call_after_refresh(self._sync_fields)
         self._update_nav()
@@ -209,7 +211,9 @@ class WizardApp(App[int]):
 
     def _sync_fields(self) -> None:
         """Show the questions whose condition holds now; follow the catalogue's default in the
-        ones that the user has not touched and the starting answers did not give."""
+        ones that the user has not chosen and that are not the user's from the starting answers;
+        offer only the options the other answers allow; check again a field refused before (an
+        answer elsewhere may have fixed it, and a message must not stay once it no longer holds)."""
         for step in self.query(QuestionStep):
             keys = step.visible_keys(self.flat)
             for f in step.fields:
@@ -219,9 +223,34 @@ class WizardApp(App[int]):
                     if default != f.value:
                         f.set_value(default)
                         self.flat[f.q.key] = default
-                if show and not f.display and f.error:
+                if show and f.q.kind == "choice":
+                    f.offer(lambda v, key=f.q.key: wizard.field_error(key, v, self.flat) is None)
+                if show and f.error:
                     f.validate_now()
                 f.display = show
+
+    def chosen(self) -> set[str]:
+        return {f.q.key for step in self.query(QuestionStep) for f in step.fields if f.edited}
+
+    def validate_step(self, step: QuestionStep) -> list[QuestionField]:
+        """Check the shown fields of a step together, each against the others' new values (not
+        their old ones); take the values that are accepted. The fields that are refused."""
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for f in step.shown():
+            try:
+                values[f.q.key] = f.typed()
+            except ValueError as exc:
+                errors[f.q.key] = str(exc)
+        errors = {**wizard.step_errors(values, self.flat), **errors}
+        for f in step.shown():
+            key = f.q.key
+            f.show_error(errors.get(key))
+            if key not in errors and key in values:
+                f.value = values[key]
+                self.flat[key] = values[key]
+        self._sync_fields()
+        return [f for f in step.shown() if f.error]
 
     @on(Button.Pressed, "#next")
     def _next_pressed(self) -> None:
@@ -254,7 +283,8 @@ class WizardApp(App[int]):
     @work(thread=True, exclusive=True, group="start")
     def redetect(self) -> None:
         detected = self.core.detect(dict(self.flat), self.source)
-        self.call_from_thread(self.query_one(WelcomeStep).show, detected, str(self.flat.get("omero.venv", "")))
+        self.call_from_thread(self.query_one(WelcomeStep).show, detected, str(self.flat.get("omero.venv", "")),
+                              bool(self.answers_path))
 
     # ------------------------------------------------------------------ moving between steps
     def action_next(self) -> None:
@@ -270,7 +300,7 @@ class WizardApp(App[int]):
             return
         step = self.step
         if isinstance(step, QuestionStep):
-            bad = step.invalid()
+            bad = self.validate_step(step)
             if bad:
                 bad[0].focus_control()
                 self.status(f"Fix {bad[0].q.key} first")

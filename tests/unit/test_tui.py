@@ -22,7 +22,7 @@ from omerowizard.errors import AnswersError, Problem
 from omerowizard.events import StepDone, StepStarted
 from omerowizard.tui.app import NO_CHANGES, make_app
 from omerowizard.tui.demo import Demo, reconfigure_answers
-from omerowizard.tui.fields import QuestionField
+from omerowizard.tui.fields import MARK, QuestionField
 from omerowizard.tui.review import ReviewStep
 from omerowizard.tui.run import RunStep
 
@@ -421,3 +421,71 @@ async def test_page_down_scrolls_a_long_review_while_the_focus_stays_on_apply():
         assert app.focused is app.query_one("#next")
         await press(pilot, "pageup")
         assert review.scroll_y == 0
+
+
+def pressed(app, key: str) -> str:
+    return field(app, key).query_one(RadioSet).pressed_button.label.plain
+
+
+def marked(app, key: str) -> list[str]:
+    """The options whose button shows the selection mark in plain text (no colour needed)."""
+    from textual.widgets import RadioButton
+
+    out = []
+    for button in field(app, key).query(RadioButton):
+        if button.display and MARK in button.render().plain:
+            out.append(button.label.plain)
+    return out
+
+
+@sync
+async def test_a_prefilled_choice_moves_from_the_selected_value_and_shows_it_without_colour():
+    """On a rerun with CORS `origins` and sessions `redis`, one Left gives `off` and `file`
+    (the cursor used to stay on the first option, so Left wrapped to `all`)."""
+    demo = Recorder(installed=True, deployed=True, flat=reconfigure_answers())
+    app = make_app(core=demo.core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "enter", "enter")
+        assert app.step_id == "sessions"
+        assert marked(app, "sessions.backend") == ["redis"]
+        await press(pilot, "left")
+        assert app.flat["sessions.backend"] == "file" and pressed(app, "sessions.backend") == "file"
+        assert marked(app, "sessions.backend") == ["file"]
+        await press(pilot, "left")  # the first option: no wrapping round to the last one
+        assert app.flat["sessions.backend"] == "file"
+        await press(pilot, "right", "enter")
+        assert app.step_id == "cors"
+        assert marked(app, "cors.mode") == ["origins"]
+        await press(pilot, "left")
+        assert app.flat["cors.mode"] == "off" and marked(app, "cors.mode") == ["off"]
+        await press(pilot, "enter", "enter")
+        assert app.step_id == "review"
+        assert demo.made[-1]["cors.mode"] == "off" and app.answers.cors.mode == "off"
+
+
+@sync
+async def test_a_value_set_by_the_app_moves_the_choice_cursor_too():
+    app = make_app(core=Demo().core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "right")  # windows: web_server.kind follows its default, iis
+        await press(pilot, "left", "enter")  # unix again: nginx, set by the app
+        assert app.step_id == "web_server"
+        assert marked(app, "web_server.kind") == ["nginx"]
+        await press(pilot, "right")
+        assert app.flat["web_server.kind"] == "nginx-development"
+
+
+@sync
+async def test_choices_the_other_answers_rule_out_are_not_offered():
+    app = make_app(core=Demo().core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "enter")
+        from textual.widgets import RadioButton
+
+        shown = [b.label.plain for b in field(app, "web_server.kind").query(RadioButton) if b.display]
+        assert "iis" not in shown and "nginx" in shown
+        await press(pilot, *["right"] * 6)  # to the last offered option, never onto iis
+        assert app.flat["web_server.kind"] == "development"
