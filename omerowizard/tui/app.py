@@ -420,7 +420,8 @@ class WizardApp(App[int]):
         if not self._current(round_):
             return
         self.answers, self.plan, self.omero = answers, plan, omero
-        self.query_one(ReviewStep).show_plan(plan)
+        self.query_one(ReviewStep).show_plan(plan, wizard.derived_changes(self.start, wizard.applicable(self.flat),
+                                                                          self.chosen()))
         self.status("")
         self._update_nav()
         self.query_one("#next").focus()

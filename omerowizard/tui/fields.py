@@ -233,6 +233,8 @@ class QuestionField(Vertical):
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.value == as_text(self.q, self.value) and self.error is None:
+            return  # the Input reports its first value when mounted: not an edit
         self.edited = True
         self._take_text(event.value)
 

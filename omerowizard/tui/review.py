@@ -15,6 +15,12 @@ from omerowizard.tui.steps import Step
 NOTHING = "Nothing to change: the deployment already matches the answers."
 
 
+def summary(n: int) -> str:
+    if n == 1:
+        return "1 change will be made. Nothing has changed yet: Enter applies it, Escape goes back."
+    return f"{n} changes will be made. Nothing has changed yet: Enter applies them, Escape goes back."
+
+
 class ReviewStep(Step):
     title = "Review"
 
@@ -44,7 +50,7 @@ class ReviewStep(Step):
         self.query_one("#plan").remove_children()
         self.query_one("#review-actions").display = False
 
-    def show_plan(self, plan: Plan) -> None:
+    def show_plan(self, plan: Plan, derived: list[str] | None = None) -> None:
         self.plan = plan
         self.query_one("#planning").display = False
         self.query_one("#review-actions").display = True
@@ -53,11 +59,12 @@ class ReviewStep(Step):
         if plan.empty:
             box.mount(Static(Text(NOTHING, style="bold"), classes="summary"),
                       Static("Press Enter to quit: no changes will be made.", classes="hint"))
+            self._derived(box, derived)
             self._notes(box, plan)
             return
         n = len(plan.config) + len(plan.packages) + len(plan.files) + len(plan.jobs) + (1 if plan.web else 0)
-        box.mount(Static(Text(f"{n} change{'s' if n != 1 else ''} will be made. Nothing has changed yet: "
-                              "Enter applies them, Escape goes back.", style="bold"), classes="summary"))
+        box.mount(Static(Text(summary(n), style="bold"), classes="summary"))
+        self._derived(box, derived)
         if plan.config:
             box.mount(Label(f"OMERO config ({len(plan.config)})", classes="group"))
             text = Text()
@@ -87,6 +94,11 @@ class ReviewStep(Step):
             box.mount(Label("OMERO.web", classes="group"))
             box.mount(Static(plan.web.describe(), classes="items"))
         self._notes(box, plan)
+
+    def _derived(self, box: Vertical, derived: list[str] | None) -> None:
+        if derived:
+            box.mount(Label("Answers that followed their default (you did not choose them)", classes="group"))
+            box.mount(Static("\n".join(derived), classes="items derived"))
 
     def _notes(self, box: Vertical, plan: Plan) -> None:
         if plan.notes:

@@ -489,3 +489,65 @@ async def test_choices_the_other_answers_rule_out_are_not_offered():
         assert "iis" not in shown and "nginx" in shown
         await press(pilot, *["right"] * 6)  # to the last offered option, never onto iis
         assert app.flat["web_server.kind"] == "development"
+
+
+def https_answers() -> dict[str, Any]:
+    flat = reconfigure_answers()
+    flat.update({"web_server.https.certificate": "/etc/ssl/omero.pem", "web_server.https.key": "/etc/ssl/omero.key"})
+    return flat
+
+
+@sync
+async def test_https_can_be_turned_off_by_emptying_the_certificate_or_the_key_first():
+    for first in ("web_server.https.certificate", "web_server.https.key"):
+        demo = Recorder(installed=True, deployed=True, flat=https_answers())
+        app = make_app(core=demo.core(), blink=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await press(pilot, *["enter"] * 5)
+            assert app.step_id == "advanced"
+            for key in (first, "web_server.https.certificate"):
+                if field(app, key).display:
+                    field(app, key).query_one(Input).value = ""
+                    await settle(pilot)
+            assert not field(app, "web_server.https.key").display
+            await press(pilot, "enter")
+            assert app.step_id == "review", f"emptying {first} first: {app.query_one('#status').render()}"
+            assert app.answers.web_server.https is None
+            assert demo.made[-1].get("web_server.https.certificate") is None
+            assert not any(f.error for f in app.query(QuestionField) if f.display)
+
+
+@sync
+async def test_an_answer_never_chosen_follows_its_default_and_the_review_lists_it():
+    """Saved by a Redis run, clearsessions is `off`; back to file sessions it is `daily` again."""
+    flat = reconfigure_answers()
+    flat["sessions.clearsessions"] = "off"
+    demo = Recorder(installed=True, deployed=True, flat=flat)
+    app = make_app(core=demo.core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "enter", "enter", "left")
+        assert app.flat["sessions.backend"] == "file"
+        assert text_of(app, "sessions.clearsessions") == "daily"
+        await press(pilot, "enter", "enter", "enter")
+        assert app.step_id == "review"
+        assert app.answers.sessions.clearsessions == "daily"
+        assert app.plan.jobs and app.plan.jobs[0].new
+        derived = rendered(app.query_one(".derived"))
+        assert "sessions.clearsessions: off -> daily" in derived
+        assert "sessions.backend" not in derived  # chosen by the user
+
+
+@sync
+async def test_an_answer_the_user_typed_does_not_follow_its_default():
+    flat = reconfigure_answers()
+    app = make_app(core=Recorder(installed=True, deployed=True, flat=flat).core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "enter", "enter", "left")
+        field(app, "sessions.clearsessions").query_one(Input).value = "hourly"
+        await settle(pilot)
+        await press(pilot, "shift+tab", "shift+tab", "shift+tab", "shift+tab")
+        await press(pilot, "right", "left")  # redis and back: hourly stays
+        assert text_of(app, "sessions.clearsessions") == "hourly"
