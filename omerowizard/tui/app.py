@@ -143,7 +143,8 @@ class WizardApp(App[int]):
     def _update_nav(self) -> None:
         sid = self.step_id
         back, nxt = self.query_one("#back", Button), self.query_one("#next", Button)
-        back.disabled = self.index == 0 or sid == "run"
+        # no Back where there is no way back (Welcome, a run that changed things): hidden, not greyed out
+        back.display = (sid != "run" and self.index > 0) or self._unchanged_failure()
         nxt.label = self.step.next_label + (" >" if self.step.next_label == "Next" else "")
         nxt.disabled = ((sid == "welcome" and not self.started) or (sid == "review" and self._review_blocked())
                         or (sid == "run" and not self.applied))
@@ -432,15 +433,12 @@ class WizardApp(App[int]):
         if self.answers is None or self.query_one(ReviewStep).plan is None:
             self.notify("The answers are not valid yet: nothing to save.", severity="error")
             return
-        self.push_screen(SaveDialog(self.save_default), self._save_to)
+        answers = self.answers
+        self.push_screen(SaveDialog(self.save_default, lambda path: self.core.save_answers_file(answers, path)),
+                         self._saved)
 
-    def _save_to(self, path: str | None) -> None:
-        if not path:
-            return
-        try:
-            written = self.core.save_answers_file(self.answers, path)
-        except OSError as exc:
-            self.notify(f"Could not write {path}: {exc.strerror or exc}", severity="error")
+    def _saved(self, written: Path | None) -> None:
+        if written is None:
             return
         self.save_default = str(written)
         self.notify(f"Saved the answers to {written}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -17,31 +18,46 @@ from omerowizard.questions import questions_for
 from omerowizard.tui.fields import QuestionField
 
 
-class SaveDialog(ModalScreen[str | None]):
-    """Ask where to write the answers file; dismissed with the path, or None."""
+class SaveDialog(ModalScreen["Path | None"]):
+    """Ask where to write the answers file and write it; dismissed with the file written, or None.
+    A write that fails leaves the dialog open with the reason, so another path can be typed."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, default: str) -> None:
+    def __init__(self, default: str, save: Callable[[str], Path]) -> None:
         super().__init__()
         self.default = default
+        self.save_to = save
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Save answers to file", classes="title")
             yield Static("An answers file that `omerowizard apply FILE` accepts (mode 0600).", classes="hint")
             yield Input(self.default, id="path", compact=True)
+            yield Label("", id="save-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Save", id="do-save", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#save-error").display = False
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#do-save")
     def save(self, event: Input.Submitted | Button.Pressed) -> None:
         event.stop()
         path = self.query_one("#path", Input).value.strip()
-        if path:
-            self.dismiss(path)
+        if not path:
+            return
+        error = self.query_one("#save-error", Label)
+        try:
+            written = self.save_to(path)
+        except OSError as exc:
+            error.update(f"Could not write {path}: {exc.strerror or exc}")
+            error.display = True
+            self.query_one("#path", Input).focus()
+            return
+        self.dismiss(written)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -8,7 +8,6 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Collapsible, Label, LoadingIndicator, Static
 
 from omerowizard.errors import AnswersError
-from omerowizard.omero import mask_secrets as mask
 from omerowizard.plan import Plan
 from omerowizard.tui.steps import Step
 
@@ -71,9 +70,8 @@ class ReviewStep(Step):
             for c in plan.config:
                 text.append(f"{c.action} ", style="bold")
                 text.append(c.key + "\n", style="bold")
-                text.append(f"  - {mask(c.old) if c.old is not None else '(unset)'}\n", style="red")
-                text.append(f"  + {mask(c.new) if c.new is not None else '(unset: the OMERO default)'}\n",
-                            style="green")
+                text.append(f"  - {c.old_text}\n", style="red")
+                text.append(f"  + {c.new_text}\n", style="green")
             text.rstrip()
             box.mount(Static(text, classes="items"))
         if plan.packages:

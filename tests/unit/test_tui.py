@@ -551,3 +551,100 @@ async def test_an_answer_the_user_typed_does_not_follow_its_default():
         await press(pilot, "shift+tab", "shift+tab", "shift+tab", "shift+tab")
         await press(pilot, "right", "left")  # redis and back: hourly stays
         assert text_of(app, "sessions.clearsessions") == "hourly"
+
+
+def _luminance(c) -> float:
+    def channel(v: int) -> float:
+        v = v / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b)
+
+
+def contrast(widget, colour=None) -> float:
+    """WCAG contrast of a widget's text (or of ``colour`` drawn on it) against its background."""
+    from textual.color import Color
+
+    style = widget.rich_style
+    bg = Color.from_rich_color(style.bgcolor) if style.bgcolor else widget.background_colors[1]
+    fg = Color.from_rich_color(style.color) if colour is None else bg.blend(colour, colour.a)
+    high, low = sorted([_luminance(fg), _luminance(bg)], reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@sync
+async def test_titles_and_the_focus_mark_are_readable_in_both_themes():
+    app = make_app(core=Demo().core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter")
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
+            await pilot.pause(0.2)
+            assert contrast(app.query_one("#welcome-title")) >= 4.5, theme
+            assert contrast(app.query_one(".heading")) >= 4.5, theme
+            focused = field(app, "platform")
+            assert contrast(focused, focused.styles.border_left[1]) >= 3, theme  # a non-text mark: WCAG 1.4.11
+            assert contrast(focused.query_one(".prompt")) >= 4.5, theme
+
+
+@sync
+async def test_back_is_shown_only_where_there_is_a_way_back():
+    app = make_app(core=Demo().core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert not app.query_one("#back").display
+        await press(pilot, "enter")
+        assert app.query_one("#back").display
+        await press(pilot, *["enter"] * 6)
+        assert app.step_id == "run" and app.applied
+        assert not app.query_one("#back").display
+
+
+@sync
+async def test_a_failed_save_keeps_the_dialog_open_with_the_reason(tmp_path):
+    from omerowizard.tui.dialogs import SaveDialog
+
+    app = make_app(core=Demo().core(), blink=False, save_default=str(tmp_path / "missing" / "a.yml"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, *["enter"] * 6, "ctrl+s", "enter")
+        assert isinstance(app.screen, SaveDialog), "the dialog must stay open after a failed write"
+        assert "missing" in rendered(app.screen.query_one("#save-error"))
+        app.screen.query_one("#path", Input).value = str(tmp_path / "a.yml")
+        await press(pilot, "enter")
+        assert not isinstance(app.screen, SaveDialog)
+        assert (tmp_path / "a.yml").exists()
+
+
+@sync
+async def test_a_message_goes_once_another_answer_fixes_it_and_a_long_one_wraps():
+    app = make_app(core=Demo().core(), blink=False)
+    async with app.run_test(size=(60, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, *["enter"] * 5)
+        assert app.step_id == "advanced"
+        field(app, "web_server.https.certificate").query_one(Input).value = "/etc/ssl/omero.pem"
+        await settle(pilot)
+        field(app, "web_server.https.port").query_one(Input).value = "80"
+        await settle(pilot)
+        https_port = field(app, "web_server.https.port")
+        assert https_port.error and "web_server.port" in https_port.error
+        error = https_port.query_one(".error")
+        assert error.region.width <= 60 and error.region.height >= 2, "a long message wraps instead of being cut"
+        await press(pilot, "escape", "escape", "escape")
+        assert app.step_id == "web_server"
+        field(app, "web_server.port").query_one(Input).value = "8080"
+        await settle(pilot)
+        assert https_port.error is None, "the message no longer holds and must go"
+
+
+@sync
+async def test_welcome_names_the_answers_file_it_starts_from(tmp_path):
+    answers = tmp_path / "a.yml"
+    answers.write_text("prefix: /omero\n")
+    app = make_app(str(answers), core=Demo(installed=True, deployed=True).core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        verdict = rendered(app.query_one("#verdict"))
+        assert "answers file" in verdict and "current deployment" not in verdict
