@@ -169,6 +169,19 @@ def follows_default(q: Question, start: Mapping[str, Any]) -> bool:
     return given is None or not q.when(start) or given == default_of(q, start)
 
 
+def follow_defaults(flat: Mapping[str, Any], start: Mapping[str, Any], chosen: set[str]) -> dict[str, Any]:
+    """The answers that follow their default now (see ``follows_default``): ``{key: default}``
+    for every applicable question the user has not chosen whose value is not its default."""
+    out: dict[str, Any] = {}
+    for q in CATALOGUE:
+        if q.key in chosen or q.kind == "mapping" or not q.when(flat) or not follows_default(q, start):
+            continue
+        default = default_of(q, {**flat, **out})
+        if flat.get(q.key) != default:
+            out[q.key] = default
+    return out
+
+
 def shown_value(value: Any) -> str:
     if value is None or value == "":
         return "(empty)"
@@ -181,6 +194,10 @@ def shown_value(value: Any) -> str:
     return mask_secrets(str(value))
 
 
+def _same(a: Any, b: Any) -> bool:
+    return (tuple(a) if isinstance(a, list) else a) == (tuple(b) if isinstance(b, list) else b)
+
+
 def derived_changes(start: Mapping[str, Any], flat: Mapping[str, Any], chosen: set[str]) -> list[str]:
     """The answers that changed from the starting answers without the user choosing them (they
     followed their default when other answers changed), for the review to list explicitly."""
@@ -189,8 +206,9 @@ def derived_changes(start: Mapping[str, Any], flat: Mapping[str, Any], chosen: s
         if q.key in chosen or q.kind == "mapping" or not q.when(flat):
             continue
         old, new = start.get(q.key), flat.get(q.key)
-        if old != new and not (old is None and new in ((), [])):
-            out.append(f"{q.key}: {shown_value(old)} -> {shown_value(new)} (not chosen: its default with these answers)")
+        if _same(old, new) or (old is None and new in ((), [])):
+            continue
+        out.append(f"{q.key}: {shown_value(old)} -> {shown_value(new)} (not chosen: its default with these answers)")
     return out
 
 
