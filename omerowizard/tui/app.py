@@ -24,7 +24,7 @@ from omerowizard.errors import AnswersError, WizardError
 from omerowizard.events import Event, Finished
 from omerowizard.questions import BY_KEY, Question
 from omerowizard.tui.core import Core
-from omerowizard.tui.dialogs import InstallDialog, SaveDialog
+from omerowizard.tui.dialogs import ConfirmDialog, InstallDialog, SaveDialog
 from omerowizard.tui.fields import QuestionField, default_of
 from omerowizard.tui.review import NOTHING, ReviewStep
 from omerowizard.tui.run import RunStep
@@ -101,6 +101,8 @@ class WizardApp(App[int]):
         self.applied = False
         self.farewell = ""
         self.installed_now = False
+        self.exit_after_apply: int | None = None
+        self.handle_signals = False  # the real program (not a test) ends cleanly on SIGHUP and SIGTERM
         self.plan_round = 0
         self.answers = None
         self.plan = None
@@ -112,6 +114,13 @@ class WizardApp(App[int]):
 
     def begin(self) -> None:
         """Called once the screen is there: draw the welcome step, then look at the machine."""
+        if self.handle_signals:
+            import asyncio
+            import signal
+
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGHUP, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.on_signal, int(sig))
         self._show_step()
         self.call_after_refresh(self.load_start)  # paint the welcome step first, then look at the machine
 
@@ -367,8 +376,13 @@ class WizardApp(App[int]):
         self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
 
     def action_quit_wizard(self) -> None:
+        if isinstance(self.screen, ConfirmDialog):
+            return
         if isinstance(self.screen, InstallDialog) and self.screen.running:
-            self.notify("The installer is running: wait until it finishes.", severity="warning")
+            self.push_screen(ConfirmDialog("Stop the installation?",
+                                           "The build so far is lost and its temporary files are removed; "
+                                           "what is already installed stays.", "Stop it", "Go on"),
+                             self._stop_install)
             return
         if self.applying:
             self.notify("Applying the changes: wait until it finishes.", severity="warning")
@@ -380,6 +394,20 @@ class WizardApp(App[int]):
         self.farewell = NO_CHANGES if not self.installed_now else (
             "OMERO.web was installed; " + NO_CHANGES[0].lower() + NO_CHANGES[1:].replace(".", " to its configuration."))
         self.exit(130, return_code=130)
+
+    def _stop_install(self, stop: bool | None) -> None:
+        if stop:
+            self.core.cancel_install()
+
+    def on_signal(self, signum: int) -> None:
+        """SIGHUP (the terminal went away) or SIGTERM: stop an installation (its build and temporary
+        files) and end; while applying, apply finishes (or restores) first, then the app ends."""
+        self.core.cancel_install()
+        if self.applying:
+            self.exit_after_apply = 128 + signum
+            return
+        self.farewell = self.farewell or NO_CHANGES
+        self.exit(128 + signum, return_code=128 + signum)
 
     # ------------------------------------------------------------------ review
     def start_plan(self) -> None:
@@ -476,6 +504,8 @@ class WizardApp(App[int]):
         self._update_nav()
         self.refresh_bindings()
         self.query_one("#next").focus()
+        if self.exit_after_apply is not None:
+            self.exit(self.exit_after_apply, return_code=self.exit_after_apply)
 
     def return_value_for_run(self) -> int:
         run = self.query_one(RunStep)
@@ -490,6 +520,7 @@ def make_app(answers_path: str | None = None, core: Core | None = None, blink: b
 
 def run_app(answers_path: str | None = None) -> int:
     app = make_app(answers_path)
+    app.handle_signals = True
     code = app.run()
     if app.farewell:
         print(app.farewell, file=sys.stderr if app.return_code not in (0, None) else sys.stdout)

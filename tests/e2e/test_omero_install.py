@@ -70,82 +70,23 @@ def test_reading_config_xml_agrees_with_omero_config_get(deployment):
 
 
 # ----------------------------------------------------------------------------- cancelling a build
-FAKE_PYTHON = '''#!/usr/bin/python3
-"""The environment's python for the cancel tests: the real one, except pip, whose zeroc-ice
-build is slow and starts compilers (processes named with the test's token) that never end."""
-import os, subprocess, sys, tarfile, io, time
-args = sys.argv[1:]
-if args[:2] != ["-m", "pip"]:
-    os.execv("/usr/bin/python3", ["python3", *args])
-command = args[2]
-if command == "install":
-    print("ERROR: No matching distribution found for zeroc-ice==3.6.5 (stand-in)", flush=True)
-    sys.exit(1)
-if command == "download":
-    dest = args[args.index("-d") + 1]
-    with tarfile.open(os.path.join(dest, "zeroc-ice-3.6.5.tar.gz"), "w:gz") as tar:
-        for name, text in (("src/Slice.cpp", "#include <eval.h>\\n"), ("src/Util.cpp", ""), ("setup.py", "")):
-            data = text.encode()
-            info = tarfile.TarInfo("zeroc-ice-3.6.5/" + name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    sys.exit(0)
-if command == "wheel":
-    os.makedirs(os.path.join(os.environ["TMPDIR"], "pip-build-env-stand-in"))  # where pip keeps its own files
-    for i in range(2):
-        subprocess.Popen(["omw-fake-cc-TOKEN", "600"], executable="/bin/sleep")
-        print(f"  x86_64-linux-gnu-gcc -fPIC -Isrc -c src/File{i}.cpp -o build/File{i}.o -w", flush=True)
-    time.sleep(600)
-'''
+from tests.standin_build import StandInBuild  # noqa: E402
 
 
-class Install:
-    """`omerowizard install-omero` in a pty, with the stand-in environment above."""
+class Install(StandInBuild):
+    """`omerowizard install-omero` in a pty, with the stand-in environment."""
 
     def __init__(self, tmp_path):
-        import uuid
-
         import pexpect
 
-        self.token = uuid.uuid4().hex[:10]
-        self.tmp = tmp_path / "tmp"
-        self.tmp.mkdir()
-        venv = tmp_path / "venv"
-        (venv / "bin").mkdir(parents=True)
-        python = venv / "bin" / "python"
-        python.write_text(FAKE_PYTHON.replace("TOKEN", self.token))
-        python.chmod(0o755)
-        env = {**os.environ, "OMEROWIZARD_HOME": str(tmp_path / "home"), "TMPDIR": str(self.tmp),
-               "OMEROWIZARD_WHEEL_CACHE": str(tmp_path / "wheels"), "TERM": "xterm"}
+        super().__init__(tmp_path)
         self.child = pexpect.spawn(sys.executable, ["-m", "omerowizard", "install-omero", "--user", "nobody",
-                                                    "--venv", str(venv), "--omerodir", str(tmp_path / "omerodir")],
-                                   env=env, cwd=str(tmp_path), encoding="utf-8", timeout=60)
-
-    def compilers(self) -> list[int]:
-        pids = []
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit():
-                try:
-                    if f"omw-fake-cc-{self.token}".encode() in (proc / "cmdline").read_bytes():
-                        pids.append(int(proc.name))
-                except OSError:
-                    pass
-        return pids
+                                                    "--venv", str(self.venv), "--omerodir", str(tmp_path / "omerodir")],
+                                   env={**self.env(), "TERM": "xterm"}, cwd=str(tmp_path), encoding="utf-8", timeout=60)
 
     def wait_compiling(self) -> None:
         self.child.expect("compiled 2 of about 217")
-        deadline = time.monotonic() + 10
-        while len(self.compilers()) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(self.compilers()) == 2
-        assert any(self.tmp.iterdir()), "the build's temporary directory is there while it runs"
-
-    def assert_nothing_left(self) -> None:
-        deadline = time.monotonic() + 15
-        while self.compilers() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert self.compilers() == [], "a compiler of the cancelled build survived"
-        assert list(self.tmp.iterdir()) == [], "the cancelled build left temporary files"
+        self.wait_compilers()
 
 
 def test_sighup_during_a_build_ends_every_compiler_and_removes_its_temporary_files(tmp_path):
@@ -162,8 +103,7 @@ def test_sighup_during_a_build_ends_every_compiler_and_removes_its_temporary_fil
         assert run.child.exitstatus == 129 or run.child.signalstatus == signal.SIGHUP
         run.assert_nothing_left()
     finally:
-        for pid in run.compilers():
-            os.kill(pid, signal.SIGKILL)
+        run.kill_left()
 
 
 def test_ctrl_c_during_a_build_asks_first_then_cancels_it(tmp_path):
@@ -188,5 +128,4 @@ def test_ctrl_c_during_a_build_asks_first_then_cancels_it(tmp_path):
         assert run.child.exitstatus == 130
         run.assert_nothing_left()
     finally:
-        for pid in run.compilers():
-            os.kill(pid, signal.SIGKILL)
+        run.kill_left()
