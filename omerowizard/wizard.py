@@ -200,14 +200,15 @@ def _same(a: Any, b: Any) -> bool:
 
 def derived_changes(start: Mapping[str, Any], flat: Mapping[str, Any], chosen: set[str]) -> list[str]:
     """The answers that changed from the starting answers without the user choosing them (they
-    followed their default when other answers changed), for the review to list explicitly."""
+    followed their default when other answers changed: clearsessions `off` -> `daily`), for the
+    review to list explicitly."""
     out = []
     for q in CATALOGUE:
         if q.key in chosen or q.kind == "mapping" or not q.when(flat):
             continue
         old, new = start.get(q.key), flat.get(q.key)
-        if _same(old, new) or (old is None and new in ((), [])):
-            continue
+        if old is None or old == "" or _same(old, new):
+            continue  # a question that had no answer and now shows its default is not a change of one
         out.append(f"{q.key}: {shown_value(old)} -> {shown_value(new)} (not chosen: its default with these answers)")
     return out
 

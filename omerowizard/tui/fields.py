@@ -53,10 +53,6 @@ class ChoiceSet(RadioSet, inherit_bindings=False):
         Binding("space", "toggle_button", "Choose", show=False),
     ]
 
-    def _on_mount(self, event) -> None:
-        super()._on_mount(event)
-        self.follow_pressed()
-
     def follow_pressed(self) -> None:
         """Put the cursor on the chosen option."""
         pressed = self.pressed_button
@@ -80,8 +76,9 @@ class ChoiceSet(RadioSet, inherit_bindings=False):
         self.action_toggle_button()
 
     def action_next_button(self) -> None:
-        if not self.is_mounted or not self.has_focus:  # RadioSet also calls this while mounting
-            super().action_next_button()
+        if not self.has_focus:  # RadioSet calls this when it is mounted: the cursor goes to the chosen option
+            chosen = [i for i, b in enumerate(self._nodes) if isinstance(b, RadioButton) and b.value]
+            self._selected = chosen[0] if chosen else (0 if self._nodes else None)
             return
         self._move(1)
 

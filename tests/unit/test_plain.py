@@ -333,3 +333,12 @@ def test_help_is_wrapped_to_the_terminal_width(flat, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")
     plain.ask(BY_KEY["web_server.kind"], flat, Scripted())
     assert max(len(line) for line in capsys.readouterr().out.splitlines()) > 100
+
+
+def test_derived_changes_are_changed_answers_not_questions_that_appear_with_their_default(flat):
+    start = {**flat, "sessions.location": None}
+    now = {**flat, "sessions.backend": "redis", "sessions.location": "redis://127.0.0.1:6379/0"}
+    assert wizard.derived_changes(start, now, {"sessions.backend"}) == []
+    moved = {**flat, "web_server.kind": "nginx-development", "web_server.port": 8080}
+    assert wizard.derived_changes(flat, moved, {"web_server.kind"}) == [
+        "web_server.port: 80 -> 8080 (not chosen: its default with these answers)"]

@@ -441,6 +441,12 @@ def pressed(app, key: str) -> str:
     return field(app, key).query_one(RadioSet).pressed_button.label.plain
 
 
+def cursor(app, key: str) -> str:
+    """The option the choice's cursor (its highlight) is on."""
+    rs = field(app, key).query_one(RadioSet)
+    return [b.label.plain for b in rs._nodes if b.has_class("-selected")][0]
+
+
 def marked(app, key: str) -> list[str]:
     """The options whose button shows the selection mark in plain text (no colour needed)."""
     from textual.widgets import RadioButton
@@ -463,6 +469,8 @@ async def test_a_prefilled_choice_moves_from_the_selected_value_and_shows_it_wit
         await press(pilot, "enter", "enter", "enter")
         assert app.step_id == "sessions"
         assert marked(app, "sessions.backend") == ["redis"]
+        assert cursor(app, "sessions.backend") == "redis", "the highlight is on the selected option"
+        assert cursor(app, "sessions.expire_at_browser_close") == "yes"
         await press(pilot, "left")
         assert app.flat["sessions.backend"] == "file" and pressed(app, "sessions.backend") == "file"
         assert marked(app, "sessions.backend") == ["file"]
@@ -473,6 +481,7 @@ async def test_a_prefilled_choice_moves_from_the_selected_value_and_shows_it_wit
         assert marked(app, "cors.mode") == ["origins"]
         await press(pilot, "left")
         assert app.flat["cors.mode"] == "off" and marked(app, "cors.mode") == ["off"]
+        assert cursor(app, "cors.mode") == "off"
         await press(pilot, "enter", "enter")
         assert app.step_id == "review"
         assert demo.made[-1]["cors.mode"] == "off" and app.answers.cors.mode == "off"
@@ -708,3 +717,18 @@ async def test_ctrl_c_while_installing_asks_then_stops_the_build_and_removes_its
             assert "installation cancelled" in "\n".join(str(line.text) for line in dialog.query_one("#install-log").lines)
     finally:
         build.kill_left()
+
+
+@sync
+async def test_under_no_color_the_selected_option_is_still_marked(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(core=Demo(installed=True, deployed=True, flat=reconfigure_answers()).core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.no_color
+        await press(pilot, "enter", "enter", "enter", "enter")
+        assert marked(app, "cors.mode") == ["origins"]
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
+            await pilot.pause()
+            assert marked(app, "cors.mode") == ["origins"], theme
