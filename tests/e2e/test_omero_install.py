@@ -19,6 +19,9 @@ def test_installer_second_run_changes_nothing_and_says_so(omero_install, tmp_pat
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "already installed" in proc.stdout and "nothing changed" in proc.stdout
+    # versions per package: `omero version` is omero-py's, not omero-web's
+    assert "(omero-web 5.33.2, omero-py 5.23.0)" in proc.stdout, proc.stdout
+    assert "5.23.0 (omero-py)" in proc.stdout
     assert "done:" not in proc.stdout
     log = (tmp_path / "log" / "omero-commands.log").read_text()
     assert "runuser -u omero-web" in log and "omero version" in log
