@@ -27,7 +27,7 @@ class Tmux:
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path):
         self.tmux = parts.require("tmux")
         self.socket = f"omw-{uuid.uuid4().hex[:8]}"
-        keep = {k: env[k] for k in ("OMEROWIZARD_HOME", "OMEROWIZARD_WHEEL_CACHE", "PATH") if k in env}
+        keep = {k: env[k] for k in ("OMEROWIZARD_HOME", "OMEROWIZARD_WHEEL_CACHE", "PATH", "TMPDIR") if k in env}
         command = " ".join(["env", *(shlex.quote(f"{k}={v}") for k, v in keep.items()), "TERM=xterm-256color",
                             shlex.join(argv)])
         # after the program ends, its last words and exit status stay on the screen
@@ -260,3 +260,39 @@ def test_rerun_one_left_selects_the_option_shown_and_plans_it_and_file_sessions_
     assert "omero.web.session_engine" not in config, "back to file sessions, OMERO's default"
     line = [x for x in crontab(USER).splitlines() if str(d.omerodir) in x]
     assert line and line[0].startswith("@daily") and "clearsessions" in line[0], crontab(USER)
+
+
+def test_a_dropped_terminal_while_the_wizard_installs_stops_the_build_and_removes_its_files(tmp_path):
+    """SIGHUP (the tmux server, like an SSH session, goes away) while the installer dialog builds
+    zeroc-ice (the real installer; a stand-in environment whose build never ends)."""
+    import yaml
+
+    from tests.standin_build import StandInBuild
+
+    build = StandInBuild(tmp_path)
+    answers = tmp_path / "answers.yml"
+    answers.write_text(yaml.safe_dump({"omero": {"user": "nobody", "venv": str(tmp_path / "not-yet"),
+                                                 "omerodir": str(tmp_path / "omerodir")},
+                                       "web_server": {"server_name": "omero.example.org"}}))
+    run = Tmux([sys.executable, "-m", "omerowizard", "--answers", str(answers)], build.env(), tmp_path)
+    try:
+        run.wait("Install OMERO.web...", timeout=60)
+        run.wait("Starting answers:")
+        time.sleep(1)
+        run.keys("BTab")  # from Next back to the Install button
+        time.sleep(0.5)
+        run.keys("Enter")
+        run.wait("Which account runs OMERO.web?")
+        run.keys("Tab", "C-u")
+        run.type(str(build.venv))
+        run.keys("Enter")  # Enter in a field starts the installer
+        run.wait("compiled 2 of about 217", timeout=60)
+        build.wait_compilers()
+        screen = run.screen()
+        assert "Ctrl-C stops it" in screen or "Install OMERO.web" in screen
+    finally:
+        run.close()  # the terminal goes away: the wizard gets SIGHUP
+    try:
+        build.assert_nothing_left()
+    finally:
+        build.kill_left()
