@@ -7,13 +7,16 @@ or not; no file and an empty crontab where nothing was deployed), and the plan i
 changes, the real rendered web-server file and the real clearsessions line. A deployed machine
 is the empty one after the plan of its answers, so an unchanged rerun has nothing to change.
 
-Apply reports the real plan's steps and changes the fake machine, never this one: it does not
-run ``apply`` (which would change this machine), so its events carry no command output.
+Apply changes the fake machine, never this one, and reports what the real apply reported: for
+each step of the plan, the events a real run of that step emitted (``demo_run.json``, recorded
+against the real OMERO.web by tests/e2e/test_demo_recording.py, which also checks that it is
+still what apply reports). ``fail`` replays a real run that preflight refused.
 Used by the Pilot and snapshot tests and by ``scripts/screenshots.py``; never by ``omerowizard``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +25,8 @@ from typing import Any
 from omerowizard import answers as answers_mod
 from omerowizard import cron, wizard
 from omerowizard.answers import Answers
-from omerowizard.events import Emit, Finished, StepDone, StepFailed, StepStarted
+from omerowizard import events as events_mod
+from omerowizard.events import Emit, Event, Finished, StepDone, StepStarted
 from omerowizard.omero import OmeroTarget
 from omerowizard.plan import Plan, make_plan
 from omerowizard.probe import State
@@ -31,7 +35,52 @@ from omerowizard.tui.core import Core
 VENV = "/opt/omero/web/venv3"
 OMERODIR = "/opt/omero/web/OMERO.web"
 NGINX_FILE = "/etc/nginx/conf.d/omero-web.conf"  # given, so that no distribution is detected
-PACKAGES = {"omero-web": "5.33.2", "omero-py": "5.23.0", "django": "5.2.8"}
+# as `omerowizard install-omero --with redis,cors,memcached` leaves it
+PACKAGES = {"omero-web": "5.33.2", "omero-py": "5.23.0", "django": "5.2.8", "django-redis": "6.0.0",
+            "django-cors-headers": "3.7.0", "pymemcache": "4.0.0"}
+RECORDING = Path(__file__).with_name("demo_run.json")
+
+
+def event_from_json(data: Mapping[str, Any]) -> Event:
+    fields = dict(data)
+    return getattr(events_mod, fields.pop("type"))(**fields)
+
+
+def recorded() -> dict[str, list[Event]]:
+    return {name: [event_from_json(e) for e in run] for name, run in json.loads(RECORDING.read_text()).items()}
+
+
+def replay(plan: Plan, runs: Mapping[str, list[Event]], url: str) -> list[Event]:
+    """The recorded events of each step of ``plan`` (the first run that has the step: everything
+    from its StepStarted to the next step's, in the order apply reported it), after the recorded
+    preflight, and the recorded end with this plan's address."""
+    by_step: dict[str, list[Event]] = {}
+    for run in runs.values():
+        current: list[Event] | None = None
+        for e in run:
+            if isinstance(e, StepStarted):
+                current = [] if e.step not in by_step else None
+                if current is not None:
+                    by_step[e.step] = current
+            if isinstance(e, Finished):
+                current = None
+            if current is not None:
+                current.append(e)
+    steps = ["preflight", *plan.steps()]
+    if plan.web and plan.answers.sessions.backend != "file":
+        steps.append("check the session store")  # apply checks it after the start
+    out: list[Event] = []
+    for step in steps:
+        if step not in by_step:
+            raise LookupError(f"no recorded events for the step {step!r}: record them again "
+                              "(OMEROWIZARD_RECORD=1 pytest tests/e2e/test_demo_recording.py)")
+        for e in by_step[step]:
+            if isinstance(e, StepDone) and e.step == "write OMERO config":  # apply's own count, for this plan
+                e = StepDone(e.step, f"{len(plan.sets)} set, {len(plan.unsets)} unset")
+            out.append(e)
+    done = next(e for e in runs["redis_cors"] if isinstance(e, Finished))
+    out.append(Finished(True, done.message.split(" OMERO.web answers at ")[0] + f" OMERO.web answers at {url}", url))
+    return out
 
 
 def first_time_answers() -> dict[str, Any]:
@@ -143,19 +192,20 @@ class Demo:
 
     def make(self, flat: Mapping[str, Any]) -> tuple[Answers, Plan, None]:
         a = answers_mod.from_flat(flat)
-        return a, make_plan(a, self.machine.state(a, self.installed)), None
+        # planned as on the OMERO.web that `install-omero --with redis,cors,memcached` leaves (the
+        # welcome may show it missing: the demonstration installs it from there)
+        return a, make_plan(a, self.machine.state(a, True)), None
 
     def apply(self, plan: Plan, omero: Any, emit: Emit) -> bool:
-        for step in plan.steps():
-            emit(StepStarted(step))
-            if self.fail and step == "check the login page":
-                emit(StepFailed(step, "http://127.0.0.1:4080/webclient/login/ did not answer 200 (HTTP 502)."))
-                emit(Finished(False, "Failed: the login page did not answer. What was changed is restored."))
-                return False
-            emit(StepDone(step, f"{len(plan.config)} set" if step == "write OMERO config" else ""))
-        self.machine.take(plan)
+        runs = recorded()
+        if self.fail:
+            for e in runs["refused"]:
+                emit(e)
+            return False
         url = "http://omero.example.org/" + ("" if plan.answers.prefix == "/" else plan.answers.prefix.lstrip("/") + "/")
-        emit(Finished(True, f"Done. OMERO.web answers at {url}", url))
+        for e in replay(plan, runs, url):
+            emit(e)
+        self.machine.take(plan)
         return True
 
     def save_answers_file(self, a: Answers, path: str) -> Path:

@@ -41,6 +41,7 @@ class SaveDialog(ModalScreen["Path | None"]):
 
     def on_mount(self) -> None:
         self.query_one("#save-error").display = False
+        self.query_one("#path", Input).cursor_blink = getattr(self.app, "blink", True)  # still for snapshots
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#do-save")

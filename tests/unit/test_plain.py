@@ -342,3 +342,10 @@ def test_derived_changes_are_changed_answers_not_questions_that_appear_with_thei
     moved = {**flat, "web_server.kind": "nginx-development", "web_server.port": 8080}
     assert wizard.derived_changes(flat, moved, {"web_server.kind"}) == [
         "web_server.port: 80 -> 8080 (not chosen: its default with these answers)"]
+
+
+def test_messages_name_their_subject(flat):
+    assert wizard.field_error("web_server.port", "80", flat) == \
+        "web_server.port: '80' is not an integer (allowed: an integer from 1 to 65535)"
+    origins = {**flat, "cors.mode": "origins"}
+    assert wizard.field_error("cors.origins", [], origins).startswith("cors.origins is empty but cors.mode is origins")

@@ -61,7 +61,8 @@ async def until(pilot, condition, timeout: float = 10) -> None:
 
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "the screen did not reach the expected state"
+        assert time.monotonic() < deadline, f"the screen did not reach the expected state: {pilot.app.screen_stack}, " \
+                                             f"focus on {pilot.app.focused}"
         await pilot.pause(0.05)
 
 
@@ -155,7 +156,7 @@ async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_
         keys = {c.key for c in review.plan.config}
         assert {"omero.web.session_engine", "omero.web.caches", "omero.web.cors_origin_whitelist"} <= keys
         shown = " ".join(rendered(s) for s in review.query(Static))
-        assert "omero.web.session_engine" in shown and "pip install django-redis" in shown
+        assert "omero.web.session_engine" in shown
         assert "s3cret" not in shown, "the Redis password must be masked in the review"
         assert str(app.query_one("#next", Button).label) == "Apply"
 
@@ -253,6 +254,8 @@ async def test_installer_runs_from_the_welcome_step_and_fills_in_the_paths():
         await settle(pilot)
         from omerowizard.tui.dialogs import InstallDialog
 
+        # the welcome step lays the button out after it has looked at the machine: click once it is there
+        await until(pilot, lambda: app.screen.get_widget_at(*app.query_one("#install").region.offset)[0].id == "install")
         await pilot.click("#install")
         await until(pilot, lambda: isinstance(app.screen, InstallDialog) and app.screen.focused is not None)
         venv = app.screen.query_one("#q-omero-venv Input", Input)
@@ -280,9 +283,9 @@ async def test_a_failed_run_says_what_failed_and_where_the_log_is():
         await press(pilot, "enter")
         run = app.query_one(RunStep)
         assert run.finished is not None and not run.finished.ok
-        assert run.steps["check the login page"] == "failed"
+        assert run.steps["preflight"] == "failed"  # a real run that preflight refused (demo_run.json)
         result = rendered(app.query_one("#result"))
-        assert "Failed: the login page did not answer" in result
+        assert "Failed: preflight failed; nothing was changed" in result and "port 4080" in result
         await press(pilot, "enter")
     assert app.return_code == 1
 
