@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -26,7 +27,10 @@ def test_built_wheel_installs_and_renders_templates(tmp_path):
                              capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr[-3000:]
 
-    help_ = subprocess.run([str(venv / "bin" / "omerowizard"), "--help"], capture_output=True, text=True, cwd="/")
+    # the installed package alone: not a checkout that PYTHONPATH (the development run) points at
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    help_ = subprocess.run([str(venv / "bin" / "omerowizard"), "--help"], capture_output=True, text=True, cwd="/",
+                           env=clean)
     assert help_.returncode == 0
     for command in ("apply", "rollback", "schema", "answers", "install-omero"):
         assert command in help_.stdout
@@ -34,7 +38,8 @@ def test_built_wheel_installs_and_renders_templates(tmp_path):
         "import omerowizard, omerowizard.render as r; from omerowizard import answers;"
         "print(r.templates_dir());"
     )
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, cwd="/")
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, cwd="/",
+                           env=clean)
     assert where.returncode == 0, where.stderr
     assert str(venv) in where.stdout.splitlines()[0]  # templates found inside the installed package
     # render a real server block through the plan, from the installed package alone
