@@ -53,7 +53,7 @@ def _shape(events: list[dict]) -> list[tuple[str, str]]:
     return [(e["type"], e.get("step", "")) for e in events]
 
 
-def test_the_demonstration_replays_what_apply_really_reports(deployment, redis_server):
+def test_the_demonstration_replays_what_apply_really_reports(deployment, redis_server, monkeypatch):
     d = deployment
     base = answers_mod.from_flat(demo.reconfigure_answers()).flat()
     base.update({"omero.user": "omero-web", "omero.venv": str(VENV), "omero.omerodir": str(d.omerodir),
@@ -61,18 +61,15 @@ def test_the_demonstration_replays_what_apply_really_reports(deployment, redis_s
                  "web_server.config_path": str(d.workdir / "nginx" / "omero-web.conf"),
                  "sessions.location": redis_url(redis_server), "prefix": "/"})
     (d.workdir / "nginx").mkdir()
-    os.environ["OMEROWIZARD_HOME"] = str(d.home)
-    try:
-        redis_run = _run(d, base)
-        file_run = _run(d, {**base, "sessions.backend": "file", "sessions.clearsessions": "daily"})
-        with socket.socket() as busy:  # another program on the application port: preflight refuses
-            d.stop()
-            busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            busy.bind(("127.0.0.1", d.app_port))
-            busy.listen()
-            refused_run = _run(d, {**base, "application_server.workers": 2})
-    finally:
-        os.environ.pop("OMEROWIZARD_HOME", None)
+    monkeypatch.setenv("OMEROWIZARD_HOME", str(d.home))
+    redis_run = _run(d, base)
+    file_run = _run(d, {**base, "sessions.backend": "file", "sessions.clearsessions": "daily"})
+    with socket.socket() as busy:  # another program on the application port: preflight refuses
+        d.stop()
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", d.app_port))
+        busy.listen()
+        refused_run = _run(d, {**base, "application_server.workers": 2})
     runs = {"redis_cors": _normalise(redis_run, d, redis_url(redis_server)),
             "file_sessions": _normalise(file_run, d, redis_url(redis_server)),
             "refused": _normalise(refused_run, d, redis_url(redis_server))}
