@@ -115,10 +115,6 @@ class QuestionStep(Step):
             shown[0].focus_control()
         self.scroll_home(animate=False)
 
-    def invalid(self) -> list[QuestionField]:
-        """Check every shown field again; the ones that are wrong."""
-        return [f for f in self.shown() if f.validate_now() is not None]
-
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         for node in event.widget.ancestors_with_self:
             if isinstance(node, QuestionField):
