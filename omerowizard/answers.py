@@ -491,7 +491,9 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
                                     allowed="keys such as omero.web.login_logo"))
             continue
         if err.validator == "type":
-            want = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
+            # "null" (empty: the default) is allowed everywhere and is no help in the message
+            types = [err.validator_value] if isinstance(err.validator_value, str) else list(err.validator_value)
+            want = " or ".join(t for t in types if t != "null") or "null"
             msg = f"{_short(err.instance)} is not {'an' if want[0] in 'aeiou' else 'a'} {want}"
             if "string" in want and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
                 msg = f"was read as the number {err.instance!r}: write the value in quotes"

@@ -184,9 +184,19 @@ class CommandLog:
         self._append("\n".join(lines))
 
 
+_RUNNING: set[subprocess.Popen] = set()  # the process groups run_streamed has started and not yet reaped
+
+
+def end_running() -> None:
+    """End every process group run_streamed is running (a cancelled installation: pip and the
+    compilers it started), from any thread or a signal handler; their readers then see the end."""
+    for proc in list(_RUNNING):
+        _end_group(proc)
+
+
 def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandLog | None = None,
                  timeout: float | None = None, cwd: str | None = None, input: str | None = None,
-                 track: Path | None = None) -> Result:
+                 track: Path | None = None, env: Mapping[str, str] | None = None) -> Result:
     """Run ``argv``, feeding each output line to ``on_line`` as it is printed.
 
     ``input`` is written to its standard input (so nothing secret goes through a temporary file).
@@ -201,12 +211,14 @@ def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandL
         # (runuser does not pass a kill on to omero) before restoring
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                                text=True, bufsize=1, cwd=cwd or "/", start_new_session=True)
+                                text=True, bufsize=1, cwd=cwd or "/", start_new_session=True,
+                                env=dict(env) if env is not None else None)
     except OSError as exc:
         if log:
             log.write(argv, f"cannot run: {exc}", None, 0.0)
         raise PreflightError(f"cannot run {argv[0]}: {exc.strerror}") from None
     assert proc.stdout is not None
+    _RUNNING.add(proc)
     if track is not None:
         children.remember(track, proc.pid)
     try:
@@ -226,6 +238,7 @@ def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandL
         _end_group(proc)
         raise
     finally:
+        _RUNNING.discard(proc)
         if track is not None:
             children.forget(track, proc.pid)
         output = "".join(lines)

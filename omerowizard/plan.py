@@ -28,11 +28,24 @@ class ConfigChange:
     def action(self) -> str:
         return "unset" if self.new is None else "set"
 
-    def describe(self) -> str:
+    @property
+    def old_text(self) -> str:
         # printable(): the old value comes from config.xml, which the OMERO.web user can write
-        old = printable(mask_secrets(self.old)) if self.old is not None else "(unset)"
-        new = printable(mask_secrets(self.new)) if self.new is not None else "(unset: OMERO default)"
-        return f"{self.key}: {old} -> {new}"
+        return printable(mask_secrets(self.old)) if self.old is not None else self._unset()
+
+    @property
+    def new_text(self) -> str:
+        return printable(mask_secrets(self.new)) if self.new is not None else self._unset()
+
+    def _unset(self) -> str:
+        """An unset key, with the value OMERO.web then uses (``(unset: OMERO's default 5)``)."""
+        from omerowizard.omeroconfig import DEFAULTS
+
+        default = DEFAULTS.get(self.key)
+        return f"(unset: OMERO's default {mask_secrets(default)})" if default is not None else "(unset)"
+
+    def describe(self) -> str:
+        return f"{self.key}: {self.old_text} -> {self.new_text}"
 
 
 @dataclass(frozen=True)

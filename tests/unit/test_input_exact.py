@@ -353,7 +353,7 @@ def test_schema_into_a_closed_pipe_ends_quietly():
     finally:
         os.close(write)
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
-    assert proc.returncode == 141
+    assert proc.returncode in (0, 141)  # quiet, as `yes | head` is
 
 
 # ----------------------------------------------------------------------------- the hostile corpus

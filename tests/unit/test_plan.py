@@ -101,3 +101,13 @@ def test_removed_extra_config_is_unset_on_the_next_run():
     cur = answers.load_text("{}\n")
     p = make_plan(cur, state({"omero.web.login_logo": "/static/x.png"}), previous=prev)
     assert p.unsets == ["omero.web.login_logo"]
+
+
+def test_an_unset_key_shows_the_value_omero_uses_meanwhile():
+    from omerowizard.plan import ConfigChange
+
+    assert ConfigChange("omero.web.wsgi_workers", None, "3", "").describe() == \
+        "omero.web.wsgi_workers: (unset: OMERO's default 5) -> 3"
+    assert ConfigChange("omero.web.wsgi_workers", "3", None, "").describe() == \
+        "omero.web.wsgi_workers: 3 -> (unset: OMERO's default 5)"
+    assert ConfigChange("omero.web.prefix", None, "/omero", "").describe() == "omero.web.prefix: (unset) -> /omero"
