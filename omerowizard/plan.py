@@ -89,13 +89,53 @@ class JobChange:
         return f"{'replace' if self.old else 'install'} the clearsessions job of {self.user}: {self.new} ({self.why})"
 
 
+# How a change to each omero.web key reaches a running OMERO.web. gunicorn is started by `omero web start`
+# with a command line built from the keys below (omero/plugins/web.py, _build_run_cmd) and SCRIPT_NAME set
+# from the prefix: a change to any of them needs a restart. Every other key is read by omeroweb.settings
+# when a worker imports Django, and gunicorn runs without --preload, so SIGHUP (new workers, the old ones
+# finish their requests) applies it without dropping a request. Unknown keys (extra_config) count as
+# Django settings. One table, so the feature modules can take their rows later.
+RESTART_KEYS: dict[str, str] = {
+    "omero.web.application_server": "the kind of application server (gunicorn or Django's development server)",
+    "omero.web.application_server.host": "gunicorn's --bind address",
+    "omero.web.application_server.port": "gunicorn's --bind port",
+    "omero.web.application_server.max_requests": "gunicorn's --max-requests",
+    "omero.web.wsgi_workers": "gunicorn's --workers",
+    "omero.web.wsgi_timeout": "gunicorn's --timeout",
+    "omero.web.wsgi_worker_class": "gunicorn's --worker-class",
+    "omero.web.wsgi_worker_connections": "gunicorn's --worker-connections",
+    "omero.web.wsgi_threads": "gunicorn's --threads",
+    "omero.web.wsgi_args": "extra gunicorn arguments",
+    "omero.web.prefix": "the SCRIPT_NAME gunicorn is started with",
+}
+# Keys whose change needs the static files collected again before new workers serve pages.
+STATIC_KEYS: dict[str, str] = {
+    "omero.web.apps": "an added app brings its own static files",
+}
+
+
+def restart_reason(key: str) -> str | None:
+    """Why a change to ``key`` needs a restart; None when a graceful reload applies it."""
+    return RESTART_KEYS.get(key)
+
+
 @dataclass(frozen=True)
 class WebChange:
-    action: str  # start | restart
+    action: str  # start | restart | reload
     why: str
+    reasons: tuple[str, ...] = ()  # restart: each setting that needs it, and why
+    collectstatic: bool = False  # reload: collect the static files first
 
     def describe(self) -> str:
+        if self.action == "reload":
+            static = "collect static files, then " if self.collectstatic else ""
+            return f"{static}reload OMERO.web gracefully: SIGHUP to its gunicorn ({self.why})"
         return f"omero web {self.action} ({self.why})"
+
+    @property
+    def label(self) -> str:
+        """The name of the apply step that runs it."""
+        return "reload OMERO.web" if self.action == "reload" else f"omero web {self.action}"
 
 
 @dataclass
@@ -137,7 +177,9 @@ class Plan:
         if self.jobs:
             out.append("scheduled jobs")
         if self.web:
-            out.append(f"omero web {self.web.action}")
+            if self.web.collectstatic:
+                out.append("collect static files")
+            out.append(self.web.label)
             out.append("check the login page")
         return out
 
@@ -161,6 +203,7 @@ class Plan:
         if self.web:
             out.append("OMERO.web:")
             out.append(f"  {self.web.describe()}")
+            out += [f"    restart because {r}" for r in self.web.reasons]
         return out
 
 
@@ -199,10 +242,23 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
         if not state.running:
             plan.web = WebChange("start", "OMERO.web is not running")
         elif plan.config or plan.packages:
-            plan.web = WebChange("restart", "the configuration changed")
+            plan.web = web_change(plan, state)
     elif state.running and (plan.config or plan.packages):
         plan.notes.append("start is false: the changes take effect at the next `omero web restart`.")
     return plan
+
+
+def web_change(plan: Plan, state: State) -> WebChange:
+    """Restart or graceful reload of a running OMERO.web, for the planned config and packages."""
+    reasons = tuple(f"{c.key} changed: {RESTART_KEYS[c.key]}" for c in plan.config if c.key in RESTART_KEYS)
+    if reasons:
+        return WebChange("restart", "gunicorn's own settings changed", reasons)
+    if state.development_running or plan.answers.web_server.kind == "development":
+        return WebChange("restart", "the configuration changed", ("Django's development server cannot reload",))
+    static = [c.key for c in plan.config if c.key in STATIC_KEYS]
+    collect = bool(static or plan.packages)
+    return WebChange("reload", "only Django settings changed: new workers read them, the old ones finish "
+                               "their requests", collectstatic=collect)
 
 
 def _windows_plan(plan: Plan) -> Plan:

@@ -25,6 +25,7 @@ class State:
     running_pid: int | None = None
     files: dict[str, str | None] = field(default_factory=dict)  # path -> current content (None: absent)
     crontab: str | None = None  # the OMERO.web user's crontab as it is (None: none, or not read)
+    development_running: bool = False  # what runs is Django's development server (it cannot reload)
 
     @property
     def running(self) -> bool:
@@ -90,4 +91,5 @@ def probe(omero: Omero) -> State:
     state.packages = packages(target.venv)
     state.config = omero.config_read()
     state.running_pid = running_pid(target)
+    state.development_running = state.running and _alive_pid(target.omerodir / "var" / "django.pid") is None
     return state

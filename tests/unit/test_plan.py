@@ -101,3 +101,47 @@ def test_removed_extra_config_is_unset_on_the_next_run():
     cur = answers.load_text("{}\n")
     p = make_plan(cur, state({"omero.web.login_logo": "/static/x.png"}), previous=prev)
     assert p.unsets == ["omero.web.login_logo"]
+
+
+def test_a_cors_change_on_a_running_gunicorn_is_a_graceful_reload():
+    p = plan("cors: {mode: origins, origins: ['https://a.example.org']}\n")
+    assert p.web.action == "reload" and p.web.reasons == ()
+    assert p.web.collectstatic  # omero.web.apps changed: its static files are collected first
+    assert p.steps()[-3:] == ["collect static files", "reload OMERO.web", "check the login page"]
+    assert any("SIGHUP" in line for line in p.lines())
+
+
+def test_session_and_cookie_changes_reload_without_collecting_static_files():
+    p = plan("sessions: {cookie_age: 3600, expire_at_browser_close: false}\n")
+    assert p.web.action == "reload" and not p.web.collectstatic
+
+
+def test_an_added_app_collects_static_files_before_the_reload():
+    p = plan("cors: {mode: all}\n", packages={k: v for k, v in ALL.items() if k != "django-cors-headers"})
+    assert p.web.action == "reload" and p.web.collectstatic
+    assert p.steps()[-3:] == ["collect static files", "reload OMERO.web", "check the login page"]
+
+
+def test_unknown_extra_settings_reload():
+    assert plan("extra_config: {omero.web.login_logo: /static/x.png}\n").web.action == "reload"
+
+
+def test_gunicorn_settings_restart_and_the_review_says_which_and_why():
+    p = plan("application_server: {port: 4090, workers: 3}\ncors: {mode: all}\n")
+    assert p.web.action == "restart"
+    text = "\n".join(p.lines())
+    assert "omero.web.application_server.port changed: gunicorn's --bind port" in text
+    assert "omero.web.wsgi_workers changed: gunicorn's --workers" in text
+
+
+def test_extra_gunicorn_settings_restart():
+    for key in ("omero.web.wsgi_args", "omero.web.application_server.max_requests", "omero.web.wsgi_worker_class"):
+        p = plan(f"extra_config: {{{key}: '2'}}\n")
+        assert p.web.action == "restart", key
+
+
+def test_a_development_server_restarts():
+    s = state()
+    s.development_running = True
+    p = make_plan(answers.load_text("sessions: {cookie_age: 3600}\n"), s)
+    assert p.web.action == "restart"
