@@ -45,6 +45,9 @@ class Manifest:
     entries: list[Entry] = field(default_factory=list)
     crontab: str | None = None  # file name of the saved crontab (None: not saved)
     status: str = "applying"  # applying | done | restored | failed-restore
+    # issue 16: the OMERO.web environment's distributions an upgrade replaces, at their versions before it;
+    # restore reinstalls exactly these ({distribution: version}; empty: no upgrade in this run)
+    packages: dict[str, str] = field(default_factory=dict)
 
     def save(self, directory: Path) -> None:
         tmp = directory / "manifest.json.tmp"
@@ -92,6 +95,11 @@ class Backup:
         m.save(directory)
         return cls(directory, m)
 
+    def record_packages(self, versions: dict[str, str]) -> None:
+        """Before an upgrade: the versions to reinstall on restore (saved at once, in case the run is killed)."""
+        self.manifest.packages = dict(versions)
+        self.manifest.save(self.directory)
+
     def finish(self, status: str = "done") -> None:
         self.manifest.status = status
         self.manifest.save(self.directory)
@@ -105,6 +113,12 @@ class Backup:
         if self.manifest.crontab:
             cron.write(self.manifest.user, (self.directory / self.manifest.crontab).read_text())
             restored.append(f"crontab of {self.manifest.user}")
+        if self.manifest.packages:
+            from omerowizard.venv import pip_install
+
+            pins = [f"{name}=={version}" for name, version in sorted(self.manifest.packages.items())]
+            pip_install(Path(self.manifest.venv), pins)
+            restored.append("packages " + ", ".join(pins))
         self.finish("restored")
         return restored
 

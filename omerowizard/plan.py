@@ -11,6 +11,7 @@ from omerowizard import omeroconfig
 from omerowizard.answers import Answers
 from omerowizard.omero import mask_secrets
 from omerowizard.probe import State
+from omerowizard.upgrade import UpgradeChange, plan_upgrade
 from omerowizard.venv import FEATURE_PACKAGES, normalise
 
 SECRET_KEYS = {"omero.web.caches"}
@@ -148,6 +149,7 @@ class Plan:
     jobs: list[JobChange] = field(default_factory=list)
     web: WebChange | None = None
     notes: list[str] = field(default_factory=list)
+    upgrade: UpgradeChange | None = None
 
     @property
     def sets(self) -> dict[str, str]:
@@ -159,7 +161,7 @@ class Plan:
 
     @property
     def changes_machine(self) -> bool:
-        return bool(self.config or self.packages or self.files or self.jobs)
+        return bool(self.config or self.packages or self.files or self.jobs or self.upgrade)
 
     @property
     def empty(self) -> bool:
@@ -168,6 +170,10 @@ class Plan:
     def steps(self) -> list[str]:
         """The steps apply runs, in order, as short labels (front ends show them as a checklist)."""
         out = []
+        if self.upgrade:
+            out.append(f"{self.upgrade.verb} OMERO.web")
+            if self.upgrade.clear_sessions:
+                out.append("clear the session store")
         if self.packages:
             out.append("install packages")
         if self.config:
@@ -188,6 +194,9 @@ class Plan:
         if self.empty:
             return ["Nothing to change: the deployment already matches the answers."]
         out: list[str] = []
+        if self.upgrade:
+            out.append("OMERO.web version:")
+            out += [f"  {line}" for line in self.upgrade.lines()]
         if self.config:
             out.append("OMERO config:")
             out += [f"  {c.action:5} {c.describe()}" for c in self.config]
@@ -230,9 +239,10 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
         needed.append((answers.sessions.backend, f"{answers.sessions.backend} sessions"))
     if answers.cors.mode != "off":
         needed.append(("cors", "CORS"))
+    plan.upgrade = plan_upgrade(answers, state.packages, state.upgrade)
     for feature, why in needed:
         dist = FEATURE_PACKAGES[feature]
-        if normalise(dist) not in state.packages:
+        if normalise(dist) not in state.packages and not plan.upgrade:  # an upgrade installs them with omero-web
             plan.packages.append(PackageChange(dist, f"needed for {why}"))
 
     from omerowizard import serverfiles  # the web-server files and scheduled jobs (issue 4)
@@ -241,9 +251,13 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
     if answers.start:
         if not state.running:
             plan.web = WebChange("start", "OMERO.web is not running")
+        elif plan.upgrade:
+            plan.web = WebChange("restart", f"new code: the {plan.upgrade.verb} of omero-web",
+                                 (f"omero-web {plan.upgrade.old} -> {plan.upgrade.new}: an upgrade is never a mere "
+                                  "reload",))
         elif plan.config or plan.packages:
             plan.web = web_change(plan, state)
-    elif state.running and (plan.config or plan.packages):
+    elif state.running and (plan.config or plan.packages or plan.upgrade):
         plan.notes.append("start is false: the changes take effect at the next `omero web restart`.")
     return plan
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from omerowizard.omero import Omero, OmeroTarget
@@ -26,6 +27,7 @@ class State:
     files: dict[str, str | None] = field(default_factory=dict)  # path -> current content (None: absent)
     crontab: str | None = None  # the OMERO.web user's crontab as it is (None: none, or not read)
     development_running: bool = False  # what runs is Django's development server (it cannot reload)
+    upgrade: Any = None  # upgrade.Measured: pip's dry run for the omero-web release the answers want
 
     @property
     def running(self) -> bool:
