@@ -145,3 +145,45 @@ def test_a_development_server_restarts():
     s.development_running = True
     p = make_plan(answers.load_text("sessions: {cookie_age: 3600}\n"), s)
     assert p.web.action == "restart"
+
+
+def upgrade_state(installed: str, wanted: str, install: dict, **kw) -> State:
+    from omerowizard.upgrade import Measured
+
+    s = state(packages={**ALL, "omero-web": installed, "omero-py": "5.19.0", "django": "4.2.16"}, **kw)
+    s.upgrade = Measured(wanted, (f"omero-web=={wanted}",), install)
+    return s
+
+
+def test_an_upgrade_lists_the_versions_and_the_notes_crossed_and_restarts():
+    s = upgrade_state("5.29.2", "5.33.2", {"omero-web": "5.33.2", "omero-py": "5.23.0", "django": "5.2.19",
+                                          "django-redis": "7.0.0"})
+    p = make_plan(answers.load_text("omero: {web_version: '5.33.2'}\n"), s)
+    assert p.upgrade and p.upgrade.verb == "upgrade" and p.upgrade.clear_sessions
+    text = "\n".join(p.lines())
+    assert "upgrade omero-web 5.29.2 -> 5.33.2" in text
+    for line in ("omero-web: 5.29.2 -> 5.33.2", "omero-py: 5.19.0 -> 5.23.0", "django: 4.2.16 -> 5.2.19",
+                 "django-redis: 5 -> 7.0.0"):
+        assert line in text, line
+    assert "5.30 removed Pickle sessions" in text and "5.31 requires Django 5.2" in text
+    assert p.web.action == "restart" and "never a mere reload" in p.web.reasons[0]
+    assert p.steps()[:2] == ["upgrade OMERO.web", "clear the session store"]
+
+
+def test_an_upgrade_between_releases_without_notes_clears_nothing():
+    s = upgrade_state("5.33.1", "5.33.2", {"omero-web": "5.33.2"})
+    p = make_plan(answers.load_text("omero: {web_version: '5.33.2'}\n"), s)
+    assert p.upgrade and not p.upgrade.clear_sessions and p.upgrade.notes == ()
+
+
+def test_the_installed_version_plans_no_upgrade():
+    p = make_plan(answers.load_text("omero: {web_version: '5.33.2'}\n"), state())
+    assert p.upgrade is None and p.web is None
+
+
+def test_redis_sessions_upgrade_to_5_31_ask_for_django_redis_6():
+    from omerowizard import upgrade
+    assert upgrade.requirements("5.33.2", "redis", True) == ["omero-web==5.33.2", "django-redis>=6",
+                                                             "django-cors-headers"]
+    assert upgrade.requirements("5.29.2", "file", False) == ["omero-web==5.29.2"]
+    assert [c for c, _ in upgrade.notes_between("5.33.2", "5.29.2")] == [True, True]  # a downgrade crosses them too
