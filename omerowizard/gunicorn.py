@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import pwd
 import signal
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ def read_pidfile(omerodir: Path) -> int:
         try:
             fd = os.open("django.pid", flags | os.O_NONBLOCK, dir_fd=var)
             with os.fdopen(fd, "rb") as fh:
-                if not os.path.stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
                     raise ReloadError(f"{omerodir}/var/django.pid is not a regular file")
                 text = fh.read(64).decode("ascii", "replace").strip()
         finally:
