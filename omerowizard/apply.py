@@ -285,9 +285,10 @@ class Applier:
                 s.detail = (result.output.strip().splitlines() or [""])[-1]
 
     def reload_web(self) -> None:
-        """Graceful reload: collect static files if needed, SIGHUP the verified gunicorn master of this
-        deployment, and wait until its new workers serve the login page. New workers that do not boot
-        raise, so apply restores config.xml and restarts OMERO.web with it, as after a failed start."""
+        """Graceful reload: collect static files if needed, then have the verified gunicorn master of this
+        deployment replace its workers by new ones (which read the new config.xml) without a moment
+        with none booted, and check the login page. New workers that do not boot raise, so apply
+        restores config.xml and restarts OMERO.web with it, as after a failed start."""
         from omerowizard import gunicorn
 
         plan = self.plan
@@ -304,10 +305,10 @@ class Applier:
         with self.step("reload OMERO.web") as s:
             master = gunicorn.find_master(t.omerodir, t.user)
             try:
-                self.emit(Output("reload OMERO.web", f"SIGHUP to gunicorn master {master.pid} (verified: "
-                                                     f"{t.user}, OMERODIR={t.omerodir})"))
-                done = gunicorn.reload(master, plan.answers.application_server.workers,
-                                       check=lambda: answers_200(url))
+                self.emit(Output("reload OMERO.web", f"gunicorn master {master.pid} verified ({t.user}, "
+                                                     f"OMERODIR={t.omerodir}): replacing its workers"))
+                done = gunicorn.reload(master, check=lambda: answers_200(url),
+                                       on_line=lambda line: self.emit(Output("reload OMERO.web", line)))
             except gunicorn.ReloadError as exc:
                 self._tail_web_log(log, offset, "reload OMERO.web")
                 raise ApplyError(f"{exc}\nLast lines of {log}:\n{tail(log)}") from None

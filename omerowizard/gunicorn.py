@@ -1,9 +1,10 @@
-"""The gunicorn master of one deployment: found, verified, and reloaded.
+"""The gunicorn master of one deployment: found, verified, and its workers replaced.
 
 ``omero web start`` runs gunicorn as the OMERO.web user, daemonised, with ``-p OMERODIR/var/django.pid``
-and ``OMERODIR`` in its environment, without ``--preload``: SIGHUP makes the master start new workers,
-which import the Django settings (and so config.xml) afresh, and stop the old ones once their requests
-are done. No request is dropped.
+and ``OMERODIR`` in its environment, without ``--preload``: every new worker imports the Django
+settings (and so config.xml) afresh. ``reload`` has the master start one new worker per old one
+(SIGTTIN), waits until they have booted, then has it stop the old ones gracefully (SIGTTOU), so no
+request fails and none waits for Django to import.
 
 The wizard may run as root, and OMERODIR belongs to the OMERO.web user, who could replace
 ``var`` or ``django.pid`` with a link or write any number into the file. So the pid file is read
@@ -151,6 +152,27 @@ def workers(pid: int) -> set[int]:
     return out
 
 
+def booted(pid: int) -> bool | None:
+    """Whether gunicorn worker ``pid`` has loaded the application and entered its loop: from then on it
+    stamps its heartbeat file (an unlinked ``wgunicorn-*`` file it holds open) with the monotonic clock
+    (gunicorn >= 20), while a worker still importing Django carries the wall-clock time of its creation.
+    None when this cannot be told (no such file: another gunicorn)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if not os.path.basename(target).startswith("wgunicorn-"):
+                continue
+            mtime = os.stat(f"/proc/{pid}/fd/{fd}").st_mtime  # the open file itself (a /proc magic link)
+        except OSError:
+            continue
+        return mtime < 1e9  # a monotonic stamp (seconds since boot), not a date after 2001
+    return None
+
+
 @dataclass
 class Reloaded:
     old: set[int]
@@ -158,33 +180,60 @@ class Reloaded:
     seconds: float
 
 
-def reload(master: Master, expected: int, timeout: float = 60, check: Callable[[], bool] | None = None,
-           poll: float = 0.1) -> Reloaded:
-    """SIGHUP, then wait until every old worker is gone and ``expected`` new ones run and stay up
-    (``check``, e.g. the login page answering 200, must pass once they do). A new worker that dies
-    while booting (an app that does not import) or a master that exits is a ReloadError."""
+def _wait(cond: Callable[[], bool], master: Master, timeout: float, what: str, poll: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if not alive(master):
+            raise ReloadError(f"the gunicorn master (pid {master.pid}) exited while {what}: "
+                              "its new workers failed to boot (the new configuration does not load)")
+        if time.monotonic() > deadline:
+            raise ReloadError(f"gave up after {timeout:.0f}s while {what}")
+        time.sleep(poll)
+
+
+def reload(master: Master, timeout: float = 120, check: Callable[[], bool] | None = None,
+           on_line: Callable[[str], None] | None = None) -> Reloaded:
+    """Replace every worker by one that reads the new configuration, with no moment without a booted
+    worker: SIGTTIN once per worker (each starts a new worker, which imports the settings afresh), wait
+    until all the new workers have booted, then SIGTTOU as many times (each makes the master stop its
+    oldest worker gracefully, after its request). HUP would stop the old workers at once, leaving a gap
+    as long as Django takes to import. A new worker that dies while booting, or a master that exits
+    (gunicorn halts when a worker cannot load the application), is a ReloadError."""
+    say = on_line or (lambda line: None)
     start = time.monotonic()
     old = workers(master.pid)
-    send(master, signal.SIGHUP)
+    n = len(old)
+    if n == 0:
+        raise ReloadError(f"the gunicorn master (pid {master.pid}) has no workers")
     seen: set[int] = set()
-    deadline = start + timeout
-    while time.monotonic() < deadline:
-        if not alive(master):
-            raise ReloadError(f"the gunicorn master (pid {master.pid}) exited after the reload: "
-                              "its new workers failed to boot")
+
+    def fresh() -> set[int]:
         now = workers(master.pid)
-        fresh = now - old
         died = seen - now
         if died:
             raise ReloadError(f"new gunicorn workers exited while booting (pids {sorted(died)}): "
                               "the new configuration does not load")
-        seen |= fresh
-        if not (now & old) and len(fresh) >= expected:
-            if check is None or check():
-                after = workers(master.pid)
-                if seen - after:
-                    continue  # one died during the check: reported on the next round
-                return Reloaded(old, fresh, time.monotonic() - start)
-        time.sleep(poll)
-    raise ReloadError(f"the new gunicorn workers were not all up after {timeout:.0f}s "
-                      f"(old still running: {sorted(workers(master.pid) & old)}, new: {sorted(seen)})")
+        seen.update(now - old)
+        return now - old
+
+    for i in range(n):  # one signal at a time: signals sent together may be merged into one
+        send(master, signal.SIGTTIN)
+        _wait(lambda: len(fresh()) > i, master, 30, f"starting new worker {i + 1} of {n}")
+    say(f"started {n} new workers {sorted(seen)} beside the old ones {sorted(old)}")
+
+    def all_booted() -> bool:
+        states = [booted(pid) for pid in fresh()]
+        if any(s is False for s in states):
+            return False
+        return all(states) or (check is None or check())
+
+    _wait(all_booted, master, timeout, "waiting for the new workers to boot", poll=0.1)
+    say(f"the new workers booted after {time.monotonic() - start:.1f}s; stopping the old ones gracefully")
+    for i in range(n):
+        send(master, signal.SIGTTOU)
+        _wait(lambda: len(workers(master.pid) & old) <= n - 1 - i, master, timeout,
+              f"stopping old worker {i + 1} of {n} (it finishes its request first)")
+    if check is not None:
+        _wait(check, master, 60, "checking the login page after the reload", poll=0.2)
+    new = fresh()
+    return Reloaded(old, new, time.monotonic() - start)

@@ -93,8 +93,8 @@ class JobChange:
 # How a change to each omero.web key reaches a running OMERO.web. gunicorn is started by `omero web start`
 # with a command line built from the keys below (omero/plugins/web.py, _build_run_cmd) and SCRIPT_NAME set
 # from the prefix: a change to any of them needs a restart. Every other key is read by omeroweb.settings
-# when a worker imports Django, and gunicorn runs without --preload, so SIGHUP (new workers, the old ones
-# finish their requests) applies it without dropping a request. Unknown keys (extra_config) count as
+# when a worker imports Django, and gunicorn runs without --preload, so replacing the workers (new ones
+# first, then the old ones finish their requests: gunicorn.reload) applies it without dropping a request. Unknown keys (extra_config) count as
 # Django settings. One table, so the feature modules can take their rows later.
 RESTART_KEYS: dict[str, str] = {
     "omero.web.application_server": "the kind of application server (gunicorn or Django's development server)",
@@ -130,7 +130,7 @@ class WebChange:
     def describe(self) -> str:
         if self.action == "reload":
             static = "collect static files, then " if self.collectstatic else ""
-            return f"{static}reload OMERO.web gracefully: SIGHUP to its gunicorn ({self.why})"
+            return f"{static}reload OMERO.web gracefully: new gunicorn workers replace the old ones ({self.why})"
         return f"omero web {self.action} ({self.why})"
 
     @property
