@@ -94,8 +94,9 @@ class JobChange:
 # with a command line built from the keys below (omero/plugins/web.py, _build_run_cmd) and SCRIPT_NAME set
 # from the prefix: a change to any of them needs a restart. Every other key is read by omeroweb.settings
 # when a worker imports Django, and gunicorn runs without --preload, so replacing the workers (new ones
-# first, then the old ones finish their requests: gunicorn.reload) applies it without dropping a request. Unknown keys (extra_config) count as
-# Django settings. One table, so the feature modules can take their rows later.
+# first, then the old ones finish their requests: gunicorn.reload) applies it without dropping a request.
+# Unknown keys (extra_config) count as Django settings. One table, so the feature modules can take their
+# rows later.
 RESTART_KEYS: dict[str, str] = {
     "omero.web.application_server": "the kind of application server (gunicorn or Django's development server)",
     "omero.web.application_server.host": "gunicorn's --bind address",
@@ -264,7 +265,7 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
 
 def web_change(plan: Plan, state: State) -> WebChange:
     """Restart or graceful reload of a running OMERO.web, for the planned config and packages."""
-    reasons = tuple(f"{c.key} changed: {RESTART_KEYS[c.key]}" for c in plan.config if c.key in RESTART_KEYS)
+    reasons = tuple(f"{c.key} changed: {restart_reason(c.key)}" for c in plan.config if restart_reason(c.key))
     if reasons:
         return WebChange("restart", "gunicorn's own settings changed", reasons)
     if state.development_running or plan.answers.web_server.kind == "development":
