@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from omerowizard.venv import FEATURE_PACKAGES
+from omerowizard.venv import FEATURE_PACKAGES, normalise
 
 # Upgrade notes of OMERO.web (its UPGRADING notes and release notes) that matter when deploying:
 # (release, the session store must be cleared, the note).
@@ -22,7 +22,7 @@ NOTES: tuple[tuple[tuple[int, ...], bool, str], ...] = (
 )
 REDIS_FROM = (5, 31, 0)  # with Django 5.2, omero-web's Redis sessions need django-redis >= 6
 REDIS_REQUIREMENT = "django-redis>=6"
-SHOWN = ("omero-web", "omero-py", "django")  # always listed, changed or not
+SHOWN = ("omero-web", "omero-py", "django")  # always listed, changed or not (with the feature packages)
 
 
 def version_tuple(text: str | None) -> tuple[int, ...]:
@@ -118,7 +118,11 @@ def plan_upgrade(answers, packages: dict[str, str], measured: Measured | None) -
     if wanted is None or measured is None or measured.wanted != wanted:
         return None
     old = packages.get("omero-web") or "(not installed)"
-    names = list(SHOWN) + sorted(n for n in measured.install if n not in SHOWN)
+    import re
+
+    features = [normalise(re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0]) for r in measured.requirements]
+    shown = list(dict.fromkeys([*SHOWN, *features]))  # always listed, changed or not
+    names = shown + sorted(n for n in measured.install if n not in shown)
     versions = tuple((n, packages.get(n), measured.install.get(n, packages.get(n) or "?")) for n in names
                      if n in measured.install or n in packages)
     crossed = notes_between(old, wanted) if old[0].isdigit() else []

@@ -176,6 +176,15 @@ def test_an_upgrade_between_releases_without_notes_clears_nothing():
     assert p.upgrade and not p.upgrade.clear_sessions and p.upgrade.notes == ()
 
 
+def test_the_feature_packages_in_use_are_listed_even_when_unchanged():
+    from omerowizard.upgrade import Measured
+
+    s = upgrade_state("5.33.1", "5.33.2", {"omero-web": "5.33.2"})
+    s.upgrade = Measured("5.33.2", ("omero-web==5.33.2", "django-cors-headers"), {"omero-web": "5.33.2"})
+    p = make_plan(answers.load_text("omero: {web_version: '5.33.2'}\ncors: {mode: all}\n"), s)
+    assert "django-cors-headers: 3.7.0 -> 3.7.0" in "\n".join(p.lines())
+
+
 def test_the_installed_version_plans_no_upgrade():
     p = make_plan(answers.load_text("omero: {web_version: '5.33.2'}\n"), state())
     assert p.upgrade is None and p.web is None
