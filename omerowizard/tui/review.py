@@ -55,9 +55,13 @@ class ReviewStep(Step):
                       Static("Press Enter to quit: no changes will be made.", classes="hint"))
             self._notes(box, plan)
             return
-        n = len(plan.config) + len(plan.packages) + len(plan.files) + len(plan.jobs) + (1 if plan.web else 0)
+        n = (len(plan.config) + len(plan.packages) + len(plan.files) + len(plan.jobs) + (1 if plan.web else 0)
+             + (1 if plan.upgrade else 0))
         box.mount(Static(Text(f"{n} change{'s' if n != 1 else ''} will be made. Nothing has changed yet: "
                               "Enter applies them, Escape goes back.", style="bold"), classes="summary"))
+        if plan.upgrade:
+            box.mount(Label("OMERO.web version", classes="group"))
+            box.mount(Static("\n".join(plan.upgrade.lines()), classes="items"))
         if plan.config:
             box.mount(Label(f"OMERO config ({len(plan.config)})", classes="group"))
             text = Text()
@@ -85,7 +89,8 @@ class ReviewStep(Step):
             box.mount(Static("\n".join(j.describe() for j in plan.jobs), classes="items"))
         if plan.web:
             box.mount(Label("OMERO.web", classes="group"))
-            box.mount(Static(plan.web.describe(), classes="items"))
+            box.mount(Static("\n".join([plan.web.describe(), *(f"  restart because {r}" for r in plan.web.reasons)]),
+                             classes="items"))
         self._notes(box, plan)
 
     def _notes(self, box: Vertical, plan: Plan) -> None:
