@@ -127,6 +127,7 @@ def test_a_reload_whose_workers_do_not_boot_is_restored(deployment):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "reload OMERO.web" in proc.stdout
     assert "Restored:" in proc.stderr
+    assert "failed to boot" in proc.stderr or "exited while booting" in proc.stderr, proc.stderr
     assert deployment.config_xml.read_bytes() == before
     assert parts.http_get(deployment.login_url()).status == 200
     assert "omero.web.ui.top_links" not in deployment.config()
