@@ -253,7 +253,9 @@ class Applier:
             if development:
                 self._start_development(name, action)
             else:
-                self.omero.web(action, on_line=lambda line: self.emit(Output(name, line)))
+                # a restart keeps OMERO.web down from its stop to gunicorn's start: skip the session clean-up
+                self.omero.web(action, on_line=lambda line: self.emit(Output(name, line)),
+                               keep_sessions=action == "restart")
         with self.step("check the login page") as s:
             url = login_url(plan)
             ok, why = check_login_page(url)

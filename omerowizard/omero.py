@@ -271,10 +271,15 @@ class Omero:
         self.run("config", "append", key, value)
 
     # -- web ---------------------------------------------------------------------
-    def web(self, action: str, on_line: LineSink | None = None, check: bool = True) -> Result:
+    def web(self, action: str, on_line: LineSink | None = None, check: bool = True,
+            keep_sessions: bool = False) -> Result:
+        """``omero web ACTION``; ``keep_sessions`` (start, restart) skips the clean-up of expired sessions
+        that start runs before gunicorn, which shortens the outage of a restart (the clearsessions job,
+        or the cache's own expiry, removes them anyway)."""
         if action not in {"start", "stop", "restart", "status", "clearsessions"}:
             raise ValueError(action)
-        return self.run("web", action, on_line=on_line, check=check)
+        extra = ["--keep-sessions"] if keep_sessions and action in {"start", "restart"} else []
+        return self.run("web", action, *extra, on_line=on_line, check=check)
 
     def collectstatic(self, on_line: LineSink | None = None) -> Result:
         """Collect the static files into OMERODIR/var/static as ``omero web start`` does, without
