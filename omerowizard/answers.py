@@ -33,6 +33,7 @@ class OmeroInstall:
     user: str
     venv: str
     omerodir: str
+    web_version: str | None = None  # the omero-web release wanted (None: keep the installed one)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ class Answers:
         ws = self.web_server
         return {
             "platform": self.platform,
-            "omero": {"user": self.omero.user, "venv": self.omero.venv, "omerodir": self.omero.omerodir},
+            "omero": {"user": self.omero.user, "venv": self.omero.venv, "omerodir": self.omero.omerodir,
+                      "web_version": self.omero.web_version},
             "web_server": {
                 "kind": ws.kind, "server_name": ws.server_name, "port": ws.port,
                 "max_body_size": ws.max_body_size, "config_path": ws.config_path,
@@ -718,7 +720,9 @@ def _build(flat: Mapping[str, Any], warnings: tuple[str, ...]) -> Answers:
     return Answers(
         platform=flat["platform"],
         omero=OmeroInstall(flat["omero.user"], str(PurePosixPath(flat["omero.venv"])),
-                           str(PurePosixPath(flat["omero.omerodir"]))),
+                           str(PurePosixPath(flat["omero.omerodir"])),
+                           str(flat["omero.web_version"]) if flat.get("omero.web_version") and flat["platform"] == "unix"
+                           else None),
         web_server=WebServer(flat["web_server.kind"], flat["web_server.server_name"], flat["web_server.port"],
                              str(flat["web_server.max_body_size"]), flat.get("web_server.config_path"), https,
                              bool(flat.get("web_server.systemd")) and flat["platform"] == "unix",

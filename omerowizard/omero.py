@@ -388,10 +388,41 @@ class Omero:
         self.run("config", "append", key, value)
 
     # -- web ---------------------------------------------------------------------
-    def web(self, action: str, on_line: LineSink | None = None, check: bool = True) -> Result:
+    def web(self, action: str, on_line: LineSink | None = None, check: bool = True,
+            keep_sessions: bool = False) -> Result:
+        """``omero web ACTION``; ``keep_sessions`` (start, restart) skips the clean-up of expired sessions
+        that start runs before gunicorn, which shortens the outage of a restart (the clearsessions job,
+        or the cache's own expiry, removes them anyway)."""
         if action not in {"start", "stop", "restart", "status", "clearsessions"}:
             raise ValueError(action)
-        return self.run("web", action, on_line=on_line, check=check)
+        extra = ["--keep-sessions"] if keep_sessions and action in {"start", "restart"} else []
+        return self.run("web", action, *extra, on_line=on_line, check=check)
+
+    def collectstatic(self, on_line: LineSink | None = None) -> Result:
+        """Collect the static files into OMERODIR/var/static as ``omero web start`` does, without
+        starting or stopping anything: Django's collectstatic with omero-web's settings, as the user."""
+        env = {**self.env(), "DJANGO_SETTINGS_MODULE": "omeroweb.settings"}
+        argv = as_user_argv(self.target.user, [str(self.target.python), "-m", "django", "collectstatic",
+                                               "--noinput"], env)
+        self.calls += 1
+        result = run_streamed(argv, on_line=on_line, log=self.log, timeout=600)
+        if result.returncode != 0:
+            raise OmeroCommandError([str(self.target.python), "-m", "django", "collectstatic", "--noinput"],
+                                    result.returncode, mask_secrets(result.output))
+        return result
+
+    def clear_session_store(self, on_line: LineSink | None = None) -> Result:
+        """Remove every session from omero-web's session store (what its upgrade notes ask for when the
+        session format changes): the files of the file store, or the cache that holds cache sessions.
+        Runs as the user, with the settings of the installed omero-web."""
+        env = {**self.env(), "DJANGO_SETTINGS_MODULE": "omeroweb.settings"}
+        argv = as_user_argv(self.target.user, [str(self.target.python), "-c", _CLEAR_SESSIONS], env)
+        self.calls += 1
+        result = run_streamed(argv, on_line=on_line, log=self.log, timeout=600)
+        if result.returncode != 0:
+            raise OmeroCommandError([str(self.target.python), "-c", "(clear the session store)"], result.returncode,
+                                    mask_secrets(result.output))
+        return result
 
     def version(self) -> str:
         return self.run("version").output.strip().splitlines()[-1]
@@ -442,6 +473,34 @@ def commands_text(commands: Iterable[list[str]]) -> str:
         out.append(" ".join(shlex.quote(arg) for arg in argv) + "\n")
     return "".join(out)
 
+
+_CLEAR_SESSIONS = """
+import os, tempfile
+import django
+django.setup()
+from django.conf import settings
+engine = settings.SESSION_ENGINE
+if engine.endswith(".file"):
+    path = getattr(settings, "SESSION_FILE_PATH", None) or tempfile.gettempdir()
+    prefix = settings.SESSION_COOKIE_NAME
+    gone = 0
+    for entry in os.scandir(path):
+        if entry.name.startswith(prefix) and entry.is_file(follow_symlinks=False):
+            os.unlink(entry.path)
+            gone += 1
+    print(f"removed {gone} session files from {path}")
+elif engine.endswith(".cache") or engine.endswith(".cached_db"):
+    from django.core.cache import caches
+    caches[settings.SESSION_CACHE_ALIAS].clear()
+    print(f"cleared the {settings.SESSION_CACHE_ALIAS!r} cache that holds the sessions")
+    if engine.endswith(".cached_db"):
+        from django.contrib.sessions.models import Session
+        print(f"removed {Session.objects.all().delete()[0]} sessions from the database")
+else:
+    from importlib import import_module
+    store = import_module(engine).SessionStore
+    print(f"{engine}: no known way to clear it; sessions of the previous version may fail to load")
+"""
 
 CONFIG_BOOKKEEPING = {"omero.config.profile", "omero.config.version"}
 

@@ -127,6 +127,8 @@ def checks(plan: Plan) -> list[Check]:
         if port_in_use(host, port):
             out.append(Check("port", False, f"port {port} on {host} is already in use by another program: "
                                             "stop it or choose another application_server.port"))
+    if plan.web and plan.web.action == "reload":
+        out.append(check_reload(t))
     if plan.web or plan.config:
         why = check_session_store(plan)
         if why:
@@ -142,6 +144,17 @@ def checks(plan: Plan) -> list[Check]:
         if problem:
             out.append(Check("https", False, problem))
     return out
+
+
+def check_reload(t) -> Check:
+    """A graceful reload signals the gunicorn master of this deployment: verify it before changing anything."""
+    from omerowizard import gunicorn
+
+    try:
+        gunicorn.find_master(t.omerodir, t.user).close()
+    except gunicorn.ReloadError as exc:
+        return Check("reload", False, f"{exc}; stop whatever runs there, or `omero web restart` as {t.user}")
+    return Check("reload", True)
 
 
 def check_certificate(cert: str, key: str) -> str | None:

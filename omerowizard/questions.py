@@ -135,6 +135,13 @@ CATALOGUE: tuple[Question, ...] = (
              "OMERODIR holds etc/grid/config.xml, var/log and var/static of this OMERO.web.",
              "text", "omero", default="/opt/omero/web/OMERO.web", check=v.unix_path, allowed="an absolute path",
              when=_unix),
+    Question("omero.web_version", "Which omero-web version should run?",
+             "Upgrade (or downgrade) OMERO.web in its virtual environment: the review lists the packages that change "
+             "and the upgrade notes between the two versions, then omero-web is installed, its static files "
+             "collected and OMERO.web restarted; `omerowizard rollback` reinstalls the previous packages. Empty keeps "
+             "the installed version.",
+             "text", "advanced", default=None, nullable=True, check=v.version,
+             allowed='a released version in quotes, such as "5.33.2", or empty', when=_unix),
     Question("web_server.kind", "Which web server fronts OMERO.web?",
              "nginx is what the OMERO 5.3 docs deploy; Apache can proxy to OMERO.web's gunicorn (mod_wsgi "
              "support was dropped in 5.3); nginx-development is a standalone nginx a non-root user can run; "

@@ -62,9 +62,12 @@ class ReviewStep(Step):
             self._notes(box, plan)
             return
         n = (len(plan.config) + len(plan.packages) + len(plan.files) + len(plan.jobs) + (1 if plan.server else 0)
-             + (1 if plan.web else 0))
+             + (1 if plan.web else 0) + (1 if plan.upgrade else 0))
         box.mount(Static(Text(summary(n), style="bold"), classes="summary"))
         self._derived(box, derived)
+        if plan.upgrade:
+            box.mount(Label("OMERO.web version", classes="group"))
+            box.mount(Static("\n".join(plan.upgrade.lines()), classes="items"))
         if plan.config:
             box.mount(Label(f"OMERO config ({len(plan.config)})", classes="group"))
             text = Text()
@@ -94,7 +97,8 @@ class ReviewStep(Step):
             box.mount(Static(plan.server.describe(), classes="items"))
         if plan.web:
             box.mount(Label("OMERO.web", classes="group"))
-            box.mount(Static(plan.web.describe(), classes="items"))
+            box.mount(Static("\n".join([plan.web.describe(), *(f"  restart because {r}" for r in plan.web.reasons)]),
+                             classes="items"))
         self._notes(box, plan)
 
     def _derived(self, box: Vertical, derived: list[str] | None) -> None:
