@@ -297,3 +297,38 @@ def test_a_dropped_terminal_while_the_wizard_installs_stops_the_build_and_remove
         build.assert_nothing_left()
     finally:
         build.kill_left()
+
+
+def test_ctrl_c_while_applying_asks_then_interrupts_and_restores_as_headless_sigint_does(deployment):
+    """Ctrl-C during the run: a confirmation, then the apply is interrupted (its omero process ended)
+    and everything it changed is restored; the wizard ends with 130, as `omerowizard apply` on SIGINT."""
+    d = deployment
+    site = d.workdir / "nginx" / "omero-web.conf"
+    answers = d.answers_file({"web_server": {"kind": "nginx", "port": parts.free_port(), "config_path": str(site)},
+                              "application_server": {"workers": 1}, "prefix": "/omero",
+                              "sessions": {"clearsessions": "daily"}})
+    run = Tmux([sys.executable, "-m", "omerowizard", "--answers", str(answers)], d.env(), d.workdir)
+    try:
+        run.wait("Starting answers:", timeout=60)
+        for _ in range(8):  # through every step to the review
+            screen = run.screen()
+            if "will be made" in screen:
+                break
+            run.keys("Enter")
+            time.sleep(0.8)
+        run.wait("will be made", timeout=60)
+        run.keys("Enter")
+        run.wait("[x] preflight", timeout=120)  # applying: the run changes things from here on
+        run.keys("C-c")
+        run.wait("Interrupt the apply?")
+        run.keys("y")
+        screen = run.wait("Failed. Press Enter to quit.", timeout=120)
+        assert ": interrupted" in screen and "[x] restore:" in screen, screen
+        run.keys("Enter")
+        assert "[exit status 130]" in run.wait("[exit status", timeout=60)
+    finally:
+        run.close()
+    assert not d.config_xml.exists() or "omero.web.prefix" not in d.config(), "config.xml is back as it was"
+    assert not site.exists(), "the site file it wrote is removed again"
+    cron = subprocess.run(["crontab", "-l", "-u", "omero-web"], capture_output=True, text=True).stdout
+    assert f"OMERODIR={d.omerodir} " not in cron
