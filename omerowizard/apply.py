@@ -19,7 +19,7 @@ import signal
 import threading
 
 from omerowizard import backup as backup_mod
-from omerowizard import children, preflight, safefs
+from omerowizard import children, preflight, safefs, servercheck
 from omerowizard import probe as probe_mod
 from omerowizard.backup import Backup
 from omerowizard.errors import ApplyError, WizardError
@@ -673,7 +673,15 @@ def rollback(dep, omero: Omero, emit: Emit, to: str | None = None, dry_run: bool
                                      f"(backup {own.directory})."))
                 return False
             target.restore_state(dep)
+            omero.log.run_started(dep.omerodir, f"the backup {target.id}", what="rollback")
+            for line in restored:
+                omero.log.change(f"rollback restored {line}")
             web_as_before(omero, m.was_running, lambda line: emit(Output("rollback", line)))
+            for kind in _system_servers([e.path for e in m.entries]):
+                result = servercheck.reload_system(kind)  # a running nginx/Apache serves the restored files
+                if result is not None:
+                    omero.log.server(result.what, result.ok, result.output)
+                    emit(Output("rollback", f"{result.what}: {'done' if result.ok else result.output}"))
             m.status, m.rolled_back_by = "rolled-back", own.id
             target.save()
             own.finish("done", answers_after=dep.answers.read_text() if dep.answers.exists() else None)
@@ -681,6 +689,18 @@ def rollback(dep, omero: Omero, emit: Emit, to: str | None = None, dry_run: bool
     emit(Finished(True, f"Restored the backup {target.id} of {m.created}. This rollback can itself be undone: "
                         f"`omerowizard rollback --omerodir {dep.omerodir} --to {own.id}`."))
     return True
+
+
+def _system_servers(paths: list[str]) -> list[str]:
+    """The system web servers whose configuration holds one of these paths."""
+    from omerowizard import platforms
+
+    kinds = []
+    for kind in ("nginx", "apache"):
+        root = platforms.server_layout(kind).conf_root + "/"
+        if any(p.startswith(root) for p in paths):
+            kinds.append(kind)
+    return kinds
 
 
 def list_backups(dep) -> list[str]:
