@@ -250,7 +250,7 @@ def test_rerun_one_left_selects_the_option_shown_and_plans_it_and_file_sessions_
         assert "sessions.clearsessions: off -> daily" in review or "clearsessions" in review, review
         run.keys("Enter")
         done = run.wait("Press Enter to quit", timeout=240)
-        assert "Done. OMERO.web answers at" in done, done
+        assert "Done." in done and "Failed" not in done, done  # (its site is outside nginx: "Not checked: ...")
         run.keys("Enter")
         assert "[exit status 0]" in run.wait("[exit status", timeout=30)
     finally:
