@@ -241,18 +241,18 @@ def ask(q: Question, flat: Mapping[str, Any], prompts: Prompts) -> Any:
     for line in textwrap.wrap(q.help, 76):
         say(f"  {line}")
     # the answers-file key, so what is learnt here carries over to `omerowizard apply`
-    allowed = q.allowed_text() if q.kind not in {"choice", "bool"} else ""
+    allowed = q.allowed_text() if q.type.widget != "choices" else ""
     say(f"  [{q.key}]" + (f" allowed: {allowed}" if allowed else ""))
     value = current(q, flat)
-    masked = as_text(value, secret=q.secret)
+    masked = q.display(value) if q.secret and value else q.as_text(value)
     typed = masked
     while True:
         error = None
-        if q.kind == "choice":
+        if q.type.widget == "choices" and q.choices:
             # choices that the answers so far rule out (iis on unix) are not offered
             choices = [c for c in q.choices if wizard.field_error(q.key, c, flat) is None] or list(q.choices)
             answer: Any = prompts.select(q.prompt, choices, value if value in choices else choices[0])
-        elif q.kind == "bool":
+        elif q.type.widget == "choices":  # yes or no
             answer = prompts.confirm(q.prompt, bool(value))
         else:
             typed = prompts.text(q.prompt, typed)
@@ -266,7 +266,7 @@ def ask(q: Question, flat: Mapping[str, Any], prompts: Prompts) -> Any:
         if error is None:
             return answer
         say(f"  Not accepted: {error}")
-        if q.kind in {"choice", "bool"}:
+        if q.type.widget == "choices":
             value = answer
 
 

@@ -11,9 +11,7 @@ from omerowizard import omeroconfig
 from omerowizard.answers import Answers
 from omerowizard.omero import mask_secrets
 from omerowizard.probe import State
-from omerowizard.venv import FEATURE_PACKAGES, normalise
-
-SECRET_KEYS = {"omero.web.caches"}
+from omerowizard.venv import normalise
 
 
 @dataclass(frozen=True)
@@ -28,8 +26,13 @@ class ConfigChange:
         return "unset" if self.new is None else "set"
 
     def describe(self) -> str:
-        old = mask_secrets(self.old) if self.old is not None else "(unset)"
-        new = mask_secrets(self.new) if self.new is not None else "(unset: OMERO default)"
+        from omerowizard.features import SECRET_KEYS
+
+        def shown(value: str) -> str:
+            return "****" if self.key in SECRET_KEYS else mask_secrets(value)
+
+        old = shown(self.old) if self.old is not None else "(unset)"
+        new = shown(self.new) if self.new is not None else "(unset: OMERO default)"
         return f"{self.key}: {old} -> {new}"
 
 
@@ -203,8 +206,7 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
     plan = Plan(answers, state)
     if answers.platform == "windows":
         return _windows_plan(plan)
-    wanted = omeroconfig.wanted_config(answers, state.config, state.django_version or (5, 2),
-                                       previous.extra_config if previous else None)
+    wanted = omeroconfig.wanted_config(answers, state.config, state.django_version or (5, 2), previous)
     for key, new in wanted.values.items():
         old = state.config.get(key)
         if new is None and old is None:
@@ -217,15 +219,9 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
     plan.notes += wanted.notes
     plan.notes += list(answers.warnings)
 
-    needed = []
-    if answers.sessions.backend in {"redis", "memcached"}:
-        needed.append((answers.sessions.backend, f"{answers.sessions.backend} sessions"))
-    if answers.cors.mode != "off":
-        needed.append(("cors", "CORS"))
-    for feature, why in needed:
-        dist = FEATURE_PACKAGES[feature]
+    for dist, why in omeroconfig.packages(answers):
         if normalise(dist) not in state.packages:
-            plan.packages.append(PackageChange(dist, f"needed for {why}"))
+            plan.packages.append(PackageChange(dist, why))
 
     from omerowizard import frontdoor, serverfiles  # the web-server files and scheduled jobs (issue 4)
     serverfiles.plan_files(plan)
