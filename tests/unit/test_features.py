@@ -1,0 +1,114 @@
+"""Features as modules: the catalogue, the model, the schema, plan, infer and preflight all come
+from the feature declarations; and the features built on them (servers, public access, checked
+extra settings)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from omerowizard import answers, features, omeroconfig
+from omerowizard.errors import AnswersError
+from omerowizard.infer import answers_from_config
+from omerowizard.omero import OmeroTarget, mask_secrets
+from omerowizard.plan import make_plan
+from omerowizard.probe import State
+from omerowizard.qtypes import QType
+
+ALL = {"django": "5.2", "omero-web": "5.33.2", "django-redis": "5", "pymemcache": "4", "django-cors-headers": "3.7.0"}
+
+
+def state(config=None, running=True) -> State:
+    target = OmeroTarget("omero-web", Path("/nonexistent/venv"), Path("/nonexistent/omerodir"))
+    return State(target=target, installed=True, config=dict(config or {}), packages=dict(ALL),
+                 running_pid=1 if running else None)
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(AnswersError) as exc:
+        answers.load_text(text, "a.yml")
+    return [str(p) for p in exc.value.problems]
+
+
+# ------------------------------------------------------------------------------------------ the framework
+def test_the_catalogue_is_the_features_questions_in_order_and_every_question_has_a_type_object():
+    keys = [q.key for f in features.FEATURES for q in f.questions]
+    assert [q.key for q in features.CATALOGUE] == keys
+    assert len(set(keys)) == len(keys)
+    assert all(isinstance(q.type, QType) for q in features.CATALOGUE)
+
+
+def test_every_owned_config_key_names_the_question_that_sets_it():
+    for key, spec in features.KEYS.items():
+        assert key.startswith("omero.web."), key
+        assert spec.question.split(" ")[0] in features.BY_KEY, (key, spec.question)
+
+
+def test_the_model_is_generated_from_the_catalogue_with_attribute_access():
+    a = answers.load_text("web_server: {https: {certificate: /c.pem, key: /k.pem}}\ncors: {mode: origins, "
+                          "origins: ['https://a.example.org']}\n")
+    assert a.web_server.https.port == 443 and a.web_server.https.certificate == "/c.pem"
+    assert a.cors.origins == ("https://a.example.org",)
+    assert answers.defaults().web_server.https is None
+    assert answers.defaults().sessions.clearsessions == "daily"
+    assert answers.load_text("sessions: {backend: redis}\n").sessions.clearsessions == "off"
+    with pytest.raises(AttributeError):
+        answers.defaults().sessions.nope  # noqa: B018
+
+
+# ------------------------------------------------------------------------------------------ servers
+def test_servers_fill_their_defaults_and_become_the_server_list():
+    a = answers.load_text("servers: [{host: omero.example.org}, {host: 10.0.0.2, port: 4063, name: Plain}]\n")
+    assert a.servers == ({"host": "omero.example.org", "port": 4064, "name": "omero.example.org"},
+                         {"host": "10.0.0.2", "port": 4063, "name": "Plain"})
+    p = make_plan(a, state())
+    assert json.loads(p.sets["omero.web.server_list"]) == [["omero.example.org", 4064, "omero.example.org"],
+                                                           ["10.0.0.2", 4063, "Plain"]]
+
+
+def test_no_servers_leave_omeros_default_and_removing_them_unsets_the_list():
+    assert "omero.web.server_list" not in make_plan(answers.defaults(), state()).sets
+    p = make_plan(answers.defaults(), state({"omero.web.server_list": '[["a", 4064, "a"]]'}))
+    assert p.unsets == ["omero.web.server_list"]
+
+
+def test_servers_are_read_back_from_a_live_config():
+    config = {"omero.web.server_list": '[["omero.example.org", 4064, "Main"], ["b.example.org", 4063, "b.example.org"]]'}
+    nested = answers_from_config(config, answers.defaults().to_nested())
+    a = answers.validate(nested)
+    assert [s["name"] for s in a.servers] == ["Main", "b.example.org"]
+    assert make_plan(a, state(config)).config == []
+
+
+@pytest.mark.parametrize("text, where", [
+    ("servers: [{port: 4064}]\n", "servers[0]"),
+    ("servers: [{host: 'bad host'}]\n", "servers[0].host"),
+    ("servers: [{host: a.example.org, port: 70000}]\n", "servers[0].port"),
+    ("servers: [{host: a.example.org, name: X}, {host: b.example.org, name: X}]\n", "servers[1].name"),
+    ("servers: [{host: a.example.org, colour: red}]\n", "servers[0]"),
+])
+def test_bad_servers_name_the_entry_and_its_line(text, where):
+    found = problems(text)
+    assert any(f"a.yml:1: {where}" in p for p in found), found
+
+
+def test_an_unreachable_server_is_a_warning_that_names_the_ports(monkeypatch):
+    from omerowizard import preflight
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        up = listener.getsockname()[1]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            down = s.getsockname()[1]  # bound, never listening: refused
+        a = answers.load_text(f"servers: [{{host: 127.0.0.1, port: {up}, name: Up}}, "
+                              f"{{host: 127.0.0.1, port: {down}, name: Down}}]\n")
+        checks = preflight.checks(make_plan(a, state()))
+    warned = preflight.warnings(checks)
+    assert [c.message.split(" ")[0] for c in warned] == ["Down"]
+    assert "4064 is Glacier2 over SSL, 4063 plain TCP" in warned[0].message
+    assert not any(c.name == "OMERO.server" for c in preflight.failures(checks))
