@@ -4,7 +4,7 @@ infer, preflight, the reference table and the front ends' steps follow from it."
 
 from __future__ import annotations
 
-from omerowizard.features import application_server, cors, extra, https, install, servers, sessions, web_server
+from omerowizard.features import application_server, cors, extra, https, install, public, servers, sessions, web_server
 from omerowizard.features.base import Feature, Key
 from omerowizard.qtypes import Question
 
@@ -16,6 +16,7 @@ FEATURES: tuple[Feature, ...] = (
     sessions.FEATURE,
     cors.FEATURE,
     servers.FEATURE,
+    public.FEATURE,
     extra.FEATURE,
     install.START,
 )

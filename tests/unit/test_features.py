@@ -59,6 +59,13 @@ def test_the_model_is_generated_from_the_catalogue_with_attribute_access():
         answers.defaults().sessions.nope  # noqa: B018
 
 
+def test_answers_round_trip_through_their_file():
+    text = ("servers: [{host: omero.example.org}, {host: 10.0.0.2, port: 4063, name: Plain}]\n"
+            "public: {enabled: true, user: public, password: s3cr3t-pw, server: Plain}\n")
+    a = answers.load_text(text)
+    assert answers.load_text(a.to_yaml()) == a
+
+
 # ------------------------------------------------------------------------------------------ servers
 def test_servers_fill_their_defaults_and_become_the_server_list():
     a = answers.load_text("servers: [{host: omero.example.org}, {host: 10.0.0.2, port: 4063, name: Plain}]\n")
@@ -112,3 +119,62 @@ def test_an_unreachable_server_is_a_warning_that_names_the_ports(monkeypatch):
     assert [c.message.split(" ")[0] for c in warned] == ["Down"]
     assert "4064 is Glacier2 over SSL, 4063 plain TCP" in warned[0].message
     assert not any(c.name == "OMERO.server" for c in preflight.failures(checks))
+
+
+# ------------------------------------------------------------------------------------------ public access
+PUBLIC = ("servers: [{host: a.example.org, name: A}, {host: b.example.org, name: B}]\n"
+          "public: {enabled: true, user: public, password: 'pw-Zq81x!', url_filter: viewer, server: B}\n")
+
+
+def test_public_access_sets_its_keys_with_the_server_index_and_the_preset_filter():
+    from omerowizard.features.public import PRESETS
+
+    p = make_plan(answers.load_text(PUBLIC), state())
+    assert p.sets["omero.web.public.enabled"] == "true"
+    assert p.sets["omero.web.public.user"] == "public"
+    assert p.sets["omero.web.public.server_id"] == "2"
+    assert p.sets["omero.web.public.url_filter"] == PRESETS["viewer"]
+    assert "omero.web.public.get_only" not in p.sets  # true is OMERO's default
+
+
+def test_the_public_password_is_masked_in_the_plan_and_everything_that_masks():
+    a = answers.load_text(PUBLIC)
+    p = make_plan(a, state())
+    text = "\n".join(p.lines() + p.notes)
+    assert "pw-Zq81x!" not in text and "omero.web.public.password: (unset) -> ****" in text
+    assert "pw-Zq81x!" not in mask_secrets("fed: omero.web.public.password=pw-Zq81x!")
+    assert features.BY_KEY["public.password"].display("pw-Zq81x!") == "****"
+
+
+def test_public_access_off_unsets_every_public_key_it_set():
+    on = make_plan(answers.load_text(PUBLIC), state())
+    config = dict(on.sets)
+    off = make_plan(answers.load_text("servers: [{host: a.example.org, name: A}, {host: b.example.org, name: B}]\n"),
+                    state(config))
+    assert sorted(off.unsets) == sorted(k for k in on.sets if k.startswith("omero.web.public."))
+
+
+def test_public_access_is_read_back_from_a_live_config():
+    a = answers.load_text(PUBLIC)
+    config = dict(make_plan(a, state()).sets)
+    back = answers.validate(answers_from_config(config, answers.defaults().to_nested()))
+    assert back.public.server == "B" and back.public.url_filter == "viewer" and back.public.password == "pw-Zq81x!"
+    assert make_plan(back, state(config)).config == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("public: {enabled: true, password: secret1}\n", "public.user: is missing"),
+    ("public: {enabled: true, user: public}\n", "public.password: is missing"),
+    ("public: {enabled: true, user: public, password: abc}\n", "public.password: is shorter than 4"),
+    ("public: {enabled: true, user: public, password: secret1, url_filter: '^/(web'}\n",
+     "public.url_filter: '^/(web' is neither a preset nor a regular expression"),
+    ("servers: [{host: a.example.org}]\npublic: {enabled: true, user: public, password: secret1, server: X}\n",
+     "public.server: 'X' is not the name of one of servers (allowed: a.example.org)"),
+])
+def test_bad_public_answers_are_refused_with_the_field(text, expected):
+    assert any(expected in p for p in problems(text)), problems(text)
+
+
+def test_a_bad_public_password_is_never_echoed_in_the_message():
+    found = problems("public: {enabled: true, user: public, password: \"bad\\u0007pw\"}\n")
+    assert not any("bad" in p for p in found), found
