@@ -178,3 +178,71 @@ def test_bad_public_answers_are_refused_with_the_field(text, expected):
 def test_a_bad_public_password_is_never_echoed_in_the_message():
     found = problems("public: {enabled: true, user: public, password: \"bad\\u0007pw\"}\n")
     assert not any("bad" in p for p in found), found
+
+
+# ------------------------------------------------------------------------------------------ checked extra settings
+SETTINGS_PY = '''
+CUSTOM_SETTINGS_MAPPINGS = {
+    "omero.web.server_list": ["SERVER_LIST", '[["localhost", 4064, "omero"]]', json.loads, "servers"],
+    "omero.web.login_logo": ["LOGIN_LOGO", None, leave_none_unset, None],
+    "omero.web.ping_interval": ["PING_INTERVAL", 60000, int, None],
+    "omero.web.public.enabled": ["PUBLIC_ENABLED", "false", parse_boolean, None],
+    "omero.web.ui.top_links": ["TOP_LINKS", "[]", json.loads, None],
+}
+'''
+APP_SETTINGS_PY = '''
+CUSTOM_SETTINGS_MAPPINGS = {"omero.web.figure.max_active_channels": ["MAX_ACTIVE", 10, int, None]}
+'''
+
+
+@pytest.fixture
+def venv(tmp_path):
+    """An OMERO.web environment as pip lays it out: omeroweb's settings.py, its dist-info, an app."""
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    (site / "omeroweb").mkdir(parents=True)
+    (site / "omeroweb" / "settings.py").write_text(SETTINGS_PY)
+    (site / "omero_web-5.33.2.dist-info").mkdir()
+    (site / "omero_figure").mkdir()
+    (site / "omero_figure" / "settings.py").write_text(APP_SETTINGS_PY)
+    return tmp_path / "venv"
+
+
+def extra(venv, body: str) -> list[str]:
+    return problems(f"omero: {{venv: {venv}}}\nextra_config:\n{body}")
+
+
+def test_a_key_omero_web_does_not_declare_is_refused_with_did_you_mean(venv):
+    found = extra(venv, "  omero.web.server_lsit: x\n")
+    assert any("a.yml:3: extra_config.omero.web.server_lsit: is not a setting of omero-web 5.33.2" in p
+               and "did you mean omero.web.server_list?" in p for p in found), found
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("  omero.web.ping_interval: soon\n", "'soon' is not an integer: omero-web 5.33.2 reads omero.web.ping_interval as int"),
+    ("  omero.web.ui.top_links: '[oops'\n", "is not JSON"),
+])
+def test_a_value_is_checked_against_the_type_omero_web_reads_it_as(venv, body, expected):
+    assert any(expected in p for p in extra(venv, body)), extra(venv, body)
+
+
+def test_a_key_a_feature_owns_names_the_question_and_is_not_circular(venv):
+    found = extra(venv, "  omero.web.public.enabled: maybe\n")
+    assert any("is set by the answer public.enabled, not by extra_config (allowed: remove it from extra_config and "
+               "answer public.enabled)" in p for p in found), found
+
+
+def test_declared_settings_installed_apps_settings_and_right_types_are_accepted(venv):
+    a = answers.load_text(f"omero: {{venv: {venv}}}\nextra_config:\n  omero.web.login_logo: /logo.png\n"
+                          "  omero.web.ping_interval: 30000\n  omero.web.ui.top_links: [[Figure, figure_index]]\n"
+                          "  omero.web.figure.max_active_channels: 12\n")
+    assert a.extra_config["omero.web.ping_interval"] == 30000
+
+
+def test_the_declared_settings_are_cached_per_omero_web_version(venv):
+    from omerowizard import locations
+    from omerowizard.features.extra import declared_settings
+
+    version, settings, prefixes = declared_settings(str(venv))
+    assert version == "5.33.2" and settings["omero.web.public.enabled"] == "bool"
+    assert prefixes == {"omero.web.figure."}
+    assert (locations.cache_dir() / "omero-web-settings-5.33.2.json").exists()
