@@ -26,17 +26,11 @@ from omerowizard.events import Event, Finished, as_line
 from omerowizard.omero import Omero, mask_secrets
 from omerowizard.plan import Plan
 from omerowizard.questions import CATALOGUE, STEPS, Question
+from omerowizard.questions import STEP_TITLES as FEATURE_STEPS
 
 NO_CHANGES = "No changes were made."
 
-STEP_TITLES = {
-    "platform": "Platform",
-    "omero": "OMERO.web installation",
-    "web_server": "Web server",
-    "sessions": "Sessions",
-    "cors": "Cross-origin requests (CORS)",
-    "advanced": "Advanced settings",
-}
+STEP_TITLES = dict(FEATURE_STEPS)
 
 APPLY = "Apply the changes"
 DIFF = "Show the file differences"

@@ -126,9 +126,15 @@ async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_
         await press(pilot, "tab")
         await type_text(pilot, "https://a.example.org, https://b.example.org:8443")
         await press(pilot, "enter")
+        assert app.step_id == "servers"
+        await type_text(pilot, "127.0.0.1:4063 Main")
+        await press(pilot, "enter")
+        assert app.step_id == "public"
+        await press(pilot, "enter")
         assert app.step_id == "advanced"
+        assert app.flat["servers"] == [{"host": "127.0.0.1", "port": 4063, "name": "Main"}]
 
-        await press(pilot, "escape")
+        await press(pilot, "escape", "escape", "escape")
         assert app.step_id == "cors"
         assert text_of(app, "cors.origins") == "https://a.example.org, https://b.example.org:8443"
         await press(pilot, "escape")
@@ -136,7 +142,7 @@ async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_
         assert text_of(app, "sessions.location") == "redis://:s3cret@127.0.0.1:6390/1"
         assert field(app, "sessions.backend").query_one(RadioSet).pressed_button.label.plain == "redis"
 
-        await press(pilot, "enter", "enter", "enter")
+        await press(pilot, *["enter"] * 5)
         assert app.step_id == "review"
         review = app.query_one(ReviewStep)
         assert review.plan is not None and not review.plan.empty
@@ -174,7 +180,7 @@ async def test_reconfigure_prefills_from_the_deployment_and_nothing_to_change_qu
         assert text_of(app, "sessions.location") == "redis://127.0.0.1:6379/0"
         assert text_of(app, "cors.origins") == "https://hostname.example.com"
         assert text_of(app, "prefix") == "/omero"
-        await press(pilot, *["enter"] * 6)
+        await press(pilot, *["enter"] * 8)
         assert app.step_id == "review"
         assert "Nothing to change" in " ".join(rendered(s) for s in app.query_one(ReviewStep).query(Static))
         assert str(app.query_one("#next", Button).label) == "Quit"
@@ -206,7 +212,7 @@ async def test_answers_hidden_again_are_not_handed_to_the_plan():
         await type_text(pilot, "https://a.example.org")
         await press(pilot, "shift+tab", "left")  # back to off: the origins question hides
         assert not field(app, "cors.origins").display
-        await press(pilot, "enter", "enter")
+        await press(pilot, *["enter"] * 4)
         assert app.step_id == "review"
         assert "cors.origins" not in demo.made[-1]
         assert not any("ignored" in n for n in app.plan.notes)
@@ -220,7 +226,7 @@ async def test_save_answers_to_file_writes_a_file_apply_accepts(tmp_path):
     app = make_app(core=Demo().core(), blink=False, save_default=str(tmp_path / "other.yml"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 6)
+        await press(pilot, *["enter"] * 8)
         assert app.step_id == "review"
         await press(pilot, "ctrl+s")
         path_input = app.screen.query_one("#path", Input)
@@ -262,7 +268,7 @@ async def test_a_failed_run_says_what_failed_and_where_the_log_is():
     app = make_app(core=Demo(fail=True).core(), blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 6)
+        await press(pilot, *["enter"] * 8)
         await press(pilot, "enter")
         run = app.query_one(RunStep)
         assert run.finished is not None and not run.finished.ok
@@ -291,7 +297,7 @@ async def test_after_a_refused_preflight_escape_goes_back_but_not_after_a_failur
         app = make_app(core=core, blink=False)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            await press(pilot, *["enter"] * 7)
+            await press(pilot, *["enter"] * 9)
             assert app.step_id == "run"
             result = rendered(app.query_one("#result"))
             await press(pilot, "escape")
@@ -316,7 +322,7 @@ async def test_problems_found_when_planning_block_apply():
     app = make_app(core=core, blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 6)
+        await press(pilot, *["enter"] * 8)
         assert app.step_id == "review"
         problems = rendered(app.query_one(".problems"))
         assert "Sessions: sessions.location: cannot be reached" in problems
@@ -371,7 +377,7 @@ async def test_steps_apply_reports_beyond_the_plan_are_listed_in_the_order_they_
     app = make_app(core=core, blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 7)
+        await press(pilot, *["enter"] * 9)
         run = app.query_one(RunStep)
         assert list(run.steps)[0] == "preflight"
         assert list(run.steps)[1:] == app.plan.steps()
@@ -399,7 +405,7 @@ async def test_extra_config_from_the_starting_answers_is_shown_and_kept():
     app = make_app(core=demo.core(), blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 5)
+        await press(pilot, *["enter"] * 7)
         assert app.step_id == "advanced"
         assert "omero.web.login_logo" in rendered(app.query_one(".file-only"))
         await press(pilot, "enter")
@@ -413,7 +419,7 @@ async def test_page_down_scrolls_a_long_review_while_the_focus_stays_on_apply():
     app = make_app(core=Recorder(flat=flat).core(), blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 6)
+        await press(pilot, *["enter"] * 8)
         review = app.query_one(ReviewStep)
         assert review.max_scroll_y > 0 and review.scroll_y == 0
         await press(pilot, "pagedown")
