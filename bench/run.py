@@ -194,7 +194,9 @@ class Bench:
             raise BenchError(f"omerowizard and the manual commands stored different configs:\n{diff}")
         log = home / "log" / "omero-commands.log"
         text = log.read_text() if log.exists() else ""
-        calls = sum(1 for line in text.splitlines() if line.startswith("--- ") and " $ " in line)
+        # each command is logged at its start (" start $ ") and at its end (" $ "): count the ends
+        calls = sum(1 for line in text.splitlines() if line.startswith("--- ") and " $ " in line
+                    and " start $ " not in line)
         notes = [f"both routes store the same {len(ours)} keys (checked with omero config get)",
                  f"omero processes: omerowizard {calls}, manual {manual.process_count(self.deployment)}"]
         nginx = self.work / f"{wizard_dir.name}-omero-web.conf"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -208,7 +209,11 @@ class _LimitedLoader(yaml.SafeLoader):
             if self.aliases > MAX_ALIASES:
                 raise _Limit(f"uses more than {MAX_ALIASES} aliases (*name)", mark.line + 1,
                              f"at most {MAX_ALIASES} aliases; write the values out")
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
+            if id(node) not in self.sizes:  # every node composed to the end has its size
+                raise _Limit("has an alias inside the value it names (a cycle)", mark.line + 1,
+                             "aliases only to values defined before them")
+            return node
         mark = self.peek_event().start_mark
         self.depth += 1
         try:
@@ -244,15 +249,23 @@ class _Reader:
 
     def __init__(self, text: str, source: str):
         self.source = source
+        self.text = text
         self.lines: dict[str, int] = {}
         self.problems: list[Problem] = []
-        self.loader = _LimitedLoader(text)
+        self.loader: _LimitedLoader | None = None
 
     def read(self) -> Any:
         try:
+            self.loader = _LimitedLoader(self.text)  # the reader checks every character here
             node = self.loader.get_single_node()
         except _Limit as exc:
             self.problems.append(Problem("(file)", str(exc), self.source, exc.line, allowed=exc.allowed))
+            return None
+        except yaml.reader.ReaderError as exc:  # a character YAML does not allow in a file at all
+            ch = exc.character if isinstance(exc.character, str) else chr(exc.character)
+            self.problems.append(Problem("(file)", f"is not valid YAML: it holds the character U+{ord(ch):04X} "
+                                         f"({exc.reason})", self.source, self.text.count("\n", 0, exc.position) + 1,
+                                         allowed="printable text; write control characters as escapes in quotes"))
             return None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
@@ -263,7 +276,8 @@ class _Reader:
                                          mark.line + 1 if mark else None, allowed="a YAML mapping of answers"))
             return None
         finally:
-            self.loader.dispose()
+            if self.loader is not None:
+                self.loader.dispose()
         if node is None:
             return None
         return self._value(node, "")
@@ -314,9 +328,28 @@ class _Reader:
                 self.lines[f"{where}[{i}]"] = item.start_mark.line + 1
                 items.append(self._value(item, f"{where}[{i}]."))
             return items
+        if not self._plain_number(node, where):
+            return None
         return self._scalar(node)
 
+    def _plain_number(self, node: yaml.Node, where: str) -> bool:
+        """YAML 1.1 reads 0x1F, 017 (octal), 1_000, 1:20 (base 60), .inf and .nan as numbers: refuse
+        them rather than let a port of 1:20 become 80. Plain decimal numbers only."""
+        if node.tag == "tag:yaml.org,2002:int":
+            ok = re.fullmatch(r"[-+]?(0|[1-9][0-9]*)", node.value)
+        elif node.tag == "tag:yaml.org,2002:float":
+            ok = re.fullmatch(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", node.value)
+        else:
+            return True
+        if not ok:
+            self.problems.append(Problem(where or "(file)", f"{node.value!r} is a number only in YAML 1.1's own "
+                                         "notation (hexadecimal, octal, base 60, '_', .inf or .nan)",
+                                         self.source, node.start_mark.line + 1,
+                                         allowed="a plain decimal number, or the text in quotes"))
+        return bool(ok)
+
     def _scalar(self, node: yaml.Node) -> Any:
+        assert self.loader is not None
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -340,6 +373,8 @@ def load_file(path: str | Path) -> Answers:
 
 
 def load_text(text: str, source: str = "<answers>") -> Answers:
+    if len(text) > MAX_FILE:
+        raise AnswersError([Problem("(file)", f"is {len(text)} characters", source, allowed=f"at most {MAX_FILE}")])
     reader = _Reader(text, source)
     data = reader.read()
     if reader.problems and data is None:
@@ -414,7 +449,9 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
                                     allowed="keys such as omero.web.login_logo"))
             continue
         if err.validator == "type":
-            want = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
+            # "null" (empty: the default) is allowed everywhere and is no help in the message
+            types = [err.validator_value] if isinstance(err.validator_value, str) else list(err.validator_value)
+            want = " or ".join(t for t in types if t != "null") or "null"
             msg = f"{_short(err.instance)} is not {'an' if want[0] in 'aeiou' else 'a'} {want}"
             if "string" in want and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
                 msg = f"was read as the number {err.instance!r}: write the value in quotes"
@@ -476,6 +513,9 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
             where = f"{source}:{lines[q.key]}: " if q.key in lines else ""
             warnings.append(f"{where}{q.key} is not used with these answers and is ignored")
             flat[q.key] = q.default_for({k: v for k, v in flat.items() if k != q.key})  # really ignored
+            continue
+        if q.kind == "int" and isinstance(value, float):
+            problem(q.key, f"{value!r} is not a whole number", q.allowed_text())
             continue
         if q.check and isinstance(value, str):
             msg = q.check(value)
@@ -553,7 +593,8 @@ def _text_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]) 
             q = BY_KEY.get(key)
             shown = q.display(text) if q is not None and q.secret else text
             line = lines.get(key) or lines.get(key.split("[")[0])
-            problems.append(Problem(key, f"{_short(shown)} {msg}", source, line, value=text))
+            problems.append(Problem(key, f"{_short(shown)} {msg}", source, line, value=text,
+                                    allowed="printable text on one line (write the character out, or leave it away)"))
     return problems
 
 

@@ -71,6 +71,15 @@ def check_login_page(url: str, timeout: float = 60, proc: subprocess.Popen | Non
     return False, last
 
 
+def answers_200(url: str) -> bool:
+    """One request: does ``url`` answer 200?"""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 class Interrupted(Exception):
     """SIGTERM (or Ctrl-C) arrived while applying."""
 
@@ -202,6 +211,8 @@ class Applier:
         What was and was not checked is kept in ``checked`` / ``not_checked`` for the final message."""
         plan = self.plan
         self.checked, self.not_checked = [], []
+        if plan.upgrade:
+            self.upgrade_web()
         if plan.packages:
             with self.step("install packages"):
                 pip_install(self.omero.target.venv, [p.requirement for p in plan.packages],
@@ -331,6 +342,8 @@ class Applier:
     def start_web(self) -> None:
         plan = self.plan
         action = plan.web.action  # type: ignore[union-attr]
+        if action == "reload":
+            return self.reload_web()
         name = f"omero web {action}"
         log = self.omero.target.web_log
         offset = log.stat().st_size if log.exists() else 0
@@ -339,7 +352,9 @@ class Applier:
             if development:
                 self._start_development(name, action)
             else:
-                self.omero.web(action, on_line=lambda line: self.emit(Output(name, line)))
+                # a restart keeps OMERO.web down from its stop to gunicorn's start: skip the session clean-up
+                self.omero.web(action, on_line=lambda line: self.emit(Output(name, line)),
+                               keep_sessions=action == "restart")
         with self.step("check the login page") as s:
             url = login_url(plan)
             ok, why = check_login_page(url)
@@ -351,6 +366,63 @@ class Applier:
             s.detail = f"{url} answers 200"
             self.login_checked = url
             self.checked.append(f"the login page {url} answered 200 on the application server")
+
+    def upgrade_web(self) -> None:
+        """Install the wanted omero-web (the previous versions are recorded in the backup first, so a
+        failure or `omerowizard rollback` reinstalls them); clear the session store when the notes say so.
+        The restart that follows (``omero web restart``) collects the static files."""
+        u = self.plan.upgrade
+        assert u is not None and self.backup is not None
+        name = f"{u.verb} OMERO.web"
+        with self.step(name) as s:
+            previous = {dist: old for dist, old, new in u.versions if old is not None and old != new}
+            self.backup.record_packages(previous)
+            self.emit(Output(name, "previous versions recorded in the backup: "
+                                   + ", ".join(f"{d}=={v}" for d, v in sorted(previous.items()))))
+            pip_install(self.omero.target.venv, list(u.requirements),
+                        on_line=lambda line: self.emit(Output(name, line)), log=self.omero.log)
+            s.detail = f"omero-web {u.old} -> {u.new}"
+        if u.clear_sessions:
+            with self.step("clear the session store") as s:
+                result = self.omero.clear_session_store(on_line=lambda line: self.emit(Output("clear the session store", line)))
+                s.detail = (result.output.strip().splitlines() or [""])[-1]
+
+    def reload_web(self) -> None:
+        """Graceful reload: collect static files if needed, then have the verified gunicorn master of this
+        deployment replace its workers by new ones (which read the new config.xml) without a moment
+        with none booted, and check the login page. New workers that do not boot raise, so apply
+        restores config.xml and restarts OMERO.web with it, as after a failed start."""
+        from omerowizard import gunicorn
+
+        plan = self.plan
+        web = plan.web
+        assert web is not None
+        t = self.omero.target
+        if web.collectstatic:
+            with self.step("collect static files") as s:
+                result = self.omero.collectstatic(on_line=lambda line: self.emit(Output("collect static files", line)))
+                s.detail = (result.output.strip().splitlines() or [""])[-1]
+        log = t.web_log
+        offset = log.stat().st_size if log.exists() else 0
+        url = login_url(plan)
+        with self.step("reload OMERO.web") as s:
+            master = gunicorn.find_master(t.omerodir, t.user)
+            try:
+                self.emit(Output("reload OMERO.web", f"gunicorn master {master.pid} verified ({t.user}, "
+                                                     f"OMERODIR={t.omerodir}): replacing its workers"))
+                done = gunicorn.reload(master, check=lambda: answers_200(url),
+                                       on_line=lambda line: self.emit(Output("reload OMERO.web", line)))
+            except gunicorn.ReloadError as exc:
+                self._tail_web_log(log, offset, "reload OMERO.web")
+                raise ApplyError(f"{exc}\nLast lines of {log}:\n{tail(log)}") from None
+            finally:
+                master.close()
+            s.detail = f"{len(done.new)} new workers in {done.seconds:.1f}s; the old ones finished their requests"
+        with self.step("check the login page") as s:
+            ok, why = check_login_page(url)
+            if not ok:
+                raise ApplyError(f"{url} did not answer 200 after the reload ({why}).\nLast lines of {log}:\n{tail(log)}")
+            s.detail = f"{url} answers 200"
 
     def _start_development(self, name: str, action: str) -> None:
         """The development server runs in the foreground: start it detached and do not wait for it.

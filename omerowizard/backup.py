@@ -67,7 +67,11 @@ class Manifest:
     restores: str | None = None  # a rollback's backup: the id of the backup it restored
     rolled_back_by: str | None = None  # the id of the rollback that restored this backup
     finished: str | None = None
-    extra: dict = field(default_factory=dict)  # what other steps add (e.g. the package set)
+    extra: dict = field(default_factory=dict)  # what other steps add
+    # issue 16: the OMERO.web environment's distributions an upgrade replaces, at their versions before it;
+    # restore reinstalls exactly these ({distribution: version}; empty: no upgrade in this run)
+    packages: dict[str, str] = field(default_factory=dict)
+    packages_restored: bool = False
 
     def save(self, directory: Path) -> None:
         write_private(directory / "manifest.json", json.dumps(asdict(self), indent=1))
@@ -123,6 +127,11 @@ class Backup:
                              f"changed; free space in {deployment.backups}") from None
         return cls(directory, m)
 
+    def record_packages(self, versions: dict[str, str]) -> None:
+        """Before an upgrade: the versions to reinstall on restore (saved at once, in case the run is killed)."""
+        self.manifest.packages = dict(versions)
+        self.save()
+
     def save(self) -> None:
         self.manifest.save(self.directory)
 
@@ -158,6 +167,16 @@ class Backup:
                 restored.append(f"clearsessions line in the crontab of {m.user}")
             except (OSError, WizardError) as exc:
                 failed.append(f"crontab of {m.user}: {exc}")
+        if m.packages and not m.packages_restored:
+            from omerowizard.venv import pip_install
+
+            pins = [f"{name}=={version}" for name, version in sorted(m.packages.items())]
+            try:
+                pip_install(Path(m.venv), pins)
+                m.packages_restored = True
+                restored.append("packages " + ", ".join(pins))
+            except (OSError, WizardError) as exc:
+                failed.append(f"packages {', '.join(pins)}: {exc}")
         m.status = "failed-restore" if failed else "restored"
         self._save_quietly()
         return restored, failed

@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--with", dest="features", default="", metavar="FEATURES",
                    help="comma-separated extras: redis, memcached, cors")
     i.add_argument("--python", metavar="PATH", help="interpreter for the environment (default: /usr/bin/python3)")
+    i.add_argument("--wheel", metavar="FILE",
+                   help="install this zeroc-ice 3.6.5 wheel (e.g. one of OME's prebuilt wheels) instead of building it")
+    i.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="compilers run at once when zeroc-ice is built (default: all cores)")
     return p
 
 
@@ -83,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "schema":
             from omerowizard.answers import schema_text
-            print(schema_text(), flush=True)
-            return 0
+            return _print_to_pipe(schema_text())
         if args.command == "apply":
             from omerowizard.headless import run_apply
             return run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait,
@@ -100,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             return install_omero(args)
         return interactive(args)
     except WizardError as exc:
-        return report(exc)
+        try:
+            return report(exc)
+        except OSError:  # the terminal went away (SIGHUP): the exit status still says what happened
+            return exc.exit_code
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
@@ -117,15 +123,34 @@ def _pipe_closed() -> int:
     return 141
 
 
+def _print_to_pipe(text: str) -> int:
+    """Print ``text``; a reader that stops early (`omerowizard schema | head`) is not an error."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # nobody reads the rest: point stdout at /dev/null so the flush at exit does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+
 def install_omero(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from omerowizard.installer import InstallOptions, Installer, parse_features
+    from omerowizard.errors import UsageError
+    from omerowizard.installer import InstallOptions, Installer, cancel_on_signals, check_wheel, confirm_on_terminal, \
+        parse_features
 
+    # every option is checked before anything changes
+    wheel = check_wheel(args.wheel) if args.wheel else None
+    if args.jobs < 1:
+        raise UsageError(f"--jobs (command line): {args.jobs} is not a number of cores (allowed: 1 or more)")
     opts = InstallOptions(user=args.user, venv=Path(args.venv), omerodir=Path(args.omerodir),
                           omero_web_version=args.omero_web_version, features=parse_features(args.features),
-                          python=args.python)
-    Installer(opts, say=lambda line: print(line, flush=True)).run()
+                          python=args.python, wheel=wheel, jobs=args.jobs)
+    with cancel_on_signals(confirm_on_terminal):
+        Installer(opts, say=lambda line: print(line, flush=True)).run()
     return 0
 
 

@@ -11,7 +11,8 @@ from omerowizard.errors import UsageError
 from omerowizard.events import Event, Finished, as_line
 from omerowizard.omero import Omero
 from omerowizard.plan import Plan
-from omerowizard.planning import choose, current_answers, plan_for, saved, target_of  # noqa: F401 (re-exported)
+from omerowizard.planning import (choose, current_answers, measure_upgrade, plan_for, saved,  # noqa: F401 (re-exported)
+                                  target_of)
 
 
 def print_plan(plan: Plan, out=sys.stdout, show_diff: bool = False) -> None:
@@ -33,10 +34,10 @@ def emit_lines(event: Event) -> None:
 
 def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: float = 0.0,
               omerodir: str | None = None) -> int:
+    a = answers_mod.load_file(path)  # first: bad answers are refused before the rest is even imported
     from omerowizard import backup, preflight
     from omerowizard.apply import apply_plan
 
-    a = answers_mod.load_file(path)
     if omerodir and Deployment(omerodir).omerodir != a.omero.omerodir:
         raise UsageError(f"--omerodir {omerodir} is not the deployment of {path} (omero.omerodir: {a.omero.omerodir})")
     plan, omero = plan_for(a)

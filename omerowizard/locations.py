@@ -45,10 +45,23 @@ def state_dir() -> Path:
     return _dir("state")
 
 
+MACHINE_WHEELS = Path("/var/cache/omerowizard/wheels")
+
+
+def wheel_cache_path() -> Path:
+    """Where built wheels (zeroc-ice) are kept so each machine builds them once:
+    ``OMEROWIZARD_WHEEL_CACHE`` if set; for root the machine-wide /var/cache/omerowizard/wheels;
+    for any other user their own cache directory."""
+    if os.environ.get("OMEROWIZARD_WHEEL_CACHE"):
+        return Path(os.environ["OMEROWIZARD_WHEEL_CACHE"])
+    if os.geteuid() == 0:
+        return MACHINE_WHEELS
+    return cache_dir() / "wheels"
+
+
 def wheel_cache() -> Path:
-    """Built wheels (zeroc-ice) are kept here so each machine builds them once."""
-    path = Path(os.environ["OMEROWIZARD_WHEEL_CACHE"]) if os.environ.get("OMEROWIZARD_WHEEL_CACHE") else cache_dir() / "wheels"
-    path.mkdir(parents=True, exist_ok=True)
+    path = wheel_cache_path()
+    path.mkdir(mode=0o755, parents=True, exist_ok=True)
     return path
 
 

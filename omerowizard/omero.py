@@ -198,9 +198,19 @@ class CommandLog:
         self._append("\n".join(lines))
 
 
+_RUNNING: set[subprocess.Popen] = set()  # the process groups run_streamed has started and not yet reaped
+
+
+def end_running() -> None:
+    """End every process group run_streamed is running (a cancelled installation: pip and the
+    compilers it started), from any thread or a signal handler; their readers then see the end."""
+    for proc in list(_RUNNING):
+        _end_group(proc)
+
+
 def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandLog | None = None,
                  timeout: float | None = None, cwd: str | None = None, input: str | None = None,
-                 track: Path | None = None) -> Result:
+                 track: Path | None = None, env: Mapping[str, str] | None = None) -> Result:
     """Run ``argv``, feeding each output line to ``on_line`` as it is printed.
 
     ``input`` is written to its standard input (so nothing secret goes through a temporary file).
@@ -215,12 +225,14 @@ def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandL
         # (runuser does not pass a kill on to omero) before restoring
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                                text=True, bufsize=1, cwd=cwd or "/", start_new_session=True)
+                                text=True, bufsize=1, cwd=cwd or "/", start_new_session=True,
+                                env=dict(env) if env is not None else None)
     except OSError as exc:
         if log:
             log.write(argv, f"cannot run: {exc}", None, 0.0)
         raise PreflightError(f"cannot run {argv[0]}: {exc.strerror}") from None
     assert proc.stdout is not None
+    _RUNNING.add(proc)
     if track is not None:
         children.remember(track, proc.pid)
     try:
@@ -240,6 +252,7 @@ def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandL
         _end_group(proc)
         raise
     finally:
+        _RUNNING.discard(proc)
         if track is not None:
             children.forget(track, proc.pid)
         output = "".join(lines)
@@ -389,10 +402,41 @@ class Omero:
         self.run("config", "append", key, value)
 
     # -- web ---------------------------------------------------------------------
-    def web(self, action: str, on_line: LineSink | None = None, check: bool = True) -> Result:
+    def web(self, action: str, on_line: LineSink | None = None, check: bool = True,
+            keep_sessions: bool = False) -> Result:
+        """``omero web ACTION``; ``keep_sessions`` (start, restart) skips the clean-up of expired sessions
+        that start runs before gunicorn, which shortens the outage of a restart (the clearsessions job,
+        or the cache's own expiry, removes them anyway)."""
         if action not in {"start", "stop", "restart", "status", "clearsessions"}:
             raise ValueError(action)
-        return self.run("web", action, on_line=on_line, check=check)
+        extra = ["--keep-sessions"] if keep_sessions and action in {"start", "restart"} else []
+        return self.run("web", action, *extra, on_line=on_line, check=check)
+
+    def collectstatic(self, on_line: LineSink | None = None) -> Result:
+        """Collect the static files into OMERODIR/var/static as ``omero web start`` does, without
+        starting or stopping anything: Django's collectstatic with omero-web's settings, as the user."""
+        env = {**self.env(), "DJANGO_SETTINGS_MODULE": "omeroweb.settings"}
+        argv = as_user_argv(self.target.user, [str(self.target.python), "-m", "django", "collectstatic",
+                                               "--noinput"], env)
+        self.calls += 1
+        result = run_streamed(argv, on_line=on_line, log=self.log, timeout=600)
+        if result.returncode != 0:
+            raise OmeroCommandError([str(self.target.python), "-m", "django", "collectstatic", "--noinput"],
+                                    result.returncode, mask_secrets(result.output))
+        return result
+
+    def clear_session_store(self, on_line: LineSink | None = None) -> Result:
+        """Remove every session from omero-web's session store (what its upgrade notes ask for when the
+        session format changes): the files of the file store, or the cache that holds cache sessions.
+        Runs as the user, with the settings of the installed omero-web."""
+        env = {**self.env(), "DJANGO_SETTINGS_MODULE": "omeroweb.settings"}
+        argv = as_user_argv(self.target.user, [str(self.target.python), "-c", _CLEAR_SESSIONS], env)
+        self.calls += 1
+        result = run_streamed(argv, on_line=on_line, log=self.log, timeout=600)
+        if result.returncode != 0:
+            raise OmeroCommandError([str(self.target.python), "-c", "(clear the session store)"], result.returncode,
+                                    mask_secrets(result.output))
+        return result
 
     def version(self) -> str:
         return self.run("version").output.strip().splitlines()[-1]
@@ -443,6 +487,34 @@ def commands_text(commands: Iterable[list[str]]) -> str:
         out.append(" ".join(shlex.quote(arg) for arg in argv) + "\n")
     return "".join(out)
 
+
+_CLEAR_SESSIONS = """
+import os, tempfile
+import django
+django.setup()
+from django.conf import settings
+engine = settings.SESSION_ENGINE
+if engine.endswith(".file"):
+    path = getattr(settings, "SESSION_FILE_PATH", None) or tempfile.gettempdir()
+    prefix = settings.SESSION_COOKIE_NAME
+    gone = 0
+    for entry in os.scandir(path):
+        if entry.name.startswith(prefix) and entry.is_file(follow_symlinks=False):
+            os.unlink(entry.path)
+            gone += 1
+    print(f"removed {gone} session files from {path}")
+elif engine.endswith(".cache") or engine.endswith(".cached_db"):
+    from django.core.cache import caches
+    caches[settings.SESSION_CACHE_ALIAS].clear()
+    print(f"cleared the {settings.SESSION_CACHE_ALIAS!r} cache that holds the sessions")
+    if engine.endswith(".cached_db"):
+        from django.contrib.sessions.models import Session
+        print(f"removed {Session.objects.all().delete()[0]} sessions from the database")
+else:
+    from importlib import import_module
+    store = import_module(engine).SessionStore
+    print(f"{engine}: no known way to clear it; sessions of the previous version may fail to load")
+"""
 
 CONFIG_BOOKKEEPING = {"omero.config.profile", "omero.config.version"}
 

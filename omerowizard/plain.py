@@ -57,7 +57,8 @@ class QuestionaryPrompts:
 
     def confirm(self, message: str, default: bool) -> bool:
         import questionary
-        return bool(questionary.confirm(message, default=default, style=self.style).unsafe_ask())
+        # auto_enter=False: `y` alone does not answer, so the Enter after it cannot answer the next question
+        return bool(questionary.confirm(message, default=default, auto_enter=False, style=self.style).unsafe_ask())
 
     def text(self, message: str, default: str) -> str:
         import questionary
@@ -127,11 +128,12 @@ def run_plain(answers_path: str | None, prompts: Prompts | None = None) -> int:
         say(prompts.intro)
         for line in wizard.detect(flat, source).lines():
             say(f"  {line}")
-        flat = ask_all(flat, prompts)
+        start, chosen = dict(flat), set()
+        flat = ask_all(flat, prompts, start=start, chosen=chosen)
         say("")
         say("Reading the live deployment to plan the changes...")
         a, plan, omero = make_until_valid(flat, prompts)
-        show_review(plan)
+        show_review(plan, wizard.derived_changes(start, a.flat(), chosen))
         if plan.empty:
             return 0
         if not review_menu(plan, a, prompts):
@@ -170,13 +172,23 @@ def print_event(event: Event) -> None:
 
 
 # ----------------------------------------------------------------------------- questions
-def ask_all(flat: Mapping[str, Any], prompts: Prompts, only: set[str] | None = None) -> dict[str, Any]:
+def ask_all(flat: Mapping[str, Any], prompts: Prompts, only: set[str] | None = None,
+            start: Mapping[str, Any] | None = None, chosen: set[str] | None = None) -> dict[str, Any]:
     """Ask every applicable question in catalogue order (or only the keys in ``only``).
 
     Conditions are evaluated again before each question, so an answer decides which
-    questions follow (cors.origins only after cors.mode origins).
+    questions follow (cors.origins only after cors.mode origins). With the starting answers
+    (``start``), an answer the user has not chosen (not in ``chosen``, which collects the
+    answers that differ from their prefill) follows its catalogue default as earlier answers
+    change: clearsessions saved as `off` by a Redis run is `daily` again with file sessions.
     """
     flat = dict(flat)
+    chosen = chosen if chosen is not None else set()
+
+    def follow() -> None:
+        if start is not None:
+            flat.update(wizard.follow_defaults(flat, start, chosen))
+
     for step in STEPS:
         titled = False
         for q in (q for q in CATALOGUE if q.step == step):
@@ -188,16 +200,23 @@ def ask_all(flat: Mapping[str, Any], prompts: Prompts, only: set[str] | None = N
                 say("")
                 say(f"== {STEP_TITLES.get(step, step)} ==")
                 titled = True
-                if step == "advanced" and only is None and not wants_advanced(flat, prompts):
-                    break
+                if step == "advanced" and only is None:
+                    follow()
+                    if not wants_advanced(flat, prompts):
+                        break
+            follow()
+            prefill = current(q, flat)
             flat[q.key] = ask(q, flat, prompts)
+            if flat[q.key] != prefill:
+                chosen.add(q.key)
+    follow()
     return flat
 
 
 def wants_advanced(flat: Mapping[str, Any], prompts: Prompts) -> bool:
     """The advanced settings are listed, and asked only when wanted: most runs change none of them."""
     for q in wizard.visible("advanced", flat):
-        say(f"  {q.key}: {shown(current(q, flat))}")
+        say(f"  {q.key}: {q.display(current(q, flat))}")
     return prompts.confirm("Change any of these?", False)
 
 
@@ -214,14 +233,6 @@ def current(q: Question, flat: Mapping[str, Any]) -> Any:
     return value
 
 
-def shown(value: Any) -> str:
-    if value is None or value == "":
-        return "(empty)"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value) or "(none)"
-    return mask_secrets(str(value))
 
 
 def ask(q: Question, flat: Mapping[str, Any], prompts: Prompts) -> Any:
@@ -232,7 +243,7 @@ def ask(q: Question, flat: Mapping[str, Any], prompts: Prompts) -> Any:
     prefilled with what was typed.
     """
     say("")
-    for line in textwrap.wrap(q.help, 76):
+    for line in textwrap.wrap(q.help, _width() - 2, break_on_hyphens=False):
         say(f"  {line}")
     # the answers-file key, so what is learnt here carries over to `omerowizard apply`
     allowed = q.allowed_text() if q.type.widget != "choices" else ""
@@ -260,8 +271,8 @@ def ask(q: Question, flat: Mapping[str, Any], prompts: Prompts) -> Any:
         if error is None:
             return answer
         say(f"  Not accepted: {error}")
-        if q.type.widget == "choices":
-            value = answer
+        # asked again prefilled with the last value accepted: Enter must not send the refused one again
+        typed = masked
 
 
 def as_text(value: Any, secret: bool = False) -> str:
@@ -292,21 +303,30 @@ def make_until_valid(flat: dict[str, Any], prompts: Prompts) -> tuple[Answers, P
             flat = ask_all(flat, prompts, only=askable)
 
 
-def show_review(plan: Plan) -> None:
+def show_review(plan: Plan, derived: Sequence[str] = ()) -> None:
     say("")
     say("== Review: what applying will change ==")
     for line in plan.lines():
         say(_wrapped(line, "  " + " " * (len(line) - len(line.lstrip())) + "    "))
+    if derived:
+        say("  Answers that followed their default (you did not choose them):")
+        for line in derived:
+            say(_wrapped(f"  {line}", "        "))
     for note in plan.notes:
         say(_wrapped(f"note: {note}", "        "))
 
 
 def _wrapped(line: str, indent: str) -> str:
     """A long line (a crontab line, a path) wrapped at the terminal's width, words and paths kept whole."""
-    import shutil
-    width = max(shutil.get_terminal_size((80, 24)).columns - 1, 40)
+    width = _width()
     return "\n".join(textwrap.wrap(line, width, initial_indent="  ", subsequent_indent=indent,
                                    break_on_hyphens=False, break_long_words=False)) or "  "
+
+
+def _width() -> int:
+    """The terminal's width (COLUMNS first, as shutil does), at least 40 columns."""
+    import shutil
+    return max(shutil.get_terminal_size((80, 24)).columns - 1, 40)
 
 
 def review_menu(plan: Plan, a: Answers, prompts: Prompts) -> bool:

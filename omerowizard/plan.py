@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 
 from omerowizard import omeroconfig
 from omerowizard.answers import Answers
+from omerowizard.errors import printable
 from omerowizard.omero import mask_secrets
 from omerowizard.probe import State
+from omerowizard.upgrade import UpgradeChange, plan_upgrade
 from omerowizard.venv import normalise
 
 
@@ -25,15 +27,29 @@ class ConfigChange:
     def action(self) -> str:
         return "unset" if self.new is None else "set"
 
-    def describe(self) -> str:
+    @property
+    def old_text(self) -> str:
+        # printable(): the old value comes from config.xml, which the OMERO.web user can write
+        return self._shown(self.old) if self.old is not None else self._unset()
+
+    @property
+    def new_text(self) -> str:
+        return self._shown(self.new) if self.new is not None else self._unset()
+
+    def _shown(self, value: str) -> str:
         from omerowizard.features import SECRET_KEYS
 
-        def shown(value: str) -> str:
-            return "****" if self.key in SECRET_KEYS else mask_secrets(value)
+        return "****" if self.key in SECRET_KEYS else printable(mask_secrets(value))
 
-        old = shown(self.old) if self.old is not None else "(unset)"
-        new = shown(self.new) if self.new is not None else "(unset: OMERO default)"
-        return f"{self.key}: {old} -> {new}"
+    def _unset(self) -> str:
+        """An unset key, with the value OMERO.web then uses (``(unset: OMERO's default 5)``)."""
+        from omerowizard.omeroconfig import DEFAULTS
+
+        default = DEFAULTS.get(self.key)
+        return f"(unset: OMERO's default {mask_secrets(default)})" if default is not None else "(unset)"
+
+    def describe(self) -> str:
+        return f"{self.key}: {self.old_text} -> {self.new_text}"
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,37 @@ class JobChange:
         return f"{'replace' if self.old else 'install'} the clearsessions job of {self.user}: {self.new} ({self.why})"
 
 
+# How a change to each omero.web key reaches a running OMERO.web. gunicorn is started by `omero web start`
+# with a command line built from the keys below (omero/plugins/web.py, _build_run_cmd) and SCRIPT_NAME set
+# from the prefix: a change to any of them needs a restart. Every other key is read by omeroweb.settings
+# when a worker imports Django, and gunicorn runs without --preload, so replacing the workers (new ones
+# first, then the old ones finish their requests: gunicorn.reload) applies it without dropping a request.
+# Unknown keys (extra_config) count as Django settings. One table, so the feature modules can take their
+# rows later.
+RESTART_KEYS: dict[str, str] = {
+    "omero.web.application_server": "the kind of application server (gunicorn or Django's development server)",
+    "omero.web.application_server.host": "gunicorn's --bind address",
+    "omero.web.application_server.port": "gunicorn's --bind port",
+    "omero.web.application_server.max_requests": "gunicorn's --max-requests",
+    "omero.web.wsgi_workers": "gunicorn's --workers",
+    "omero.web.wsgi_timeout": "gunicorn's --timeout",
+    "omero.web.wsgi_worker_class": "gunicorn's --worker-class",
+    "omero.web.wsgi_worker_connections": "gunicorn's --worker-connections",
+    "omero.web.wsgi_threads": "gunicorn's --threads",
+    "omero.web.wsgi_args": "extra gunicorn arguments",
+    "omero.web.prefix": "the SCRIPT_NAME gunicorn is started with",
+}
+# Keys whose change needs the static files collected again before new workers serve pages.
+STATIC_KEYS: dict[str, str] = {
+    "omero.web.apps": "an added app brings its own static files",
+}
+
+
+def restart_reason(key: str) -> str | None:
+    """Why a change to ``key`` needs a restart; None when a graceful reload applies it."""
+    return RESTART_KEYS.get(key)
+
+
 @dataclass(frozen=True)
 class ServerChange:
     """Start the system web server (nginx or Apache), which does not run: the site is served only then."""
@@ -119,11 +166,21 @@ class ServerChange:
 
 @dataclass(frozen=True)
 class WebChange:
-    action: str  # start | restart
+    action: str  # start | restart | reload
     why: str
+    reasons: tuple[str, ...] = ()  # restart: each setting that needs it, and why
+    collectstatic: bool = False  # reload: collect the static files first
 
     def describe(self) -> str:
+        if self.action == "reload":
+            static = "collect static files, then " if self.collectstatic else ""
+            return f"{static}reload OMERO.web gracefully: new gunicorn workers replace the old ones ({self.why})"
         return f"omero web {self.action} ({self.why})"
+
+    @property
+    def label(self) -> str:
+        """The name of the apply step that runs it."""
+        return "reload OMERO.web" if self.action == "reload" else f"omero web {self.action}"
 
 
 @dataclass
@@ -138,6 +195,7 @@ class Plan:
     server: ServerChange | None = None
     notes: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)  # what preflight refuses (found while planning)
+    upgrade: UpgradeChange | None = None
 
     @property
     def sets(self) -> dict[str, str]:
@@ -149,7 +207,7 @@ class Plan:
 
     @property
     def changes_machine(self) -> bool:
-        return bool(self.config or self.packages or self.files or self.jobs or self.server)
+        return bool(self.config or self.packages or self.files or self.jobs or self.server or self.upgrade)
 
     @property
     def empty(self) -> bool:
@@ -158,6 +216,10 @@ class Plan:
     def steps(self) -> list[str]:
         """The steps apply runs, in order, as short labels (front ends show them as a checklist)."""
         out = []
+        if self.upgrade:
+            out.append(f"{self.upgrade.verb} OMERO.web")
+            if self.upgrade.clear_sessions:
+                out.append("clear the session store")
         if self.packages:
             out.append("install packages")
         if self.config:
@@ -169,7 +231,9 @@ class Plan:
         if self.server:
             out.append(self.server.label)
         if self.web:
-            out.append(f"omero web {self.web.action}")
+            if self.web.collectstatic:
+                out.append("collect static files")
+            out.append(self.web.label)
             out.append("check the login page")
         from omerowizard import frontdoor
         if frontdoor.reachable(self):
@@ -181,6 +245,9 @@ class Plan:
         if self.empty:
             return ["Nothing to change: the deployment already matches the answers."]
         out: list[str] = []
+        if self.upgrade:
+            out.append("OMERO.web version:")
+            out += [f"  {line}" for line in self.upgrade.lines()]
         if self.config:
             out.append("OMERO config:")
             out += [f"  {c.action:5} {c.describe()}" for c in self.config]
@@ -199,6 +266,7 @@ class Plan:
         if self.web:
             out.append("OMERO.web:")
             out.append(f"  {self.web.describe()}")
+            out += [f"    restart because {r}" for r in self.web.reasons]
         return out
 
 
@@ -219,8 +287,9 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
     plan.notes += wanted.notes
     plan.notes += list(answers.warnings)
 
+    plan.upgrade = plan_upgrade(answers, state.packages, state.upgrade)
     for dist, why in omeroconfig.packages(answers):
-        if normalise(dist) not in state.packages:
+        if normalise(dist) not in state.packages and not plan.upgrade:  # an upgrade installs them with omero-web
             plan.packages.append(PackageChange(dist, why))
 
     from omerowizard import frontdoor, serverfiles  # the web-server files and scheduled jobs (issue 4)
@@ -230,11 +299,28 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
     if answers.start:
         if not state.running:
             plan.web = WebChange("start", "OMERO.web is not running")
+        elif plan.upgrade:
+            plan.web = WebChange("restart", f"new code: the {plan.upgrade.verb} of omero-web",
+                                 (f"omero-web {plan.upgrade.old} -> {plan.upgrade.new}: an upgrade is never a mere "
+                                  "reload",))
         elif plan.config or plan.packages:
-            plan.web = WebChange("restart", "the configuration changed")
-    elif state.running and (plan.config or plan.packages):
+            plan.web = web_change(plan, state)
+    elif state.running and (plan.config or plan.packages or plan.upgrade):
         plan.notes.append("start is false: the changes take effect at the next `omero web restart`.")
     return plan
+
+
+def web_change(plan: Plan, state: State) -> WebChange:
+    """Restart or graceful reload of a running OMERO.web, for the planned config and packages."""
+    reasons = tuple(f"{c.key} changed: {restart_reason(c.key)}" for c in plan.config if restart_reason(c.key))
+    if reasons:
+        return WebChange("restart", "gunicorn's own settings changed", reasons)
+    if state.development_running or plan.answers.web_server.kind == "development":
+        return WebChange("restart", "the configuration changed", ("Django's development server cannot reload",))
+    static = [c.key for c in plan.config if c.key in STATIC_KEYS]
+    collect = bool(static or plan.packages)
+    return WebChange("reload", "only Django settings changed: new workers read them, the old ones finish "
+                               "their requests", collectstatic=collect)
 
 
 def _windows_plan(plan: Plan) -> Plan:

@@ -48,10 +48,28 @@ def choose(omerodir: str | None) -> Deployment | None:
 def plan_for(a: Answers) -> tuple[Plan, Omero]:
     omero = Omero(target_of(a))
     state = probe(omero)
+    measure_upgrade(a, state, omero)
     prev = saved(a.omero.omerodir)
     if prev is not None and target_of(prev) != target_of(a):
         prev = None
     return make_plan(a, state, previous=prev), omero
+
+
+def measure_upgrade(a: Answers, state, omero: Omero) -> None:
+    """pip's dry run for the omero-web release the answers ask for (nothing is written); a release pip
+    cannot install is a bad answer (exit 2, nothing changed)."""
+    from omerowizard import upgrade
+    from omerowizard.errors import AnswersError, InstallError, Problem
+
+    if not state.installed:
+        return
+    try:
+        state.upgrade = upgrade.measure(a, omero.target.venv, state.packages, log=omero.log)
+    except InstallError as exc:
+        raise AnswersError([Problem("omero.web_version", f"{a.omero.web_version!r} cannot be installed: {exc}",
+                                    value=a.omero.web_version,
+                                    allowed="a release of omero-web on the package index that pip can install here")])
+
 
 
 def current_answers(user: str | None = None, venv: str | None = None, omerodir: str | None = None) -> Answers:

@@ -109,6 +109,8 @@ def checks(plan: Plan) -> list[Check]:
                                                 f"chown -R {t.user} {t.omerodir}"))
         else:
             out.append(Check("omerodir", True))
+    if plan.web and plan.web.action == "reload":
+        out.append(check_reload(t))
     for feature in FEATURES:
         out += feature.preflight(plan)
     return out
@@ -122,6 +124,17 @@ def failures(checks_: list[Check]) -> list[Check]:
 def warnings(checks_: list[Check]) -> list[Check]:
     """The checks that fail without stopping an apply (an OMERO.server not reachable yet)."""
     return [c for c in checks_ if not c.ok and c.warning]
+
+
+def check_reload(t) -> Check:
+    """A graceful reload signals the gunicorn master of this deployment: verify it before changing anything."""
+    from omerowizard import gunicorn
+
+    try:
+        gunicorn.find_master(t.omerodir, t.user).close()
+    except gunicorn.ReloadError as exc:
+        return Check("reload", False, f"{exc}; stop whatever runs there, or `omero web restart` as {t.user}")
+    return Check("reload", True)
 
 
 def run(plan: Plan) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from omerowizard.omero import Omero, OmeroTarget
@@ -25,6 +26,8 @@ class State:
     running_pid: int | None = None
     files: dict[str, str | None] = field(default_factory=dict)  # path -> current content (None: absent)
     crontab: str | None = None  # the OMERO.web user's crontab as it is (None: none, or not read)
+    development_running: bool = False  # what runs is Django's development server (it cannot reload)
+    upgrade: Any = None  # upgrade.Measured: pip's dry run for the omero-web release the answers want
 
     @property
     def running(self) -> bool:
@@ -96,4 +99,5 @@ def probe(omero: Omero) -> State:
     state.packages = packages(target.venv)
     state.config = omero.config_read()
     state.running_pid = running_pid(target)
+    state.development_running = state.running and _alive_pid(target.omerodir / "var" / "django.pid") is None
     return state

@@ -80,6 +80,16 @@ def any_path(value: str) -> str | None:
     return "must be an absolute path (/... or C:\\...) without quotes, ';' or '..'"
 
 
+def file_path(value: str) -> str | None:
+    """A path to a file (not a directory): any_path, not ending in a separator or '.'."""
+    msg = any_path(value)
+    if msg:
+        return msg
+    if value.endswith(("/", "\\", "/.", "\\.")):
+        return "must name a file, not a directory (it ends with a separator or '.')"
+    return None
+
+
 def prefix(value: str) -> str | None:
     if not PREFIX.fullmatch(value) or any(p in {".", ".."} for p in value.split("/")):
         return "must be '/' or a path such as /omero (letters, digits, . _ ~ -; no trailing slash, no spaces, no '..')"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
 from omerowizard.errors import InstallError
-from omerowizard.omero import CommandLog, LineSink, run_streamed
+from omerowizard.omero import CommandLog, LineSink, as_user_argv, run_streamed
 
 # What each optional feature needs in the OMERO.web environment (distribution names).
 FEATURE_PACKAGES = {
@@ -50,9 +52,49 @@ def pip_install(venv: Path, requirements: Iterable[str], on_line: LineSink | Non
     reqs = list(requirements)
     if not reqs:
         return
-    argv = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-            "--no-input", *extra, *reqs]
+    argv = _pip_argv(venv, ["install", "--disable-pip-version-check", "--no-input", *extra, *reqs])
     result = run_streamed(argv, on_line=on_line, log=log or CommandLog())
     if result.returncode != 0:
         tail = "\n".join(result.output.strip().splitlines()[-10:])
         raise InstallError(f"pip could not install {', '.join(reqs)} into {venv} (exit {result.returncode}):\n{tail}")
+
+
+def owner(venv: Path) -> str | None:
+    """The user who owns the environment's interpreter directory, when it is not the one running the wizard:
+    root must not run code that another user can change, so pip runs as that user instead."""
+    try:
+        uid = (venv / "bin").stat().st_uid
+    except OSError:
+        return None
+    if uid == os.geteuid():
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+def _pip_argv(venv: Path, args: list[str]) -> list[str]:
+    argv = [str(venv / "bin" / "python"), "-m", "pip", *args]
+    user = owner(venv)
+    if user is None or os.geteuid() != 0:
+        return argv
+    home = pwd.getpwnam(user).pw_dir
+    return as_user_argv(user, argv, {"HOME": home, "PATH": f"{venv / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8"})
+
+
+def dry_run(venv: Path, requirements: Iterable[str], log: CommandLog | None = None) -> dict[str, str]:
+    """What ``pip install REQUIREMENTS`` would install into the environment, as {distribution: version}:
+    pip's dry-run report (nothing is written to the environment), run as the environment's owner."""
+    reqs = list(requirements)
+    argv = _pip_argv(venv, ["install", "--dry-run", "--report", "-", "--quiet", "--disable-pip-version-check",
+                            "--no-input", *reqs])
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=600)
+    if log:
+        log.write(argv, proc.stdout[-2000:] + proc.stderr[-4000:], proc.returncode, 0.0)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise InstallError(f"pip cannot install {', '.join(reqs)} into {venv}: " + " ".join(lines[-3:]))
+    start = proc.stdout.find("{")
+    report = json.loads(proc.stdout[start:]) if start >= 0 else {"install": []}
+    return {normalise(item["metadata"]["name"]): item["metadata"]["version"] for item in report.get("install", [])}

@@ -131,15 +131,83 @@ def parse_field(q: Question, text: str) -> Any:
 
 def field_error(key: str, value: Any, flat: Mapping[str, Any]) -> str | None:
     """Inline validation of one field, with the same messages as the answers file."""
-    trial = {**flat, key: value}
+    return step_errors({key: value}, flat).get(key)
+
+
+def step_errors(values: Mapping[str, Any], flat: Mapping[str, Any]) -> dict[str, str]:
+    """Validate several answers together (the fields of a step on Next), each against the
+    others' new values rather than their old ones, with only the answers whose question
+    applies: clearing the HTTPS certificate hides the key, so the old key does not refuse it.
+
+    Returns ``{key: message}`` for the keys of ``values`` that are refused."""
+    trial = applicable({**flat, **values})
     try:
         answers_mod.from_flat(trial)
     except AnswersError as exc:
-        mine = [p for p in exc.problems if p.key == key or p.key.startswith(key + "[")]
-        if mine:
-            p = mine[0]
-            return p.message + (f" (allowed: {p.allowed})" if p.allowed else "")
-    return None
+        out: dict[str, str] = {}
+        for p in exc.problems:
+            key = p.key.split("[")[0]
+            if key in values and key not in out:
+                out[key] = problem_text(p)
+        return out
+    return {}
+
+
+def problem_text(p) -> str:
+    """A problem as a sentence that names what it is about (``cors.origins is empty but ...``)."""
+    if p.message.split(" ", 1)[0] in {"is", "are", "was", "needs", "has"}:
+        text = f"{p.key} {p.message}"
+    else:
+        text = f"{p.key}: {p.message}"
+    return text + (f" (allowed: {p.allowed})" if p.allowed else "")
+
+
+def default_of(q: Question, flat: Mapping[str, Any]) -> Any:
+    """The catalogue's default for ``q`` given the other answers (not its own current value)."""
+    return q.default_for({k: v for k, v in flat.items() if k != q.key})
+
+
+def follows_default(q: Question, start: Mapping[str, Any]) -> bool:
+    """Whether ``q``'s answer keeps following its catalogue default as the answers it depends on
+    change, until the user chooses it: when the starting answers did not give it, gave its
+    default, or gave it while the question did not apply (``clearsessions: off`` saved by a run
+    with Redis sessions is not a choice, so going back to file sessions brings ``daily`` back)."""
+    given = start.get(q.key)
+    return given is None or not q.when(start) or given == default_of(q, start)
+
+
+def follow_defaults(flat: Mapping[str, Any], start: Mapping[str, Any], chosen: set[str]) -> dict[str, Any]:
+    """The answers that follow their default now (see ``follows_default``): ``{key: default}``
+    for every applicable question the user has not chosen whose value is not its default."""
+    out: dict[str, Any] = {}
+    for q in CATALOGUE:
+        if q.key in chosen or q.kind == "mapping" or not q.when(flat) or not follows_default(q, start):
+            continue
+        default = default_of(q, {**flat, **out})
+        if flat.get(q.key) != default:
+            out[q.key] = default
+    return out
+
+
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (tuple(a) if isinstance(a, list) else a) == (tuple(b) if isinstance(b, list) else b)
+
+
+def derived_changes(start: Mapping[str, Any], flat: Mapping[str, Any], chosen: set[str]) -> list[str]:
+    """The answers that changed from the starting answers without the user choosing them (they
+    followed their default when other answers changed: clearsessions `off` -> `daily`), for the
+    review to list explicitly."""
+    out = []
+    for q in CATALOGUE:
+        if q.key in chosen or q.kind == "mapping" or not q.when(flat):
+            continue
+        old, new = start.get(q.key), flat.get(q.key)
+        if old is None or old == "" or _same(old, new):
+            continue  # a question that had no answer and now shows its default is not a change of one
+        out.append(f"{q.key}: {q.display(old)} -> {q.display(new)} (not chosen: its default with these answers)")
+    return out
 
 
 def visible(step: str, flat: Mapping[str, Any]) -> list[Question]:

@@ -5,6 +5,8 @@ it, never a skip.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import socket
@@ -155,3 +157,19 @@ def nginx_wrapper(site: Path, d: Path) -> Path:
                     f"events {{ worker_connections 64; }}\n"
                     f"http {{\n include /etc/nginx/mime.types;\n access_log {d}/nginx-access.log;\n include {site};\n}}\n")
     return conf
+
+
+SYSTEM_WEB_LOCK = "/run/lock/omerowizard-tests-system-web.lock"
+
+
+@contextlib.contextmanager
+def system_web_servers():
+    """Held while a test changes the system nginx or Apache (/etc/nginx, /etc/apache2, port 80): test runs in
+    other checkouts on the same machine wait for it instead of changing the same files at the same time."""
+    Path(SYSTEM_WEB_LOCK).parent.mkdir(parents=True, exist_ok=True)
+    with open(SYSTEM_WEB_LOCK, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

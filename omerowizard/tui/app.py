@@ -24,7 +24,7 @@ from omerowizard.errors import AnswersError, WizardError
 from omerowizard.events import Event, Finished
 from omerowizard.questions import BY_KEY, STEP_TITLES as FEATURE_STEPS, Question
 from omerowizard.tui.core import Core
-from omerowizard.tui.dialogs import InstallDialog, SaveDialog
+from omerowizard.tui.dialogs import ConfirmDialog, InstallDialog, SaveDialog
 from omerowizard.tui.fields import QuestionField, default_of
 from omerowizard.tui.review import NOTHING, ReviewStep
 from omerowizard.tui.run import RunStep
@@ -93,6 +93,7 @@ class WizardApp(App[int]):
         self.blink = blink
         self.save_default = save_default or str(Path.cwd() / "omerowizard-answers.yml")
         self.flat: dict[str, Any] = {}
+        self.start: dict[str, Any] = {}  # the starting answers, to list what changed without being chosen
         self.source = ""
         self.index = 0
         self.started = False
@@ -100,6 +101,8 @@ class WizardApp(App[int]):
         self.applied = False
         self.farewell = ""
         self.installed_now = False
+        self.exit_after_apply: int | None = None
+        self.handle_signals = False  # the real program (not a test) ends cleanly on SIGHUP and SIGTERM
         self.plan_round = 0
         self.answers = None
         self.plan = None
@@ -111,6 +114,13 @@ class WizardApp(App[int]):
 
     def begin(self) -> None:
         """Called once the screen is there: draw the welcome step, then look at the machine."""
+        if self.handle_signals:
+            import asyncio
+            import signal
+
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGHUP, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.on_signal, int(sig))
         self._show_step()
         self.call_after_refresh(self.load_start)  # paint the welcome step first, then look at the machine
 
@@ -142,7 +152,8 @@ class WizardApp(App[int]):
     def _update_nav(self) -> None:
         sid = self.step_id
         back, nxt = self.query_one("#back", Button), self.query_one("#next", Button)
-        back.disabled = self.index == 0 or sid == "run"
+        # no Back where there is no way back (Welcome, a run that changed things): hidden, not greyed out
+        back.display = (sid != "run" and self.index > 0) or self._unchanged_failure()
         nxt.label = self.step.next_label + (" >" if self.step.next_label == "Next" else "")
         nxt.disabled = ((sid == "welcome" and not self.started) or (sid == "review" and self._review_blocked())
                         or (sid == "run" and not self.applied))
@@ -181,6 +192,7 @@ class WizardApp(App[int]):
 
     def _started(self, flat: dict[str, Any], source: str, detected: wizard.Detected) -> None:
         self.flat, self.source = dict(flat), source
+        self.start = dict(flat)
         body = self.query_one("#body", ContentSwitcher)
         steps = [QuestionStep(sid, title, parts, self.flat, self.check, blink=self.blink)
                  for sid, title, parts in QUESTION_STEPS]
@@ -192,7 +204,7 @@ class WizardApp(App[int]):
                 self.flat.setdefault(f.q.key, f.value)
                 if self.flat[f.q.key] is None:
                     self.flat[f.q.key] = f.value
-        self.query_one(WelcomeStep).show(detected, str(self.flat.get("omero.venv", "")))
+        self.query_one(WelcomeStep).show(detected, str(self.flat.get("omero.venv", "")), bool(self.answers_path))
         self.started = True
         self.call_after_refresh(self._sync_fields)
         self._update_nav()
@@ -209,7 +221,9 @@ class WizardApp(App[int]):
 
     def _sync_fields(self) -> None:
         """Show the questions whose condition holds now; follow the catalogue's default in the
-        ones that the user has not touched and the starting answers did not give."""
+        ones that the user has not chosen and that are not the user's from the starting answers;
+        offer only the options the other answers allow; check again a field refused before (an
+        answer elsewhere may have fixed it, and a message must not stay once it no longer holds)."""
         for step in self.query(QuestionStep):
             keys = step.visible_keys(self.flat)
             for f in step.fields:
@@ -219,9 +233,34 @@ class WizardApp(App[int]):
                     if default != f.value:
                         f.set_value(default)
                         self.flat[f.q.key] = default
-                if show and not f.display and f.error:
+                if show and f.q.kind == "choice":
+                    f.offer(lambda v, key=f.q.key: wizard.field_error(key, v, self.flat) is None)
+                if show and f.error:
                     f.validate_now()
                 f.display = show
+
+    def chosen(self) -> set[str]:
+        return {f.q.key for step in self.query(QuestionStep) for f in step.fields if f.edited}
+
+    def validate_step(self, step: QuestionStep) -> list[QuestionField]:
+        """Check the shown fields of a step together, each against the others' new values (not
+        their old ones); take the values that are accepted. The fields that are refused."""
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for f in step.shown():
+            try:
+                values[f.q.key] = f.typed()
+            except ValueError as exc:
+                errors[f.q.key] = str(exc)
+        errors = {**wizard.step_errors(values, self.flat), **errors}
+        for f in step.shown():
+            key = f.q.key
+            f.show_error(errors.get(key))
+            if key not in errors and key in values:
+                f.value = values[key]
+                self.flat[key] = values[key]
+        self._sync_fields()
+        return [f for f in step.shown() if f.error]
 
     @on(Button.Pressed, "#next")
     def _next_pressed(self) -> None:
@@ -254,7 +293,8 @@ class WizardApp(App[int]):
     @work(thread=True, exclusive=True, group="start")
     def redetect(self) -> None:
         detected = self.core.detect(dict(self.flat), self.source)
-        self.call_from_thread(self.query_one(WelcomeStep).show, detected, str(self.flat.get("omero.venv", "")))
+        self.call_from_thread(self.query_one(WelcomeStep).show, detected, str(self.flat.get("omero.venv", "")),
+                              bool(self.answers_path))
 
     # ------------------------------------------------------------------ moving between steps
     def action_next(self) -> None:
@@ -270,7 +310,7 @@ class WizardApp(App[int]):
             return
         step = self.step
         if isinstance(step, QuestionStep):
-            bad = step.invalid()
+            bad = self.validate_step(step)
             if bad:
                 bad[0].focus_control()
                 self.status(f"Fix {bad[0].q.key} first")
@@ -336,8 +376,13 @@ class WizardApp(App[int]):
         self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
 
     def action_quit_wizard(self) -> None:
+        if isinstance(self.screen, ConfirmDialog):
+            return
         if isinstance(self.screen, InstallDialog) and self.screen.running:
-            self.notify("The installer is running: wait until it finishes.", severity="warning")
+            self.push_screen(ConfirmDialog("Stop the installation?",
+                                           "The build so far is lost and its temporary files are removed; "
+                                           "what is already installed stays.", "Stop it", "Go on"),
+                             self._stop_install)
             return
         if self.applying:
             self.notify("Applying the changes: wait until it finishes.", severity="warning")
@@ -349,6 +394,20 @@ class WizardApp(App[int]):
         self.farewell = NO_CHANGES if not self.installed_now else (
             "OMERO.web was installed; " + NO_CHANGES[0].lower() + NO_CHANGES[1:].replace(".", " to its configuration."))
         self.exit(130, return_code=130)
+
+    def _stop_install(self, stop: bool | None) -> None:
+        if stop:
+            self.core.cancel_install()
+
+    def on_signal(self, signum: int) -> None:
+        """SIGHUP (the terminal went away) or SIGTERM: stop an installation (its build and temporary
+        files) and end; while applying, apply finishes (or restores) first, then the app ends."""
+        self.core.cancel_install()
+        if self.applying:
+            self.exit_after_apply = 128 + signum
+            return
+        self.farewell = self.farewell or NO_CHANGES
+        self.exit(128 + signum, return_code=128 + signum)
 
     # ------------------------------------------------------------------ review
     def start_plan(self) -> None:
@@ -390,7 +449,8 @@ class WizardApp(App[int]):
         if not self._current(round_):
             return
         self.answers, self.plan, self.omero = answers, plan, omero
-        self.query_one(ReviewStep).show_plan(plan)
+        self.query_one(ReviewStep).show_plan(plan, wizard.derived_changes(self.start, wizard.applicable(self.flat),
+                                                                          self.chosen()))
         self.status("")
         self._update_nav()
         self.query_one("#next").focus()
@@ -401,15 +461,12 @@ class WizardApp(App[int]):
         if self.answers is None or self.query_one(ReviewStep).plan is None:
             self.notify("The answers are not valid yet: nothing to save.", severity="error")
             return
-        self.push_screen(SaveDialog(self.save_default), self._save_to)
+        answers = self.answers
+        self.push_screen(SaveDialog(self.save_default, lambda path: self.core.save_answers_file(answers, path)),
+                         self._saved)
 
-    def _save_to(self, path: str | None) -> None:
-        if not path:
-            return
-        try:
-            written = self.core.save_answers_file(self.answers, path)
-        except OSError as exc:
-            self.notify(f"Could not write {path}: {exc.strerror or exc}", severity="error")
+    def _saved(self, written: Path | None) -> None:
+        if written is None:
             return
         self.save_default = str(written)
         self.notify(f"Saved the answers to {written}")
@@ -447,6 +504,8 @@ class WizardApp(App[int]):
         self._update_nav()
         self.refresh_bindings()
         self.query_one("#next").focus()
+        if self.exit_after_apply is not None:
+            self.exit(self.exit_after_apply, return_code=self.exit_after_apply)
 
     def return_value_for_run(self) -> int:
         run = self.query_one(RunStep)
@@ -461,6 +520,7 @@ def make_app(answers_path: str | None = None, core: Core | None = None, blink: b
 
 def run_app(answers_path: str | None = None) -> int:
     app = make_app(answers_path)
+    app.handle_signals = True
     code = app.run()
     if app.farewell:
         print(app.farewell, file=sys.stderr if app.return_code not in (0, None) else sys.stdout)

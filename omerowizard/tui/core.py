@@ -29,6 +29,13 @@ def install(user: str, venv: str, omerodir: str, say: Say) -> None:
     Installer(InstallOptions(user=user, venv=Path(venv), omerodir=Path(omerodir)), say=say).run()
 
 
+def cancel_install() -> bool:
+    """Stop the installation running in this process (its build and temporary files go)."""
+    from omerowizard.installer import cancel_running
+
+    return cancel_running("stopped in the wizard")
+
+
 @dataclass
 class Core:
     starting_answers: Callable[[str | None], tuple[dict[str, Any], str]] = wizard.starting_answers
@@ -37,3 +44,4 @@ class Core:
     apply: Callable[[Plan, Any, Emit], bool] = wizard.apply
     save_answers_file: Callable[[Answers, str], Path] = wizard.save_answers_file
     install: Callable[[str, str, str, Say], None] = install
+    cancel_install: Callable[[], bool] = cancel_install

@@ -22,9 +22,30 @@ from omerowizard.questions import Question
 Check = Callable[[str, Any], "str | None"]
 
 
+MARK = "\u25cf"  # the selected option's mark: text, so it shows without colour (NO_COLOR, monochrome)
+
+
+class ChoiceButton(RadioButton):
+    """A radio button whose selection is a character, not only a colour."""
+
+    @property
+    def _button(self):  # type: ignore[override]
+        inner = self.BUTTON_INNER
+        try:
+            self.BUTTON_INNER = MARK if self.value else " "
+            return super()._button
+        finally:
+            self.BUTTON_INNER = inner
+
+
 class ChoiceSet(RadioSet, inherit_bindings=False):
     """Radio buttons where the arrow keys choose at once (as in a dialog box), so that
-    Enter is free to go on to the next step."""
+    Enter is free to go on to the next step.
+
+    The arrows move from the chosen option, whether the user, the starting answers or the
+    app chose it, and stop at the ends (no wrapping from the first option to the last:
+    on CORS that would be `all`). Options hidden because the other answers rule them out
+    are skipped."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("down,right", "next_button", "Next option", show=False),
@@ -32,21 +53,37 @@ class ChoiceSet(RadioSet, inherit_bindings=False):
         Binding("space", "toggle_button", "Choose", show=False),
     ]
 
-    def on_mount(self) -> None:
-        # RadioSet puts its cursor on the first button when mounted: put it on the chosen one
+    def follow_pressed(self) -> None:
+        """Put the cursor on the chosen option."""
         pressed = self.pressed_button
-        if pressed is not None:
+        if pressed is not None and pressed in self._nodes:
             self._selected = self._nodes.index(pressed)
 
+    def _offered(self) -> list[int]:
+        return [i for i, b in enumerate(self._nodes) if b.display and not b.disabled]
+
+    def _move(self, direction: int) -> None:
+        offered = self._offered()
+        if not offered:
+            return
+        here = self.pressed_index if self.pressed_index >= 0 else self._selected
+        if here in offered:
+            at = offered[max(0, min(len(offered) - 1, offered.index(here) + direction))]
+        else:  # the chosen option is no longer offered: the nearest one in that direction
+            after = [i for i in offered if (i - (here or 0)) * direction > 0]
+            at = after[0] if after and direction > 0 else (after[-1] if after else offered[0 if direction > 0 else -1])
+        self._selected = at
+        self.action_toggle_button()
+
     def action_next_button(self) -> None:
-        super().action_next_button()
-        if self.has_focus:  # RadioSet also calls this while mounting: no choice is made then
-            self.action_toggle_button()
+        if not self.has_focus:  # RadioSet calls this when it is mounted: the cursor goes to the chosen option
+            chosen = [i for i, b in enumerate(self._nodes) if isinstance(b, RadioButton) and b.value]
+            self._selected = chosen[0] if chosen else (0 if self._nodes else None)
+            return
+        self._move(1)
 
     def action_previous_button(self) -> None:
-        super().action_previous_button()
-        if self.has_focus:
-            self.action_toggle_button()
+        self._move(-1)
 
     def action_toggle_button(self) -> None:
         if self._selected is not None:
@@ -55,9 +92,7 @@ class ChoiceSet(RadioSet, inherit_bindings=False):
                 button.value = True
 
 
-def default_of(q: Question, flat) -> Any:
-    """The catalogue's default for ``q`` given the other answers (not its own current value)."""
-    return q.default_for({k: v for k, v in flat.items() if k != q.key})
+default_of = wizard.default_of
 
 
 def as_text(q: Question, value: Any) -> str:
@@ -104,7 +139,7 @@ class QuestionField(Vertical):
         if self.q.type.widget == "choices":
             with ChoiceSet(compact=True, classes="choices"):
                 for label, value in self.options():
-                    yield RadioButton(label, value=value == self.value)
+                    yield ChoiceButton(label, value=value == self.value)
         else:
             yield Input(as_text(self.q, self.value), placeholder=placeholder(self.q), compact=True,
                         select_on_focus=False, classes="text", type="text", password=self.q.hidden)
@@ -132,10 +167,29 @@ class QuestionField(Vertical):
             with control.prevent(Input.Changed):
                 control.value = as_text(self.q, value)
         else:
-            for button, (_, v) in zip(control.query(RadioButton), self.options()):
-                with button.prevent(RadioButton.Changed):
+            buttons = list(control.query(RadioButton))
+            with control.prevent(RadioButton.Changed):
+                for button, (_, v) in zip(buttons, self.options()):
                     button.value = v == value
+                    if button.value:
+                        control._pressed_button = button  # what RadioSet does when a button is clicked on
+            control.follow_pressed()
         self.show_error(None)
+
+    def typed(self) -> Any:
+        """The value shown, parsed (raises ValueError with the message when it cannot be)."""
+        control = self.control
+        if isinstance(control, Input):
+            return wizard.parse_field(self.q, control.value)
+        return self.value
+
+    def offer(self, allowed: Callable[[Any], bool]) -> None:
+        """Show only the options the other answers allow (iis only on Windows), and the chosen one."""
+        control = self.control
+        if isinstance(control, Input):
+            return
+        for button, (_, v) in zip(control.query(RadioButton), self.options()):
+            button.display = v == self.value or allowed(v)
 
     def validate_now(self) -> str | None:
         """Re-check the value shown (answers elsewhere may have changed); returns the error."""
@@ -170,6 +224,8 @@ class QuestionField(Vertical):
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.value == as_text(self.q, self.value) and self.error is None:
+            return  # the Input reports its first value when mounted: not an edit
         self.edited = True
         self._take_text(event.value)
 

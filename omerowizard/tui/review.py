@@ -8,11 +8,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Collapsible, Label, LoadingIndicator, Static
 
 from omerowizard.errors import AnswersError
-from omerowizard.omero import mask_secrets as mask
 from omerowizard.plan import Plan
 from omerowizard.tui.steps import Step
 
 NOTHING = "Nothing to change: the deployment already matches the answers."
+
+
+def summary(n: int) -> str:
+    if n == 1:
+        return "1 change will be made. Nothing has changed yet: Enter applies it, Escape goes back."
+    return f"{n} changes will be made. Nothing has changed yet: Enter applies them, Escape goes back."
 
 
 class ReviewStep(Step):
@@ -44,7 +49,7 @@ class ReviewStep(Step):
         self.query_one("#plan").remove_children()
         self.query_one("#review-actions").display = False
 
-    def show_plan(self, plan: Plan) -> None:
+    def show_plan(self, plan: Plan, derived: list[str] | None = None) -> None:
         self.plan = plan
         self.query_one("#planning").display = False
         self.query_one("#review-actions").display = True
@@ -53,20 +58,24 @@ class ReviewStep(Step):
         if plan.empty:
             box.mount(Static(Text(NOTHING, style="bold"), classes="summary"),
                       Static("Press Enter to quit: no changes will be made.", classes="hint"))
+            self._derived(box, derived)
             self._notes(box, plan)
             return
-        n = len(plan.config) + len(plan.packages) + len(plan.files) + len(plan.jobs) + (1 if plan.web else 0)
-        box.mount(Static(Text(f"{n} change{'s' if n != 1 else ''} will be made. Nothing has changed yet: "
-                              "Enter applies them, Escape goes back.", style="bold"), classes="summary"))
+        n = (len(plan.config) + len(plan.packages) + len(plan.files) + len(plan.jobs) + (1 if plan.server else 0)
+             + (1 if plan.web else 0) + (1 if plan.upgrade else 0))
+        box.mount(Static(Text(summary(n), style="bold"), classes="summary"))
+        self._derived(box, derived)
+        if plan.upgrade:
+            box.mount(Label("OMERO.web version", classes="group"))
+            box.mount(Static("\n".join(plan.upgrade.lines()), classes="items"))
         if plan.config:
             box.mount(Label(f"OMERO config ({len(plan.config)})", classes="group"))
             text = Text()
             for c in plan.config:
                 text.append(f"{c.action} ", style="bold")
                 text.append(c.key + "\n", style="bold")
-                text.append(f"  - {mask(c.old) if c.old is not None else '(unset)'}\n", style="red")
-                text.append(f"  + {mask(c.new) if c.new is not None else '(unset: the OMERO default)'}\n",
-                            style="green")
+                text.append(f"  - {c.old_text}\n", style="red")
+                text.append(f"  + {c.new_text}\n", style="green")
             text.rstrip()
             box.mount(Static(text, classes="items"))
         if plan.packages:
@@ -83,10 +92,19 @@ class ReviewStep(Step):
         if plan.jobs:
             box.mount(Label("Scheduled jobs", classes="group"))
             box.mount(Static("\n".join(j.describe() for j in plan.jobs), classes="items"))
+        if plan.server:
+            box.mount(Label("Web server", classes="group"))
+            box.mount(Static(plan.server.describe(), classes="items"))
         if plan.web:
             box.mount(Label("OMERO.web", classes="group"))
-            box.mount(Static(plan.web.describe(), classes="items"))
+            box.mount(Static("\n".join([plan.web.describe(), *(f"  restart because {r}" for r in plan.web.reasons)]),
+                             classes="items"))
         self._notes(box, plan)
+
+    def _derived(self, box: Vertical, derived: list[str] | None) -> None:
+        if derived:
+            box.mount(Label("Answers that followed their default (you did not choose them)", classes="group"))
+            box.mount(Static("\n".join(derived), classes="items derived"))
 
     def _notes(self, box: Vertical, plan: Plan) -> None:
         if plan.notes:

@@ -78,13 +78,15 @@ class RunStep(Step):
         self.call_after_refresh(log.scroll_end, animate=False)
         title = self.query_one("#run-title", Label)
         result = self.query_one("#result", Static)
+        # what to do next is in the title too: a long final message may not fit below the log at 80x24
+        again = not event.ok and not event.changed
         if event.ok:
-            title.update("Done")
+            title.update("Done. Press Enter to quit.")
             text = Text(event.message, style="bold green")
         else:
-            title.update("Failed")
+            title.update("Failed. Press Escape to go back, or Enter to quit." if again else "Failed. Press Enter to quit.")
             text = Text(event.message, style="bold red")
         text.append("\nNothing was changed: press Escape to go back and fix it, or Enter to quit."
-                    if not event.ok and not event.changed else "\nPress Enter to quit.")
+                    if again else "\nPress Enter to quit.")
         result.update(text)
         result.add_class("ok" if event.ok else "failed")

@@ -44,7 +44,7 @@ class WelcomeStep(Step):
     def on_mount(self) -> None:
         self.query_one("#install-row").display = False
 
-    def show(self, detected: wizard.Detected, venv: str) -> None:
+    def show(self, detected: wizard.Detected, venv: str, from_file: bool = False) -> None:
         self.query_one("#detecting").display = False
         text = Text()
         for line in detected.lines():
@@ -54,7 +54,8 @@ class WelcomeStep(Step):
         if detected.reconfigure:
             verdict.update(Text.assemble(
                 ("OMERO.web is installed: the wizard will reconfigure it.", "bold"),
-                " Every answer is prefilled from the current deployment; only what differs is changed."))
+                " Every answer is prefilled from " + ("the answers file given with --answers" if from_file
+                                                      else "the current deployment") + "; only what differs is changed."))
         elif not detected.installed:
             verdict.update(Text.assemble(
                 ("OMERO.web is not installed", "bold"),
@@ -89,9 +90,9 @@ class QuestionStep(Step):
                                                  classes="hint file-only"))
                     continue
                 given, default = flat.get(q.key), default_of(q, flat)
-                # a value that is the catalogue's default keeps following it as other answers change
-                # (web_server.kind becomes iis on Windows); any other given value stays
-                provided = given is not None and given != default
+                # an answer that is not the user's (the default, or saved while its question did not
+                # apply) keeps following the catalogue's default as other answers change; any other stays
+                provided = not wizard.follows_default(q, flat)
                 value = default if given is None else given
                 self.fields.append(QuestionField(q, value, check, provided=provided, blink=blink))
 
@@ -113,10 +114,6 @@ class QuestionStep(Step):
         if shown:
             shown[0].focus_control()
         self.scroll_home(animate=False)
-
-    def invalid(self) -> list[QuestionField]:
-        """Check every shown field again; the ones that are wrong."""
-        return [f for f in self.shown() if f.validate_now() is not None]
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         for node in event.widget.ancestors_with_self:

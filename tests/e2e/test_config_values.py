@@ -34,7 +34,7 @@ def _keys(n: int) -> list[str]:
     return keys[:n]
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=4, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @example(values=EDGES)
 @given(values=VALUES)
 def test_every_accepted_value_round_trips_through_the_real_omero(deployment, values):
@@ -64,11 +64,12 @@ def _apply(d, extra: dict, name: str):
 
 def test_a_trailing_backslash_no_longer_swallows_the_next_setting(deployment):
     d = deployment
-    extra = {"omero.web.ui.center_plugins": "C:\\plugins\\", "omero.web.use_x_forwarded_host": "true"}
+    key = _keys(1)[0]  # a text setting: extra_config refuses a value its type cannot parse
+    extra = {key: "C:\\plugins\\", "omero.web.use_x_forwarded_host": "true"}
     first = _apply(d, extra, "a.yml")
     assert first.returncode == 0, first.stdout + first.stderr
     stored = parse_config_xml(d.config_xml)
-    assert stored["omero.web.ui.center_plugins"] == "C:\\plugins\\"
+    assert stored[key] == "C:\\plugins\\"
     assert stored["omero.web.use_x_forwarded_host"] == "true"
     again = _apply(d, extra, "a.yml")
     assert again.returncode == 0 and "Nothing to change" in again.stdout, again.stdout

@@ -50,20 +50,24 @@ def stop_system(kind: str) -> None:
 
 @pytest.fixture
 def system_web(tmp_path):
-    """The system nginx and Apache stopped, and /etc/nginx, /etc/apache2 put back as they were afterwards."""
+    """The system nginx and Apache stopped, and /etc/nginx, /etc/apache2 put back as they were afterwards
+    (one test at a time on this machine, across checkouts)."""
     parts.require("nginx")
     parts.require("apache2")
-    saved = tmp_path / "etc-before"
-    for d in ETC:
-        shutil.copytree(d, saved / Path(d).name, symlinks=True)
-    for kind in PIDFILES:
-        stop_system(kind)
-    yield
-    for kind in PIDFILES:
-        stop_system(kind)
-    for d in ETC:
-        shutil.rmtree(d)
-        shutil.copytree(saved / Path(d).name, d, symlinks=True)
+    with parts.system_web_servers():
+        saved = tmp_path / "etc-before"
+        for d in ETC:
+            shutil.copytree(d, saved / Path(d).name, symlinks=True)
+        for kind in PIDFILES:
+            stop_system(kind)
+        try:
+            yield
+        finally:
+            for kind in PIDFILES:
+                stop_system(kind)
+            for d in ETC:
+                shutil.rmtree(d)
+                shutil.copytree(saved / Path(d).name, d, symlinks=True)
 
 
 def get(url: str, host: str | None = None) -> parts.Response:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from tests import parts
 from tests.e2e.conftest import USER, VENV, WHEEL_CACHE
@@ -16,6 +19,9 @@ def test_installer_second_run_changes_nothing_and_says_so(omero_install, tmp_pat
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "already installed" in proc.stdout and "nothing changed" in proc.stdout
+    # versions per package: `omero version` is omero-py's, not omero-web's
+    assert "(omero-web 5.33.2, omero-py 5.23.0)" in proc.stdout, proc.stdout
+    assert "5.23.0 (omero-py)" in proc.stdout
     assert "done:" not in proc.stdout
     log = (tmp_path / "log" / "omero-commands.log").read_text()
     assert "runuser -u omero-web" in log and "omero version" in log
@@ -64,3 +70,65 @@ def test_reading_config_xml_agrees_with_omero_config_get(deployment):
     assert from_file == omero.config_get_all()
     assert from_file["omero.web.login_logo"] == "ünïcode \"quoted\" 'single'"
     assert Path(d.config_xml).exists()
+
+
+# ----------------------------------------------------------------------------- cancelling a build
+from tests.standin_build import StandInBuild  # noqa: E402
+
+
+class Install(StandInBuild):
+    """`omerowizard install-omero` in a pty, with the stand-in environment."""
+
+    def __init__(self, tmp_path):
+        import pexpect
+
+        super().__init__(tmp_path)
+        self.child = pexpect.spawn(sys.executable, ["-m", "omerowizard", "install-omero", "--user", "nobody",
+                                                    "--venv", str(self.venv), "--omerodir", str(tmp_path / "omerodir")],
+                                   env={**self.env(), "TERM": "xterm"}, cwd=str(tmp_path), encoding="utf-8", timeout=60)
+
+    def wait_compiling(self) -> None:
+        self.child.expect("compiled 2 of about 217")
+        self.wait_compilers()
+
+
+def test_sighup_during_a_build_ends_every_compiler_and_removes_its_temporary_files(tmp_path):
+    import signal
+
+    import pexpect
+
+    run = Install(tmp_path)
+    try:
+        run.wait_compiling()
+        run.child.kill(signal.SIGHUP)  # the SSH session dropped
+        run.child.expect(pexpect.EOF)
+        run.child.close()
+        assert run.child.exitstatus == 129 or run.child.signalstatus == signal.SIGHUP
+        run.assert_nothing_left()
+    finally:
+        run.kill_left()
+
+
+def test_ctrl_c_during_a_build_asks_first_then_cancels_it(tmp_path):
+    import signal
+
+    import pexpect
+
+    run = Install(tmp_path)
+    try:
+        run.wait_compiling()
+        run.child.send("\x03")
+        run.child.expect_exact("Stop the installation?")
+        run.child.send("n\r")
+        run.child.expect_exact("Going on.")
+        assert len(run.compilers()) == 2, "answering no keeps the build running"
+        run.child.send("\x03")
+        run.child.expect_exact("Stop the installation?")
+        run.child.send("y\r")
+        run.child.expect_exact("installation cancelled (Ctrl-C)")
+        run.child.expect(pexpect.EOF)
+        run.child.close()
+        assert run.child.exitstatus == 130
+        run.assert_nothing_left()
+    finally:
+        run.kill_left()

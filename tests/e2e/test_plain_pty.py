@@ -16,6 +16,7 @@ import sys
 import time
 
 import pexpect
+import pytest
 
 from omerowizard.questions import BY_KEY, CATALOGUE
 from tests import parts
@@ -60,7 +61,7 @@ class Plain:
                 keys = queue.pop(0) if len(queue) > 1 else queue[0]
                 self.child.send(keys + (ENTER if self.line_mode and not keys.endswith(ENTER) else ""))
             elif i == 1:
-                self.child.send(("y" if advanced else "n") + (ENTER if self.line_mode else ""))
+                self.child.send(("y" if advanced else "n") + ENTER)  # y/n waits for Enter in both modes
                 gate = "(?!x)x"  # asked once; questionary shows the answered prompt again
             elif i == 2:
                 return True
@@ -104,7 +105,7 @@ def test_first_time_deployment_through_the_prompts_serves_the_login_page_and_a_r
         "prefix": typed("/omero"),
     }, advanced=True)
     # an invalid answer is refused with the answers file's message, and the question is asked again
-    assert first.refused == ["99999 is out of range (allowed: an integer from 1 to 65535)"]
+    assert first.refused == ["application_server.port: 99999 is out of range (allowed: an integer from 1 to 65535)"]
     assert first.asked.count("application_server.port") == 2
     assert "cors.origins" not in first.asked  # cors.mode stayed off
     assert "set   omero.web.prefix: (unset) -> /omero" in first.text
@@ -144,7 +145,7 @@ def test_invalid_server_name_is_asked_again_and_ctrl_c_at_the_review_changes_not
     run = Plain(deployment, "--plain", "--answers", answers_for(deployment))
     assert run.answer({"web_server.server_name": [typed("a}"), typed("omero.example.org")],
                        "prefix": typed("/omero")}, advanced=True)
-    assert run.refused == ["'a}' is not a host name (letters, digits, '-' and '.' only) "
+    assert run.refused == ["web_server.server_name: 'a}' is not a host name (letters, digits, '-' and '.' only) "
                     "(allowed: a host name such as omero.example.org)"]
     assert run.asked.count("web_server.server_name") == 2
     assert "set   omero.web.prefix: (unset) -> /omero" in run.text
@@ -175,7 +176,7 @@ def test_a_dumb_terminal_falls_back_to_numbered_line_prompts(deployment):
                        "cors.origins": "https://a.example.org"}, advanced=False)
     assert "This terminal cannot hold the full-screen wizard; using plain prompts (--plain)." in run.text
     assert "\x1b[" not in run.text  # no escape sequences at all
-    assert run.refused == ["5 is out of range (allowed: an integer from 60 to 31536000)"]
+    assert run.refused == ["sessions.cookie_age: 5 is out of range (allowed: an integer from 60 to 31536000)"]
     assert "  2) origins" in run.text
     assert "omero.web.cors_origin_whitelist" in run.text
     run.child.send("Quit without changing anything\r")
@@ -217,3 +218,23 @@ def test_a_terminal_too_small_for_the_full_screen_wizard_gets_plain_prompts(tmp_
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130
+
+
+def test_a_yes_no_question_waits_for_enter(deployment):
+    """`y` alone used to answer at once, and the Enter typed after it answered the next question."""
+    run = Plain(deployment, "--plain", "--answers", answers_for(deployment))
+    while True:
+        i = run.child.expect([KEY_LINE, re.escape(ADVANCED)])
+        if i == 1:
+            break
+        run.child.expect_exact(BY_KEY[run.child.match.group(1)].prompt)
+        run.child.send(ENTER)
+    run.child.send("y")
+    with pytest.raises(pexpect.TIMEOUT):
+        run.child.expect(KEY_LINE, timeout=2)  # still waiting on the y/n question
+    run.child.send(ENTER)
+    run.child.expect(KEY_LINE)
+    assert run.child.match.group(1) == [q.key for q in CATALOGUE if q.step == "advanced"][0]
+    run.child.send(CTRL_C)
+    run.child.expect_exact("No changes were made.")
+    assert run.finish() == 130

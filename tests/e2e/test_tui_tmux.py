@@ -27,7 +27,7 @@ class Tmux:
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path):
         self.tmux = parts.require("tmux")
         self.socket = f"omw-{uuid.uuid4().hex[:8]}"
-        keep = {k: env[k] for k in ("OMEROWIZARD_HOME", "OMEROWIZARD_WHEEL_CACHE", "PATH") if k in env}
+        keep = {k: env[k] for k in ("OMEROWIZARD_HOME", "OMEROWIZARD_WHEEL_CACHE", "PATH", "TMPDIR") if k in env}
         command = " ".join(["env", *(shlex.quote(f"{k}={v}") for k, v in keep.items()), "TERM=xterm-256color",
                             shlex.join(argv)])
         # after the program ends, its last words and exit status stay on the screen
@@ -181,3 +181,119 @@ def test_ctrl_c_in_tmux_before_the_run_changes_nothing(deployment):
         run.close()
     assert not deployment.config_xml.exists()
     assert not deployment.state.answers.exists()
+
+
+def selected(screen: str, option: str) -> bool:
+    """The option shows the selection mark (a character, so it is seen without colour)."""
+    import re
+
+    return re.search(r"●\S?\s+" + re.escape(option) + r"\b", screen) is not None
+
+
+def review_text(run: Tmux, pages: int = 6) -> str:
+    """Every page of the review (PageDown scrolls it while Apply keeps the focus)."""
+    screens = [run.wait("will be made", timeout=60)]
+    for _ in range(pages):
+        run.keys("PageDown")
+        time.sleep(0.3)
+        screens.append(run.screen())
+    return "\n".join(screens)
+
+
+def crontab(user: str) -> str:
+    return subprocess.run(["crontab", "-l", "-u", user], capture_output=True, text=True).stdout
+
+
+def test_rerun_one_left_selects_the_option_shown_and_plans_it_and_file_sessions_bring_clearsessions_back(
+        deployment, redis_server):
+    """A deployment with Redis sessions and CORS origins, reconfigured in the real terminal: one
+    Left on each selects `file` and `off` (the mark moves there), the plan says so, and the
+    clearsessions job, which the Redis run did not need, is installed again."""
+    from tests.e2e.conftest import USER
+
+    d = deployment
+    answers = d.answers_file({"application_server": {"workers": 1},
+                              "sessions": {"backend": "redis", "location": redis_server.url},
+                              "cors": {"mode": "origins", "origins": ["https://hostname.example.com"]}})
+    first = d.cli("apply", str(answers))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert str(d.omerodir) not in crontab(USER), "Redis sessions need no clearsessions job"
+
+    run = Tmux([sys.executable, "-m", "omerowizard"], d.env(), d.workdir)
+    try:
+        assert "will reconfigure it" in run.wait("Starting answers:", timeout=60)
+        run.keys("Enter")
+        run.wait("Which platform does OMERO.web's front end run on?")
+        run.keys("Enter")
+        run.wait("Which web server fronts OMERO.web?")
+        run.keys("Enter")
+        screen = run.wait("Where are sessions kept?")
+        assert selected(screen, "redis") and not selected(screen, "file"), screen
+        run.keys("Left")
+        time.sleep(0.5)
+        screen = run.wait("How often are stale sessions purged?")  # the file-sessions question is back
+        assert selected(screen, "file") and not selected(screen, "redis") and not selected(screen, "memcached"), screen
+        assert "daily" in screen, "clearsessions follows its default, not the redis run's `off`"
+        run.keys("Enter")
+        screen = run.wait("Allow web applications on other origins (CORS)?")
+        assert selected(screen, "origins"), screen
+        run.keys("Left")
+        time.sleep(0.5)
+        screen = run.screen()
+        assert selected(screen, "off") and not selected(screen, "all") and not selected(screen, "origins"), screen
+        assert "Origins allowed to use OMERO.web" not in screen
+        run.keys("Enter")
+        run.wait("OMERO.web installation")
+        run.keys("Enter")
+        review = review_text(run)
+        assert "omero.web.cors_origin_whitelist" in review and "omero.web.session_engine" in review, review
+        assert "sessions.clearsessions: off -> daily" in review or "clearsessions" in review, review
+        run.keys("Enter")
+        done = run.wait("Press Enter to quit", timeout=240)
+        assert "Done. OMERO.web answers at" in done, done
+        run.keys("Enter")
+        assert "[exit status 0]" in run.wait("[exit status", timeout=30)
+    finally:
+        run.close()
+    config = d.config()
+    assert "omero.web.cors_origin_whitelist" not in config and "omero.web.cors_origin_allow_all" not in config
+    assert "corsheaders" not in config.get("omero.web.middleware", "")
+    assert "omero.web.session_engine" not in config, "back to file sessions, OMERO's default"
+    line = [x for x in crontab(USER).splitlines() if str(d.omerodir) in x]
+    assert line and line[0].startswith("@daily") and "clearsessions" in line[0], crontab(USER)
+
+
+def test_a_dropped_terminal_while_the_wizard_installs_stops_the_build_and_removes_its_files(tmp_path):
+    """SIGHUP (the tmux server, like an SSH session, goes away) while the installer dialog builds
+    zeroc-ice (the real installer; a stand-in environment whose build never ends)."""
+    import yaml
+
+    from tests.standin_build import StandInBuild
+
+    build = StandInBuild(tmp_path)
+    answers = tmp_path / "answers.yml"
+    answers.write_text(yaml.safe_dump({"omero": {"user": "nobody", "venv": str(tmp_path / "not-yet"),
+                                                 "omerodir": str(tmp_path / "omerodir")},
+                                       "web_server": {"server_name": "omero.example.org"}}))
+    run = Tmux([sys.executable, "-m", "omerowizard", "--answers", str(answers)], build.env(), tmp_path)
+    try:
+        run.wait("Install OMERO.web...", timeout=60)
+        run.wait("Starting answers:")
+        time.sleep(1)
+        run.keys("BTab")  # from Next back to the Install button
+        time.sleep(0.5)
+        run.keys("Enter")
+        run.wait("Which account runs OMERO.web?")
+        run.keys("Tab", "C-u")
+        run.type(str(build.venv))
+        run.keys("Enter")  # Enter in a field starts the installer
+        run.wait("compiled 2 of about 217", timeout=60)
+        build.wait_compilers()
+        screen = run.screen()
+        assert "Ctrl-C stops it" in screen or "Install OMERO.web" in screen
+    finally:
+        run.close()  # the terminal goes away: the wizard gets SIGHUP
+    try:
+        build.assert_nothing_left()
+    finally:
+        build.kill_left()

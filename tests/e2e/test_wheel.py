@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -26,7 +27,10 @@ def test_built_wheel_installs_and_renders_templates(tmp_path):
                              capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr[-3000:]
 
-    help_ = subprocess.run([str(venv / "bin" / "omerowizard"), "--help"], capture_output=True, text=True, cwd="/")
+    # the installed package alone: not a checkout that PYTHONPATH (the development run) points at
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    help_ = subprocess.run([str(venv / "bin" / "omerowizard"), "--help"], capture_output=True, text=True, cwd="/",
+                           env=clean)
     assert help_.returncode == 0
     for command in ("apply", "rollback", "schema", "answers", "install-omero"):
         assert command in help_.stdout
@@ -34,7 +38,8 @@ def test_built_wheel_installs_and_renders_templates(tmp_path):
         "import omerowizard, omerowizard.render as r; from omerowizard import answers;"
         "print(r.templates_dir());"
     )
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, cwd="/")
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, cwd="/",
+                           env=clean)
     assert where.returncode == 0, where.stderr
     assert str(venv) in where.stdout.splitlines()[0]  # templates found inside the installed package
     # render a real server block through the plan, from the installed package alone
@@ -48,3 +53,56 @@ def test_built_wheel_installs_and_renders_templates(tmp_path):
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert "server_name omero.example.org;" in dry.stdout
     assert "location /omero" in dry.stdout
+
+
+def readme_set_up() -> list[str]:
+    """The commands of the README's "Set up" block (comments dropped)."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Set up"):text.index("## Screenshots")]
+    block = section[section.index("```sh") + 5:section.index("```", section.index("```sh") + 5)]
+    return [line.strip() for line in block.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def test_the_readme_set_up_works_with_debians_externally_managed_python(tmp_path):
+    """Debian's /usr/bin/python3 refuses `pip install` (PEP 668); the README's commands make a
+    virtual environment with it, install this code there, and the wizard runs: --help and a dry run."""
+    import shlex
+    import shutil
+
+    python = Path("/usr/bin/python3")
+    if not python.exists():
+        raise AssertionError("missing part: Debian's /usr/bin/python3 (apt-get install python3)")
+    markers = list(Path("/usr/lib").glob("python3.*/EXTERNALLY-MANAGED"))
+    assert markers, "Debian's Python should carry its PEP 668 marker (EXTERNALLY-MANAGED)"
+    refused = subprocess.run([str(python), "-m", "pip", "install", "--dry-run", str(ROOT)], capture_output=True,
+                             text=True)
+    assert refused.returncode != 0 and ("externally-managed-environment" in refused.stderr
+                                        or "No module named pip" in refused.stderr), refused.stderr
+
+    commands = readme_set_up()
+    assert commands[0] == "apt-get install -y python3-venv"
+    assert subprocess.run(["dpkg", "-s", "python3-venv"], capture_output=True).returncode == 0, \
+        "missing part: python3-venv (apt-get install python3-venv)"
+    src = tmp_path / "omerowizard" / "src"  # the checkout, as the README says to put it on the host
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "__pycache__", "*.pyc", "dist", "build"))
+    base = tmp_path / "omerowizard"
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path), "OMEROWIZARD_HOME": str(tmp_path / "home")}
+    for command in commands[1:-1]:
+        argv = [a.replace("/opt/omerowizard", str(base)) for a in shlex.split(command)]
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd="/", timeout=900)
+        assert proc.returncode == 0, f"{command}:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}"
+    wizard = commands[-1].replace("/opt/omerowizard", str(base))
+    assert wizard.endswith("/bin/omerowizard")
+    assert shutil.which("python3", path=env["PATH"]) == str(python), "the venv is made with Debian's python3"
+    cfg = (Path(wizard).parent.parent / "pyvenv.cfg").read_text()
+    assert "home = /usr/bin" in cfg, cfg
+
+    help_ = subprocess.run([wizard, "--help"], capture_output=True, text=True, env=env, cwd="/")
+    assert help_.returncode == 0 and "install-omero" in help_.stdout, help_.stderr
+    answers = tmp_path / "a.yml"
+    answers.write_text(f"omero: {{omerodir: {tmp_path}/omerodir, venv: {tmp_path}/novenv}}\n"
+                       f"web_server: {{kind: nginx, server_name: omero.example.org, config_path: {tmp_path}/site.conf}}\n")
+    dry = subprocess.run([wizard, "apply", str(answers), "--dry-run"], capture_output=True, text=True, env=env, cwd="/")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "Dry run: nothing was changed." in dry.stdout
+    assert not (tmp_path / "site.conf").exists()

@@ -74,7 +74,7 @@ def test_invalid_port_is_refused_with_the_answers_file_message_and_asked_again(f
     s = Scripted({"Change any of these?": True, p("application_server.port"): ["99999", "8081"]})
     out = plain.ask_all(flat, s)
     asks = s.asked("application_server.port")
-    assert [c[2] for c in asks] == ["4080", "99999"]  # asked again, prefilled with what was typed
+    assert [c[2] for c in asks] == ["4080", "4080"]  # asked again, prefilled with the last value accepted, not the refused one
     assert out["application_server.port"] == 8081
     text = capsys.readouterr().out
     expected = wizard.field_error("application_server.port", 99999, flat)
@@ -203,8 +203,15 @@ def test_questionary_select_starts_on_the_current_choice(keys):
     assert q.select("Kind?", ["nginx", "apache", "development"], "apache") == "apache"
     keys.send_text("\x1b[B\r")
     assert q.select("Kind?", ["nginx", "apache", "development"], "apache") == "development"
-    keys.send_text("y")
+    keys.send_text("y\r")
     assert q.confirm("Go?", False) is True
+
+
+def test_questionary_yes_no_waits_for_enter(keys):
+    """`y` alone used to answer at once, so the Enter that followed answered the next question."""
+    q = plain.QuestionaryPrompts()
+    keys.send_text("yn\r")
+    assert q.confirm("Go?", False) is False
 
 
 def test_ctrl_d_on_an_empty_answer_also_quits_without_changes(answers_file, capsys, monkeypatch):
@@ -294,3 +301,59 @@ def test_saving_the_answers_writes_a_file_that_apply_accepts(answers_file, tmp_p
     assert f"Not accepted: {tmp_path / 'missing'} does not exist" in capsys.readouterr().out
     saved = answers_mod.load_file(target)
     assert saved.web_server.kind == "development" and saved.omero.venv == f"{tmp_path}/no-venv"
+
+
+def test_https_is_turned_off_by_emptying_the_certificate(flat):
+    https = {**flat, "web_server.https.certificate": "/etc/ssl/omero.pem", "web_server.https.key": "/etc/ssl/omero.key"}
+    s = Scripted({"Change any of these?": True, p("web_server.https.certificate"): ""})
+    out = plain.ask_all(https, s)
+    assert out["web_server.https.certificate"] is None
+    assert not s.asked("web_server.https.key")
+    assert answers_mod.from_flat(wizard.applicable(out)).web_server.https is None
+
+
+def test_an_answer_never_chosen_follows_its_default_and_the_review_lists_it(flat, capsys):
+    start = {**flat, "sessions.backend": "redis", "sessions.location": "redis://127.0.0.1:6379/0",
+             "sessions.clearsessions": "off"}  # as a run with Redis sessions saves it
+    chosen: set[str] = set()
+    s = Scripted({p("sessions.backend"): "file", "Change any of these?": False})
+    out = plain.ask_all(start, s, start=start, chosen=chosen)
+    assert s.asked("sessions.clearsessions")[0][2] == "daily"
+    assert out["sessions.clearsessions"] == "daily"
+    derived = wizard.derived_changes(start, wizard.applicable(out), chosen)
+    assert any(d.startswith("sessions.clearsessions: off -> daily") for d in derived)
+    assert not any(d.startswith("sessions.backend") for d in derived)
+
+
+def test_help_is_wrapped_to_the_terminal_width(flat, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "50")
+    plain.ask(BY_KEY["web_server.kind"], flat, Scripted())
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert max(len(line) for line in lines[:-1]) <= 50
+    monkeypatch.setenv("COLUMNS", "160")
+    plain.ask(BY_KEY["web_server.kind"], flat, Scripted())
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) > 100
+
+
+def test_derived_changes_are_changed_answers_not_questions_that_appear_with_their_default(flat):
+    start = {**flat, "sessions.location": None}
+    now = {**flat, "sessions.backend": "redis", "sessions.location": "redis://127.0.0.1:6379/0"}
+    assert wizard.derived_changes(start, now, {"sessions.backend"}) == []
+    moved = {**flat, "web_server.kind": "nginx-development", "web_server.port": 8080}
+    assert wizard.derived_changes(flat, moved, {"web_server.kind"}) == [
+        "web_server.port: 80 -> 8080 (not chosen: its default with these answers)"]
+
+
+def test_messages_name_their_subject(flat):
+    assert wizard.field_error("web_server.port", "80", flat) == \
+        "web_server.port: '80' is not an integer (allowed: an integer from 1 to 65535)"
+    origins = {**flat, "cors.mode": "origins"}
+    assert wizard.field_error("cors.origins", [], origins).startswith("cors.origins is empty but cors.mode is origins")
+
+
+def test_derived_changes_mask_a_secret_answer(flat):
+    start = {**flat, "public.enabled": True, "public.user": "public", "public.password": "s3cret-old"}
+    now = {**start, "public.password": "s3cret-new"}
+    lines = wizard.derived_changes(start, now, set())
+    assert lines and all("s3cret" not in line for line in lines)
+    assert "public.password: **** -> **** (not chosen: its default with these answers)" in lines

@@ -101,3 +101,112 @@ def test_removed_extra_config_is_unset_on_the_next_run():
     cur = answers.load_text("{}\n")
     p = make_plan(cur, state({"omero.web.login_logo": "/static/x.png"}), previous=prev)
     assert p.unsets == ["omero.web.login_logo"]
+
+
+def test_an_unset_key_shows_the_value_omero_uses_meanwhile():
+    from omerowizard.plan import ConfigChange
+
+    assert ConfigChange("omero.web.wsgi_workers", None, "3", "").describe() == \
+        "omero.web.wsgi_workers: (unset: OMERO's default 5) -> 3"
+    assert ConfigChange("omero.web.wsgi_workers", "3", None, "").describe() == \
+        "omero.web.wsgi_workers: 3 -> (unset: OMERO's default 5)"
+    assert ConfigChange("omero.web.prefix", None, "/omero", "").describe() == "omero.web.prefix: (unset) -> /omero"
+
+
+def test_a_cors_change_on_a_running_gunicorn_is_a_graceful_reload():
+    p = plan("cors: {mode: origins, origins: ['https://a.example.org']}\n")
+    assert p.web.action == "reload" and p.web.reasons == ()
+    assert p.web.collectstatic  # omero.web.apps changed: its static files are collected first
+    steps = p.steps()  # (a check through the web server may follow, when this machine's nginx runs)
+    assert steps[steps.index("collect static files"):][:3] == ["collect static files", "reload OMERO.web",
+                                                               "check the login page"]
+    assert any("new gunicorn workers replace the old ones" in line for line in p.lines())
+
+
+def test_session_and_cookie_changes_reload_without_collecting_static_files():
+    p = plan("sessions: {cookie_age: 3600, expire_at_browser_close: false}\n")
+    assert p.web.action == "reload" and not p.web.collectstatic
+
+
+def test_an_added_app_collects_static_files_before_the_reload():
+    p = plan("cors: {mode: all}\n", packages={k: v for k, v in ALL.items() if k != "django-cors-headers"})
+    assert p.web.action == "reload" and p.web.collectstatic
+    steps = p.steps()  # (a check through the web server may follow, when this machine's nginx runs)
+    assert steps[steps.index("collect static files"):][:3] == ["collect static files", "reload OMERO.web",
+                                                               "check the login page"]
+
+
+def test_unknown_extra_settings_reload():
+    assert plan("extra_config: {omero.web.login_logo: /static/x.png}\n").web.action == "reload"
+
+
+def test_gunicorn_settings_restart_and_the_review_says_which_and_why():
+    p = plan("application_server: {port: 4090, workers: 3}\ncors: {mode: all}\n")
+    assert p.web.action == "restart"
+    text = "\n".join(p.lines())
+    assert "omero.web.application_server.port changed: gunicorn's --bind port" in text
+    assert "omero.web.wsgi_workers changed: gunicorn's --workers" in text
+
+
+def test_extra_gunicorn_settings_restart():
+    for key in ("omero.web.wsgi_args", "omero.web.application_server.max_requests", "omero.web.wsgi_worker_class"):
+        p = plan(f"extra_config: {{{key}: '2'}}\n")
+        assert p.web.action == "restart", key
+
+
+def test_a_development_server_restarts():
+    s = state()
+    s.development_running = True
+    p = make_plan(answers.load_text("sessions: {cookie_age: 3600}\n"), s)
+    assert p.web.action == "restart"
+
+
+def upgrade_state(installed: str, wanted: str, install: dict, **kw) -> State:
+    from omerowizard.upgrade import Measured
+
+    s = state(packages={**ALL, "omero-web": installed, "omero-py": "5.19.0", "django": "4.2.16"}, **kw)
+    s.upgrade = Measured(wanted, (f"omero-web=={wanted}",), install)
+    return s
+
+
+def test_an_upgrade_lists_the_versions_and_the_notes_crossed_and_restarts():
+    s = upgrade_state("5.29.2", "5.33.2", {"omero-web": "5.33.2", "omero-py": "5.23.0", "django": "5.2.19",
+                                          "django-redis": "7.0.0"})
+    p = make_plan(answers.load_text("omero: {web_version: '5.33.2'}\n"), s)
+    assert p.upgrade and p.upgrade.verb == "upgrade" and p.upgrade.clear_sessions
+    text = "\n".join(p.lines())
+    assert "upgrade omero-web 5.29.2 -> 5.33.2" in text
+    for line in ("omero-web: 5.29.2 -> 5.33.2", "omero-py: 5.19.0 -> 5.23.0", "django: 4.2.16 -> 5.2.19",
+                 "django-redis: 5 -> 7.0.0"):
+        assert line in text, line
+    assert "5.30 removed Pickle sessions" in text and "5.31 requires Django 5.2" in text
+    assert p.web.action == "restart" and "never a mere reload" in p.web.reasons[0]
+    assert p.steps()[:2] == ["upgrade OMERO.web", "clear the session store"]
+
+
+def test_an_upgrade_between_releases_without_notes_clears_nothing():
+    s = upgrade_state("5.33.1", "5.33.2", {"omero-web": "5.33.2"})
+    p = make_plan(answers.load_text("omero: {web_version: '5.33.2'}\n"), s)
+    assert p.upgrade and not p.upgrade.clear_sessions and p.upgrade.notes == ()
+
+
+def test_the_feature_packages_in_use_are_listed_even_when_unchanged():
+    from omerowizard.upgrade import Measured
+
+    s = upgrade_state("5.33.1", "5.33.2", {"omero-web": "5.33.2"})
+    s.upgrade = Measured("5.33.2", ("omero-web==5.33.2", "django-cors-headers"), {"omero-web": "5.33.2"})
+    p = make_plan(answers.load_text("omero: {web_version: '5.33.2'}\ncors: {mode: all}\n"), s)
+    assert "django-cors-headers: 3.7.0 -> 3.7.0" in "\n".join(p.lines())
+
+
+def test_the_installed_version_plans_no_upgrade():
+    p = make_plan(answers.load_text("omero: {web_version: '5.33.2'}\n"), state())
+    assert p.upgrade is None and p.web is None
+
+
+def test_redis_sessions_upgrade_to_5_31_ask_for_django_redis_6():
+    from omerowizard import upgrade
+    assert upgrade.requirements("5.33.2", "redis", True) == ["omero-web==5.33.2", "django-redis>=6",
+                                                             "django-cors-headers"]
+    assert upgrade.requirements("5.29.2", "file", False) == ["omero-web==5.29.2"]
+    assert [c for c, _ in upgrade.notes_between("5.33.2", "5.29.2")] == [True, True]  # a downgrade crosses them too

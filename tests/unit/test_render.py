@@ -12,7 +12,6 @@ import pytest
 from omerowizard import answers, platforms, render, serverfiles, sitefiles
 from omerowizard.errors import AnswersError
 from omerowizard.omero import OmeroTarget
-from omerowizard.plan import Plan
 from omerowizard.probe import State
 
 TASK_NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
@@ -213,6 +212,7 @@ def _state() -> State:
 
 
 def test_a_cron_schedule_task_scheduler_cannot_express_is_refused_at_validation():
+    # at validation, before anything is planned or backed up (issue 11)
     with pytest.raises(AnswersError) as err:
         answers.validate({"platform": "windows", "web_server": {"omero_web_version": "5.2"},
                           "sessions": {"clearsessions": "*/5 * * * *"}})

@@ -1,8 +1,8 @@
 """SVG snapshots of every step of the Textual wizard at 80x24 (pytest-textual-snapshot).
 
-The demonstration core fixes everything that could differ between machines (host name,
-paths, the state, the plan's files); the cursor does not blink. After an intended change
-of the screens, look at the new pictures and accept them with
+The demonstration core is the real plan over a made-up machine (omerowizard/tui/demo.py): the
+answers and the machine are fixed, so nothing differs between machines; the cursor does not
+blink. After an intended change of the screens, look at the new pictures and accept them with
 ``python3 -m pytest tests/unit/test_tui_snapshots.py --snapshot-update``.
 """
 
@@ -99,3 +99,15 @@ def test_run_failed(snap_compare):
 
 def test_light_theme(snap_compare):
     assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys("enter", "enter", "enter", "ctrl+t"))
+
+
+def test_rerun_back_to_file_sessions_lists_the_answer_that_followed_its_default(snap_compare):
+    flat = reconfigure_answers()
+    flat["sessions.clearsessions"] = "off"  # as a run with Redis sessions saves it
+    app = make_app(core=Demo(installed=True, deployed=True, flat=flat).core(), blink=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys("enter", "enter", "enter", "left", *["enter"] * 5))
+
+
+def test_cors_prefilled_origins_one_left_is_off(snap_compare):
+    app = make_app(core=Demo(installed=True, deployed=True, flat=reconfigure_answers()).core(), blink=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys(*["enter"] * 4, "left"))

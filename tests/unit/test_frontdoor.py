@@ -1,0 +1,60 @@
+"""What the front-door check can request after a plan, and why not when it cannot (the final message
+quotes the reason). The plan is the real one; only the machine's state (files, pid files) is given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from omerowizard import answers, frontdoor, serverfiles
+from omerowizard.omero import OmeroTarget
+from omerowizard.plan import make_plan
+from omerowizard.probe import State
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMEROWIZARD_HOME", str(tmp_path / "home"))
+
+
+def plan_of(text: str, running: bool = True):
+    a = answers.load_text(text)
+    state = State(target=OmeroTarget("omero-web", Path("/nonexistent/venv"), Path("/nonexistent/omerodir")),
+                  installed=True, packages={"django": "5.2", "omero-web": "5.33.2"}, running_pid=1 if running else None)
+    return make_plan(a, state)
+
+
+def test_a_file_outside_the_servers_configuration_is_not_requested_and_the_reason_names_it(tmp_path):
+    site = tmp_path / "omero-web.conf"
+    p = plan_of(f"web_server: {{kind: nginx, server_name: omero.example.org, config_path: {site}}}\nprefix: /omero\n")
+    door, why = frontdoor.door(p)
+    assert door is None
+    assert why == (f"{site} is outside nginx's configuration: include it and reload nginx, then request "
+                   "http://omero.example.org/omero/")
+    assert frontdoor.STEP not in p.steps()
+
+
+def test_a_staged_file_is_not_requested(tmp_path, monkeypatch):
+    monkeypatch.setattr(serverfiles, "writable", lambda path: False)  # machine state: a non-root run
+    site = "/etc/nginx/sites-available/omero-web.conf"
+    p = plan_of(f"web_server: {{kind: nginx, server_name: omero.example.org, config_path: {site}}}\n")
+    assert next(f for f in p.files if f.path == site).staged
+    door, why = frontdoor.door(p)
+    assert door is None and why.startswith(f"{site} is staged for an administrator to install")
+
+
+def test_nothing_is_requested_when_omero_web_does_not_run_after_the_apply(tmp_path):
+    p = plan_of(f"web_server: {{config_path: {tmp_path}/x.conf}}\nstart: false\n", running=False)
+    assert frontdoor.door(p) == (None, "OMERO.web is not running (start: false), so nothing was requested")
+
+
+def test_the_door_is_the_https_port_with_the_server_name_and_the_static_file_below_the_static_url():
+    a = answers.load_text("web_server: {server_name: omero.example.org, https: {certificate: /c.pem, key: /k.pem, "
+                          "port: 8443}}\nprefix: /omero\n")
+    p = make_plan(a, State(target=OmeroTarget("omero-web", Path("/x"), Path("/x")), installed=True, running_pid=1))
+    d = frontdoor._door_of(p, "nginx", 80)
+    assert (d.scheme, d.port, d.server_name) == ("https", 8443, "omero.example.org")
+    assert d.login_path == "/omero/webclient/login/"
+    assert d.static_path == "/omero/static/webgateway/css/ome.body.css"
+    assert d.public_url == "https://omero.example.org:8443/omero/"
