@@ -192,8 +192,9 @@ class Bench:
             diff = "\n".join(f"  {k}: omerowizard={ours.get(k)!r} manual={theirs.get(k)!r}"
                              for k in keys if ours.get(k) != theirs.get(k))
             raise BenchError(f"omerowizard and the manual commands stored different configs:\n{diff}")
-        log = home / "log" / "omero-commands.log"
-        text = log.read_text() if log.exists() else ""
+        # the deployment's own command log, in omerowizard's state below this run's home
+        logs = list((home / "state" / "deployments").glob("*/commands.log"))
+        text = "".join(p.read_text() for p in logs if wizard_dir.name in p.parent.name)
         # each command is logged at its start (" start $ ") and at its end (" $ "): count the ends
         calls = sum(1 for line in text.splitlines() if line.startswith("--- ") and " $ " in line
                     and " start $ " not in line)

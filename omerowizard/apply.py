@@ -19,7 +19,7 @@ import signal
 import threading
 
 from omerowizard import backup as backup_mod
-from omerowizard import children, preflight, safefs
+from omerowizard import children, preflight, safefs, servercheck
 from omerowizard import probe as probe_mod
 from omerowizard.backup import Backup
 from omerowizard.errors import ApplyError, WizardError
@@ -84,6 +84,23 @@ class Interrupted(Exception):
     """SIGTERM (or Ctrl-C) arrived while applying."""
 
 
+_current: "Applier | None" = None  # the apply running in this process (the Textual app runs it in a thread)
+
+
+def interrupt_current() -> bool:
+    """Interrupt the apply running in this process as Ctrl-C does on the command line: its running
+    omero (or pip) process group is ended, the step fails as interrupted, and everything is restored.
+    For front ends whose apply runs in a worker thread, where no signal can reach it."""
+    applier = _current
+    if applier is None:
+        return False
+    applier.cancel.set()
+    from omerowizard.omero import end_running
+
+    end_running()
+    return True
+
+
 class Applier:
     def __init__(self, plan: Plan, omero: Omero, emit: Emit, lock_wait: float = 0.0, source: str = "(not said)"):
         self.plan = plan
@@ -94,6 +111,7 @@ class Applier:
         self.backup: Backup | None = None
         self.dev_log: Path | None = None
         self.touched = False  # whether this run changed anything yet (a repair or the first step)
+        self.cancel = threading.Event()  # set by interrupt_current(): stop at once, restore
         self.checked: list[str] = []  # what this run requested and saw answer, for the final message
         self.not_checked: list[str] = []  # and what it could not request, with why
         self.login_checked: str | None = None  # the login page URL that answered on the application server
@@ -102,6 +120,14 @@ class Applier:
         return _Step(self, name)
 
     def run(self) -> bool:
+        global _current
+        _current = self
+        try:
+            return self._run()
+        finally:
+            _current = None
+
+    def _run(self) -> bool:
         plan = self.plan
         dep = self.omero.deployment
         self.omero.log.run_started(self.omero.target.omerodir, self.source)
@@ -454,10 +480,16 @@ class _Step:
         self.applier, self.name, self.detail = applier, name, ""
 
     def __enter__(self) -> "_Step":
+        if self.applier.cancel.is_set():
+            raise Interrupted()
         self.applier.emit(StepStarted(self.name))
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.applier.cancel.is_set() and not isinstance(exc, (Interrupted, KeyboardInterrupt)):
+            # the step's process was ended by interrupt_current(): what failed is the interrupt
+            self.applier.emit(StepFailed(self.name, "interrupted"))
+            raise Interrupted() from exc
         if exc is None:
             self.applier.emit(StepDone(self.name, self.detail))
         elif isinstance(exc, WizardError):
@@ -641,7 +673,15 @@ def rollback(dep, omero: Omero, emit: Emit, to: str | None = None, dry_run: bool
                                      f"(backup {own.directory})."))
                 return False
             target.restore_state(dep)
+            omero.log.run_started(dep.omerodir, f"the backup {target.id}", what="rollback")
+            for line in restored:
+                omero.log.change(f"rollback restored {line}")
             web_as_before(omero, m.was_running, lambda line: emit(Output("rollback", line)))
+            for kind in _system_servers([e.path for e in m.entries]):
+                result = servercheck.reload_system(kind)  # a running nginx/Apache serves the restored files
+                if result is not None:
+                    omero.log.server(result.what, result.ok, result.output)
+                    emit(Output("rollback", f"{result.what}: {'done' if result.ok else result.output}"))
             m.status, m.rolled_back_by = "rolled-back", own.id
             target.save()
             own.finish("done", answers_after=dep.answers.read_text() if dep.answers.exists() else None)
@@ -649,6 +689,18 @@ def rollback(dep, omero: Omero, emit: Emit, to: str | None = None, dry_run: bool
     emit(Finished(True, f"Restored the backup {target.id} of {m.created}. This rollback can itself be undone: "
                         f"`omerowizard rollback --omerodir {dep.omerodir} --to {own.id}`."))
     return True
+
+
+def _system_servers(paths: list[str]) -> list[str]:
+    """The system web servers whose configuration holds one of these paths."""
+    from omerowizard import platforms
+
+    kinds = []
+    for kind in ("nginx", "apache"):
+        root = platforms.server_layout(kind).conf_root + "/"
+        if any(p.startswith(root) for p in paths):
+            kinds.append(kind)
+    return kinds
 
 
 def list_backups(dep) -> list[str]:

@@ -98,6 +98,7 @@ class WizardApp(App[int]):
         self.index = 0
         self.started = False
         self.applying = False
+        self.interrupted = False
         self.applied = False
         self.farewell = ""
         self.installed_now = False
@@ -385,7 +386,10 @@ class WizardApp(App[int]):
                              self._stop_install)
             return
         if self.applying:
-            self.notify("Applying the changes: wait until it finishes.", severity="warning")
+            self.push_screen(ConfirmDialog("Interrupt the apply?",
+                                           "What this run changed so far is restored and OMERO.web is put back "
+                                           "as it was, as after Ctrl-C on the command line.", "Interrupt", "Go on"),
+                             self._interrupt_apply)
             return
         if self.applied:
             code = self.return_value_for_run()
@@ -394,6 +398,11 @@ class WizardApp(App[int]):
         self.farewell = NO_CHANGES if not self.installed_now else (
             "OMERO.web was installed; " + NO_CHANGES[0].lower() + NO_CHANGES[1:].replace(".", " to its configuration."))
         self.exit(130, return_code=130)
+
+    def _interrupt_apply(self, interrupt: bool | None) -> None:
+        if interrupt and self.applying and self.core.interrupt_apply():
+            self.interrupted = True
+            self.status("Interrupting: restoring what this run changed...")
 
     def _stop_install(self, stop: bool | None) -> None:
         if stop:
@@ -490,6 +499,8 @@ class WizardApp(App[int]):
 
         try:
             self.core.apply(self.plan, self.omero, emit)
+        except KeyboardInterrupt:  # interrupted and restored: apply reported it (Finished) before raising
+            self.interrupted = True
         except Exception as exc:  # shown, never swallowed: the run step says what failed
             emit(Finished(False, f"Failed: {exc}"))
         self.call_from_thread(self._applied)
@@ -508,6 +519,8 @@ class WizardApp(App[int]):
             self.exit(self.exit_after_apply, return_code=self.exit_after_apply)
 
     def return_value_for_run(self) -> int:
+        if self.interrupted:
+            return 130  # as an interrupted headless apply
         run = self.query_one(RunStep)
         return 0 if run.finished is not None and run.finished.ok else 1
 

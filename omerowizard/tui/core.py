@@ -36,6 +36,13 @@ def cancel_install() -> bool:
     return cancel_running("stopped in the wizard")
 
 
+def interrupt_apply() -> bool:
+    """Interrupt the running apply (it restores what it changed, as Ctrl-C does on the command line)."""
+    from omerowizard.apply import interrupt_current
+
+    return interrupt_current()
+
+
 @dataclass
 class Core:
     starting_answers: Callable[[str | None], tuple[dict[str, Any], str]] = wizard.starting_answers
@@ -45,3 +52,4 @@ class Core:
     save_answers_file: Callable[[Answers, str], Path] = wizard.save_answers_file
     install: Callable[[str, str, str, Say], None] = install
     cancel_install: Callable[[], bool] = cancel_install
+    interrupt_apply: Callable[[], bool] = interrupt_apply

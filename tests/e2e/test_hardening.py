@@ -214,7 +214,7 @@ def test_full_disk_restore_does_what_it_can_and_the_next_run_repairs_the_rest(de
         b = d.answers_file({**good(d, web_server={**web, "port": 8081}),
                             "sessions": {"backend": "redis", "location": redis.url}}, name="b.yml")
         proc = spawn(d, "apply", str(b))
-        read_until(proc, "==> omero web")
+        read_until(proc, "ok write web-server files")  # the site file on the small disk is the new one
         fill(small_disk)
         redis.stop()
         out = proc.communicate(timeout=240)[0]

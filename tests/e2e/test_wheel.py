@@ -50,7 +50,8 @@ def test_built_wheel_installs_and_renders_templates(tmp_path):
     dry = subprocess.run([str(venv / "bin" / "omerowizard"), "apply", str(answers_file), "--dry-run", "--show-diff"],
                          capture_output=True, text=True, cwd="/", env={"OMEROWIZARD_HOME": str(tmp_path / "home"),
                                                                        "PATH": "/usr/bin:/bin"})
-    assert dry.returncode == 0, dry.stdout + dry.stderr
+    # no OMERO.web at that venv: the dry run plans and says preflight would refuse (exit 1)
+    assert dry.returncode == 1 and "preflight would fail: omero:" in dry.stdout, dry.stdout + dry.stderr
     assert "server_name omero.example.org;" in dry.stdout
     assert "location /omero" in dry.stdout
 
@@ -103,6 +104,6 @@ def test_the_readme_set_up_works_with_debians_externally_managed_python(tmp_path
     answers.write_text(f"omero: {{omerodir: {tmp_path}/omerodir, venv: {tmp_path}/novenv}}\n"
                        f"web_server: {{kind: nginx, server_name: omero.example.org, config_path: {tmp_path}/site.conf}}\n")
     dry = subprocess.run([wizard, "apply", str(answers), "--dry-run"], capture_output=True, text=True, env=env, cwd="/")
-    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert dry.returncode == 1 and "preflight would fail: omero:" in dry.stdout, dry.stdout + dry.stderr
     assert "Dry run: nothing was changed." in dry.stdout
     assert not (tmp_path / "site.conf").exists()
