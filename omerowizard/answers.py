@@ -12,7 +12,6 @@ import difflib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -20,7 +19,7 @@ import yaml
 
 from omerowizard import validators as v
 from omerowizard.errors import AnswersError, Problem
-from omerowizard.omero import mask_secrets
+from omerowizard.features import FEATURES, optional_sections
 from omerowizard.questions import BY_KEY, CATALOGUE, Question
 
 MAX_FILE = 1_000_000
@@ -28,72 +27,66 @@ MAX_TEXT = 4096
 
 
 # ---------------------------------------------------------------------------- typed model
-@dataclass(frozen=True)
-class OmeroInstall:
-    user: str
-    venv: str
-    omerodir: str
-    web_version: str | None = None  # the omero-web release wanted (None: keep the installed one)
+class Section:
+    """The answers below one dotted path, read as attributes (``a.web_server.https.port``).
+
+    Generated from the catalogue: every question's key is an attribute path; an optional section
+    (``web_server.https``, declared by its feature) is None when its gate question has no value."""
+
+    __slots__ = ("_values", "_path")
+
+    def __init__(self, values: Mapping[str, Any], path: str = ""):
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_path", path)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        full = f"{self._path}.{name}" if self._path else name
+        if full in self._values:
+            return self._values[full]
+        if full in _sections():
+            gate = optional_sections().get(full)
+            if gate is not None and not self._values.get(gate):
+                return None
+            return Section(self._values, full)
+        raise AttributeError(f"no answer {full!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("answers are read-only")
+
+    def __repr__(self) -> str:
+        inner = {k[len(self._path) + 1:] if self._path else k: v for k, v in self._values.items()
+                 if not self._path or k.startswith(self._path + ".")}
+        return f"Section({self._path or 'answers'}: {inner!r})"
 
 
-@dataclass(frozen=True)
-class Https:
-    certificate: str
-    key: str
-    port: int
+def _sections() -> set[str]:
+    out: set[str] = set()
+    for key in BY_KEY:
+        parts = key.split(".")
+        out.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    return out
 
 
-@dataclass(frozen=True)
-class WebServer:
-    kind: str
-    server_name: str
-    port: int
-    max_body_size: str
-    config_path: str | None
-    https: Https | None
-    systemd: bool = False  # also write a systemd unit for OMERO.web (Unix)
-    omero_web_version: str | None = None  # Windows: picks IIS reverse proxy (5.3+) or ISAPI-WSGI (5.1/5.2)
-    omero_dist: str | None = None  # Windows, OMERO.web 5.1/5.2: the OMERO directory
-    replace_existing: bool = False  # replace files at the plan's paths that no run of this deployment wrote
-    default_site: bool = False  # Unix nginx/Apache: OMERO.web is the default site of its port(s)
+class Answers(Section):
+    """Validated answers: one value per catalogue key (``values``), read as attributes."""
 
+    __slots__ = ("warnings",)
 
-@dataclass(frozen=True)
-class AppServer:
-    host: str
-    port: int
-    workers: int
-    timeout: int
+    def __init__(self, values: Mapping[str, Any], warnings: tuple[str, ...] = ()):
+        super().__init__(dict(values))
+        object.__setattr__(self, "warnings", warnings)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Answers) and self._values == other._values
 
-@dataclass(frozen=True)
-class Sessions:
-    backend: str
-    location: str | None
-    expire_at_browser_close: bool
-    cookie_age: int
-    clearsessions: str
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.flat(), sort_keys=True, default=str))
 
-
-@dataclass(frozen=True)
-class Cors:
-    mode: str
-    origins: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Answers:
-    platform: str
-    omero: OmeroInstall
-    web_server: WebServer
-    application_server: AppServer
-    prefix: str
-    static_url: str | None
-    sessions: Sessions
-    cors: Cors
-    extra_config: Mapping[str, Any]
-    start: bool
-    warnings: tuple[str, ...] = field(default=(), compare=False)
+    @property
+    def values(self) -> Mapping[str, Any]:
+        return self._values
 
     @property
     def effective_static_url(self) -> str:
@@ -103,89 +96,52 @@ class Answers:
 
     def flat(self) -> dict[str, Any]:
         """The answers as ``{catalogue key: value}`` (what front ends prefill from)."""
-        return dict(_flatten(self.to_nested()))
+        return {k: _plain(v) for k, v in self._values.items()}
+
+    def applicable(self) -> dict[str, Any]:
+        """Only the answers whose question applies (and has a value)."""
+        flat = self.flat()
+        return {k: v for k, v in flat.items() if v is not None and (k not in BY_KEY or BY_KEY[k].when(flat))}
 
     def to_nested(self) -> dict[str, Any]:
-        ws = self.web_server
-        return {
-            "platform": self.platform,
-            "omero": {"user": self.omero.user, "venv": self.omero.venv, "omerodir": self.omero.omerodir,
-                      "web_version": self.omero.web_version},
-            "web_server": {
-                "kind": ws.kind, "server_name": ws.server_name, "port": ws.port,
-                "max_body_size": ws.max_body_size, "config_path": ws.config_path,
-                "https": ({"certificate": ws.https.certificate, "key": ws.https.key, "port": ws.https.port}
-                          if ws.https else {"certificate": None}),
-                "replace_existing": ws.replace_existing,
-                **({"systemd": ws.systemd} if self.platform == "unix" else {}),
-                **({"default_site": ws.default_site} if self.platform == "unix" and ws.kind in {"nginx", "apache"}
-                   else {}),
-                **({"omero_web_version": ws.omero_web_version} if ws.omero_web_version else {}),
-                **({"omero_dist": ws.omero_dist} if ws.omero_dist else {}),
-            },
-            "application_server": {"host": self.application_server.host, "port": self.application_server.port,
-                                   "workers": self.application_server.workers,
-                                   "timeout": self.application_server.timeout},
-            "prefix": self.prefix,
-            "static_url": self.static_url,
-            "sessions": {"backend": self.sessions.backend, "location": self.sessions.location,
-                         "expire_at_browser_close": self.sessions.expire_at_browser_close,
-                         "cookie_age": self.sessions.cookie_age, "clearsessions": self.sessions.clearsessions},
-            "cors": {"mode": self.cors.mode, "origins": list(self.cors.origins)},
-            "extra_config": dict(self.extra_config),
-            "start": self.start,
-        }
+        """The answers that apply, nested as in an answers file (what `validate` reads back)."""
+        return nest(self.applicable())
 
     def to_yaml(self, header: str = "") -> str:
         """The answers as a file `apply` accepts, holding only the answers that apply."""
-        nested, flat = self.to_nested(), self.flat()
-        for q in CATALOGUE:
-            if not q.when(flat):
-                *parents, leaf = q.key.split(".")
-                node = nested
-                for part in parents:
-                    node = node.get(part, {})
-                node.pop(leaf, None)
-        body = yaml.safe_dump(_prune(nested), sort_keys=False, default_flow_style=False, allow_unicode=True)
+        nested = self.to_nested()
+        nested.setdefault("extra_config", {})
+        body = yaml.safe_dump(nested, sort_keys=False, default_flow_style=False, allow_unicode=True)
         return (header + body) if header else body
 
 
-def _prune(node: Any) -> Any:
-    """Drop keys with no value (an answer that does not apply), for a readable file."""
-    if isinstance(node, dict):
-        out = {k: _prune(v) for k, v in node.items() if v is not None}
-        return {k: v for k, v in out.items() if v != {} or k == "extra_config"}
-    return node
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
-def _flatten(nested: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key, value in nested.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and dotted not in BY_KEY:
-            out.extend(_flatten(value, dotted + "."))
-        else:
-            out.append((dotted, value))
-    return out
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}`` (None values left out), in catalogue order."""
+    nested: dict[str, Any] = {}
+    order = {k: i for i, k in enumerate(BY_KEY)}
+    for key in sorted(flat, key=lambda k: order.get(k, len(order))):
+        value = flat[key]
+        if value is None:
+            continue
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = _plain(value)
+    return nested
 
 
 # ---------------------------------------------------------------------------- schema
 def _schema_for(q: Question) -> dict[str, Any]:
-    s: dict[str, Any]
-    if q.kind == "choice":
-        s = {"type": "string", "enum": list(q.choices)}
-    elif q.kind == "bool":
-        s = {"type": "boolean"}
-    elif q.kind == "int":
-        s = {"type": "integer", "minimum": q.minimum, "maximum": q.maximum}
-    elif q.kind == "list":
-        s = {"type": "array", "items": {"type": "string", "maxLength": MAX_TEXT}, "maxItems": 200}
-    elif q.kind == "mapping":
-        s = {"type": "object", "propertyNames": {"pattern": f"^{v.EXTRA_KEY.pattern}$"}, "maxProperties": 500}
-    elif q.key == "web_server.max_body_size":
-        s = {"type": ["string", "integer"], "maxLength": 16}
-    else:
-        s = {"type": "string", "maxLength": MAX_TEXT}
+    s = q.type.schema(q)
     # null (an empty value in YAML) means "the default", for every key
     s["type"] = [s["type"], "null"] if isinstance(s["type"], str) else [*s["type"], "null"]
     if "enum" in s:
@@ -213,8 +169,11 @@ def json_schema() -> dict[str, Any]:
             node = node["properties"].setdefault(part, {"type": "object", "additionalProperties": False,
                                                         "properties": {}})
         node["properties"][parts[-1]] = _schema_for(q)
-    https = root["properties"]["web_server"]["properties"]["https"]
-    https["type"] = ["object", "null"]
+    for path in optional_sections():
+        node = root
+        for part in path.split("."):
+            node = node["properties"][part]
+        node["type"] = ["object", "null"]
     return root
 
 
@@ -430,19 +389,16 @@ def load_text(text: str, source: str = "<answers>") -> Answers:
 
 
 # ---------------------------------------------------------------------------- validation
-_OFF_KEYS = {"cors.mode", "sessions.clearsessions"}
-
-
 def _normalise(data: dict[str, Any]) -> None:
-    """YAML 1.1 reads a bare ``off`` as false: take it as the choice 'off'."""
-    for key in _OFF_KEYS:
-        top, leaf = key.split(".")
-        section = data.get(top)
-        if isinstance(section, dict) and section.get(leaf) is False:
-            section[leaf] = "off"
-    ws = data.get("web_server")
-    if isinstance(ws, dict) and isinstance(ws.get("max_body_size"), int) and not isinstance(ws.get("max_body_size"), bool):
-        ws["max_body_size"] = str(ws["max_body_size"])
+    """Each given value as its question's type reads it (YAML 1.1 reads a bare ``off`` as false; a size
+    may be written as a number)."""
+    for q in CATALOGUE:
+        *parents, leaf = q.key.split(".")
+        node: Any = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf in node and node[leaf] is not None:
+            node[leaf] = q.type.coerce(q, node[leaf])
 
 
 def _dotted(path: Any) -> str:
@@ -564,7 +520,7 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
         if q.check and isinstance(value, str):
             msg = q.check(value)
             if msg:
-                problem(q.key, f"{_short(value)} {msg}")
+                problem(q.key, f"{_short(q.display(value) if q.secret else value)} {msg}")
         if q.item_check and isinstance(value, list):
             for i, item in enumerate(value):
                 msg = q.item_check(item)
@@ -572,23 +528,12 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
                     k = f"{q.key}[{i}]"
                     problems.append(Problem(k, f"{_short(item)} {msg}", source, lines.get(k) or lines.get(q.key),
                                             allowed=q.allowed_text()))
-        if q.key == "extra_config" and isinstance(value, dict):
-            for k, item in value.items():
-                if f"extra_config.{k}" in bad:
-                    continue
-                if v.extra_key(k):  # the schema's pattern lets a final line break through
-                    problems.append(Problem(f"extra_config.{k}", f"{_short(k)} is not an omero.web.* key", source,
-                                            lines.get(f"extra_config.{k}"), allowed="keys such as omero.web.login_logo"))
-                    continue
-                msg = v.config_value(item)
-                if msg:
-                    problems.append(Problem(f"extra_config.{k}", msg, source, lines.get(f"extra_config.{k}")))
-                if k in MANAGED_ELSEWHERE:
-                    problems.append(Problem(f"extra_config.{k}", f"is set by the answer {MANAGED_ELSEWHERE[k]}",
-                                            source, lines.get(f"extra_config.{k}"),
-                                            allowed=f"set {MANAGED_ELSEWHERE[k]} instead"))
+        for sub, msg in q.type.item_problems(value):
+            k = f"{q.key}{sub}"
+            problems.append(Problem(k, msg, source, lines.get(k) or lines.get(q.key), allowed=q.allowed_text()))
 
-    _cross_checks(flat, given, bad, problem)
+    for feature in FEATURES:
+        feature.cross_checks(flat, given, bad, problem)
     if not problems:
         for key in ("omero.omerodir", "omero.venv"):
             if flat["platform"] == "unix":
@@ -598,7 +543,26 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
                     problem(key, f"resolves to {flat[key]!r}, which {msg}")
     if problems:
         raise AnswersError(sorted(problems, key=lambda p: (p.line or 0, p.key)))
-    return _build(flat, tuple(warnings))
+    return _model(flat, tuple(warnings))
+
+
+def _model(flat: Mapping[str, Any], warnings: tuple[str, ...]) -> Answers:
+    """The typed answers: each question's value as its type holds it; a question that does not apply has
+    its ``unused`` value (cors.origins is empty when CORS is off)."""
+    values: dict[str, Any] = {}
+    for q in CATALOGUE:
+        value = flat.get(q.key)
+        if q.unused is not ... and not q.when(flat):
+            value = q.unused
+        values[q.key] = q.type.model(q, value)
+    for key in ("omero.venv", "omero.omerodir"):
+        values[key] = str(PurePosixPath(values[key]))
+    for q in CATALOGUE:
+        if q.secret and isinstance(values[q.key], str):
+            from omerowizard.omero import register_secret
+
+            register_secret(values[q.key])
+    return Answers(values, warnings)
 
 
 def _strings(node: Any, path: str) -> list[tuple[str, str]]:
@@ -626,137 +590,17 @@ def _text_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]) 
         msg = v.text(text)
         if msg and key not in seen:
             seen.add(key)
-            shown = mask_secrets(text) if key == "sessions.location" else text
+            q = BY_KEY.get(key)
+            shown = q.display(text) if q is not None and q.secret else text
             line = lines.get(key) or lines.get(key.split("[")[0])
             problems.append(Problem(key, f"{_short(shown)} {msg}", source, line, value=text,
                                     allowed="printable text on one line (write the character out, or leave it away)"))
     return problems
 
 
-# keys the wizard manages from a dedicated answer; extra_config must not fight them
-MANAGED_ELSEWHERE = {
-    "omero.web.prefix": "prefix",
-    "omero.web.static_url": "static_url",
-    "omero.web.application_server": "web_server.kind",
-    "omero.web.application_server.host": "application_server.host",
-    "omero.web.application_server.port": "application_server.port",
-    "omero.web.wsgi_workers": "application_server.workers",
-    "omero.web.wsgi_timeout": "application_server.timeout",
-    "omero.web.session_engine": "sessions.backend",
-    "omero.web.caches": "sessions.backend",
-    "omero.web.session_expire_at_browser_close": "sessions.expire_at_browser_close",
-    "omero.web.session_cookie_age": "sessions.cookie_age",
-    "omero.web.cors_origin_whitelist": "cors.origins",
-    "omero.web.cors_origin_allow_all": "cors.mode",
-    "omero.web.apps": "cors.mode (and extra_config is not the place for apps the wizard adds)",
-    "omero.web.middleware": "cors.mode",
-}
-
-
-def _cross_checks(flat: dict[str, Any], given: Mapping[str, Any], bad: set[str], problem) -> None:
-    kind, platform = flat["web_server.kind"], flat["platform"]
-    if "web_server.kind" not in bad and "platform" not in bad:
-        if platform == "windows" and kind != "iis":
-            problem("web_server.kind", f"{kind!r} does not run on Windows", "iis on platform windows")
-        if platform == "unix" and kind == "iis":
-            problem("web_server.kind", "'iis' needs platform windows", "nginx | nginx-development | apache | development")
-    backend = flat["sessions.backend"]
-    loc = flat.get("sessions.location")
-    if backend in {"redis", "memcached"} and "sessions.location" not in bad and isinstance(loc, str):
-        msg = v.redis_url(loc) if backend == "redis" else v.memcached_location(loc)
-        if msg:
-            problem("sessions.location", f"{_short(mask_secrets(loc))} {msg}")
-    clear = flat.get("sessions.clearsessions")
-    if platform == "windows" and backend == "file" and isinstance(clear, str) and clear != "off" \
-            and "sessions.clearsessions" not in bad:
-        from omerowizard.sitefiles import NoTaskTrigger, task_trigger  # here: sitefiles imports this module
-
-        try:
-            task_trigger(clear)
-        except NoTaskTrigger:
-            problem("sessions.clearsessions", f"{clear!r} has no Task Scheduler equivalent on Windows",
-                    "daily | hourly | off | 'M H * * *' | 'M * * * *'")
-    if flat["cors.mode"] == "origins" and "cors.origins" not in bad and not flat.get("cors.origins"):
-        problem("cors.origins", "is empty but cors.mode is origins", "at least one scheme://host[:port]")
-    cert, key = given.get("web_server.https.certificate"), given.get("web_server.https.key")
-    if kind != "development" and bool(cert) != bool(key) and not bad & {"web_server.https.certificate", "web_server.https.key"}:
-        problem("web_server.https.key" if cert else "web_server.https.certificate",
-                "is missing: HTTPS needs both a certificate and a key", "both paths, or neither")
-    if platform == "unix":
-        for k in ("web_server.config_path", "web_server.https.certificate", "web_server.https.key"):
-            val = flat.get(k)
-            if isinstance(val, str) and k not in bad and not val.startswith("/"):
-                problem(k, f"{val!r} is a Windows path but platform is unix", "an absolute Unix path")
-    prefix = flat["prefix"]
-    if kind == "development" and prefix != "/" and "prefix" not in bad:
-        problem("prefix", f"{prefix!r} cannot work with Django's development server, which does not strip a prefix",
-                "'/' with web_server.kind development")
-    static = flat.get("static_url")
-    if isinstance(static, str) and "static_url" not in bad and "prefix" not in bad and prefix != "/" \
-            and not static.startswith(prefix + "/"):
-        problem("static_url", f"{static!r} is outside the prefix {prefix!r}: the web server would not route it",
-                f"a path below {prefix}/, e.g. {prefix}/static/")
-    ports = [("web_server.port", flat.get("web_server.port")), ("web_server.https.port", flat.get("web_server.https.port"))]
-    if kind != "development" and flat.get("web_server.https.certificate") and ports[0][1] == ports[1][1] \
-            and not bad & {"web_server.port", "web_server.https.port"}:
-        problem("web_server.https.port", "is the same as web_server.port", "two different ports")
-    app_port = flat.get("application_server.port")
-    if platform == "unix" and isinstance(app_port, int) and app_port < 1024 and "application_server.port" not in bad:
-        problem("application_server.port",
-                f"{app_port} is a privileged port (below 1024): only root may listen there, and OMERO.web's "
-                f"application server runs as {flat.get('omero.user')!r}, never as root",
-                "a port from 1024 to 65535 (the web server listens on the public port and proxies to it)")
-    if kind == "nginx-development" and isinstance(flat.get("web_server.port"), int) and flat["web_server.port"] < 1024 \
-            and "web_server.port" not in bad:
-        problem("web_server.port", f"{flat['web_server.port']} needs root, but nginx-development runs as a normal user",
-                "a port from 1024 to 65535")
-
-
-def _build(flat: Mapping[str, Any], warnings: tuple[str, ...]) -> Answers:
-    cert = flat.get("web_server.https.certificate")
-    https = Https(cert, flat["web_server.https.key"], flat["web_server.https.port"]) if cert else None
-    backend = flat["sessions.backend"]
-    extra = flat.get("extra_config") or {}
-    return Answers(
-        platform=flat["platform"],
-        omero=OmeroInstall(flat["omero.user"], str(PurePosixPath(flat["omero.venv"])),
-                           str(PurePosixPath(flat["omero.omerodir"])),
-                           str(flat["omero.web_version"]) if flat.get("omero.web_version") and flat["platform"] == "unix"
-                           else None),
-        web_server=WebServer(flat["web_server.kind"], flat["web_server.server_name"], flat["web_server.port"],
-                             str(flat["web_server.max_body_size"]), flat.get("web_server.config_path"), https,
-                             bool(flat.get("web_server.systemd")) and flat["platform"] == "unix",
-                             flat.get("web_server.omero_web_version") if flat["platform"] == "windows" else None,
-                             flat.get("web_server.omero_dist") if flat["platform"] == "windows" else None,
-                             bool(flat.get("web_server.replace_existing")),
-                             bool(flat.get("web_server.default_site")) and flat["platform"] == "unix"
-                             and flat["web_server.kind"] in {"nginx", "apache"}),
-        application_server=AppServer(flat["application_server.host"], flat["application_server.port"],
-                                     flat["application_server.workers"], flat["application_server.timeout"]),
-        prefix=flat["prefix"],
-        static_url=flat.get("static_url"),
-        sessions=Sessions(backend, flat.get("sessions.location") if backend != "file" else None,
-                          flat["sessions.expire_at_browser_close"], flat["sessions.cookie_age"],
-                          flat["sessions.clearsessions"] if backend == "file" else "off"),
-        cors=Cors(flat["cors.mode"], tuple(flat.get("cors.origins") or ()) if flat["cors.mode"] == "origins" else ()),
-        extra_config=dict(extra),
-        start=flat["start"],
-        warnings=warnings,
-    )
-
-
 def from_flat(flat: Mapping[str, Any], source: str = "<wizard>") -> Answers:
     """Validate answers collected as ``{catalogue key: value}`` by a front end."""
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        if value is None:
-            continue
-        node = nested
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = list(value) if isinstance(value, tuple) else value
-    return validate(nested, source)
+    return validate(nest(flat), source)
 
 
 def defaults() -> Answers:

@@ -192,7 +192,7 @@ class Applier:
 
     def replan(self, why: str) -> None:
         """The plan was made from a state that has changed since: measure again and plan again."""
-        from omerowizard.headless import plan_for
+        from omerowizard.planning import plan_for
 
         self.plan, _ = plan_for(self.plan.answers)
         self.emit(Output("plan", f"planned again: {why}"))

@@ -6,70 +6,13 @@ import sys
 from pathlib import Path
 
 from omerowizard import answers as answers_mod
-from omerowizard.deployments import Deployment, all_deployments
+from omerowizard.deployments import Deployment
 from omerowizard.errors import UsageError
-from omerowizard.answers import Answers
 from omerowizard.events import Event, Finished, as_line
-from omerowizard.omero import Omero, OmeroTarget
-from omerowizard.plan import Plan, make_plan
-from omerowizard.probe import probe
-
-
-def target_of(a: Answers) -> OmeroTarget:
-    return OmeroTarget(a.omero.user, Path(a.omero.venv), Path(a.omero.omerodir))
-
-
-def saved(omerodir: str | None) -> Answers | None:
-    """The last applied answers of the deployment in ``omerodir`` (None: none, or no deployment)."""
-    if not omerodir:
-        return None
-    path = Deployment(omerodir).ensure().answers
-    if not path.exists():
-        return None
-    try:
-        return answers_mod.load_file(path)
-    except answers_mod.AnswersError:
-        return None
-
-
-def choose(omerodir: str | None) -> Deployment | None:
-    """The deployment a command is about: the one named, else the only one this host's state knows;
-    None when there is none (a new deployment). Several and none named: refused, listing them."""
-    if omerodir:
-        return Deployment(omerodir)
-    known = all_deployments()
-    if len(known) == 1:
-        return known[0]
-    if len(known) > 1:
-        raise UsageError("there are several deployments on this host; choose one with --omerodir:\n"
-                         + "\n".join(f"  --omerodir {d.omerodir}" for d in known))
-    return None
-
-
-def plan_for(a: Answers) -> tuple[Plan, Omero]:
-    omero = Omero(target_of(a))
-    state = probe(omero)
-    measure_upgrade(a, state, omero)
-    prev = saved(a.omero.omerodir)
-    if prev is not None and target_of(prev) != target_of(a):
-        prev = None
-    return make_plan(a, state, previous=prev), omero
-
-
-def measure_upgrade(a: Answers, state, omero: Omero) -> None:
-    """pip's dry run for the omero-web release the answers ask for (nothing is written); a release pip
-    cannot install is a bad answer (exit 2, nothing changed)."""
-    from omerowizard import upgrade
-    from omerowizard.errors import AnswersError, InstallError, Problem
-
-    if not state.installed:
-        return
-    try:
-        state.upgrade = upgrade.measure(a, omero.target.venv, state.packages, log=omero.log)
-    except InstallError as exc:
-        raise AnswersError([Problem("omero.web_version", f"{a.omero.web_version!r} cannot be installed: {exc}",
-                                    value=a.omero.web_version,
-                                    allowed="a release of omero-web on the package index that pip can install here")])
+from omerowizard.omero import Omero
+from omerowizard.plan import Plan
+from omerowizard.planning import (choose, current_answers, measure_upgrade, plan_for, saved,  # noqa: F401 (re-exported)
+                                  target_of)
 
 
 def print_plan(plan: Plan, out=sys.stdout, show_diff: bool = False) -> None:
@@ -105,7 +48,10 @@ def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: f
               "apply repairs it first, then plans again")
     if dry_run:
         # 0 only when the apply would proceed: check modes (CI, configuration management) rely on it
-        failed = [] if plan.empty else [c for c in preflight.checks(plan) if not c.ok]
+        checks = [] if plan.empty else preflight.checks(plan)
+        failed = preflight.failures(checks)
+        for check in preflight.warnings(checks):
+            print(f"warning: {check.name}: {check.message}")
         for check in failed:
             print(f"preflight would fail: {check.name}: {check.message}")
         print("Dry run: nothing was changed." + (" The apply would stop at preflight." if failed else ""))
@@ -126,24 +72,6 @@ def run_rollback(user: str | None, venv: str | None, omerodir: str | None, to: s
         return 0
     omero = Omero(target_of(a))
     return 0 if rollback(dep, omero, emit_lines, to=to, dry_run=dry_run) else 1
-
-
-def current_answers(user: str | None = None, venv: str | None = None, omerodir: str | None = None) -> Answers:
-    """The saved answers of the chosen deployment (or the defaults), with the installation paths given
-    on the command line, else those the deployment's record holds."""
-    dep = choose(omerodir)
-    base = (saved(dep.omerodir) if dep else None) or answers_mod.defaults()
-    nested = base.to_nested()
-    ident = dep.identity() if dep else None
-    if dep:
-        nested["omero"]["omerodir"] = dep.omerodir
-    if ident:
-        nested["omero"]["user"], nested["omero"]["venv"] = ident.user, ident.venv
-    if user:
-        nested["omero"]["user"] = user
-    if venv:
-        nested["omero"]["venv"] = venv
-    return answers_mod.validate(nested, "<saved answers>")
 
 
 def print_answers(user: str | None, venv: str | None, omerodir: str | None) -> int:

@@ -26,17 +26,11 @@ from omerowizard.events import Event, Finished, as_line
 from omerowizard.omero import Omero, mask_secrets
 from omerowizard.plan import Plan
 from omerowizard.questions import CATALOGUE, STEPS, Question
+from omerowizard.questions import STEP_TITLES as FEATURE_STEPS
 
 NO_CHANGES = "No changes were made."
 
-STEP_TITLES = {
-    "platform": "Platform",
-    "omero": "OMERO.web installation",
-    "web_server": "Web server",
-    "sessions": "Sessions",
-    "cors": "Cross-origin requests (CORS)",
-    "advanced": "Advanced settings",
-}
+STEP_TITLES = dict(FEATURE_STEPS)
 
 APPLY = "Apply the changes"
 DIFF = "Show the file differences"
@@ -222,7 +216,7 @@ def ask_all(flat: Mapping[str, Any], prompts: Prompts, only: set[str] | None = N
 def wants_advanced(flat: Mapping[str, Any], prompts: Prompts) -> bool:
     """The advanced settings are listed, and asked only when wanted: most runs change none of them."""
     for q in wizard.visible("advanced", flat):
-        say(f"  {q.key}: {shown(current(q, flat))}")
+        say(f"  {q.key}: {q.display(current(q, flat))}")
     return prompts.confirm("Change any of these?", False)
 
 
@@ -239,14 +233,6 @@ def current(q: Question, flat: Mapping[str, Any]) -> Any:
     return value
 
 
-def shown(value: Any) -> str:
-    if value is None or value == "":
-        return "(empty)"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value) or "(none)"
-    return mask_secrets(str(value))
 
 
 def ask(q: Question, flat: Mapping[str, Any], prompts: Prompts) -> Any:
@@ -260,18 +246,18 @@ def ask(q: Question, flat: Mapping[str, Any], prompts: Prompts) -> Any:
     for line in textwrap.wrap(q.help, _width() - 2, break_on_hyphens=False):
         say(f"  {line}")
     # the answers-file key, so what is learnt here carries over to `omerowizard apply`
-    allowed = q.allowed_text() if q.kind not in {"choice", "bool"} else ""
+    allowed = q.allowed_text() if q.type.widget != "choices" else ""
     say(f"  [{q.key}]" + (f" allowed: {allowed}" if allowed else ""))
     value = current(q, flat)
-    masked = as_text(value, secret=q.secret)
+    masked = q.display(value) if q.secret and value else q.as_text(value)
     typed = masked
     while True:
         error = None
-        if q.kind == "choice":
+        if q.type.widget == "choices" and q.choices:
             # choices that the answers so far rule out (iis on unix) are not offered
             choices = [c for c in q.choices if wizard.field_error(q.key, c, flat) is None] or list(q.choices)
             answer: Any = prompts.select(q.prompt, choices, value if value in choices else choices[0])
-        elif q.kind == "bool":
+        elif q.type.widget == "choices":  # yes or no
             answer = prompts.confirm(q.prompt, bool(value))
         else:
             typed = prompts.text(q.prompt, typed)

@@ -13,9 +13,7 @@ from omerowizard.errors import printable
 from omerowizard.omero import mask_secrets
 from omerowizard.probe import State
 from omerowizard.upgrade import UpgradeChange, plan_upgrade
-from omerowizard.venv import FEATURE_PACKAGES, normalise
-
-SECRET_KEYS = {"omero.web.caches"}
+from omerowizard.venv import normalise
 
 
 @dataclass(frozen=True)
@@ -32,11 +30,16 @@ class ConfigChange:
     @property
     def old_text(self) -> str:
         # printable(): the old value comes from config.xml, which the OMERO.web user can write
-        return printable(mask_secrets(self.old)) if self.old is not None else self._unset()
+        return self._shown(self.old) if self.old is not None else self._unset()
 
     @property
     def new_text(self) -> str:
-        return printable(mask_secrets(self.new)) if self.new is not None else self._unset()
+        return self._shown(self.new) if self.new is not None else self._unset()
+
+    def _shown(self, value: str) -> str:
+        from omerowizard.features import SECRET_KEYS
+
+        return "****" if self.key in SECRET_KEYS else printable(mask_secrets(value))
 
     def _unset(self) -> str:
         """An unset key, with the value OMERO.web then uses (``(unset: OMERO's default 5)``)."""
@@ -271,8 +274,7 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
     plan = Plan(answers, state)
     if answers.platform == "windows":
         return _windows_plan(plan)
-    wanted = omeroconfig.wanted_config(answers, state.config, state.django_version or (5, 2),
-                                       previous.extra_config if previous else None)
+    wanted = omeroconfig.wanted_config(answers, state.config, state.django_version or (5, 2), previous)
     for key, new in wanted.values.items():
         old = state.config.get(key)
         if new is None and old is None:
@@ -285,16 +287,10 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
     plan.notes += wanted.notes
     plan.notes += list(answers.warnings)
 
-    needed = []
-    if answers.sessions.backend in {"redis", "memcached"}:
-        needed.append((answers.sessions.backend, f"{answers.sessions.backend} sessions"))
-    if answers.cors.mode != "off":
-        needed.append(("cors", "CORS"))
     plan.upgrade = plan_upgrade(answers, state.packages, state.upgrade)
-    for feature, why in needed:
-        dist = FEATURE_PACKAGES[feature]
+    for dist, why in omeroconfig.packages(answers):
         if normalise(dist) not in state.packages and not plan.upgrade:  # an upgrade installs them with omero-web
-            plan.packages.append(PackageChange(dist, f"needed for {why}"))
+            plan.packages.append(PackageChange(dist, why))
 
     from omerowizard import frontdoor, serverfiles  # the web-server files and scheduled jobs (issue 4)
     serverfiles.plan_files(plan)

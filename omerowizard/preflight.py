@@ -3,26 +3,18 @@ preflight changes nothing. Every check is cheap: no omero process is started."""
 
 from __future__ import annotations
 
-import os
 import socket
-import ssl
 import subprocess
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from omerowizard.errors import PreflightError
-from omerowizard.omero import as_user_argv, mask_secrets, user_exists
-from omerowizard.servercheck import which
+from omerowizard.features import FEATURES
+from omerowizard.features.base import Check
+from omerowizard.features.https import check_certificate  # noqa: F401 (re-exported)
+from omerowizard.omero import as_user_argv, user_exists
 from omerowizard.plan import Plan
 
-SERVER_BINARIES = {"nginx": ["nginx"], "nginx-development": ["nginx"], "apache": ["apache2", "httpd"]}
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    message: str = ""
+__all__ = ["Check", "checks", "run", "warnings", "failures"]
 
 
 def _as_user_ok(user: str, argv: list[str]) -> bool:
@@ -87,18 +79,13 @@ def ping_memcached(location: str, timeout: float = 2.0) -> str | None:
 
 
 def check_session_store(plan: Plan) -> str | None:
-    s = plan.answers.sessions
-    if s.backend == "redis" and s.location:
-        why = ping_redis(s.location)
-        return f"Redis at {mask_secrets(s.location)} {why}" if why else None
-    if s.backend == "memcached" and s.location:
-        why = ping_memcached(s.location)
-        return f"Memcached at {s.location} {why}" if why else None
-    return None
+    from omerowizard.features.sessions import check_session_store as check
+
+    return check(plan)
 
 
 def checks(plan: Plan) -> list[Check]:
-    a, state = plan.answers, plan.state
+    state = plan.state
     t = state.target
     out: list[Check] = [Check("files", False, why) for why in plan.refusals]
     needs_omero = bool(plan.config or plan.web)
@@ -122,28 +109,21 @@ def checks(plan: Plan) -> list[Check]:
                                                 f"chown -R {t.user} {t.omerodir}"))
         else:
             out.append(Check("omerodir", True))
-    if plan.web and plan.web.action == "start" and not state.running:
-        host, port = a.application_server.host, a.application_server.port
-        if port_in_use(host, port):
-            out.append(Check("port", False, f"port {port} on {host} is already in use by another program: "
-                                            "stop it or choose another application_server.port"))
     if plan.web and plan.web.action == "reload":
         out.append(check_reload(t))
-    if plan.web or plan.config:
-        why = check_session_store(plan)
-        if why:
-            out.append(Check("sessions", False, f"{why}: start it, or fix sessions.location"))
-    if plan.files and a.web_server.kind in SERVER_BINARIES and a.platform == "unix":
-        names = SERVER_BINARIES[a.web_server.kind]
-        if not any(which(n) for n in names):
-            out.append(Check("web server", False, f"{' or '.join(names)} is not installed "
-                                                  f"(e.g. apt-get install {names[0]})"))
-    https = a.web_server.https
-    if https and plan.files and a.platform == "unix":
-        problem = check_certificate(https.certificate, https.key)
-        if problem:
-            out.append(Check("https", False, problem))
+    for feature in FEATURES:
+        out += feature.preflight(plan)
     return out
+
+
+def failures(checks_: list[Check]) -> list[Check]:
+    """The checks that stop an apply."""
+    return [c for c in checks_ if not c.ok and not c.warning]
+
+
+def warnings(checks_: list[Check]) -> list[Check]:
+    """The checks that fail without stopping an apply (an OMERO.server not reachable yet)."""
+    return [c for c in checks_ if not c.ok and c.warning]
 
 
 def check_reload(t) -> Check:
@@ -157,22 +137,8 @@ def check_reload(t) -> Check:
     return Check("reload", True)
 
 
-def check_certificate(cert: str, key: str) -> str | None:
-    for label, path in (("certificate", cert), ("key", key)):
-        if not os.path.isfile(path):
-            return f"the HTTPS {label} {path} does not exist"
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        ctx.load_cert_chain(cert, key)
-    except ssl.SSLError as exc:
-        return f"the HTTPS certificate {cert} and key {key} do not match or cannot be read ({exc.reason or exc})"
-    except OSError as exc:
-        return f"cannot read the HTTPS certificate or key: {exc.strerror}"
-    return None
-
-
 def run(plan: Plan) -> None:
-    failed = [c for c in checks(plan) if not c.ok]
+    failed = failures(checks(plan))
     if failed:
         lines = "\n".join(f"  {c.name}: {c.message}" for c in failed)
         raise PreflightError(f"preflight failed; nothing was changed:\n{lines}")

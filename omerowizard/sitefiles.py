@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
 from omerowizard import platforms
-from omerowizard.answers import Answers, Https
+from omerowizard.answers import Answers, Section
 from omerowizard.render import render
 
 APACHE_MAX_BODY = 2147483647  # LimitRequestBody's largest value
@@ -41,7 +41,7 @@ class Site:
     path: str
     server_name: str
     port: int
-    https: Https | None
+    https: Section | None  # web_server.https: certificate, key, port
     upstream: str
     prefix: str
     static_url: str

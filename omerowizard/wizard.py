@@ -13,7 +13,7 @@ from omerowizard.answers import Answers
 from omerowizard.errors import AnswersError, WizardError
 from omerowizard.events import Emit
 from omerowizard.deployments import Deployment, known_omerodirs
-from omerowizard.headless import choose, plan_for, saved, target_of
+from omerowizard.planning import choose, plan_for, saved, target_of
 from omerowizard.infer import answers_from_config
 from omerowizard.omero import Omero
 from omerowizard.plan import Plan
@@ -126,25 +126,7 @@ def _lenient(flat: Mapping[str, Any]) -> Answers:
 
 def parse_field(q: Question, text: str) -> Any:
     """Turn what was typed into the value of the question's type (raises ValueError with the message)."""
-    text = text.strip()
-    if q.kind == "int":
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a whole number") from None
-    if q.kind == "bool":
-        if text.lower() in {"true", "yes", "y", "1", "on"}:
-            return True
-        if text.lower() in {"false", "no", "n", "0", "off"}:
-            return False
-        raise ValueError(f"{text!r} is not yes or no")
-    if q.kind == "list":
-        return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
-    if q.kind == "mapping":
-        raise ValueError("edit extra_config in an answers file")
-    if q.nullable and text == "":
-        return None
-    return text
+    return q.parse(text)
 
 
 def field_error(key: str, value: Any, flat: Mapping[str, Any]) -> str | None:
@@ -207,16 +189,6 @@ def follow_defaults(flat: Mapping[str, Any], start: Mapping[str, Any], chosen: s
     return out
 
 
-def shown_value(value: Any) -> str:
-    if value is None or value == "":
-        return "(empty)"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value) or "(none)"
-    from omerowizard.omero import mask_secrets
-
-    return mask_secrets(str(value))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -234,13 +206,13 @@ def derived_changes(start: Mapping[str, Any], flat: Mapping[str, Any], chosen: s
         old, new = start.get(q.key), flat.get(q.key)
         if old is None or old == "" or _same(old, new):
             continue  # a question that had no answer and now shows its default is not a change of one
-        out.append(f"{q.key}: {shown_value(old)} -> {shown_value(new)} (not chosen: its default with these answers)")
+        out.append(f"{q.key}: {q.display(old)} -> {q.display(new)} (not chosen: its default with these answers)")
     return out
 
 
 def visible(step: str, flat: Mapping[str, Any]) -> list[Question]:
     """The questions of a step whose condition holds for these answers (mapping questions are file-only)."""
-    return [q for q in CATALOGUE if q.step == step and q.when(flat) and q.kind != "mapping"]
+    return [q for q in CATALOGUE if q.step == step and q.when(flat) and q.type.widget != "file-only"]
 
 
 def applicable(flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -257,7 +229,9 @@ def make(flat: Mapping[str, Any]) -> tuple[Answers, Plan, Omero]:
     if not plan.empty:
         from omerowizard import preflight
         # shown in the review, so a problem is fixed before Apply rather than reported by it
-        plan.notes += [f"Preflight would fail: {c.name}: {c.message}" for c in preflight.checks(plan) if not c.ok]
+        checks = preflight.checks(plan)
+        plan.notes += [f"Warning: {c.name}: {c.message}" for c in preflight.warnings(checks)]
+        plan.notes += [f"Preflight would fail: {c.name}: {c.message}" for c in preflight.failures(checks)]
     return a, plan, omero
 
 

@@ -71,6 +71,7 @@ async def first_time(pilot: Pilot) -> list[tuple[str, str]]:
     await keys(pilot, "enter")
     shots.append(("06-cors-invalid", app.export_screenshot(title="omerowizard: CORS, a value refused inline")))
     await keys(pilot, "ctrl+u", *"https://hostname.example.com", "enter")
+    await keys(pilot, "enter", "enter")  # OMERO.server and Public access, as they are
     await keys(pilot, "tab", "tab", "tab")
     shots.append(("07-advanced", app.export_screenshot(title="omerowizard: advanced settings")))
     await keys(pilot, "enter")
@@ -84,7 +85,7 @@ async def reconfigure(pilot: Pilot) -> list[tuple[str, str]]:
     app = pilot.app
     await settle(pilot)
     shots = [("10-welcome-reconfigure", app.export_screenshot(title="omerowizard: reconfigure"))]
-    await keys(pilot, *["enter"] * 6)
+    await keys(pilot, *["enter"] * 8)
     shots.append(("11-review-nothing-to-change", app.export_screenshot(title="omerowizard: nothing to change")))
     return shots
 

@@ -22,7 +22,7 @@ from textual.widgets._collapsible import CollapsibleTitle
 from omerowizard import wizard
 from omerowizard.errors import AnswersError, WizardError
 from omerowizard.events import Event, Finished
-from omerowizard.questions import BY_KEY, Question
+from omerowizard.questions import BY_KEY, STEP_TITLES as FEATURE_STEPS, Question
 from omerowizard.tui.core import Core
 from omerowizard.tui.dialogs import ConfirmDialog, InstallDialog, SaveDialog
 from omerowizard.tui.fields import QuestionField, default_of
@@ -32,12 +32,12 @@ from omerowizard.tui.steps import QuestionStep, Step, WelcomeStep
 
 NO_CHANGES = "No changes were made."
 
-# (id, title, catalogue steps with their headings)
+# (id, title, catalogue steps with their headings): one page per feature step (features.STEPS); the
+# installation's questions go on the Advanced page, which most runs never change
+SHORT_TITLES = {"cors": "CORS", "advanced": "Advanced"}
 QUESTION_STEPS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
-    ("platform", "Platform", (("platform", ""),)),
-    ("web_server", "Web server", (("web_server", ""),)),
-    ("sessions", "Sessions", (("sessions", ""),)),
-    ("cors", "CORS", (("cors", ""),)),
+    *((sid, SHORT_TITLES.get(sid, title), ((sid, ""),)) for sid, title in FEATURE_STEPS
+      if sid not in {"omero", "advanced"}),
     ("advanced", "Advanced", (("omero", "OMERO.web installation"), ("advanced", "Other settings"))),
 )
 STEP_IDS = ("welcome", *(s[0] for s in QUESTION_STEPS), "review", "run")

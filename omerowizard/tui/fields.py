@@ -96,18 +96,14 @@ default_of = wizard.default_of
 
 
 def as_text(q: Question, value: Any) -> str:
-    if value is None:
-        return ""
-    if q.kind == "list":
-        return ", ".join(str(v) for v in value)
-    return str(value)
+    return q.as_text(value)
 
 
 def placeholder(q: Question) -> str:
-    if q.kind == "list":
-        return "comma-separated, e.g. https://hostname.example.com"
+    if q.placeholder:
+        return q.placeholder
     if q.nullable:
-        return "empty: " + ("the default" if q.key != "web_server.https.certificate" else "HTTP only")
+        return "empty: the default"
     return q.allowed_text()
 
 
@@ -136,19 +132,17 @@ class QuestionField(Vertical):
 
     # ------------------------------------------------------------------ building
     def options(self) -> list[tuple[str, Any]]:
-        if self.q.kind == "bool":
-            return [("yes", True), ("no", False)]
-        return [(c, c) for c in self.q.choices]
+        return self.q.type.options(self.q)
 
     def compose(self) -> ComposeResult:
         yield Label(self.q.prompt, classes="prompt")
-        if self.q.kind in {"choice", "bool"}:
+        if self.q.type.widget == "choices":
             with ChoiceSet(compact=True, classes="choices"):
                 for label, value in self.options():
                     yield ChoiceButton(label, value=value == self.value)
         else:
             yield Input(as_text(self.q, self.value), placeholder=placeholder(self.q), compact=True,
-                        select_on_focus=False, classes="text", type="text")
+                        select_on_focus=False, classes="text", type="text", password=self.q.hidden)
         yield Label("", classes="error")
 
     def on_mount(self) -> None:

@@ -83,7 +83,7 @@ class QuestionStep(Step):
         self.file_only: list[Static] = []  # mapping questions (extra_config) are answered in a file
         for part, _ in parts:
             for q in questions_for(part):
-                if q.kind == "mapping":
+                if q.type.widget == "file-only":
                     keys = ", ".join(sorted(flat.get(q.key) or {})) or "none"
                     self.file_only.append(Static(f"{q.prompt}: {keys}. These are set in an answers file "
                                                  f"(`{q.key}`, see `omerowizard schema`); the wizard keeps them.",

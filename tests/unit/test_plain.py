@@ -349,3 +349,11 @@ def test_messages_name_their_subject(flat):
         "web_server.port: '80' is not an integer (allowed: an integer from 1 to 65535)"
     origins = {**flat, "cors.mode": "origins"}
     assert wizard.field_error("cors.origins", [], origins).startswith("cors.origins is empty but cors.mode is origins")
+
+
+def test_derived_changes_mask_a_secret_answer(flat):
+    start = {**flat, "public.enabled": True, "public.user": "public", "public.password": "s3cret-old"}
+    now = {**start, "public.password": "s3cret-new"}
+    lines = wizard.derived_changes(start, now, set())
+    assert lines and all("s3cret" not in line for line in lines)
+    assert "public.password: **** -> **** (not chosen: its default with these answers)" in lines

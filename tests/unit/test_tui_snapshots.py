@@ -73,28 +73,28 @@ def test_cors_origin_refused_inline(snap_compare):
 
 
 def test_advanced(snap_compare):
-    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 5))
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 7))
 
 
 def test_review_with_changes(snap_compare):
-    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 6))
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 8))
 
 
 def test_review_nothing_to_change(snap_compare):
-    assert snap_compare(reconfigure(nothing=True), terminal_size=SIZE, run_before=keys(*["enter"] * 6))
+    assert snap_compare(reconfigure(nothing=True), terminal_size=SIZE, run_before=keys(*["enter"] * 8))
 
 
 def test_save_answers_dialog(snap_compare):
-    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 6, "ctrl+s"))
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 8, "ctrl+s"))
 
 
 def test_run_finished(snap_compare):
-    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 7))
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 9))
 
 
 def test_run_failed(snap_compare):
     app = make_app(core=Demo(fail=True).core(), blink=False)
-    assert snap_compare(app, terminal_size=SIZE, run_before=keys(*["enter"] * 7))
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys(*["enter"] * 9))
 
 
 def test_light_theme(snap_compare):
@@ -105,7 +105,7 @@ def test_rerun_back_to_file_sessions_lists_the_answer_that_followed_its_default(
     flat = reconfigure_answers()
     flat["sessions.clearsessions"] = "off"  # as a run with Redis sessions saves it
     app = make_app(core=Demo(installed=True, deployed=True, flat=flat).core(), blink=False)
-    assert snap_compare(app, terminal_size=SIZE, run_before=keys("enter", "enter", "enter", "left", *["enter"] * 3))
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys("enter", "enter", "enter", "left", *["enter"] * 5))
 
 
 def test_cors_prefilled_origins_one_left_is_off(snap_compare):

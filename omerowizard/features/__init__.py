@@ -1,0 +1,39 @@
+"""The features, in the order their questions are asked. Adding a feature: write its module (see
+``base.Feature``) and add it to ``FEATURES``; the catalogue, the answers model and schema, plan,
+infer, preflight, the reference table and the front ends' steps follow from it."""
+
+from __future__ import annotations
+
+from omerowizard.features import application_server, cors, extra, https, install, public, servers, sessions, web_server
+from omerowizard.features.base import Feature, Key
+from omerowizard.qtypes import Question
+
+FEATURES: tuple[Feature, ...] = (
+    install.FEATURE,
+    web_server.FEATURE,
+    https.FEATURE,
+    application_server.FEATURE,
+    sessions.FEATURE,
+    cors.FEATURE,
+    servers.FEATURE,
+    public.FEATURE,
+    extra.FEATURE,
+    install.START,
+)
+
+CATALOGUE: tuple[Question, ...] = tuple(q for f in FEATURES for q in f.questions)
+BY_KEY: dict[str, Question] = {q.key: q for q in CATALOGUE}
+KEYS: dict[str, Key] = {k: spec for f in FEATURES for k, spec in f.keys.items()}
+# the front ends' steps, in order (the Advanced step holds every question of the step "advanced")
+STEPS: tuple[tuple[str, str], ...] = (*(s for f in FEATURES for s in f.steps), ("advanced", "Advanced settings"))
+SECRET_KEYS = {k for k, spec in KEYS.items() if spec.secret}
+
+
+def owner_of(config_key: str) -> str | None:
+    """The answer that sets an OMERO config key a feature owns (None: no feature owns it)."""
+    spec = KEYS.get(config_key)
+    return spec.question if spec else None
+
+
+def optional_sections() -> dict[str, str]:
+    return {path: key for f in FEATURES for path, key in f.optional_sections}

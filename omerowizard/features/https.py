@@ -1,0 +1,89 @@
+"""HTTPS at the web server, and OMERO.web told that it runs behind an HTTPS proxy."""
+
+from __future__ import annotations
+
+import os
+import ssl
+
+from omerowizard import validators as v
+from omerowizard.features.base import Check, Feature, Key
+from omerowizard.features.conditions import front_end
+from omerowizard.qtypes import INT, TEXT, Question
+
+
+def _on(a) -> bool:
+    return front_end(a) and bool(a.get("web_server.https.certificate"))
+
+
+class Https(Feature):
+    name = "https"
+    optional_sections = (("web_server.https", "web_server.https.certificate"),)
+    keys = {
+        "omero.web.secure_proxy_ssl_header": Key("[]", "json", "web_server.https.certificate"),
+        "omero.web.session_cookie_secure": Key("false", "bool", "web_server.https.certificate"),
+        "omero.web.csrf_cookie_secure": Key("false", "bool", "web_server.https.certificate"),
+    }
+    questions = (
+        Question("web_server.https.certificate", "HTTPS certificate (PEM), or empty for HTTP only",
+                 "With a certificate and key the server listens on 443, port 80 redirects to HTTPS, and OMERO.web "
+                 "is told it runs behind an HTTPS proxy.",
+                 TEXT, "advanced", default=None, nullable=True, check=v.file_path,
+                 allowed="an absolute path to a PEM file", when=front_end, placeholder="empty: HTTP only"),
+        Question("web_server.https.key", "HTTPS private key (PEM)",
+                 "The private key that belongs to the certificate.",
+                 TEXT, "advanced", default=None, nullable=True, check=v.file_path,
+                 allowed="an absolute path to a PEM file", when=_on),
+        Question("web_server.https.port", "HTTPS port",
+                 "The port the server listens on for HTTPS.",
+                 INT, "advanced", default=443, minimum=1, maximum=65535, when=_on),
+    )
+
+    def wanted(self, a, ctx, w):
+        https = a.web_server.https is not None and a.web_server.kind != "development"
+        w.want("omero.web.secure_proxy_ssl_header", ["HTTP_X_FORWARDED_PROTO", "https"] if https else None,
+               "behind an HTTPS proxy: trust X-Forwarded-Proto" if https else "no HTTPS proxy")
+        w.want("omero.web.session_cookie_secure", https, "HTTPS: session cookie only over HTTPS" if https else "HTTP")
+        w.want("omero.web.csrf_cookie_secure", https, "HTTPS: CSRF cookie only over HTTPS" if https else "HTTP")
+
+    def cross_checks(self, flat, given, bad, problem):
+        kind = flat["web_server.kind"]
+        cert, key = given.get("web_server.https.certificate"), given.get("web_server.https.key")
+        if kind != "development" and bool(cert) != bool(key) \
+                and not bad & {"web_server.https.certificate", "web_server.https.key"}:
+            problem("web_server.https.key" if cert else "web_server.https.certificate",
+                    "is missing: HTTPS needs both a certificate and a key", "both paths, or neither")
+        if flat["platform"] == "unix":
+            for k in ("web_server.https.certificate", "web_server.https.key"):
+                val = flat.get(k)
+                if isinstance(val, str) and k not in bad and not val.startswith("/"):
+                    problem(k, f"{val!r} is a Windows path but platform is unix", "an absolute Unix path")
+        ports = (flat.get("web_server.port"), flat.get("web_server.https.port"))
+        if kind != "development" and flat.get("web_server.https.certificate") and ports[0] == ports[1] \
+                and not bad & {"web_server.port", "web_server.https.port"}:
+            problem("web_server.https.port", "is the same as web_server.port", "two different ports")
+
+    def preflight(self, plan):
+        a = plan.answers
+        https = a.web_server.https
+        if https and plan.files and a.platform == "unix":
+            problem = check_certificate(https.certificate, https.key)
+            if problem:
+                return [Check("https", False, problem)]
+        return []
+
+
+def check_certificate(cert: str, key: str) -> str | None:
+    for label, path in (("certificate", cert), ("key", key)):
+        if not os.path.isfile(path):
+            return f"the HTTPS {label} {path} does not exist"
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        return f"the HTTPS certificate {cert} and key {key} do not match or cannot be read ({exc.reason or exc})"
+    except OSError as exc:
+        return f"cannot read the HTTPS certificate or key: {exc.strerror}"
+    return None
+
+
+FEATURE = Https()

@@ -1,0 +1,101 @@
+"""The OMERO.servers OMERO.web connects to (``omero.web.server_list``): host, port and the name the
+login page shows. Unreachable servers are a warning, not a refusal: OMERO.web is often deployed
+before its server."""
+
+from __future__ import annotations
+
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+from omerowizard import validators as v
+from omerowizard.features.base import Check, Feature, Key, effective_json
+from omerowizard.qtypes import Field, Question, Records
+
+DEFAULT_PORT = 4064
+TIMEOUT = 3.0
+
+
+def _name(value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return "must not be empty"
+    if len(value) > 100:
+        return "is longer than 100 characters"
+    return None
+
+
+SERVERS = Records(
+    Field("host", "Host", check=v.host_or_ip),
+    Field("port", "Port", required=False, integer=True, default=DEFAULT_PORT, minimum=1, maximum=65535),
+    Field("name", "Name shown on the login page", required=False, default=lambda rec: rec.get("host"), check=_name),
+)
+
+
+class Servers(Feature):
+    name = "servers"
+    steps = (("servers", "OMERO.server"),)
+    keys = {"omero.web.server_list": Key('[["localhost", 4064, "omero"]]', "json", "servers")}
+    questions = (
+        Question("servers", "Which OMERO.servers can users log in to?",
+                 "omero.web.server_list: each server's host, port (4064: Glacier2 over SSL, the default; 4063: "
+                 "plain TCP) and the name the login page shows (default: the host). Empty keeps OMERO's default "
+                 "(localhost:4064, shown as omero). Type one server per line or separated by ';', as "
+                 "host[:port] [name], e.g. omero.example.org:4064 Main.",
+                 SERVERS, "servers", default=(), placeholder="host[:port] [name]; ... e.g. omero.example.org Main"),
+    )
+
+    def wanted(self, a, ctx, w):
+        servers = [[s["host"], s["port"], s["name"]] for s in a.servers]
+        w.want("omero.web.server_list", servers or None, "servers" if servers else "OMERO's default server")
+
+    def infer(self, config, out, keys):
+        if "omero.web.server_list" not in config:
+            out["servers"] = []
+            return
+        found = []
+        for item in effective_json(keys, config, "omero.web.server_list") or []:
+            if isinstance(item, list) and len(item) >= 2:
+                host, port = item[0], item[1]
+                name = item[2] if len(item) > 2 else host
+                found.append({"host": host, "port": port, "name": name})
+        out["servers"] = found
+
+    def cross_checks(self, flat, given, bad, problem):
+        servers = flat.get("servers") or ()
+        if "servers" in bad or not isinstance(servers, (list, tuple)):
+            return
+        seen: dict[str, int] = {}
+        for i, s in enumerate(SERVERS.normalise(list(servers))):
+            if not isinstance(s, dict):
+                continue
+            name = s.get("name")
+            if name in seen:
+                problem(f"servers[{i}].name", f"{name!r} is already the name of servers[{seen[name]}]",
+                        "a different name for each server (public.server refers to one by its name)")
+            seen.setdefault(name, i)
+
+    def preflight(self, plan):
+        servers = list(plan.answers.servers)
+        if not servers:
+            return []
+        with ThreadPoolExecutor(max_workers=min(8, len(servers))) as pool:
+            reasons = list(pool.map(lambda s: reach(s["host"], s["port"]), servers))
+        return [Check("OMERO.server", False,
+                      f"{s['name']} at {s['host']}:{s['port']} cannot be reached ({why}) within {TIMEOUT:g} s, as "
+                      "OMERO.web would try it; OMERO.web is deployed anyway, but logging in to it fails until it "
+                      "answers. Port 4064 is Glacier2 over SSL, 4063 plain TCP.", warning=True)
+                for s, why in zip(servers, reasons) if why]
+
+
+def reach(host: str, port: int, timeout: float = TIMEOUT) -> str | None:
+    """None when a TCP connection to the server opens within ``timeout`` (what OMERO.web's Ice client does
+    first), else the reason."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.timeout:
+        return "no answer"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+FEATURE = Servers()

@@ -1,0 +1,158 @@
+"""Where OMERO.web keeps its sessions (files, Redis or Memcached), and how long they live."""
+
+from __future__ import annotations
+
+import json
+
+from omerowizard import validators as v
+from omerowizard.features.base import Check, Feature, Key, effective, effective_json
+from omerowizard.features.conditions import Flat
+from omerowizard.omero import mask_secrets
+from omerowizard.qtypes import BOOL, CHOICE, INT, TEXT, Question
+
+FILE_ENGINE = "django.contrib.sessions.backends.file"
+CACHE_ENGINE = "django.contrib.sessions.backends.cache"
+REDIS_BACKEND = "django_redis.cache.RedisCache"
+PYMEMCACHE_BACKEND = "django.core.cache.backends.memcached.PyMemcacheCache"
+OLD_MEMCACHED_BACKEND = "django.core.cache.backends.memcached.MemcachedCache"
+DUMMY_CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+PACKAGES = {"redis": "django-redis", "memcached": "pymemcache"}
+
+
+def _cache_backend(a: Flat) -> bool:
+    return a.get("sessions.backend", "file") in {"redis", "memcached"}
+
+
+def _location_default(a: Flat) -> str | None:
+    return {"redis": "redis://127.0.0.1:6379/0", "memcached": "127.0.0.1:11211"}.get(a.get("sessions.backend", "file"))
+
+
+class Sessions(Feature):
+    name = "sessions"
+    steps = (("sessions", "Sessions"),)
+    keys = {
+        "omero.web.session_engine": Key(FILE_ENGINE, "str", "sessions.backend"),
+        "omero.web.caches": Key(json.dumps(DUMMY_CACHES), "json", "sessions.backend"),
+        "omero.web.session_expire_at_browser_close": Key("true", "bool", "sessions.expire_at_browser_close"),
+        "omero.web.session_cookie_age": Key("86400", "int", "sessions.cookie_age"),
+    }
+    questions = (
+        Question("sessions.backend", "Where are sessions kept?",
+                 "file: OMERO.web's default store on the file system, which does not purge stale sessions, so a "
+                 "clearsessions job is installed. redis: the cache session store on Redis (needs django-redis). "
+                 "memcached: DEPRECATED upstream, cache sessions on Memcached (needs pymemcache).",
+                 CHOICE, "sessions", default="file", choices=("file", "redis", "memcached")),
+        Question("sessions.location", "Where is the cache server?",
+                 "Redis: redis://[:password@]host:port/db. Memcached: host:port.",
+                 TEXT, "sessions", default=_location_default, secret=True,  # checked per backend below
+                 allowed="redis://host:port/db for redis, host:port for memcached", when=_cache_backend,
+                 unused=None),
+        Question("sessions.expire_at_browser_close", "Expire sessions when the browser closes?",
+                 "omero.web.session_expire_at_browser_close (default true).",
+                 BOOL, "sessions", default=True),
+        Question("sessions.cookie_age", "Age of session cookies, in seconds",
+                 "omero.web.session_cookie_age (default 86400).",
+                 INT, "sessions", default=86400, minimum=60, maximum=31536000),
+        Question("sessions.clearsessions", "How often are stale sessions purged?",
+                 "File sessions are never purged by OMERO.web itself: the docs ask for `omero web clearsessions` "
+                 "as a regular job. daily, hourly, a cron expression such as '30 3 * * *', or off.",
+                 TEXT, "sessions", default="daily", check=v.schedule,
+                 allowed="daily | hourly | off | a five-field cron expression",
+                 when=lambda a: a.get("sessions.backend", "file") == "file", unused="off"),
+    )
+
+    def wanted(self, a, ctx, w):
+        s = a.sessions
+        w.want("omero.web.session_expire_at_browser_close", s.expire_at_browser_close,
+               "sessions.expire_at_browser_close")
+        w.want("omero.web.session_cookie_age", s.cookie_age, "sessions.cookie_age")
+        if s.backend == "file":
+            w.want("omero.web.session_engine", FILE_ENGINE, "file sessions (OMERO's default)")
+            w.want("omero.web.caches", None, "no cache backend with file sessions")
+        elif s.backend == "redis":
+            w.want("omero.web.session_engine", CACHE_ENGINE, "sessions in the cache (Redis)")
+            w.want("omero.web.caches", {"default": {"BACKEND": REDIS_BACKEND, "LOCATION": s.location}},
+                   "Redis as the cache, through django-redis")
+        else:
+            django = ctx.django
+            if django >= (3, 2):
+                backend = PYMEMCACHE_BACKEND
+                if django >= (4, 1):
+                    w.notes.append(f"Memcached: the seed's {OLD_MEMCACHED_BACKEND} was removed in Django 4.1 "
+                                   f"(this OMERO.web has Django {'.'.join(map(str, django))}); using "
+                                   f"{PYMEMCACHE_BACKEND} with pymemcache instead.")
+            else:
+                backend = OLD_MEMCACHED_BACKEND
+            w.want("omero.web.session_engine", CACHE_ENGINE, "sessions in the cache (Memcached)")
+            w.want("omero.web.caches", {"default": {"BACKEND": backend, "LOCATION": s.location,
+                                                    "TIMEOUT": s.cookie_age}}, "Memcached as the cache")
+            w.notes.append("Memcached session storage is DEPRECATED upstream; Redis is the supported cache backend.")
+
+    def packages(self, a):
+        b = a.sessions.backend
+        return [(PACKAGES[b], f"needed for {b} sessions")] if b in PACKAGES else []
+
+    def infer(self, config, out, keys):
+        sessions = out.setdefault("sessions", {})
+        engine = effective(keys, config, "omero.web.session_engine")
+        caches = effective_json(keys, config, "omero.web.caches") or {}
+        default = caches.get("default", {}) if isinstance(caches, dict) else {}
+        backend = default.get("BACKEND") if isinstance(default, dict) else None
+        if engine == CACHE_ENGINE and backend == REDIS_BACKEND:
+            sessions["backend"], sessions["location"] = "redis", default.get("LOCATION")
+        elif engine == CACHE_ENGINE and backend in {PYMEMCACHE_BACKEND, OLD_MEMCACHED_BACKEND}:
+            sessions["backend"], sessions["location"] = "memcached", default.get("LOCATION")
+        else:
+            sessions["backend"] = "file"
+            sessions.pop("location", None)
+        sessions["expire_at_browser_close"] = \
+            (effective(keys, config, "omero.web.session_expire_at_browser_close") or "true").lower() == "true"
+        try:
+            sessions["cookie_age"] = int(effective(keys, config, "omero.web.session_cookie_age") or "86400")
+        except ValueError:
+            pass
+
+    def cross_checks(self, flat, given, bad, problem):
+        backend = flat["sessions.backend"]
+        loc = flat.get("sessions.location")
+        if backend in {"redis", "memcached"} and "sessions.location" not in bad and isinstance(loc, str):
+            msg = v.redis_url(loc) if backend == "redis" else v.memcached_location(loc)
+            if msg:
+                problem("sessions.location", f"{_short(mask_secrets(loc))} {msg}")
+        clear = flat.get("sessions.clearsessions")
+        if flat["platform"] == "windows" and backend == "file" and isinstance(clear, str) and clear != "off" \
+                and "sessions.clearsessions" not in bad:
+            from omerowizard.sitefiles import NoTaskTrigger, task_trigger
+
+            try:
+                task_trigger(clear)
+            except NoTaskTrigger:
+                problem("sessions.clearsessions", f"{clear!r} has no Task Scheduler equivalent on Windows",
+                        "daily | hourly | off | 'M H * * *' | 'M * * * *'")
+
+    def preflight(self, plan):
+        if not (plan.web or plan.config):
+            return []
+        why = check_session_store(plan)
+        return [Check("sessions", False, f"{why}: start it, or fix sessions.location")] if why else []
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_session_store(plan) -> str | None:
+    from omerowizard.preflight import ping_memcached, ping_redis
+
+    s = plan.answers.sessions
+    if s.backend == "redis" and s.location:
+        why = ping_redis(s.location)
+        return f"Redis at {mask_secrets(s.location)} {why}" if why else None
+    if s.backend == "memcached" and s.location:
+        why = ping_memcached(s.location)
+        return f"Memcached at {s.location} {why}" if why else None
+    return None
+
+
+FEATURE = Sessions()
