@@ -238,3 +238,30 @@ def test_a_yes_no_question_waits_for_enter(deployment):
     run.child.send(CTRL_C)
     run.child.expect_exact("No changes were made.")
     assert run.finish() == 130
+
+
+def test_a_server_list_typed_at_the_prompts_is_deployed_and_shown_on_the_login_page(deployment):
+    """The OMERO.server step of plain mode: two servers typed at the prompt, one a real listener and one
+    a closed port (a warning, not a refusal); after apply the login page lists both names."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    closed = parts.free_port()
+    try:
+        port = listener.getsockname()[1]
+        run = Plain(deployment, "--plain", "--answers", answers_for(deployment))
+        assert run.answer({"servers": typed(f"127.0.0.1:{port} Listening-Server; 127.0.0.1:{closed} Closed-Server")},
+                          advanced=False)
+        assert "servers" in run.asked
+        review = re.sub(r"\s+", " ", run.plain_tail(20000))
+        assert f"Closed-Server at 127.0.0.1:{closed} cannot be reached" in review, review  # a warning in the review
+        assert "Listening-Server at" not in review and "omero.web.server_list" in review
+        run.child.send(ENTER)  # apply
+        assert run.finish() == 0, run.plain_tail()
+    finally:
+        listener.close()
+    page = parts.http_get(deployment.login_url())
+    assert page.status == 200
+    assert "Listening-Server" in page.body and "Closed-Server" in page.body
