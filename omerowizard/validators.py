@@ -61,16 +61,6 @@ def unix_path(value: str) -> str | None:
     return None
 
 
-def file_path(value: str) -> str | None:
-    """A path to a file (not a directory such as '/' or 'x/'), Unix or Windows."""
-    msg = any_path(value)
-    if msg:
-        return msg
-    if value.endswith(("/", "\\")) or value.rstrip("/\\.") in {"", "/"} or value.split("/")[-1] in {".", ".."}:
-        return "must be the path of a file, not of a directory"
-    return None
-
-
 def any_path(value: str) -> str | None:
     """A Unix path, or a Windows path (for files rendered for IIS)."""
     if value.startswith("/"):
