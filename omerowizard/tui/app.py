@@ -136,12 +136,7 @@ class WizardApp(App[int]):
     def _show_step(self) -> None:
         sid = self.step_id
         self.query_one("#body", ContentSwitcher).current = sid
-        crumbs = Text(no_wrap=True, overflow="ellipsis")
-        for i, s in enumerate(STEP_IDS):
-            if i:
-                crumbs.append("›", style="dim")
-            crumbs.append(f" {TITLES[s]} ", style="reverse bold" if i == self.index else ("" if i < self.index else "dim"))
-        self.query_one("#crumbs", Static).update(crumbs)
+        self.query_one("#crumbs", Static).update(crumbs_text(self.index, self.size.width or 80))
         self.query_one("#help").display = isinstance(self.step, QuestionStep)
         self.query_one("#help", Static).update("")
         self._update_nav()
@@ -523,6 +518,35 @@ class WizardApp(App[int]):
             return 130  # as an interrupted headless apply
         run = self.query_one(RunStep)
         return 0 if run.finished is not None and run.finished.ok else 1
+
+
+def crumbs_text(index: int, width: int) -> Text:
+    """The step bar: every step when they fit, else a window around the current one (the current step
+    is always shown, so at 80 columns the bar never hides where the wizard is), '…' where steps are left out."""
+    labels = [f" {TITLES[s]} " for s in STEP_IDS]
+    lo = hi = index
+
+    def size(lo: int, hi: int) -> int:
+        return sum(len(x) for x in labels[lo:hi + 1]) + (hi - lo) + (2 if lo > 0 else 0) + (2 if hi < len(labels) - 1 else 0)
+
+    while True:
+        grown = False
+        for cand in ((lo, hi + 1), (lo - 1, hi)):
+            if 0 <= cand[0] and cand[1] < len(labels) and size(*cand) <= width:
+                lo, hi = cand
+                grown = True
+        if not grown:
+            break
+    crumbs = Text(no_wrap=True, overflow="ellipsis")
+    if lo > 0:
+        crumbs.append("…›", style="dim")
+    for i in range(lo, hi + 1):
+        if i > lo:
+            crumbs.append("›", style="dim")
+        crumbs.append(labels[i], style="reverse bold" if i == index else ("" if i < index else "dim"))
+    if hi < len(labels) - 1:
+        crumbs.append("›…", style="dim")
+    return crumbs
 
 
 def make_app(answers_path: str | None = None, core: Core | None = None, blink: bool = True,

@@ -743,3 +743,14 @@ async def test_under_no_color_the_selected_option_is_still_marked(monkeypatch):
             app.theme = theme
             await pilot.pause()
             assert marked(app, "cors.mode") == ["origins"], theme
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_the_step_bar_always_shows_the_current_step_within_the_width(width):
+    """Ten steps do not fit in 80 columns: the bar shows a window around the current step ('…' for the rest)."""
+    from omerowizard.tui.app import STEP_IDS, TITLES, crumbs_text
+
+    for i, sid in enumerate(STEP_IDS):
+        text = crumbs_text(i, width)
+        assert len(text.plain) <= width and f" {TITLES[sid]} " in text.plain, (width, text.plain)
+    assert "…" not in crumbs_text(0, 200).plain
