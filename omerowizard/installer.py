@@ -396,7 +396,7 @@ class Installer:
         if os.geteuid() == 0:
             for root, dirs, files in os.walk(d):
                 for name in [root, *(os.path.join(root, x) for x in dirs + files)]:
-                    os.chown(name, pw.pw_uid, pw.pw_gid)
+                    os.chown(name, pw.pw_uid, pw.pw_gid, follow_symlinks=False)  # a link is chowned, never its target
         self._done(f"created OMERODIR {d} owned by {self.o.user}")
 
     def verify(self) -> None:
