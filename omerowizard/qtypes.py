@@ -175,6 +175,45 @@ class TextList(QType):
         return tuple(value or ())
 
 
+class MultiChoice(QType):
+    """Several of a fixed set of choices (``apps.enabled: [figure, iviewer]``), kept in the order of
+    ``q.choices``. Typed comma-separated; a multi-select widget in the Textual app and a checkbox list
+    in plain mode (``widget = "multi"``)."""
+
+    name = "multi"
+    widget = "multi"
+
+    def parse(self, q, text):
+        chosen = [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
+        wrong = [c for c in chosen if c not in q.choices]
+        if wrong:
+            raise ValueError(f"{', '.join(map(repr, wrong))} {'is' if len(wrong) == 1 else 'are'} not among "
+                             f"{' | '.join(q.choices)}")
+        return self.ordered(q, chosen)
+
+    def ordered(self, q, chosen) -> list[str]:
+        return [c for c in q.choices if c in set(chosen)]
+
+    def schema(self, q):
+        return {"type": "array", "items": {"type": "string", "enum": list(q.choices)}, "uniqueItems": True,
+                "maxItems": len(q.choices)}
+
+    def allowed(self, q):
+        return "a list of " + " | ".join(q.choices)
+
+    def options(self, q):
+        return [(c, c) for c in q.choices]
+
+    def as_text(self, q, value):
+        return ", ".join(str(v) for v in value or ())
+
+    def display(self, q, value):
+        return self.as_text(q, value) or "(none)"
+
+    def model(self, q, value):
+        return tuple(self.ordered(q, value or ()))
+
+
 class Mapping_(QType):
     """A mapping answered in an answers file only (extra_config)."""
 
@@ -360,4 +399,4 @@ class Question:
         return self.key.split(".")[0]
 
 
-TEXT, CHOICE, BOOL, INT, LIST, SIZE = Text(), Choice(), Bool(), Int(), TextList(), Size()
+TEXT, CHOICE, BOOL, INT, LIST, SIZE, MULTI = Text(), Choice(), Bool(), Int(), TextList(), Size(), MultiChoice()
