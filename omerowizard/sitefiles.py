@@ -165,13 +165,14 @@ def upstreams_of(a: Answers) -> tuple[str, ...]:
 def site_of(a: Answers, path: str, detected_version: str | None = None) -> Site:
     ws = a.web_server
     version = ws.omero_web_version or detected_version
+    upstreams = upstreams_of(a)
     return Site(
         name=f"omeroweb_{a.application_server.port}",
         path=path,
         server_name=ws.server_name,
         port=ws.port,
         https=ws.https,
-        upstream=upstream_of(a),
+        upstream=upstreams[0] if upstreams else upstream_of(a),
         prefix=a.prefix,
         static_url=a.effective_static_url,
         static_root=str(PurePosixPath(a.omero.omerodir, "var", "static")),
@@ -182,7 +183,7 @@ def site_of(a: Answers, path: str, detected_version: str | None = None) -> Site:
         omerodir=a.omero.omerodir,
         omero_web_version=version or "5.3 or later",
         omero_dist=platforms.windows_omero_dist(a),
-        upstreams=upstreams_of(a),
+        upstreams=upstreams,
         static_by_nodes=a.platform == "unix" and a.nodes.static == "nodes",
     )
 

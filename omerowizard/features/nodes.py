@@ -103,8 +103,10 @@ class Nodes(Feature):
                  "(port default 4080), an nginx upstream server line (Apache: a balancer member) each. A node "
                  "that does not answer is skipped; the maintenance page shows only when none answers. Empty: "
                  "this host's own application server only. List this host's own node too when it runs one. "
-                 "Several members need shared sessions (Redis or Memcached, not file) and nodes.secret_key.",
-                 MEMBERS, "advanced", default=(), when=_front_end, unused=(),
+                 "Several members need shared sessions (Redis or Memcached, not file) and nodes.secret_key. On a "
+                 "host that runs only a node (web_server.kind none) list the same members: no file is written, "
+                 "but the same rules are checked.",
+                 MEMBERS, "advanced", default=(), when=_applies, unused=(),
                  placeholder="host[:port]; ... e.g. web1.example.org:4080; web2.example.org:4080"),
         Question("nodes.static", "Who serves the static files?",
                  "front_end: the web server, from this host's own collected copy (OMERODIR/var/static, collected "
@@ -138,6 +140,16 @@ class Nodes(Feature):
             w.want(SECRET_KEY, key, "nodes.secret_key: the same Django secret key on every node")
         elif ctx.previous is not None and getattr(ctx.previous.nodes, "secret_key", None):
             w.want(SECRET_KEY, None, "removed from nodes.secret_key: back to this OMERODIR's generated key")
+        members = [member_key(m) for m in a.nodes.members]
+        local = {member_key({"host": h, "port": a.application_server.port})
+                 for h in ("127.0.0.1", "localhost", "::1", a.application_server.host)}
+        if members and a.web_server.kind != "none" and not local & set(members):
+            w.notes.append(f"nodes.members lists no application server on port {a.application_server.port} of this "
+                           "host (127.0.0.1, localhost or application_server.host): this host's own OMERO.web gets no "
+                           "request from its web server; list it if it should answer too.")
+        if members and a.nodes.static == "front_end" and a.web_server.kind != "none":
+            w.notes.append("nodes.static front_end: this host's web server serves the static files it collected "
+                           "itself (OMERODIR/var/static); the nodes must run the same omero-web and apps.")
         # CORS (an earlier feature) has said the list it wants; add or remove only the WhiteNoise entry
         if MIDDLEWARE in w.values:
             base = json.loads(w.values[MIDDLEWARE]) if w.values[MIDDLEWARE] else None
@@ -166,7 +178,7 @@ class Nodes(Feature):
 
     def cross_checks(self, flat, given, bad, problem):
         members = flat.get("nodes.members") or ()
-        if "nodes.members" in bad or not isinstance(members, (list, tuple)) or not _front_end(flat):
+        if "nodes.members" in bad or not isinstance(members, (list, tuple)) or not _applies(flat):
             members = ()
         members = [m for m in MEMBERS.normalise(list(members)) if isinstance(m, dict)]
         seen: dict[tuple[str, int], int] = {}
@@ -176,6 +188,14 @@ class Nodes(Feature):
                 problem(f"nodes.members[{i}]", f"{m.get('host')}:{m.get('port')} is already nodes.members[{seen[k]}]",
                         "each application server once")
             seen.setdefault(k, i)
+        remote = [m["host"] for m in members if not is_loopback(str(m.get("host")))]
+        app_host = flat.get("application_server.host")
+        if server_kind(flat) == "none" and remote and isinstance(app_host, str) and is_loopback(app_host) \
+                and "application_server.host" not in bad:
+            problem("application_server.host",
+                    f"{app_host!r} is a loopback address, but this host runs only a node (web_server.kind none) "
+                    f"and nodes.members names {remote[0]} on another host: a front end elsewhere cannot reach it",
+                    "this node's address as nodes.members lists it (or 0.0.0.0)", at="nodes.members")
         if len(members) < 2:
             return
         many = f"nodes.members names {len(members)} application servers"
@@ -187,7 +207,6 @@ class Nodes(Feature):
                     "next request another node answers",
                     "redis (sessions.location: a Redis every node reaches), or memcached", at="nodes.members")
         loc = flat.get("sessions.location")
-        remote = [m["host"] for m in members if not is_loopback(str(m.get("host")))]
         if backend in {"redis", "memcached"} and isinstance(loc, str) and remote and "sessions.location" not in bad:
             host = _location_host(backend, loc)
             if host and is_loopback(host):
