@@ -183,9 +183,10 @@ class Nodes(Feature):
         middleware = effective_json(keys, config, MIDDLEWARE) or []
         on = any(isinstance(m, dict) and m.get("class") == WHITENOISE_CLASS for m in middleware)
         nodes["static"] = "nodes" if on else "front_end"
-        if config.get(SECRET_KEY):
-            nodes["secret_key"] = config[SECRET_KEY]
-        else:
+        value = config.get(SECRET_KEY)
+        if value and secret_key(value) is None and v.text(value) is None:
+            nodes["secret_key"] = value
+        else:  # none, or one set by hand that the answers would refuse: left as it is (not wanted, not unset)
             nodes.pop("secret_key", None)
 
     def cross_checks(self, flat, given, bad, problem):

@@ -262,3 +262,14 @@ def test_a_node_only_host_writes_no_front_end_file():
     a = answers.load_text(text)
     assert sitefiles.wanted_files(a, None, [], "debian") == []
     assert "web_server.server_name" not in a.to_nested().get("web_server", {})
+
+
+def test_infer_reads_static_and_a_valid_secret_back_and_leaves_a_weak_hand_set_one_alone():
+    from omerowizard.infer import answers_from_config
+
+    config = make_plan(answers.load_text(text_of(THREE, "  static: nodes\n")), state()).sets
+    live = answers.validate(answers_from_config(config, answers.defaults().to_nested()))
+    assert live.nodes.static == "nodes" and live.nodes.secret_key == SECRET
+    weak = answers.validate(answers_from_config({"omero.web.secret_key": "by-hand"}, answers.defaults().to_nested()))
+    assert weak.nodes.secret_key is None and weak.nodes.static == "front_end"
+    assert "omero.web.secret_key" not in {c.key for c in make_plan(weak, state({"omero.web.secret_key": "by-hand"})).config}
