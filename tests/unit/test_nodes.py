@@ -273,3 +273,13 @@ def test_infer_reads_static_and_a_valid_secret_back_and_leaves_a_weak_hand_set_o
     weak = answers.validate(answers_from_config({"omero.web.secret_key": "by-hand"}, answers.defaults().to_nested()))
     assert weak.nodes.secret_key is None and weak.nodes.static == "front_end"
     assert "omero.web.secret_key" not in {c.key for c in make_plan(weak, state({"omero.web.secret_key": "by-hand"})).config}
+
+
+def test_every_bad_member_is_reported_at_once_with_its_line():
+    """A port out of range in one item does not hide the other items' problems nor the rules that join answers."""
+    text = ("sessions: {backend: file}\nnodes:\n  members:\n    - {host: 127.0.0.1, port: 4081}\n"
+            "    - {host: 127.0.0.1, port: 4081}\n    - {host: 'web3;', port: 4082}\n    - {host: web4, port: 99999}\n"
+            "    - {host: 5}\n")
+    found = {p.key: p.line for p in refused(text)}
+    assert found == {"sessions.backend": 1, "nodes.members[1]": 5, "nodes.members[2].host": 6,
+                     "nodes.members[3].port": 7, "nodes.members[4].host": 8}
