@@ -1,7 +1,8 @@
 """Several OMERO.web nodes behind one front end, against the real parts: three deployments on this
 machine (each its own OMERODIR, its own non-root user and its own port, sharing the e2e tier's
 OMERO.web environment), Redis sessions and one secret key, configured by `omerowizard apply`; node 1
-also writes the nginx file, and one real private nginx (never the system's) balances over the three.
+also writes the nginx file, and one real private nginx (never the system's) balances over the three,
+as does a private Apache with the balancer file rendered from the same answers.
 
 Also: the real nginx -t and apache2 -t accept the balanced files, whatever the members."""
 
@@ -125,12 +126,23 @@ def apply(node: Node, data: dict, workdir: Path, home: Path) -> subprocess.Compl
                           text=True, timeout=300, cwd=str(workdir))
 
 
+def apache_wrapper(site: sitefiles.WantedFile, d: Path) -> Path:
+    """A private Apache config (never /etc/apache2's sites) loading exactly the modules the file names."""
+    mods = ["mpm_event", "authz_core", "mime", *site.modules]
+    conf = d / "apache-wrapper.conf"
+    conf.write_text("\n".join([
+        'ServerRoot "/etc/apache2"', f"PidFile {d}/apache.pid", f"ErrorLog {d}/apache-error.log",
+        "ServerName localhost", "User www-data", "Group www-data", "TypesConfig /etc/mime.types",
+        *[f"LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so" for m in mods], f"Include {site.path}", ""]))
+    return conf
+
+
 def a_static_file(omerodir: Path) -> tuple[str, bytes]:
     f = next((omerodir / "var" / "static" / "webgateway").rglob("*.css"))
     return str(f.relative_to(omerodir / "var" / "static")), f.read_bytes()
 
 
-def test_three_nodes_share_sessions_and_one_nginx_skips_the_dead_ones(nodes, redis_server, tmp_path):
+def test_three_nodes_share_sessions_and_nginx_and_apache_skip_the_dead_ones(nodes, redis_server, tmp_path):
     nginx = parts.require("nginx")
     front_port = parts.free_port()
     site = tmp_path / "site" / "omero-web.conf"
@@ -169,11 +181,26 @@ def test_three_nodes_share_sessions_and_one_nginx_skips_the_dead_ones(nodes, red
     errlog = str(tmp_path / "nginx-e.log")
     check = subprocess.run([nginx, "-t", "-c", str(wrapper), "-e", errlog], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr + site.read_text()
+    # the same front end as Apache's balancer: node 1's answers with kind apache, rendered beside it
+    apache = parts.require("apache2")
+    apache_port = parts.free_port()
+    a = answers.validate({**answers_of(0, nodes[0]), "web_server": {
+        "kind": "apache", "server_name": "omero.example.org", "port": apache_port,
+        "config_path": str(tmp_path / "apache" / "omero-web.conf")}})
+    apache_site = sitefiles.wanted_files(a, None, [], "debian")[0]
+    Path(apache_site.path).parent.mkdir()
+    Path(apache_site.path).write_text(apache_site.content)
+    apache_conf = apache_wrapper(apache_site, tmp_path)
     subprocess.run([nginx, "-c", str(wrapper), "-e", errlog], check=True)
+    started = subprocess.run([apache, "-f", str(apache_conf), "-k", "start"], capture_output=True, text=True)
     try:
+        assert started.returncode == 0, started.stderr + apache_site.content
         parts.wait_port(front_port)
+        parts.wait_port(apache_port)
         front = f"http://127.0.0.1:{front_port}"
+        balancer = f"http://127.0.0.1:{apache_port}"
         assert parts.http_get(f"{front}/webclient/login/").status == 200
+        assert parts.http_get(f"{balancer}/webclient/login/").status == 200
 
         # a session made through node 1 is the same session on every node (Django's SessionStore, each node's
         # own settings, run as each node's user), and so is a value node 1 signed: every node has the same key
@@ -199,17 +226,20 @@ def test_three_nodes_share_sessions_and_one_nginx_skips_the_dead_ones(nodes, red
         # two nodes stopped: every request is still answered, by the third
         for n in nodes[:2]:
             n.omero("web", "stop")
-        for _ in range(6):
-            login = parts.http_get(f"{front}/webclient/login/")
-            assert login.status == 200 and "OMERO" in login.body and MARK not in login.body
-        assert parts.http_get(f"{front}/static/{rel}").status == 200
+        for url in (front, balancer):
+            for _ in range(6):
+                login = parts.http_get(f"{url}/webclient/login/")
+                assert login.status == 200 and "OMERO" in login.body and MARK not in login.body, url
+            assert parts.http_get(f"{url}/static/{rel}").status == 200, url
 
         # all three stopped: the maintenance page
         nodes[2].omero("web", "stop")
-        down = parts.http_get(f"{front}/webclient/login/")
-        assert down.status == 503 and MARK in down.body
+        for url in (front, balancer):
+            down = parts.http_get(f"{url}/webclient/login/")
+            assert down.status == 503 and MARK in down.body, url
     finally:
         subprocess.run([nginx, "-c", str(wrapper), "-e", errlog, "-s", "stop"], check=False)
+        subprocess.run([apache, "-f", str(apache_conf), "-k", "stop"], capture_output=True, check=False)
 
 
 # ---------------------------------------------------------------------------- the real servers accept the files
@@ -241,12 +271,6 @@ def test_nginx_accepts_the_balanced_upstream(tmp_path, static, prefix):
 def test_apache_accepts_the_balancer_with_the_modules_the_file_names(tmp_path, static, prefix):
     apache = parts.require("apache2")
     site = render(tmp_path, "apache", static, prefix)
-    mods = ["mpm_event", "authz_core", "mime", *site.modules]
-    conf = tmp_path / "apache-wrapper.conf"
-    conf.write_text("\n".join([
-        'ServerRoot "/etc/apache2"', f"PidFile {tmp_path}/apache.pid", f"ErrorLog {tmp_path}/apache-error.log",
-        "ServerName localhost", "User www-data", "Group www-data", "TypesConfig /etc/mime.types",
-        *[f"LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so" for m in mods], f"Include {site.path}", ""]))
-    proc = subprocess.run([apache, "-t", "-f", str(conf)], capture_output=True, text=True)
+    proc = subprocess.run([apache, "-t", "-f", str(apache_wrapper(site, tmp_path))], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr + site.content
     assert "Syntax OK" in proc.stderr and site.content.count("BalancerMember") == 3
