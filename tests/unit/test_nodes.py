@@ -284,3 +284,21 @@ def test_every_bad_member_is_reported_at_once_with_its_line():
     found = {p.key: p.line for p in refused(text)}
     assert found == {"sessions.backend": 1, "nodes.members[1]": 5, "nodes.members[2].host": 6,
                      "nodes.members[3].port": 7, "nodes.members[4].host": 8}
+
+
+def test_a_member_that_does_not_answer_is_a_preflight_warning_and_this_hosts_own_node_is_not_asked():
+    import socket
+
+    from omerowizard.features.nodes import FEATURE
+
+    with socket.socket() as listening, socket.socket() as closed:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: refused
+        up, down = listening.getsockname()[1], closed.getsockname()[1]
+        members = (f"    - {{host: 127.0.0.1, port: {up}}}\n    - {{host: 127.0.0.1, port: {down}}}\n"
+                   "    - {host: 127.0.0.1, port: 4080}\n")
+        p = make_plan(answers.load_text(text_of(members)), state(running=False))
+        checks = FEATURE.preflight(p)
+    assert [c.warning for c in checks] == [True]
+    assert f"127.0.0.1:{down} does not answer" in checks[0].message and "maintenance page" in checks[0].message
