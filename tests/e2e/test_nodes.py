@@ -164,9 +164,13 @@ def test_three_nodes_share_sessions_and_nginx_and_apache_skip_the_dead_ones(node
     with ThreadPoolExecutor(3) as pool:
         runs = list(pool.map(lambda i: apply(nodes[i], answers_of(i, nodes[i]), tmp_path, tmp_path / "home"),
                              range(3)))
+    from omerowizard.deployments import Deployment
+
     for n, run in zip(nodes, runs):
         assert run.returncode == 0, f"{n.user}:\n{run.stdout}\n{run.stderr}"
-        assert SECRET not in run.stdout + run.stderr, "the secret key is masked"
+        log = Deployment(str(n.omerodir)).command_log.read_text()
+        assert "omero.web.secret_key" in log, "the command log shows the key was set ..."
+        assert SECRET not in run.stdout + run.stderr + log, "... and masks the secret everywhere"
     assert "omero.web.secret_key" in runs[0].stdout
     assert "upstream" in site.read_text() and site.read_text().count(" max_fails=1 ") == 3
     assert not any(p.name.endswith(".conf") for p in (tmp_path / "site").iterdir() if p != site)
