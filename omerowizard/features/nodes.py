@@ -76,6 +76,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
 def member_key(member) -> tuple[str, int]:
     host = str(member.get("host") or "").lower().rstrip(".")
     try:
@@ -91,8 +98,10 @@ def _location_host(backend: str, location: str) -> str | None:
             return urlsplit(location).hostname
         except ValueError:
             return None
+    if location.startswith("[") and "]" in location:  # [::1]:11211
+        return location[1:location.index("]")] or None
     host = location.rsplit(":", 1)[0] if location.count(":") == 1 else location
-    return host.strip("[]") or None
+    return host or None
 
 
 class Nodes(Feature):
@@ -225,6 +234,10 @@ class Nodes(Feature):
         members = [m for m in MEMBERS.normalise(list(members)) if isinstance(m, dict)]
         seen: dict[tuple[str, int], int] = {}
         for i, m in enumerate(members):
+            if is_unspecified(str(m.get("host"))):
+                problem(f"nodes.members[{i}].host",
+                        f"{m.get('host')!r} is an address to listen on (every interface), not one to connect to",
+                        "the node's address or host name, e.g. 127.0.0.1 for a node on this host", at="nodes.members")
             k = member_key(m)
             if k in seen:
                 problem(f"nodes.members[{i}]", f"{m.get('host')}:{m.get('port')} is already nodes.members[{seen[k]}]",

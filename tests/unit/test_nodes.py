@@ -302,3 +302,15 @@ def test_a_member_that_does_not_answer_is_a_preflight_warning_and_this_hosts_own
         checks = FEATURE.preflight(p)
     assert [c.warning for c in checks] == [True]
     assert f"127.0.0.1:{down} does not answer" in checks[0].message and "maintenance page" in checks[0].message
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "0:0::0"])
+def test_an_address_to_listen_on_is_not_a_member(host):
+    p = only(refused(text_of(f"    - {{host: '{host}'}}\n    - {{host: 10.0.0.12}}\n")), "nodes.members[0].host")
+    assert p.line == 7 and "listen" in p.message
+
+
+def test_a_loopback_memcached_is_not_shared_either():
+    text = text_of(THREE).replace(f"{{backend: redis, location: '{REDIS}'}}",
+                                  "{backend: memcached, location: 'localhost:11211'}")
+    assert "not shared" in only(refused(text), "sessions.location").message
