@@ -314,3 +314,8 @@ def test_a_loopback_memcached_is_not_shared_either():
     text = text_of(THREE).replace(f"{{backend: redis, location: '{REDIS}'}}",
                                   "{backend: memcached, location: 'localhost:11211'}")
     assert "not shared" in only(refused(text), "sessions.location").message
+
+
+def test_a_member_without_a_host_value_is_refused_not_rendered():
+    p = only(refused(text_of("    - {host: null}\n    - {host: 10.0.0.12}\n")), "nodes.members[0].host")
+    assert p.line == 7 and "is empty, but it is required" in p.message
