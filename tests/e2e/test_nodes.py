@@ -269,7 +269,8 @@ THREE = [{"host": "127.0.0.1", "port": 4081}, {"host": "::1", "port": 4082}, {"h
 
 
 def render(tmp_path: Path, kind: str, static: str, prefix: str, https: bool = False) -> sitefiles.WantedFile:
-    web = {"kind": kind, "server_name": "omero.example.org", "port": 8081, "config_path": str(tmp_path / f"{kind}.conf")}
+    web = {"kind": kind, "server_name": "omero.example.org", "port": 8081,
+           "config_path": str(tmp_path / f"{kind}.conf")}
     if https:
         crt, key = tmp_path / "omero.pem", tmp_path / "omero.key"
         subprocess.run([parts.require("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
