@@ -71,14 +71,14 @@ class StandInBuild:
         return pids
 
     def wait_compilers(self) -> None:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # a busy machine starts the build's pip and compilers late
         while len(self.compilers()) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(self.compilers()) == 2
         assert any(self.tmp.iterdir()), "the build's temporary directory is there while it runs"
 
     def assert_nothing_left(self) -> None:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while self.compilers() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert self.compilers() == [], "a compiler of the cancelled build survived"
