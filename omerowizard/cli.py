@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="when another run holds the deployment's lock, wait this long for it (default: refuse at once)")
     a.add_argument("--omerodir", help="refuse unless the answers file is about this OMERODIR")
+    a.add_argument("--json", action="store_true",
+                   help="print one JSON document on standard output (the plan, each file's diff, preflight, the "
+                        "steps, the public URL, the backup id, the message and the exit status; secrets masked) "
+                        "and the usual lines on standard error: for programs such as the Ansible module")
 
     r = sub.add_parser("rollback", help="restore a backup of a deployment (the state before its last apply)",
                        description="Restore what an apply on this deployment backed up before it changed anything: "
@@ -88,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schema":
             from omerowizard.answers import schema_text
             return _print_to_pipe(schema_text())
+        if args.command == "apply" and args.json:
+            return apply_json(args)
         if args.command == "apply":
             from omerowizard.headless import run_apply
             return run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait,
@@ -112,6 +118,30 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _pipe_closed()
+
+
+def apply_json(args: argparse.Namespace) -> int:
+    """`omerowizard apply --json`: whatever happens (bad answers, a failed step, Ctrl-C), standard output
+    gets exactly one JSON document whose exit_status is the process's."""
+    from omerowizard.errors import WizardError
+    from omerowizard.jsonreport import Report
+
+    rep = Report(dry_run=args.dry_run)
+    try:
+        from omerowizard.headless import run_apply
+        status = run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait,
+                           omerodir=args.omerodir, report=rep)
+    except WizardError as exc:
+        print(exc.render(), file=sys.stderr)
+        rep.error(exc)
+        status = exc.exit_code
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        rep.ok, rep.message = False, rep.message or "Interrupted."
+        status = 130
+    sys.stdout.write(rep.document(status) + "\n")
+    sys.stdout.flush()
+    return status
 
 
 def _pipe_closed() -> int:

@@ -33,32 +33,57 @@ def emit_lines(event: Event) -> None:
 
 
 def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: float = 0.0,
-              omerodir: str | None = None) -> int:
+              omerodir: str | None = None, report=None) -> int:
+    """``report`` (a jsonreport.Report, for ``--json``): the human lines go to standard error and the
+    report is filled with the plan, the preflight results, the steps, the URL and the backup id."""
+    out = sys.stderr if report is not None else sys.stdout
     a = answers_mod.load_file(path)  # first: bad answers are refused before the rest is even imported
     from omerowizard import backup, preflight
-    from omerowizard.apply import apply_plan
+    from omerowizard.apply import Applier
 
     if omerodir and Deployment(omerodir).omerodir != a.omero.omerodir:
         raise UsageError(f"--omerodir {omerodir} is not the deployment of {path} (omero.omerodir: {a.omero.omerodir})")
     plan, omero = plan_for(a)
-    print_plan(plan, show_diff=show_diff)
+    print_plan(plan, out=out, show_diff=show_diff)
+    if report is not None:
+        from omerowizard.jsonreport import plan_dict
+        report.dry_run, report.plan = dry_run, plan_dict(plan)
     unfinished = backup.unfinished(omero.deployment)
     if unfinished:
         print(f"note: a run of {a.omero.omerodir} did not finish (backup {unfinished[0].directory}); "
-              "apply repairs it first, then plans again")
+              "apply repairs it first, then plans again", file=out)
     if dry_run:
         # 0 only when the apply would proceed: check modes (CI, configuration management) rely on it
         checks = [] if plan.empty else preflight.checks(plan)
         failed = preflight.failures(checks)
         for check in preflight.warnings(checks):
-            print(f"warning: {check.name}: {check.message}")
+            print(f"warning: {check.name}: {check.message}", file=out)
         for check in failed:
-            print(f"preflight would fail: {check.name}: {check.message}")
-        print("Dry run: nothing was changed." + (" The apply would stop at preflight." if failed else ""))
+            print(f"preflight would fail: {check.name}: {check.message}", file=out)
+        message = "Dry run: nothing was changed." + (" The apply would stop at preflight." if failed else "")
+        print(message, file=out)
+        if report is not None:
+            report.preflight_failures = [f"{c.name}: {c.message}" for c in failed]
+            report.preflight_warnings = [f"{c.name}: {c.message}" for c in preflight.warnings(checks)]
+            report.changed = not plan.empty or bool(unfinished)
+            report.message = "\n".join([f"preflight would fail: {c.name}: {c.message}" for c in failed] + [message])
         return 1 if failed else 0
     # an empty plan still goes to apply: it repairs a run that did not finish before it says so
-    return 0 if apply_plan(plan, omero, emit_lines, lock_wait=wait,
-                           source=f"the answers file {Path(path).resolve()}") else 1
+    def emit(event: Event) -> None:
+        if report is None:
+            emit_lines(event)
+            return
+        line = as_line(event)
+        if line is not None:
+            print(line, file=sys.stderr, flush=True)
+        report.event(event)
+
+    applier = Applier(plan, omero, emit, lock_wait=wait, source=f"the answers file {Path(path).resolve()}")
+    ok = applier.run()
+    if report is not None:
+        report.plan = plan_dict(applier.plan)  # apply plans again after repairing an interrupted run
+        report.backup = applier.backup.id if applier.backup is not None else None
+    return 0 if ok else 1
 
 
 def run_rollback(user: str | None, venv: str | None, omerodir: str | None, to: str | None = None,

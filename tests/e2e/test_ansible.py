@@ -1,0 +1,216 @@
+"""Many nodes with Ansible, against the real parts: ansible-core from the package registry runs the
+collection's own playbook (built and installed from its artifact) over three inventory hosts that are
+three OMERO.web deployments on this machine: each its own OMERODIR, its own user and its own port,
+all sharing the e2e tier's OMERO.web virtual environment and one Redis for the sessions."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests import ansible_parts, parts
+from tests.e2e.conftest import E2E_ROOT, VENV
+
+NODE_USERS = ("omerowiz-node1", "omerowiz-node2", "omerowiz-node3")
+SECRET = "pub-Secret-4242"
+
+
+@pytest.fixture(scope="session")
+def ansible_bin():
+    if os.geteuid() != 0:
+        pytest.fail("the Ansible e2e tests run as root (they create the nodes' users)", pytrace=False)
+    return ansible_parts.ansible_venv()
+
+
+@pytest.fixture(scope="session")
+def node_users(omero_install):
+    """One non-root user per node, created as the installer creates omero-web (kept for later runs)."""
+    parts.require("runuser")
+    for user in NODE_USERS:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--create-home", "--shell", "/bin/bash", user], check=True)
+    return NODE_USERS
+
+
+@dataclass
+class Node:
+    name: str
+    user: str
+    omerodir: Path
+    port: int
+    site: Path  # this node's own nginx server block (never the system's configuration)
+
+    @property
+    def config_xml(self) -> Path:
+        return self.omerodir / "etc" / "grid" / "config.xml"
+
+    def login_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webclient/login/"
+
+    def host_vars(self) -> dict:
+        return {"omero_web_omero": {"user": self.user, "venv": str(VENV), "omerodir": str(self.omerodir)},
+                "omero_web_application_server": {"port": self.port, "workers": 2},
+                "omero_web_web_server": {"kind": "nginx", "server_name": f"{self.name}.example.org",
+                                         "config_path": str(self.site)}}
+
+    def config(self) -> dict[str, str]:
+        argv = ["runuser", "-u", self.user, "--", "env", f"OMERODIR={self.omerodir}",
+                f"HOME={pwd.getpwnam(self.user).pw_dir}", str(VENV / "bin" / "omero"), "config", "get",
+                "--show-password"]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd="/").stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def stop(self) -> None:
+        if (self.omerodir / "var" / "django.pid").exists():
+            subprocess.run(["runuser", "-u", self.user, "--", "env", f"OMERODIR={self.omerodir}",
+                            f"HOME={pwd.getpwnam(self.user).pw_dir}", str(VENV / "bin" / "omero"), "web", "stop"],
+                           capture_output=True, cwd="/")
+
+
+@pytest.fixture
+def nodes(node_users, tmp_path):
+    made = []
+    run = uuid.uuid4().hex[:8]
+    for i, user in enumerate(node_users, 1):
+        omerodir = E2E_ROOT / "dirs" / f"{run}-node{i}"
+        omerodir.mkdir(parents=True)
+        pw = pwd.getpwnam(user)
+        os.chown(omerodir, pw.pw_uid, pw.pw_gid)
+        made.append(Node(f"node{i}", user, omerodir, parts.free_port(), tmp_path / f"node{i}" / "omero-web.conf"))
+    yield made
+    for n in made:
+        n.stop()
+        shutil.rmtree(n.omerodir, ignore_errors=True)
+
+
+@dataclass
+class Play:
+    """An inventory of the nodes (local connection) and the collection's playbooks, run by ansible-core."""
+
+    bin: Path
+    workdir: Path
+    collections: Path
+    nodes: list[Node]
+
+    def write(self, group_vars: dict) -> None:
+        inv = {"omero_web": {"hosts": {n.name: {"ansible_connection": "local",
+                                                 "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                                                 **n.host_vars()} for n in self.nodes}}}
+        (self.workdir / "inventory.yml").write_text(yaml.safe_dump(inv, sort_keys=False))
+        gv = self.workdir / "group_vars"
+        gv.mkdir(exist_ok=True)
+        (gv / "omero_web.yml").write_text(yaml.safe_dump(group_vars, sort_keys=False))
+
+    def run(self, playbook: str = "omerowizard.omero_web.site", *args: str, timeout: float = 400) -> "Result":
+        argv = [str(self.bin / "ansible-playbook"), "-i", str(self.workdir / "inventory.yml"), playbook, *args]
+        t0 = time.monotonic()
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=str(self.workdir),
+                              env=ansible_parts.ansible_env(self.workdir, self.collections))
+        return Result(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - t0)
+
+
+@dataclass
+class Result:
+    rc: int
+    output: str
+    seconds: float
+
+    def recap(self) -> dict[str, dict[str, int]]:
+        """PLAY RECAP: host -> {ok, changed, failed, ...}."""
+        out = {}
+        for m in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", self.output, re.M):
+            out[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+        return out
+
+    def changed(self) -> int:
+        return sum(h["changed"] for h in self.recap().values())
+
+
+@pytest.fixture
+def play(ansible_bin, nodes, tmp_path, redis_server):
+    parts.require("nginx")
+    collections = ansible_parts.install_collection(ansible_bin, tmp_path)
+    return Play(ansible_bin, tmp_path, collections, nodes)
+
+
+def group_vars(redis_url: str, **extra) -> dict:
+    import sys
+    gv = {"omerowizard_python": sys.executable,  # this checkout's omerowizard (PYTHONPATH), on each host
+          "omero_web_sessions": {"backend": "redis", "location": redis_url},
+          "omero_web_servers": [{"host": "omero.example.org", "port": 4064, "name": "Main"}]}
+    gv.update(extra)
+    return gv
+
+
+def test_a_play_over_three_hosts_configures_checks_diffs_applies_and_reruns_unchanged(play, nodes, redis_server):
+    # 1. the first run configures all three
+    play.write(group_vars(redis_server.url))
+    first = play.run()
+    assert first.rc == 0, first.output[-6000:]
+    assert first.recap().keys() == {"node1", "node2", "node3"}, first.output[-3000:]
+    assert first.changed() == 3, first.output[-6000:]
+    for n in nodes:
+        assert parts.http_get(n.login_url()).status == 200
+        cfg = n.config()
+        assert cfg["omero.web.application_server.port"] == str(n.port)
+        assert "redis" in cfg["omero.web.caches"]
+        assert oct(n.omerodir.stat().st_uid) == oct(pwd.getpwnam(n.user).pw_uid)
+    assert "OMERO.web answers at" in first.output or "Done." in first.output
+
+    # 2. a change in group vars: --check --diff shows it (secrets masked) and changes nothing
+    before = {n.name: n.config_xml.read_bytes() for n in nodes}
+    play.write(group_vars(redis_server.url,
+                          omero_web_public={"enabled": True, "user": "public", "password": SECRET},
+                          omero_web_extra_config={"omero.web.login_logo": "/static/logo.png"}))
+    check = play.run("omerowizard.omero_web.site", "--check", "--diff")
+    assert check.rc == 0, check.output[-6000:]
+    assert check.changed() == 3, check.output[-6000:]
+    assert "+omero.web.login_logo=/static/logo.png" in check.output, check.output[-6000:]
+    assert "+omero.web.public.password=****" in check.output, check.output[-6000:]
+    assert "+omero.web.public.enabled=true" in check.output
+    assert "reload OMERO.web gracefully" in check.output
+    assert SECRET not in check.output
+    assert {n.name: n.config_xml.read_bytes() for n in nodes} == before, "check mode changed config.xml"
+
+    # 3. the real run applies it: a graceful reload on each node
+    applied = play.run("omerowizard.omero_web.site", "-v")
+    assert applied.rc == 0, applied.output[-6000:]
+    assert applied.changed() == 3, applied.output[-6000:]
+    assert SECRET not in applied.output
+    for n in nodes:
+        cfg = n.config()
+        assert cfg["omero.web.login_logo"] == "/static/logo.png"
+        assert cfg["omero.web.public.password"] == SECRET
+        assert parts.http_get(n.login_url()).status == 200
+    assert applied.output.count("reload OMERO.web") >= 3, applied.output[-6000:]
+    assert re.search(r'"backup": "\d{8}-\d{6}-\d+"', applied.output), applied.output[-4000:]
+
+    # 4. a rerun changes nothing
+    again = play.run()
+    assert again.rc == 0, again.output[-6000:]
+    assert again.changed() == 0, again.output[-6000:]
+    assert "Nothing to change" in again.output
+
+
+def test_a_bad_answer_fails_the_task_with_the_wizards_message_and_changes_nothing(play, nodes, redis_server):
+    play.write(group_vars(redis_server.url, omero_web_prefix="omero"))
+    bad = play.run()
+    assert bad.rc != 0
+    assert bad.recap()["node1"]["failed"] == 1, bad.output[-4000:]
+    assert "prefix: 'omero' must be '/' or a path such as /omero" in bad.output, bad.output[-4000:]
+    assert "the task's options (answers line" in bad.output, bad.output[-4000:]
+    assert "Traceback" not in bad.output
+    for n in nodes:
+        assert not n.config_xml.exists(), "a refused answer changed nothing"
