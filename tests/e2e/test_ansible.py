@@ -103,6 +103,7 @@ class Play:
     workdir: Path
     collections: Path
     nodes: list[Node]
+    runs: int = 0  # each run's output is kept in the workdir as play-N.log
 
     def write(self, group_vars: dict) -> None:
         inv = {"omero_web": {"hosts": {n.name: {"ansible_connection": "local",
@@ -118,6 +119,8 @@ class Play:
         t0 = time.monotonic()
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=str(self.workdir),
                               env=ansible_parts.ansible_env(self.workdir, self.collections))
+        self.runs += 1
+        (self.workdir / f"play-{self.runs}.log").write_text(f"$ {' '.join(argv)}\n{proc.stdout}{proc.stderr}")
         return Result(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - t0)
 
 
