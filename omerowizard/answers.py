@@ -460,6 +460,9 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
             allowed = " | ".join(map(str, err.validator_value))
         elif err.validator in {"minimum", "maximum"}:
             msg = f"{_short(err.instance)} is out of range"
+            low, high = err.schema.get("minimum"), err.schema.get("maximum")
+            if "[" in key and low is not None and high is not None:  # a field of a record: its own range
+                allowed = f"an integer from {low} to {high}"
             allowed = allowed or f"{err.validator} {err.validator_value}"
         elif err.validator in {"maxLength", "maxItems", "maxProperties"}:
             msg = f"is too long ({err.validator} {err.validator_value})"
@@ -499,9 +502,10 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
     for q in CATALOGUE:
         flat[q.key] = given[q.key] if q.key in given else q.default_for({**flat, **given})
 
-    def problem(key: str, msg: str, allowed: str = "") -> None:
+    def problem(key: str, msg: str, allowed: str = "", at: str | None = None) -> None:
+        """``at``: the answer whose line to name when ``key`` itself is not in the file."""
         q = BY_KEY.get(key)
-        problems.append(Problem(key, msg, source, lines.get(key), value=flat.get(key),
+        problems.append(Problem(key, msg, source, lines.get(key) or (lines.get(at) if at else None), value=flat.get(key),
                                 allowed=allowed or (q.allowed_text() if q else "")))
 
     warnings: list[str] = []

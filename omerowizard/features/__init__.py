@@ -4,7 +4,8 @@ infer, preflight, the reference table and the front ends' steps follow from it."
 
 from __future__ import annotations
 
-from omerowizard.features import application_server, cors, extra, https, install, public, servers, sessions, web_server
+from omerowizard.features import (application_server, cors, extra, https, install, nodes, public, servers, sessions,
+                                  web_server)
 from omerowizard.features.base import Feature, Key
 from omerowizard.qtypes import Question
 
@@ -18,6 +19,7 @@ FEATURES: tuple[Feature, ...] = (
     servers.FEATURE,
     public.FEATURE,
     extra.FEATURE,
+    nodes.FEATURE,
     install.START,
 )
 
