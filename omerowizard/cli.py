@@ -65,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--venv", help="the OMERO.web virtual environment")
     s.add_argument("--omerodir", help="OMERODIR")
 
+    pb = sub.add_parser("playbook", help="write an Ansible playbook and inventory that reproduce this deployment",
+                        description="Write an Ansible playbook and inventory skeleton for the collection "
+                                    "omerowizard.omero_web (copied beside them): the deployment's answers as "
+                                    "group_vars (shared) and host_vars (this host), secrets in a separate 0600 "
+                                    "vault.yml to encrypt with ansible-vault, and the playbooks site.yml (all nodes) "
+                                    "and rolling.yml (one node at a time).")
+    pb.add_argument("--omerodir", help="the deployment (default: the only one on this host)")
+    pb.add_argument("--user", help="the OMERO.web user (default: from the deployment's record)")
+    pb.add_argument("--venv", help="the OMERO.web virtual environment (default: from the deployment's record)")
+    pb.add_argument("--output", default="omero-web-ansible", metavar="DIR",
+                    help="where to write it (default: ./omero-web-ansible)")
+    pb.add_argument("--host", help="this host's name in the inventory (default: its FQDN)")
+    pb.add_argument("--force", action="store_true", help="replace files of an earlier skeleton in DIR")
+
     i = sub.add_parser("install-omero", help="install OMERO.web (user, virtual environment, zeroc-ice, omero-web)",
                        description="Install OMERO.web as its docs do: the system user, a virtual environment, "
                                    "zeroc-ice 3.6.5 (built once per machine when no wheel exists), omero-web and "
@@ -101,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "answers":
             from omerowizard.headless import print_answers
             return print_answers(args.user, args.venv, args.omerodir)
+        if args.command == "playbook":
+            from omerowizard.headless import write_playbook
+            return write_playbook(args.user, args.venv, args.omerodir, args.output, force=args.force, host=args.host)
         if args.command == "rollback":
             from omerowizard.headless import run_rollback
             return run_rollback(args.user, args.venv, args.omerodir, to=args.to, dry_run=args.dry_run,

@@ -99,9 +99,9 @@ def run_rollback(user: str | None, venv: str | None, omerodir: str | None, to: s
     return 0 if rollback(dep, omero, emit_lines, to=to, dry_run=dry_run) else 1
 
 
-def print_answers(user: str | None, venv: str | None, omerodir: str | None) -> int:
-    """The answers of the live deployment: its saved answers (or defaults) overlaid with what its
-    config.xml says; where the two differ, the live value is printed and the difference noted."""
+def live_answers(user: str | None, venv: str | None, omerodir: str | None):
+    """(the answers of the live deployment, the keys where they differ from its saved answers, whether it has
+    saved answers): its saved answers (or defaults) overlaid with what its config.xml says."""
     from omerowizard.infer import answers_from_config
 
     base = current_answers(user, venv, omerodir)
@@ -109,12 +109,43 @@ def print_answers(user: str | None, venv: str | None, omerodir: str | None) -> i
     config = omero.config_read() if omero.target.executable.exists() else {}
     live = answers_mod.validate(answers_from_config(config, base.to_nested()), "<live config>")
     has_saved = saved(base.omero.omerodir) is not None
+    before, after = base.flat(), live.flat()
+    differ = [k for k in after if before.get(k) != after.get(k)]
+    return live, differ, has_saved
+
+
+def print_answers(user: str | None, venv: str | None, omerodir: str | None) -> int:
+    """The answers of the live deployment: its saved answers (or defaults) overlaid with what its
+    config.xml says; where the two differ, the live value is printed and the difference noted."""
+    live, differ, has_saved = live_answers(user, venv, omerodir)
     source = "saved answers" if has_saved else "defaults (no saved answers)"
     header = f"# omerowizard answers of the deployment in {live.omero.omerodir}: its live OMERO config,\n"
     header += f"# with the {source} for what the config does not hold (web server, paths, jobs)\n"
-    before, after = base.flat(), live.flat()
-    differ = [k for k in after if before.get(k) != after.get(k)]
     if differ and has_saved:
         header += "# NOTE: the live config differs from the saved answers in: " + ", ".join(differ) + "\n"
     sys.stdout.write(live.to_yaml(header))
+    return 0
+
+
+def write_playbook(user: str | None, venv: str | None, omerodir: str | None, output: str, force: bool = False,
+                   host: str | None = None) -> int:
+    """`omerowizard playbook`: the Ansible skeleton that reproduces the live deployment."""
+    from omerowizard import playbook
+
+    live, differ, has_saved = live_answers(user, venv, omerodir)
+    written = playbook.write(live, output, force=force, host=host)
+    out = Path(output).absolute()
+    print(f"Wrote an Ansible playbook and inventory for the deployment in {live.omero.omerodir} to {out}:")
+    shown = [w for w in written if "/collections/" not in w]
+    for w in shown:
+        print(f"  {w}")
+    print(f"  {out}/collections/ (the collection omerowizard.omero_web, {len(written) - len(shown)} files)")
+    if not has_saved:
+        print("note: this deployment has no saved answers: the web server, paths and jobs are omerowizard's defaults")
+    elif differ:
+        print("note: the live config differs from the saved answers in: " + ", ".join(differ) + " (the live values "
+              "were written)")
+    if any(w.endswith(playbook.VAULT) for w in written):
+        print(f"Secrets are in {out}/{playbook.VAULT} (0600): encrypt it with `ansible-vault encrypt {playbook.VAULT}`.")
+    print(f"Check, then apply: cd {out} && ansible-playbook site.yml --check --diff && ansible-playbook site.yml")
     return 0
