@@ -74,7 +74,9 @@ def files(a: Answers, host: str) -> dict[str, tuple[str, int]]:
     out: dict[str, tuple[str, int]] = {}
     out["ansible.cfg"] = ("# written by `omerowizard playbook`\n[defaults]\ninventory = inventory.yml\n"
                           "collections_path = ./collections\n", 0o644)
-    inventory = {GROUP: {"hosts": {host: {"ansible_connection": "local"}}}}
+    # this host runs modules with the Python that runs Ansible (interpreter discovery could pick another)
+    inventory = {GROUP: {"hosts": {host: {"ansible_connection": "local",
+                                          "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}
     out["inventory.yml"] = (
         "# The OMERO.web nodes (written by `omerowizard playbook` from the deployment in "
         f"{a.omero.omerodir}).\n# This host runs the play itself (ansible_connection: local); add the other nodes "

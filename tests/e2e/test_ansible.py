@@ -10,6 +10,7 @@ import pwd
 import re
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ class Node:
     omerodir: Path
     port: int
     site: Path  # this node's own nginx server block (never the system's configuration)
+    web_server: dict | None = None  # replaces the node's own web server (the front end, or kind none)
+    workers: int = 2
 
     @property
     def config_xml(self) -> Path:
@@ -61,9 +64,9 @@ class Node:
 
     def host_vars(self) -> dict:
         return {"omero_web_omero": {"user": self.user, "venv": str(VENV), "omerodir": str(self.omerodir)},
-                "omero_web_application_server": {"port": self.port, "workers": 2},
-                "omero_web_web_server": {"kind": "nginx", "server_name": f"{self.name}.example.org",
-                                         "config_path": str(self.site)}}
+                "omero_web_application_server": {"port": self.port, "workers": self.workers},
+                "omero_web_web_server": self.web_server or {"kind": "nginx", "server_name": f"{self.name}.example.org",
+                                                            "config_path": str(self.site)}}
 
     def config(self) -> dict[str, str]:
         argv = ["runuser", "-u", self.user, "--", "env", f"OMERODIR={self.omerodir}",
@@ -114,11 +117,16 @@ class Play:
         gv.mkdir(exist_ok=True)
         (gv / "omero_web.yml").write_text(yaml.safe_dump(group_vars, sort_keys=False))
 
-    def run(self, playbook: str = "omerowizard.omero_web.site", *args: str, timeout: float = 400) -> "Result":
-        argv = [str(self.bin / "ansible-playbook"), "-i", str(self.workdir / "inventory.yml"), playbook, *args]
+    def run(self, playbook: str = "omerowizard.omero_web.site", *args: str, timeout: float = 400,
+            cwd: Path | None = None, inventory: bool = True) -> "Result":
+        argv = [str(self.bin / "ansible-playbook"), *(["-i", str(self.workdir / "inventory.yml")] if inventory else []),
+                playbook, *args]
+        env = ansible_parts.ansible_env(self.workdir, self.collections)
+        if cwd is not None:  # a directory with its own ansible.cfg: its inventory and collections path count
+            env.pop("ANSIBLE_COLLECTIONS_PATH")
         t0 = time.monotonic()
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=str(self.workdir),
-                              env=ansible_parts.ansible_env(self.workdir, self.collections))
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=str(cwd or self.workdir),
+                              env=env)
         self.runs += 1
         (self.workdir / f"play-{self.runs}.log").write_text(f"$ {' '.join(argv)}\n{proc.stdout}{proc.stderr}")
         return Result(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - t0)
@@ -149,7 +157,6 @@ def play(ansible_bin, nodes, tmp_path, redis_server):
 
 
 def group_vars(redis_url: str, **extra) -> dict:
-    import sys
     gv = {"omerowizard_python": sys.executable,  # this checkout's omerowizard (PYTHONPATH), on each host
           "omero_web_sessions": {"backend": "redis", "location": redis_url},
           "omero_web_servers": [{"host": "omero.example.org", "port": 4064, "name": "Main"}]}
@@ -205,6 +212,21 @@ def test_a_play_over_three_hosts_configures_checks_diffs_applies_and_reruns_unch
     assert again.rc == 0, again.output[-6000:]
     assert again.changed() == 0, again.output[-6000:]
     assert "Nothing to change" in again.output
+
+    # 5. `omerowizard playbook` writes a skeleton that reproduces node1: run as it is, it changes nothing
+    skel = play.workdir / "skeleton"
+    env = {**os.environ, "PYTHONPATH": str(ansible_parts.ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "omerowizard", "playbook", "--omerodir", str(nodes[0].omerodir),
+                           "--output", str(skel), "--host", "node1"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ansible-vault encrypt" in proc.stdout
+    main = (skel / "group_vars" / "omero_web" / "main.yml").read_text()
+    assert SECRET not in main and "{{ vault_omero_web_public_password }}" in main
+    vault = skel / "group_vars" / "omero_web" / "vault.yml"
+    assert vault.stat().st_mode & 0o777 == 0o600 and SECRET in vault.read_text()
+    same = play.run("site.yml", "-e", f"omerowizard_python={sys.executable}", cwd=skel, inventory=False)
+    assert same.rc == 0, same.output[-6000:]
+    assert same.recap().keys() == {"node1"} and same.changed() == 0, same.output[-6000:]
 
 
 def test_a_bad_answer_fails_the_task_with_the_wizards_message_and_changes_nothing(play, nodes, redis_server):

@@ -143,7 +143,8 @@ def test_playbook_writes_the_skeleton_with_secrets_only_in_a_private_vault(tmp_p
     h = yaml.safe_load((out / "host_vars/web1.example.org.yml").read_text())
     assert h["omero_web_omero"]["omerodir"] == "/srv/omero/web"
     inv = yaml.safe_load((out / "inventory.yml").read_text())
-    assert inv == {"omero_web": {"hosts": {"web1.example.org": {"ansible_connection": "local"}}}}
+    assert inv == {"omero_web": {"hosts": {"web1.example.org": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}
     assert (out / "site.yml").read_text() == (COLLECTION / "playbooks" / "site.yml").read_text()
     assert (out / "collections/ansible_collections/omerowizard/omero_web/plugins/modules/deploy.py").exists()
     assert "collections_path = ./collections" in (out / "ansible.cfg").read_text()
