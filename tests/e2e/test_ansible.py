@@ -24,6 +24,7 @@ from tests.e2e.conftest import E2E_ROOT, VENV
 
 NODE_USERS = ("omerowiz-node1", "omerowiz-node2", "omerowiz-node3")
 SECRET = "pub-Secret-4242"
+SECRET_KEY = "Rolling-test-key_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"  # the nodes' shared Django key
 
 
 @pytest.fixture(scope="session")
@@ -239,3 +240,70 @@ def test_a_bad_answer_fails_the_task_with_the_wizards_message_and_changes_nothin
     assert "Traceback" not in bad.output
     for n in nodes:
         assert not n.config_xml.exists(), "a refused answer changed nothing"
+
+
+def _front_end_nodes(nodes: list[Node], port: int, site: Path) -> None:
+    """node1 is also the front end: its nginx server block balances over the three application servers;
+    node2 and node3 run OMERO.web only (web_server.kind none)."""
+    nodes[0].web_server = {"kind": "nginx", "server_name": "omero.example.org", "port": port,
+                           "config_path": str(site)}
+    for n in nodes[1:]:
+        n.web_server = {"kind": "none"}
+
+
+def test_a_rolling_reconfigure_through_one_front_end_fails_no_request(play, nodes, redis_server, tmp_path):
+    from bench.load import Load
+    from tests.e2e.test_reload import Nginx
+
+    fe_port = parts.free_port()
+    site = tmp_path / "front-end" / "omero-web.conf"
+    _front_end_nodes(nodes, fe_port, site)
+    shared = {"omero_web_nodes": {"members": [{"host": "127.0.0.1", "port": n.port} for n in nodes],
+                                  "secret_key": SECRET_KEY}}
+    play.write(group_vars(redis_server.url, **shared))
+    first = play.run()
+    assert first.rc == 0 and first.changed() == 3, first.output[-6000:]
+    text = site.read_text()
+    for n in nodes:
+        assert f"server 127.0.0.1:{n.port} " in text, text
+
+    url = f"http://127.0.0.1:{fe_port}/webclient/login/"
+    measured = {}
+    with Nginx(site, tmp_path).serving(fe_port):  # a private nginx on a free port, never the system's
+        assert parts.http_get(url).status == 200
+        changes = {
+            # a Django setting: each node is reloaded gracefully
+            "reload": lambda: play.write(group_vars(redis_server.url, omero_web_sessions={
+                "backend": "redis", "location": redis_server.url, "cookie_age": 3600}, **shared)),
+            # a gunicorn setting: each node restarts; nginx sends its requests to the others meanwhile
+            "restart": lambda: (setattr(nodes[0], "workers", 3), setattr(nodes[1], "workers", 3),
+                                setattr(nodes[2], "workers", 3),
+                                play.write(group_vars(redis_server.url, omero_web_sessions={
+                                    "backend": "redis", "location": redis_server.url, "cookie_age": 3600},
+                                    **shared))),
+        }
+        for kind, change in changes.items():
+            change()
+            with Load(url, interval=0.05) as load:
+                load.wait_for(10)
+                t0 = time.monotonic()
+                rolled = play.run("omerowizard.omero_web.rolling", "-v")
+                took = time.monotonic() - t0
+                load.wait_for(10)
+            summary = load.summary()
+            measured[kind] = (summary, took)
+            (tmp_path / f"rolling-{kind}.txt").write_text(f"{summary}; the play took {took:.1f} s\n")
+            print(f"rolling {kind}: {summary}; the play took {took:.1f} s")
+            assert rolled.rc == 0, rolled.output[-6000:]
+            assert rolled.changed() == 3, rolled.output[-6000:]
+            # serial: 1: one batch per node, each node's task run on its own
+            assert rolled.output.count("TASK [Reconfigure this node with omerowizard]") == 3, rolled.output[-6000:]
+            step = "reload OMERO.web" if kind == "reload" else "omero web restart"
+            assert rolled.output.count(f'"step": "{step}"') == 3, rolled.output[-6000:]
+            assert summary.made >= 40, summary
+            assert summary.failed == 0, f"{kind}: {summary}: " + "; ".join(
+                f"{r.sent:.2f}s {r.status} {r.error}" for r in load.requests if not r.ok)
+    for n in nodes:
+        cfg = n.config()
+        assert cfg["omero.web.session_cookie_age"] == "3600" and cfg["omero.web.wsgi_workers"] == "3"
+        assert cfg["omero.web.secret_key"] == SECRET_KEY
