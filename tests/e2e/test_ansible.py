@@ -9,6 +9,7 @@ import os
 import pwd
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -236,10 +237,21 @@ def test_a_bad_answer_fails_the_task_with_the_wizards_message_and_changes_nothin
     assert bad.rc != 0
     assert bad.recap()["node1"]["failed"] == 1, bad.output[-4000:]
     assert "prefix: 'omero' must be '/' or a path such as /omero" in bad.output, bad.output[-4000:]
-    assert "the task's options (answers line" in bad.output, bad.output[-4000:]
+    assert "the task's options: prefix: 'omero'" in bad.output, bad.output[-4000:]
+    assert "deploy-options.yml" not in bad.output
     assert "Traceback" not in bad.output
     for n in nodes:
         assert not n.config_xml.exists(), "a refused answer changed nothing"
+
+    # check mode fails the task when preflight would refuse the apply (node1's port is taken)
+    play.write(group_vars(redis_server.url))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", nodes[0].port))
+        taken.listen()
+        check = play.run("omerowizard.omero_web.site", "--check", "--limit", "node1")
+    assert check.rc != 0 and check.recap()["node1"]["failed"] == 1, check.output[-4000:]
+    assert "preflight would fail" in check.output and str(nodes[0].port) in check.output, check.output[-4000:]
+    assert not nodes[0].config_xml.exists()
 
 
 def _front_end_nodes(nodes: list[Node], port: int, site: Path) -> None:

@@ -78,7 +78,7 @@ def test_the_answers_file_is_private_and_never_an_existing_file(tmp_path):
 
 def test_messages_name_the_tasks_options_instead_of_a_temporary_file():
     msg = "/tmp/x/deploy-options.yml:3: prefix: 'omero' must be '/'"
-    assert ds.where(msg, "/tmp/x/deploy-options.yml") == "the task's options (answers line 3): prefix: 'omero' must be '/'"
+    assert ds.where(msg, "/tmp/x/deploy-options.yml") == "the task's options: prefix: 'omero' must be '/'"
 
 
 def _json_apply(tmp_path, text: str, *extra: str) -> tuple[int, dict, str]:

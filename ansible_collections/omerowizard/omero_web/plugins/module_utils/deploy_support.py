@@ -56,9 +56,10 @@ def write_private(directory: str, text: str) -> str:
 
 
 def where(text: str, path: str) -> str:
-    """omerowizard names the answers file and line of each refused answer: here that file is the task's
-    options, so say so instead of a temporary path."""
-    text = re.sub(re.escape(path) + r":(\d+):", r"the task's options (answers line \1):", text)
+    """omerowizard names the answers file and line of each refused answer: here that file is made from the
+    task's options (its line numbers mean nothing to whoever wrote the task), so say "the task's options";
+    the key that follows names the option and the key inside it."""
+    text = re.sub(re.escape(path) + r":\d+:", "the task's options:", text)
     return text.replace(path, "the task's options")
 
 

@@ -231,7 +231,7 @@ def main() -> None:
         problems = report.get("problems") or []
         for p in problems:
             if p.get("source") == path:
-                p["source"] = "the task's options"
+                p["source"], p["line"] = "the task's options", None
         module.fail_json(msg=result["message"] or f"omerowizard failed (exit status {rc})", problems=problems,
                          changed=bool(report.get("changed")) and not module.check_mode,
                          **{k: v for k, v in result.items() if k != "message"})
