@@ -98,5 +98,11 @@ def install_collection(bin_dir: Path, workdir: Path) -> Path:
     install = subprocess.run([str(bin_dir / "ansible-galaxy"), "collection", "install", str(artifacts[0]),
                               "-p", str(dest), "--force"], capture_output=True, text=True, env=env)
     assert install.returncode == 0, install.stdout + install.stderr
-    assert (dest / "ansible_collections" / "omerowizard" / "omero_web" / "plugins" / "modules" / "deploy.py").exists()
+    installed = dest / "ansible_collections" / "omerowizard" / "omero_web"
+    for rel in ("plugins/modules/deploy.py", "plugins/module_utils/deploy_support.py", "playbooks/site.yml",
+                "playbooks/rolling.yml", "README.md"):
+        assert (installed / rel).exists(), f"the artifact holds {rel}"
+    doc = subprocess.run([str(bin_dir / "ansible-doc"), "omerowizard.omero_web.deploy"], capture_output=True,
+                         text=True, env=env)
+    assert doc.returncode == 0 and "check_mode" in doc.stdout and "diff_mode" in doc.stdout, doc.stdout + doc.stderr
     return dest
