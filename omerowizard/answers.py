@@ -472,6 +472,15 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
     return problems
 
 
+def _in_a_record(key: str) -> bool:
+    """``servers[1].port``: a field of one item of a list of records."""
+    from omerowizard.qtypes import Records
+
+    base, _, rest = key.partition("[")
+    q = BY_KEY.get(base)
+    return bool(rest) and "]." in rest and q is not None and isinstance(q.type, Records)
+
+
 def _get(data: Mapping[str, Any], key: str) -> tuple[bool, Any]:
     node: Any = data
     for part in key.split("."):
@@ -489,7 +498,9 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
     problems = list(early or [])
     problems += _text_problems(data, source, lines)
     problems += _schema_problems(data, source, lines)
-    bad = {p.key.split("[")[0] for p in problems}
+    # a key with a problem is not checked further; a list of records is, when only some of its items'
+    # fields have one (each other item still gets its own checks, and the rules that join answers run)
+    bad = {p.key.split("[")[0] for p in problems if not _in_a_record(p.key)}
 
     given: dict[str, Any] = {}
     for q in CATALOGUE:

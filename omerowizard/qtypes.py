@@ -304,7 +304,7 @@ class Records(QType):
                 continue
             for f in self.fields:
                 v = item.get(f.name)
-                if v is not None and f.check is not None:
+                if isinstance(v, str) and f.check is not None:  # a value of another type: the schema says so
                     msg = f.check(v)
                     if msg:
                         out.append((f"[{i}].{f.name}", f"{v!r} {msg}"))

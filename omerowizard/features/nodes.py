@@ -7,9 +7,12 @@ only a node (the front end is elsewhere) answers ``web_server.kind: none``: no w
 
 Every node must see the same sessions: with several members, file sessions are refused (each node
 would keep its own directory of sessions), and so is a Redis or Memcached on a loopback address when a
-member is on another host. Django signs session data with SECRET_KEY, which omero-web otherwise
-generates per OMERODIR (``var/django_secret_key``): ``nodes.secret_key`` sets ``omero.web.secret_key``,
-the same on every node, and is required with several members.
+member is on another host. ``nodes.secret_key`` sets ``omero.web.secret_key``, the same on every node:
+omero-web otherwise generates one per OMERODIR (``var/django_secret_key``), and whatever Django signs on
+one node (signed cookies, the cookie message store, session data of the db/file backends) would be
+refused by the others. Sessions in a cache (Redis, Memcached) are stored unsigned (measured: Django's
+cache backend keeps the session dict as it is), so they are shared even without it: with several
+members and no shared key the plan warns instead of refusing.
 
 ``nodes.static`` says who serves the static files: ``front_end`` (the web server, from its own
 collected copy in OMERODIR/var/static: that host runs ``omero web start``, which collects them) or
@@ -103,7 +106,8 @@ class Nodes(Feature):
                  "(port default 4080), an nginx upstream server line (Apache: a balancer member) each. A node "
                  "that does not answer is skipped; the maintenance page shows only when none answers. Empty: "
                  "this host's own application server only. List this host's own node too when it runs one. "
-                 "Several members need shared sessions (Redis or Memcached, not file) and nodes.secret_key. On a "
+                 "Several members need shared sessions (Redis or Memcached, not file) and should share "
+                 "nodes.secret_key. On a "
                  "host that runs only a node (web_server.kind none) list the same members: no file is written, "
                  "but the same rules are checked.",
                  MEMBERS, "advanced", default=(), when=_applies, unused=(),
@@ -116,10 +120,12 @@ class Nodes(Feature):
                  CHOICE, "advanced", default="front_end", choices=("front_end", "nodes"), when=_applies,
                  unused="front_end"),
         Question("nodes.secret_key", "Django secret key shared by every node",
-                 "omero.web.secret_key: Django signs session data (and other signed values) with it, so every "
-                 "node behind one front end needs the same one, else a session made on one node is refused by "
-                 "the others. Required with several nodes.members. Empty: each OMERODIR keeps the key omero-web "
-                 "generated for it (var/django_secret_key). Generate one with "
+                 "omero.web.secret_key: Django signs values with it (signed cookies, the cookie message store, "
+                 "session data of the db and file backends), so the nodes behind one front end need the same "
+                 "one, else what one node signed is refused by the others (sessions in Redis or Memcached are "
+                 "not signed: they are shared either way). Empty: each OMERODIR keeps the key omero-web "
+                 "generated for it (var/django_secret_key); with several nodes.members the review warns. "
+                 "Generate one with "
                  "`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'`; kept secret (masked).",
                  TEXT, "advanced", default=None, nullable=True, secret=True, check=secret_key, when=_applies,
                  unused=None,
@@ -147,6 +153,12 @@ class Nodes(Feature):
             w.notes.append(f"nodes.members lists no application server on port {a.application_server.port} of this "
                            "host (127.0.0.1, localhost or application_server.host): this host's own OMERO.web gets no "
                            "request from its web server; list it if it should answer too.")
+        if len(members) > 1 and not key:
+            w.notes.append(f"nodes.secret_key is empty but nodes.members names {len(members)} application servers: "
+                           "each node keeps the Django secret key omero-web generated for its OMERODIR, so whatever "
+                           "one node signs (signed cookies, cookie messages) is refused by the others. Sessions in "
+                           f"{a.sessions.backend} are not signed and stay shared; set the same nodes.secret_key on "
+                           "every node (`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'`).")
         if members and a.nodes.static == "front_end" and a.web_server.kind != "none":
             w.notes.append("nodes.static front_end: this host's web server serves the static files it collected "
                            "itself (OMERODIR/var/static); the nodes must run the same omero-web and apps.")
@@ -171,9 +183,10 @@ class Nodes(Feature):
         middleware = effective_json(keys, config, MIDDLEWARE) or []
         on = any(isinstance(m, dict) and m.get("class") == WHITENOISE_CLASS for m in middleware)
         nodes["static"] = "nodes" if on else "front_end"
-        if config.get(SECRET_KEY):
-            nodes["secret_key"] = config[SECRET_KEY]
-        else:
+        value = config.get(SECRET_KEY)
+        if value and secret_key(value) is None and v.text(value) is None:
+            nodes["secret_key"] = value
+        else:  # none, or one set by hand that the answers would refuse: left as it is (not wanted, not unset)
             nodes.pop("secret_key", None)
 
     def cross_checks(self, flat, given, bad, problem):
@@ -214,12 +227,6 @@ class Nodes(Feature):
                         f"names the loopback address {host} but {many}, {remote[0]} among them on another host: "
                         f"each host would keep its sessions in its own {backend}, not shared",
                         f"the address of one {backend} every node reaches")
-        if not flat.get("nodes.secret_key") and "nodes.secret_key" not in bad:
-            problem("nodes.secret_key",
-                    f"is empty but {many}: Django signs session data with SECRET_KEY, which omero-web otherwise "
-                    "generates for each OMERODIR, so a session made through one node is refused by the others",
-                    f"the same secret of at least {SECRET_MIN} printable characters on every node, e.g. from "
-                    "`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'`", at="nodes.members")
 
 
 FEATURE = Nodes()
