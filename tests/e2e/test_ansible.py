@@ -308,6 +308,7 @@ def test_a_rolling_reconfigure_through_one_front_end_fails_no_request(play, node
             print(f"rolling {kind}: {summary}; the play took {took:.1f} s")
             assert rolled.rc == 0, rolled.output[-6000:]
             assert rolled.changed() == 3, rolled.output[-6000:]
+            assert SECRET_KEY not in rolled.output, "the shared Django key is masked (-v shows the task's options)"
             # serial: 1: one batch per node, each node's task run on its own
             assert rolled.output.count("TASK [Reconfigure this node with omerowizard]") == 3, rolled.output[-6000:]
             step = "reload OMERO.web" if kind == "reload" else "omero web restart"
