@@ -43,7 +43,12 @@ def node_users(omero_install):
         try:
             pwd.getpwnam(user)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--create-home", "--shell", "/bin/bash", user], check=True)
+            proc = subprocess.run(["useradd", "--system", "--create-home", "--shell", "/bin/bash", user],
+                                  capture_output=True, text=True)
+            try:  # another test run (tests/e2e/test_nodes.py uses the same users) may have created it meanwhile
+                pwd.getpwnam(user)
+            except KeyError:
+                pytest.fail(f"missing part: the user {user} could not be created: {proc.stderr}", pytrace=False)
     return NODE_USERS
 
 
