@@ -248,6 +248,13 @@ def test_a_bad_answer_fails_the_task_with_the_wizards_message_and_changes_nothin
     for n in nodes:
         assert not n.config_xml.exists(), "a refused answer changed nothing"
 
+    # a misspelt variable is refused before anything runs, not ignored
+    play.write(group_vars(redis_server.url, omero_web_sesions={"cookie_age": 3600}))
+    typo = play.run()
+    assert typo.rc != 0 and typo.changed() == 0, typo.output[-4000:]
+    assert "omero_web_sesions: not a variable this playbook reads" in typo.output, typo.output[-4000:]
+    assert not any(n.config_xml.exists() for n in nodes)
+
     # check mode fails the task when preflight would refuse the apply (node1's port is taken)
     play.write(group_vars(redis_server.url))
     with socket.socket() as taken:

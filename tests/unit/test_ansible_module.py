@@ -46,9 +46,12 @@ def test_the_documentation_names_every_option_and_check_and_diff_support():
 def test_the_playbooks_pass_every_answer_as_omero_web_key():
     for name in ("site.yml", "rolling.yml"):
         play = yaml.safe_load((COLLECTION / "playbooks" / name).read_text())[0]
-        task = play["tasks"][0]["omerowizard.omero_web.deploy"]
+        task = next(t for t in play["tasks"] if "omerowizard.omero_web.deploy" in t)["omerowizard.omero_web.deploy"]
         for key in ds.ANSWER_KEYS:
             assert task[key] == "{{ omero_web_%s | default(omit) }}" % key, (name, key)
+        # a misspelt omero_web_* variable fails the play first instead of being ignored
+        guard = play["tasks"][0]
+        assert guard["vars"]["omerowizard_keys"] == list(ds.ANSWER_KEYS), name
     assert yaml.safe_load((COLLECTION / "playbooks" / "rolling.yml").read_text())[0]["serial"] == 1
 
 
