@@ -516,7 +516,8 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
     def problem(key: str, msg: str, allowed: str = "", at: str | None = None) -> None:
         """``at``: the answer whose line to name when ``key`` itself is not in the file."""
         q = BY_KEY.get(key)
-        problems.append(Problem(key, msg, source, lines.get(key) or (lines.get(at) if at else None), value=flat.get(key),
+        line = lines.get(key) or (lines.get(at) if at else None)
+        problems.append(Problem(key, msg, source, line, value=flat.get(key),
                                 allowed=allowed or (q.allowed_text() if q else "")))
 
     warnings: list[str] = []

@@ -232,7 +232,8 @@ def _unix_site(a: Answers, site: Site, place: platforms.Placement, dist: str | N
                      f"`nginx -c {place.path} -e {site.log_dir}/nginx_error.log`; it listens on port {site.port}.")
     else:
         text = render("apache.conf.j2", site=site)
-        modules = APACHE_MODULES + (APACHE_BALANCER_MODULES if site.balanced else ()) + (("ssl",) if site.https else ())
+        modules = APACHE_MODULES + (APACHE_BALANCER_MODULES if site.balanced else ()) \
+            + (("ssl",) if site.https else ())
         main = WantedFile(place.path, text, "Apache httpd virtual host proxying to OMERO.web", link=place.link,
                           check="apache", system=place.system, modules=modules)
         if site.max_body_bytes != 0 and site.max_body_bytes < size_bytes(site.max_body_size):

@@ -27,13 +27,14 @@ import json
 from urllib.parse import urlsplit
 
 from omerowizard import validators as v
-from omerowizard.features.base import Feature, Key, effective_json
+from omerowizard.features.base import Check, Feature, Key, effective_json
 from omerowizard.features.conditions import Flat, server_kind, unix
 from omerowizard.qtypes import BOOL, CHOICE, TEXT, Field, Question, Records
 
 DEFAULT_PORT = 4080
 WHITENOISE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
 WHITENOISE_CLASS = WHITENOISE["class"]
+REACH_TIMEOUT = 2.0  # seconds a member has to accept a TCP connection before the preflight warns
 SECRET_MIN = 50  # Django's own check (security.W009) warns about shorter keys
 SECRET_KEY = "omero.web.secret_key"
 MIDDLEWARE = "omero.web.middleware"
@@ -75,6 +76,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
 def member_key(member) -> tuple[str, int]:
     host = str(member.get("host") or "").lower().rstrip(".")
     try:
@@ -90,8 +98,10 @@ def _location_host(backend: str, location: str) -> str | None:
             return urlsplit(location).hostname
         except ValueError:
             return None
+    if location.startswith("[") and "]" in location:  # [::1]:11211
+        return location[1:location.index("]")] or None
     host = location.rsplit(":", 1)[0] if location.count(":") == 1 else location
-    return host.strip("[]") or None
+    return host or None
 
 
 class Nodes(Feature):
@@ -147,8 +157,7 @@ class Nodes(Feature):
         elif ctx.previous is not None and getattr(ctx.previous.nodes, "secret_key", None):
             w.want(SECRET_KEY, None, "removed from nodes.secret_key: back to this OMERODIR's generated key")
         members = [member_key(m) for m in a.nodes.members]
-        local = {member_key({"host": h, "port": a.application_server.port})
-                 for h in ("127.0.0.1", "localhost", "::1", a.application_server.host)}
+        local = self.local_keys(a)
         if members and a.web_server.kind != "none" and not local & set(members):
             w.notes.append(f"nodes.members lists no application server on port {a.application_server.port} of this "
                            "host (127.0.0.1, localhost or application_server.host): this host's own OMERO.web gets no "
@@ -178,6 +187,35 @@ class Nodes(Feature):
                (f"{why}; " if why else "") + ("WhiteNoise first: each node serves its static files" if on
                                                else "no WhiteNoise: the web server serves the static files"))
 
+    def preflight(self, plan):
+        """A warning per member that does not accept a connection (the web server skips it until it does);
+        this host's own node is not asked: the run starts it."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from omerowizard.features.servers import reach
+
+        a = plan.answers
+        if a.platform != "unix" or a.web_server.kind == "none" or len(a.nodes.members) < 2:
+            return []
+        local = self.local_keys(a)
+        others = [m for m in a.nodes.members if member_key(m) not in local]
+        if not others:
+            return []
+        with ThreadPoolExecutor(max_workers=min(8, len(others))) as pool:
+            reasons = list(pool.map(lambda m: reach(m["host"], m["port"], REACH_TIMEOUT), others))
+        return [Check("OMERO.web node", False,
+                      f"nodes.members {m['host']}:{m['port']} does not answer ({why}) within {REACH_TIMEOUT:g} s: the "
+                      f"{a.web_server.kind} front end skips it until it does (deploy that node too); when no node "
+                      "answers, the site shows the maintenance page and this run's check through the front end "
+                      "fails", warning=True)
+                for m, why in zip(others, reasons) if why]
+
+    @staticmethod
+    def local_keys(a) -> set[tuple[str, int]]:
+        """How nodes.members may name this host's own application server."""
+        return {member_key({"host": h, "port": a.application_server.port})
+                for h in ("127.0.0.1", "localhost", "::1", a.application_server.host)}
+
     def infer(self, config, out, keys):
         nodes = out.setdefault("nodes", {})
         middleware = effective_json(keys, config, MIDDLEWARE) or []
@@ -196,6 +234,10 @@ class Nodes(Feature):
         members = [m for m in MEMBERS.normalise(list(members)) if isinstance(m, dict)]
         seen: dict[tuple[str, int], int] = {}
         for i, m in enumerate(members):
+            if is_unspecified(str(m.get("host"))):
+                problem(f"nodes.members[{i}].host",
+                        f"{m.get('host')!r} is an address to listen on (every interface), not one to connect to",
+                        "the node's address or host name, e.g. 127.0.0.1 for a node on this host", at="nodes.members")
             k = member_key(m)
             if k in seen:
                 problem(f"nodes.members[{i}]", f"{m.get('host')}:{m.get('port')} is already nodes.members[{seen[k]}]",

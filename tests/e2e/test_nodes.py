@@ -46,16 +46,20 @@ if os.environ.get("OTHER_SECRET"):
 store = import_module(settings.SESSION_ENGINE).SessionStore
 out = {"engine": settings.SESSION_ENGINE, "cache": settings.CACHES["default"]["BACKEND"],
        "secret": hashlib.sha256(settings.SECRET_KEY.encode()).hexdigest()}
-if sys.argv[1] == "create":
-    s = store()
-    s["omerowizard-e2e"] = sys.argv[2]
-    s.save()
-    out["key"] = s.session_key
+if sys.argv[1] == "create":  # create MARKER N: N sessions, each with the marker and an OMERO.web connector
+    out["keys"] = []
+    for _ in range(int(sys.argv[3])):
+        s = store()
+        s["omerowizard-e2e"] = sys.argv[2]
+        s["connector"] = {"server_id": 1, "is_secure": False, "is_public": False,
+                          "omero_session_key": "no-such-omero-session", "user_id": 1}
+        s.save()
+        out["keys"].append(s.session_key)
     out["signed"] = signing.dumps({"omerowizard-e2e": sys.argv[2]})
-else:
-    out["data"] = dict(store(session_key=sys.argv[2]).items())
+else:  # load SIGNED KEY...: each session's data, and the signed value checked with this node's key
+    out["data"] = {k: dict(store(session_key=k).items()) for k in sys.argv[3:]}
     try:
-        out["unsigned"] = signing.loads(sys.argv[3])
+        out["unsigned"] = signing.loads(sys.argv[2])
     except signing.BadSignature as exc:
         out["unsigned"] = f"refused: {type(exc).__name__}"
 print(json.dumps(out))
@@ -160,9 +164,13 @@ def test_three_nodes_share_sessions_and_nginx_and_apache_skip_the_dead_ones(node
     with ThreadPoolExecutor(3) as pool:
         runs = list(pool.map(lambda i: apply(nodes[i], answers_of(i, nodes[i]), tmp_path, tmp_path / "home"),
                              range(3)))
+    from omerowizard.deployments import Deployment
+
     for n, run in zip(nodes, runs):
         assert run.returncode == 0, f"{n.user}:\n{run.stdout}\n{run.stderr}"
-        assert SECRET not in run.stdout + run.stderr, "the secret key is masked"
+        log = Deployment(str(n.omerodir)).command_log.read_text()
+        assert "omero.web.secret_key" in log, "the command log shows the key was set ..."
+        assert SECRET not in run.stdout + run.stderr + log, "... and masks the secret everywhere"
     assert "omero.web.secret_key" in runs[0].stdout
     assert "upstream" in site.read_text() and site.read_text().count(" max_fails=1 ") == 3
     assert not any(p.name.endswith(".conf") for p in (tmp_path / "site").iterdir() if p != site)
@@ -202,22 +210,36 @@ def test_three_nodes_share_sessions_and_nginx_and_apache_skip_the_dead_ones(node
         assert parts.http_get(f"{front}/webclient/login/").status == 200
         assert parts.http_get(f"{balancer}/webclient/login/").status == 200
 
-        # a session made through node 1 is the same session on every node (Django's SessionStore, each node's
-        # own settings, run as each node's user), and so is a value node 1 signed: every node has the same key
-        made = nodes[0].session("create", "made-on-node-1")
+        # sessions made under node 1's settings are the same sessions on every node (Django's SessionStore, each
+        # node's own settings, run as each node's user), and a value node 1 signed verifies on every node
+        made = nodes[0].session("create", "made-on-node-1", "4")
         assert made["engine"] == "django.contrib.sessions.backends.cache"
         assert made["cache"] == "django_redis.cache.RedisCache"
         assert made["secret"] == hashlib.sha256(SECRET.encode()).hexdigest()
+        keys = made["keys"]
         for n in nodes:
-            seen = n.session("load", made["key"], made["signed"])
+            seen = n.session("load", made["signed"], *keys)
             assert seen["secret"] == made["secret"], f"{n.user} has the shared secret key"
-            assert seen["data"] == {"omerowizard-e2e": "made-on-node-1"}, n.user
+            assert all(seen["data"][k]["omerowizard-e2e"] == "made-on-node-1" for k in keys), n.user
             assert seen["unsigned"] == {"omerowizard-e2e": "made-on-node-1"}, n.user
         # a node with its own key (omero-web's default: one generated per OMERODIR) refuses what node 1 signed;
-        # the cache session itself is stored unsigned, so it is still read (why an empty key is a warning)
-        own = nodes[2].session("load", made["key"], made["signed"], other_secret="node-3's-own-generated-key-" * 2)
+        # the cache session itself is stored unsigned, so it is still read (why an empty key is only a warning)
+        own = nodes[2].session("load", made["signed"], keys[0], other_secret="node-3's-own-generated-key-" * 2)
         assert own["unsigned"] == "refused: BadSignature"
-        assert own["data"] == {"omerowizard-e2e": "made-on-node-1"}
+        assert own["data"][keys[0]]["omerowizard-e2e"] == "made-on-node-1"
+
+        # the session cookie is the same session over HTTP: a request carrying it reaches OMERO.web's
+        # login_required, which finds the session's connector, cannot join its OMERO session (no OMERO.server
+        # here) and deletes the connector from that session: through node 2, node 3 and the front end
+        for key, url in ((keys[1], f"http://127.0.0.1:{nodes[1].port}"),
+                         (keys[2], f"http://127.0.0.1:{nodes[2].port}"), (keys[3], front)):
+            answer = parts.http_get(f"{url}/webclient/", headers={"Cookie": f"sessionid={key}"})
+            assert answer.status == 302 and "/webclient/login/" in answer.headers["location"], url
+            assert "sessionid=" not in answer.headers.get("set-cookie", "") or key in answer.headers["set-cookie"]
+        after = nodes[0].session("load", made["signed"], *keys)["data"]
+        assert "connector" in after[keys[0]], "a session no request carried keeps its connector"
+        for key in keys[1:]:
+            assert "connector" not in after[key] and after[key]["omerowizard-e2e"] == "made-on-node-1"
 
         # the static files come from the nodes through the front end
         rel, data = a_static_file(nodes[1].omerodir)

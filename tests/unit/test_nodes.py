@@ -100,8 +100,8 @@ def test_file_sessions_with_several_members_are_refused_with_the_reason():
 
 
 def test_file_sessions_with_one_member_are_fine():
-    text = text_of("    - {host: 10.0.0.11}\n", secret="").replace(f"{{backend: redis, location: '{REDIS}'}}",
-                                                                     "{backend: file}").replace("  secret_key: ''\n", "")
+    text = text_of("    - {host: 10.0.0.11}\n", secret="").replace("  secret_key: ''\n", "")
+    text = text.replace(f"{{backend: redis, location: '{REDIS}'}}", "{backend: file}")
     assert answers.load_text(text).nodes.members[0]["host"] == "10.0.0.11"
 
 
@@ -272,7 +272,8 @@ def test_infer_reads_static_and_a_valid_secret_back_and_leaves_a_weak_hand_set_o
     assert live.nodes.static == "nodes" and live.nodes.secret_key == SECRET
     weak = answers.validate(answers_from_config({"omero.web.secret_key": "by-hand"}, answers.defaults().to_nested()))
     assert weak.nodes.secret_key is None and weak.nodes.static == "front_end"
-    assert "omero.web.secret_key" not in {c.key for c in make_plan(weak, state({"omero.web.secret_key": "by-hand"})).config}
+    kept = make_plan(weak, state({"omero.web.secret_key": "by-hand"}))
+    assert "omero.web.secret_key" not in {c.key for c in kept.config}
 
 
 def test_every_bad_member_is_reported_at_once_with_its_line():
@@ -283,3 +284,33 @@ def test_every_bad_member_is_reported_at_once_with_its_line():
     found = {p.key: p.line for p in refused(text)}
     assert found == {"sessions.backend": 1, "nodes.members[1]": 5, "nodes.members[2].host": 6,
                      "nodes.members[3].port": 7, "nodes.members[4].host": 8}
+
+
+def test_a_member_that_does_not_answer_is_a_preflight_warning_and_this_hosts_own_node_is_not_asked():
+    import socket
+
+    from omerowizard.features.nodes import FEATURE
+
+    with socket.socket() as listening, socket.socket() as closed:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: refused
+        up, down = listening.getsockname()[1], closed.getsockname()[1]
+        members = (f"    - {{host: 127.0.0.1, port: {up}}}\n    - {{host: 127.0.0.1, port: {down}}}\n"
+                   "    - {host: 127.0.0.1, port: 4080}\n")
+        p = make_plan(answers.load_text(text_of(members)), state(running=False))
+        checks = FEATURE.preflight(p)
+    assert [c.warning for c in checks] == [True]
+    assert f"127.0.0.1:{down} does not answer" in checks[0].message and "maintenance page" in checks[0].message
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "0:0::0"])
+def test_an_address_to_listen_on_is_not_a_member(host):
+    p = only(refused(text_of(f"    - {{host: '{host}'}}\n    - {{host: 10.0.0.12}}\n")), "nodes.members[0].host")
+    assert p.line == 7 and "listen" in p.message
+
+
+def test_a_loopback_memcached_is_not_shared_either():
+    text = text_of(THREE).replace(f"{{backend: redis, location: '{REDIS}'}}",
+                                  "{backend: memcached, location: 'localhost:11211'}")
+    assert "not shared" in only(refused(text), "sessions.location").message
