@@ -328,7 +328,23 @@ def test_a_rolling_reconfigure_through_one_front_end_fails_no_request(play, node
             assert summary.made >= 40, summary
             assert summary.failed == 0, f"{kind}: {summary}: " + "; ".join(
                 f"{r.sent:.2f}s {r.status} {r.error}" for r in load.requests if not r.ok)
-    for n in nodes:
-        cfg = n.config()
-        assert cfg["omero.web.session_cookie_age"] == "3600" and cfg["omero.web.wsgi_workers"] == "3"
-        assert cfg["omero.web.secret_key"] == SECRET_KEY
+        for n in nodes:
+            cfg = n.config()
+            assert cfg["omero.web.session_cookie_age"] == "3600" and cfg["omero.web.wsgi_workers"] == "3"
+            assert cfg["omero.web.secret_key"] == SECRET_KEY
+
+        # the contrast: the same kind of change on every node at once (site, no serial) leaves moments with
+        # no node up, and the front end answers with the maintenance page then
+        for n in nodes:
+            n.workers = 4
+        play.write(group_vars(redis_server.url, omero_web_sessions={
+            "backend": "redis", "location": redis_server.url, "cookie_age": 3600}, **shared))
+        with Load(url, interval=0.05) as load:
+            load.wait_for(10)
+            at_once = play.run()
+            load.wait_for(10, until=lambda r: r.ok)
+        summary = load.summary()
+        (tmp_path / "all-at-once-restart.txt").write_text(f"{summary}\n")
+        print(f"all at once, restart: {summary}")
+        assert at_once.rc == 0 and at_once.changed() == 3, at_once.output[-6000:]
+        assert summary.failed > 0 and summary.failed == summary.maintenance, summary
