@@ -453,7 +453,9 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
             types = [err.validator_value] if isinstance(err.validator_value, str) else list(err.validator_value)
             want = " or ".join(t for t in types if t != "null") or "null"
             msg = f"{_short(err.instance)} is not {'an' if want[0] in 'aeiou' else 'a'} {want}"
-            if "string" in want and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
+            if err.instance is None:  # only a required field of a record refuses null
+                msg = f"is empty, but it is required ({want})"
+            elif "string" in want and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
                 msg = f"was read as the number {err.instance!r}: write the value in quotes"
         elif err.validator == "enum":
             msg = f"{_short(err.instance)} is not one of the choices"

@@ -271,7 +271,8 @@ class Records(QType):
         for f in self.fields:
             props[f.name] = ({"type": "integer", "minimum": f.minimum, "maximum": f.maximum} if f.integer
                              else {"type": "string", "maxLength": 255})
-            props[f.name]["type"] = [props[f.name]["type"], "null"]
+            if not f.required:  # empty: the field's default; a required field must have a value
+                props[f.name]["type"] = [props[f.name]["type"], "null"]
         item = {"type": "object", "additionalProperties": False, "properties": props,
                 "required": [f.name for f in self.fields if f.required]}
         return {"type": "array", "items": item, "maxItems": self.max_items}

@@ -268,10 +268,16 @@ def test_three_nodes_share_sessions_and_nginx_and_apache_skip_the_dead_ones(node
 THREE = [{"host": "127.0.0.1", "port": 4081}, {"host": "::1", "port": 4082}, {"host": "localhost", "port": 4083}]
 
 
-def render(tmp_path: Path, kind: str, static: str, prefix: str) -> sitefiles.WantedFile:
-    a = answers.validate({"omero": {"omerodir": str(tmp_path / "OMERO.web")}, "prefix": prefix,
-                          "web_server": {"kind": kind, "server_name": "omero.example.org", "port": 8081,
-                                         "config_path": str(tmp_path / f"{kind}.conf")},
+def render(tmp_path: Path, kind: str, static: str, prefix: str, https: bool = False) -> sitefiles.WantedFile:
+    web = {"kind": kind, "server_name": "omero.example.org", "port": 8081,
+           "config_path": str(tmp_path / f"{kind}.conf")}
+    if https:
+        crt, key = tmp_path / "omero.pem", tmp_path / "omero.key"
+        subprocess.run([parts.require("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=omero.example.org", "-keyout", str(key), "-out", str(crt)],
+                       check=True, capture_output=True)
+        web["https"] = {"certificate": str(crt), "key": str(key), "port": 8443}
+    a = answers.validate({"omero": {"omerodir": str(tmp_path / "OMERO.web")}, "prefix": prefix, "web_server": web,
                           "sessions": {"backend": "redis"},
                           "nodes": {"members": THREE, "static": static, "secret_key": SECRET}})
     site = sitefiles.wanted_files(a, None, [], "debian")[0]
@@ -279,20 +285,20 @@ def render(tmp_path: Path, kind: str, static: str, prefix: str) -> sitefiles.Wan
     return site
 
 
-@pytest.mark.parametrize("static, prefix", [("front_end", "/"), ("nodes", "/omero")])
-def test_nginx_accepts_the_balanced_upstream(tmp_path, static, prefix):
+@pytest.mark.parametrize("static, prefix, https", [("front_end", "/", False), ("nodes", "/omero", True)])
+def test_nginx_accepts_the_balanced_upstream(tmp_path, static, prefix, https):
     nginx = parts.require("nginx")
-    site = render(tmp_path, "nginx", static, prefix)
+    site = render(tmp_path, "nginx", static, prefix, https)
     proc = subprocess.run([nginx, "-t", "-c", str(nginx_wrapper(Path(site.path), tmp_path)),
                            "-e", str(tmp_path / "e.log")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr + site.content
     assert site.content.count("max_fails=1") == 3
 
 
-@pytest.mark.parametrize("static, prefix", [("front_end", "/omero"), ("nodes", "/")])
-def test_apache_accepts_the_balancer_with_the_modules_the_file_names(tmp_path, static, prefix):
+@pytest.mark.parametrize("static, prefix, https", [("front_end", "/omero", True), ("nodes", "/", False)])
+def test_apache_accepts_the_balancer_with_the_modules_the_file_names(tmp_path, static, prefix, https):
     apache = parts.require("apache2")
-    site = render(tmp_path, "apache", static, prefix)
+    site = render(tmp_path, "apache", static, prefix, https)
     proc = subprocess.run([apache, "-t", "-f", str(apache_wrapper(site, tmp_path))], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr + site.content
     assert "Syntax OK" in proc.stderr and site.content.count("BalancerMember") == 3

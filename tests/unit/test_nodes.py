@@ -314,3 +314,20 @@ def test_a_loopback_memcached_is_not_shared_either():
     text = text_of(THREE).replace(f"{{backend: redis, location: '{REDIS}'}}",
                                   "{backend: memcached, location: 'localhost:11211'}")
     assert "not shared" in only(refused(text), "sessions.location").message
+
+
+def test_a_member_without_a_host_value_is_refused_not_rendered():
+    p = only(refused(text_of("    - {host: null}\n    - {host: 10.0.0.12}\n")), "nodes.members[0].host")
+    assert p.line == 7 and "is empty, but it is required" in p.message
+
+
+def test_the_readmes_nodes_example_is_valid_for_a_front_end_and_for_a_node_only_host():
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = re.search(r"```yaml\n(sessions: \{backend: redis.*?nodes:.*?)```", readme, re.S)
+    assert example, "the README has an example of the nodes answers"
+    front = answers.load_text(example.group(1), "README.md")
+    assert len(front.nodes.members) == 3 and front.nodes.static == "nodes"
+    node = answers.load_text(example.group(1) + "web_server: {kind: none}\napplication_server: {host: 0.0.0.0}\n")
+    assert sitefiles.wanted_files(node, None, [], "debian") == []
