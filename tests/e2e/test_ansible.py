@@ -82,11 +82,13 @@ class Node:
         out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd="/").stdout
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
-    def stop(self) -> None:
-        if (self.omerodir / "var" / "django.pid").exists():
-            subprocess.run(["runuser", "-u", self.user, "--", "env", f"OMERODIR={self.omerodir}",
-                            f"HOME={pwd.getpwnam(self.user).pw_dir}", str(VENV / "bin" / "omero"), "web", "stop"],
-                           capture_output=True, cwd="/")
+    def stop(self) -> subprocess.Popen | None:
+        """Start `omero web stop` (the caller waits: the three nodes stop at the same time)."""
+        if not (self.omerodir / "var" / "django.pid").exists():
+            return None
+        return subprocess.Popen(["runuser", "-u", self.user, "--", "env", f"OMERODIR={self.omerodir}",
+                                 f"HOME={pwd.getpwnam(self.user).pw_dir}", str(VENV / "bin" / "omero"), "web", "stop"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
 
 
 @pytest.fixture
@@ -100,8 +102,10 @@ def nodes(node_users, tmp_path):
         os.chown(omerodir, pw.pw_uid, pw.pw_gid)
         made.append(Node(f"node{i}", user, omerodir, parts.free_port(), tmp_path / f"node{i}" / "omero-web.conf"))
     yield made
+    stopping = [p for p in (n.stop() for n in made) if p is not None]
+    for p in stopping:
+        p.wait(120)
     for n in made:
-        n.stop()
         shutil.rmtree(n.omerodir, ignore_errors=True)
 
 
