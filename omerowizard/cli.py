@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="when another run holds the deployment's lock, wait this long for it (default: refuse at once)")
     a.add_argument("--omerodir", help="refuse unless the answers file is about this OMERODIR")
+    a.add_argument("--json", action="store_true",
+                   help="print one JSON document on standard output (the plan, each file's diff, preflight, the "
+                        "steps, the public URL, the backup id, the message and the exit status; secrets masked) "
+                        "and the usual lines on standard error: for programs such as the Ansible module")
 
     r = sub.add_parser("rollback", help="restore a backup of a deployment (the state before its last apply)",
                        description="Restore what an apply on this deployment backed up before it changed anything: "
@@ -60,6 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--user", help="the OMERO.web user (default: from the saved answers, else omero-web)")
     s.add_argument("--venv", help="the OMERO.web virtual environment")
     s.add_argument("--omerodir", help="OMERODIR")
+
+    pb = sub.add_parser("playbook", help="write an Ansible playbook and inventory that reproduce this deployment",
+                        description="Write an Ansible playbook and inventory skeleton for the collection "
+                                    "omerowizard.omero_web (copied beside them): the deployment's answers as "
+                                    "group_vars (shared) and host_vars (this host), secrets in a separate 0600 "
+                                    "vault.yml to encrypt with ansible-vault, and the playbooks site.yml (all nodes) "
+                                    "and rolling.yml (one node at a time).")
+    pb.add_argument("--omerodir", help="the deployment (default: the only one on this host)")
+    pb.add_argument("--user", help="the OMERO.web user (default: from the deployment's record)")
+    pb.add_argument("--venv", help="the OMERO.web virtual environment (default: from the deployment's record)")
+    pb.add_argument("--output", default="omero-web-ansible", metavar="DIR",
+                    help="where to write it (default: ./omero-web-ansible)")
+    pb.add_argument("--host", help="this host's name in the inventory (default: its FQDN)")
+    pb.add_argument("--force", action="store_true", help="replace files of an earlier skeleton in DIR")
 
     i = sub.add_parser("install-omero", help="install OMERO.web (user, virtual environment, zeroc-ice, omero-web)",
                        description="Install OMERO.web as its docs do: the system user, a virtual environment, "
@@ -88,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schema":
             from omerowizard.answers import schema_text
             return _print_to_pipe(schema_text())
+        if args.command == "apply" and args.json:
+            return apply_json(args)
         if args.command == "apply":
             from omerowizard.headless import run_apply
             return run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait,
@@ -95,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "answers":
             from omerowizard.headless import print_answers
             return print_answers(args.user, args.venv, args.omerodir)
+        if args.command == "playbook":
+            from omerowizard.headless import write_playbook
+            return write_playbook(args.user, args.venv, args.omerodir, args.output, force=args.force, host=args.host)
         if args.command == "rollback":
             from omerowizard.headless import run_rollback
             return run_rollback(args.user, args.venv, args.omerodir, to=args.to, dry_run=args.dry_run,
@@ -112,6 +135,30 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _pipe_closed()
+
+
+def apply_json(args: argparse.Namespace) -> int:
+    """`omerowizard apply --json`: whatever happens (bad answers, a failed step, Ctrl-C), standard output
+    gets exactly one JSON document whose exit_status is the process's."""
+    from omerowizard.errors import WizardError
+    from omerowizard.jsonreport import Report
+
+    rep = Report(dry_run=args.dry_run)
+    try:
+        from omerowizard.headless import run_apply
+        status = run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait,
+                           omerodir=args.omerodir, report=rep)
+    except WizardError as exc:
+        print(exc.render(), file=sys.stderr)
+        rep.error(exc)
+        status = exc.exit_code
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        rep.ok, rep.message = False, rep.message or "Interrupted."
+        status = 130
+    sys.stdout.write(rep.document(status) + "\n")
+    sys.stdout.flush()
+    return status
 
 
 def _pipe_closed() -> int:

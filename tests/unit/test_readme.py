@@ -15,3 +15,35 @@ def test_the_readmes_example_answers_file_is_valid():
     assert example, "the README has an example answers file"
     a = answers.load_text(example.group(1), "README.md")
     assert a.servers[0]["name"] == "Main" and a.cors.mode == "origins"
+
+
+COLLECTION = README.parent / "ansible_collections" / "omerowizard" / "omero_web"
+
+
+def _block(after: str) -> str:
+    m = re.search(r"```yaml\n" + re.escape(after) + r"\n(.*?)```", README.read_text(), re.S)
+    assert m, f"the README has the block {after!r}"
+    return m.group(1)
+
+
+def test_the_readmes_rolling_playbook_is_the_one_the_collection_ships():
+    text = README.read_text()
+    shipped = (COLLECTION / "playbooks" / "rolling.yml").read_text()
+    assert "```yaml\n# omerowizard.omero_web.rolling (ansible_collections/omerowizard/omero_web/playbooks/rolling.yml)\n" \
+        + shipped + "```" in text
+
+
+def test_the_readmes_ansible_inventory_and_group_vars_are_valid_answers_for_every_node():
+    import yaml
+
+    inventory = yaml.safe_load(_block("# inventory.yml"))
+    group = yaml.safe_load(_block("# group_vars/omero_web.yml"))
+    key = "Readme-example-key_0123456789abcdefghijklmnopqrstuvwxyzABCDEF"
+    group["omero_web_nodes"]["secret_key"] = key  # what the vault holds
+    hosts = inventory["omero_web"]["hosts"]
+    assert len(hosts) == 3
+    for name, host_vars in hosts.items():
+        merged = {**group, **host_vars}  # a key set for a host replaces the group's value whole
+        nested = {k[len("omero_web_"):]: v for k, v in merged.items()}
+        a = answers.validate(nested, f"README.md ({name})")
+        assert len(a.nodes.members) == 3 and a.sessions.backend == "redis"
