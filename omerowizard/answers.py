@@ -72,11 +72,12 @@ def _sections() -> set[str]:
 class Answers(Section):
     """Validated answers: one value per catalogue key (``values``), read as attributes."""
 
-    __slots__ = ("warnings",)
+    __slots__ = ("warnings", "given")
 
-    def __init__(self, values: Mapping[str, Any], warnings: tuple[str, ...] = ()):
+    def __init__(self, values: Mapping[str, Any], warnings: tuple[str, ...] = (), given: frozenset[str] = frozenset()):
         super().__init__(dict(values))
         object.__setattr__(self, "warnings", warnings)
+        object.__setattr__(self, "given", given)  # the keys the file (or front end) gave, not defaulted
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Answers) and self._values == other._values
@@ -548,10 +549,10 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
                     problem(key, f"resolves to {flat[key]!r}, which {msg}")
     if problems:
         raise AnswersError(sorted(problems, key=lambda p: (p.line or 0, p.key)))
-    return _model(flat, tuple(warnings))
+    return _model(flat, tuple(warnings), frozenset(given))
 
 
-def _model(flat: Mapping[str, Any], warnings: tuple[str, ...]) -> Answers:
+def _model(flat: Mapping[str, Any], warnings: tuple[str, ...], given: frozenset[str] = frozenset()) -> Answers:
     """The typed answers: each question's value as its type holds it; a question that does not apply has
     its ``unused`` value (cors.origins is empty when CORS is off)."""
     values: dict[str, Any] = {}
@@ -567,7 +568,7 @@ def _model(flat: Mapping[str, Any], warnings: tuple[str, ...]) -> Answers:
             from omerowizard.omero import register_secret
 
             register_secret(values[q.key])
-    return Answers(values, warnings)
+    return Answers(values, warnings, given)
 
 
 def _strings(node: Any, path: str) -> list[tuple[str, str]]:

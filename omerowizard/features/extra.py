@@ -108,11 +108,15 @@ class Extra(Feature):
     )
 
     def wanted(self, a, ctx, w):
+        from omerowizard.features import KEYS
+
+        shared = {k for k, spec in KEYS.items() if spec.shared}  # their feature merges extra_config's value itself
         for key, value in a.extra_config.items():
-            w.want(key, value, "extra_config")
+            if key not in shared:
+                w.want(key, value, "extra_config")
         previous = ctx.previous.extra_config if ctx.previous is not None else {}
         for key in previous:
-            if key not in a.extra_config:
+            if key not in a.extra_config and key not in shared:
                 w.values[key] = None
                 w.why[key] = "removed from extra_config"
 
