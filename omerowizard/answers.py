@@ -505,9 +505,14 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
     for q in CATALOGUE:
         flat[q.key] = given[q.key] if q.key in given else q.default_for({**flat, **given})
 
+    def line_of(key: str) -> int | None:
+        """The key's line; a key the file does not give (a missing answer) points at its section's line."""
+        parts = key.split(".")
+        return next((lines[k] for k in (".".join(parts[:i]) for i in range(len(parts), 0, -1)) if k in lines), None)
+
     def problem(key: str, msg: str, allowed: str = "") -> None:
         q = BY_KEY.get(key)
-        problems.append(Problem(key, msg, source, lines.get(key), value=flat.get(key),
+        problems.append(Problem(key, msg, source, line_of(key), value=flat.get(key),
                                 allowed=allowed or (q.allowed_text() if q else "")))
 
     warnings: list[str] = []

@@ -97,6 +97,9 @@ MAPR_PRESETS: dict[str, tuple[dict[str, Any], list[Any]]] = {
                  ["Any Value", {"viewname": "maprindex_anyvalue"}, {"title": "Find Any Value"}]),
 }
 
+# what extra_config's refusal of omero.web.apps says to do instead
+APPS_HINT = ("remove it from extra_config: a web app is installed and added by the apps section, apps.enabled for "
+             + " | ".join(NAMES) + ", apps.custom for any other app (its requirement and Django app name)")
 LIST_KEYS = ("omero.web.apps", "omero.web.open_with", "omero.web.ui.top_links", "omero.web.ui.center_plugins")
 VIEWER_KEY = "omero.web.viewer.view"
 MAPR_KEY = "omero.web.mapr.config"
@@ -653,8 +656,7 @@ class Apps(Feature):
     steps = (("apps", "Web apps"),)
     keys = {
         # web apps are added by the apps section only (corsheaders by cors.mode)
-        "omero.web.apps": Key("[]", "json", "apps.enabled (the catalogue's apps) or apps.custom (any other app: its "
-                                            "requirement and Django app name)"),
+        "omero.web.apps": Key("[]", "json", "apps.enabled or apps.custom"),
         # lists an administrator may set in extra_config too: the wizard adds and removes only its own entries
         "omero.web.open_with": Key(DEFAULT_OPEN_WITH, "json", "apps.enabled", shared=True),
         "omero.web.ui.top_links": Key(DEFAULT_TOP_LINKS, "json", "apps.enabled", shared=True),

@@ -138,8 +138,10 @@ class Extra(Feature):
                 problem(key, msg)
             question = owner_of(k)
             if question:
+                from omerowizard.features.apps import APPS_HINT
+
                 problem(key, f"is set by the answer {question}, not by extra_config",
-                        f"remove it from extra_config and answer {question}")
+                        APPS_HINT if k == "omero.web.apps" else f"remove it from extra_config and answer {question}")
                 continue
             self._check_declared(flat, key, k, item, problem)
 
