@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from omerowizard.features import apps as apps_mod
 from omerowizard.probe import packages as installed
@@ -26,6 +27,7 @@ APPS_VENV = E2E_ROOT / "venv-apps"
 TEST_PACKAGES = ["omero-figure", "omero-iviewer", "omero-mapr", "omero-parade", "omero-fpbioimage", "omero-webtest",
                  "omerowizard-e2e-broken-app"]
 WEBTEST_LINK = ["Web test", "webtest_index", {"title": "The webtest app"}]
+MINE = ["Mine", "https://www.example.org/", {"title": "added by hand"}]
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +159,7 @@ def test_figure_and_iviewer_then_figure_removed_with_a_hand_added_link_kept(site
     again = site.apply(wanted)
     assert "Nothing to change" in again.stdout, again.stdout
 
-    mine = ["Mine", "https://www.example.org/", {"title": "added by hand"}]
+    mine = MINE
     site.omero("config", "append", "omero.web.ui.top_links", json.dumps(mine))
     links_before = site.json("omero.web.ui.top_links")
     run = site.apply({"enabled": ["iviewer"]})
@@ -263,3 +265,34 @@ def test_a_pip_failure_in_the_middle_restores_the_environment_and_the_config(sit
     assert installed(site.venv) == before_packages
     assert site.config() == before_config
     assert login_redirect(parts.http_get(f"http://127.0.0.1:{site.d.app_port}/iviewer/"))
+
+
+def test_apps_added_by_hand_are_read_back_and_then_removed_with_their_own_entries_only(site):
+    site.apply()
+    site.d.state.answers.unlink()  # from here on a deployment made by hand: no saved answers, and iviewer added
+    # as its README says, with a link of one's own
+    web = installed(site.venv)["omero-web"]
+    subprocess.run([str(site.venv / "bin" / "python"), "-m", "pip", "install", "-q", "omero-iviewer",
+                    f"omero-web=={web}"], check=True, capture_output=True, cwd="/")
+    iviewer = apps_mod.BY_NAME["iviewer"]
+    site.omero("config", "append", "omero.web.apps", '"omero_iviewer"')
+    site.omero("config", "append", "omero.web.open_with", '["omero_iviewer", "omero_iviewer_index", '
+               '{"supported_objects":["images", "dataset", "well"], "script_url": "omero_iviewer/openwith.js", '
+               '"label": "OMERO.iviewer"}]')
+    site.omero("config", "set", "omero.web.viewer.view", "omero_iviewer.views.index")
+    site.omero("config", "append", "omero.web.ui.top_links", json.dumps(MINE))
+    printed = site.d.cli("answers", "--user", USER, "--venv", str(site.venv), "--omerodir", str(site.d.omerodir))
+    assert printed.returncode == 0, printed.stderr
+    read_back = yaml.safe_load(printed.stdout)["apps"]
+    assert read_back["enabled"] == ["iviewer"] and read_back["iviewer_default_viewer"] is True, printed.stdout
+    # the apps read back, with this test's web server (never the system's: the printed file has the defaults)
+    same = site.apply(read_back, name="read-back.yml")
+    assert "Nothing to change" in same.stdout, same.stdout
+    assert not site.d.state.answers.exists()  # still no saved answers: nothing was applied
+
+    site.apply({**read_back, "enabled": []}, name="edited.yml")
+    config = site.config()
+    assert "omero.web.apps" not in config and "omero.web.viewer.view" not in config
+    assert iviewer.open_with[0] not in json.loads(config.get("omero.web.open_with", "[]"))
+    assert json.loads(config["omero.web.ui.top_links"]) == default("omero.web.ui.top_links") + [MINE]
+    assert parts.http_get(f"http://127.0.0.1:{site.d.app_port}/iviewer/").status == 404
