@@ -43,7 +43,7 @@ def public_url(plan: Plan) -> str:
     a = plan.answers
     ws = a.web_server
     prefix = "/" if a.prefix == "/" else a.prefix + "/"
-    if ws.kind == "development":
+    if ws.kind in {"development", "none"}:  # no web server on this host: the application server's own URL
         return login_url(plan).rsplit("/webclient/login/", 1)[0] + "/"
     if ws.https:
         port = "" if ws.https.port == 443 else f":{ws.https.port}"
