@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 # the top-level keys of omerowizard's answers file (tests/unit/test_ansible_module.py keeps them equal
 # to `omerowizard schema`)
 ANSWER_KEYS = ("platform", "omero", "web_server", "application_server", "prefix", "static_url", "sessions", "cors",
-               "servers", "public", "extra_config", "nodes", "start")
+               "servers", "public", "apps", "extra_config", "nodes", "start")
 OPTIONS_FILE = "deploy-options.yml"
 DEFAULT_EXECUTABLE_DIRS = ["/opt/omerowizard/venv/bin"]
 

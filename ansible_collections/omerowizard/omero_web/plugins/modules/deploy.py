@@ -73,6 +73,11 @@ options:
   public:
     description: Answer C(public) (enabled, user, password, url_filter, server, ...); the password is masked.
     type: raw
+  apps:
+    description: >-
+      Answer C(apps) (enabled, iviewer_default_viewer, mapr_config, mapr_top_links, versions, custom,
+      uninstall_removed, find_links): the OMERO.web apps installed into the environment and configured.
+    type: raw
   extra_config:
     description: Answer C(extra_config), any other omero.web key and its value.
     type: raw
