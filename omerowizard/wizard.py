@@ -35,17 +35,23 @@ class Detected:
     source: str  # where the starting answers came from
     deployments: tuple[str, ...] = ()  # the OMERODIRs this host's omerowizard state knows
 
-    def lines(self) -> list[str]:
+    @property
+    def others(self) -> list[str]:
+        """The other deployments of this host (the welcome step offers to reconfigure one of them)."""
+        return [d for d in self.deployments if d != self.omerodir]
+
+    def lines(self, others: bool = True) -> list[str]:
+        """What was found, a line each; ``others=False`` leaves out the other deployments (the Textual
+        welcome step offers them as a chooser instead)."""
         out = [f"omero: {self.omero_executable}" + ("" if self.installed else " (not installed)")]
         if self.omero_web_version:
             out.append(f"OMERO.web version: {self.omero_web_version}")
         out.append(f"OMERODIR: {self.omerodir}" + ("" if self.omerodir_exists else " (missing)"))
         out.append("OMERO.web is running" if self.running else "OMERO.web is not running")
         out.append(f"Starting answers: {self.source}")
-        others = [d for d in self.deployments if d != self.omerodir]
-        if others:
+        if others and self.others:
             out.append("Other deployments on this host (reconfigure one with omerowizard --omerodir DIR): "
-                       + ", ".join(others))
+                       + ", ".join(self.others))
         return out
 
     @property
@@ -55,8 +61,16 @@ class Detected:
         return self.installed and (Path(self.omerodir) / "etc" / "grid" / "config.xml").exists()
 
 
-# the deployment named with `omerowizard --omerodir DIR` (set by the command line before a front end starts)
+# the deployment named with `omerowizard --omerodir DIR` (set by the command line before a front end starts,
+# or by the welcome step's chooser of the other deployments)
 chosen_omerodir: str | None = None
+
+
+def choose_deployment(omerodir: str) -> None:
+    """Start again on another deployment of this host, as ``omerowizard --omerodir DIR`` does: the next
+    ``starting_answers`` are that deployment's."""
+    global chosen_omerodir
+    chosen_omerodir = omerodir
 
 
 def starting_answers(path: str | None = None) -> tuple[dict[str, Any], str]:

@@ -168,6 +168,8 @@ class Demo:
     saved: list[tuple[Answers, str]] = field(default_factory=list)
     installs: list[tuple[str, str, str]] = field(default_factory=list)
     machine: FakeMachine = field(default_factory=FakeMachine)
+    others: tuple[str, ...] = ()  # the other deployments of the made-up host (the welcome step offers them)
+    chosen: list[str] = field(default_factory=list)  # the deployments chosen on the welcome step
 
     def __post_init__(self) -> None:
         if self.deployed:
@@ -177,11 +179,18 @@ class Demo:
 
     def core(self) -> Core:
         return Core(starting_answers=self.starting_answers, detect=self.detect, make=self.make, apply=self.apply,
-                    save_answers_file=self.save_answers_file, install=self.install, cancel_install=self.cancel_install)
+                    save_answers_file=self.save_answers_file, install=self.install, cancel_install=self.cancel_install,
+                    choose_deployment=self.choose_deployment)
+
+    def choose_deployment(self, omerodir: str) -> None:
+        """Another deployment of the made-up host: its answers are these with its OMERODIR."""
+        self.chosen.append(omerodir)
 
     def starting_answers(self, path: str | None) -> tuple[dict[str, Any], str]:
         if path:
             return answers_mod.load_file(path).flat(), f"the answers file {path}"
+        if self.chosen:
+            return {**self.flat, "omero.omerodir": self.chosen[-1]}, f"saved answers of the deployment in {self.chosen[-1]}"
         return dict(self.flat), "saved answers" if self.deployed else "defaults"
 
     def detect(self, flat: Mapping[str, Any], source: str) -> wizard.Detected:
@@ -189,7 +198,8 @@ class Demo:
                             omero_web_version=PACKAGES["omero-web"] if self.installed else None,
                             omerodir=str(flat.get("omero.omerodir", OMERODIR)), omerodir_exists=self.deployed,
                             running=self.machine.running, saved_answers=self.deployed, source=source,
-                            deployed=self.deployed)
+                            deployed=self.deployed,
+                            deployments=(OMERODIR, *self.others) if self.deployed or self.others else ())
 
     def make(self, flat: Mapping[str, Any]) -> tuple[Answers, Plan, None]:
         a = answers_mod.from_flat(flat)

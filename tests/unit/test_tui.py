@@ -21,7 +21,7 @@ from omerowizard import wizard
 from omerowizard.errors import AnswersError, Problem
 from omerowizard.events import StepDone, StepStarted
 from omerowizard.tui.app import NO_CHANGES, make_app
-from omerowizard.tui.demo import Demo, reconfigure_answers
+from omerowizard.tui.demo import OMERODIR, Demo, reconfigure_answers
 from omerowizard.tui.fields import MARK, QuestionField
 from omerowizard.tui.review import ReviewStep
 from omerowizard.tui.run import RunStep
@@ -64,6 +64,17 @@ async def until(pilot, condition, timeout: float = 10) -> None:
         assert time.monotonic() < deadline, f"the screen did not reach the expected state: {pilot.app.screen_stack}, " \
                                              f"focus on {pilot.app.focused}"
         await pilot.pause(0.05)
+
+
+async def next_until(pilot, step: str) -> None:
+    """Enter (Next) until the wizard is on ``step``, failing if it gets past it or stops moving."""
+    from omerowizard.tui.app import STEP_IDS
+
+    while pilot.app.step_id != step:
+        here = pilot.app.index
+        assert here < STEP_IDS.index(step), f"past {step}: on {pilot.app.step_id}"
+        await press(pilot, "enter")
+        assert pilot.app.index > here, f"Next did not leave {pilot.app.step_id}: {pilot.app.query_one('#status').render()}"
 
 
 async def type_text(pilot, text: str) -> None:
@@ -754,3 +765,32 @@ def test_the_step_bar_always_shows_the_current_step_within_the_width(width):
         text = crumbs_text(i, width)
         assert len(text.plain) <= width and f" {TITLES[sid]} " in text.plain, (width, text.plain)
     assert "…" not in crumbs_text(0, 200).plain
+
+
+@sync
+async def test_welcome_offers_the_other_deployments_and_choosing_one_reopens_the_wizard_on_it():
+    """As ``omerowizard --omerodir DIR``: its starting answers, its detection, its questions."""
+    from omerowizard.tui.steps import DeploymentButton
+
+    other = "/srv/lab2/OMERO.web"
+    demo = Recorder(installed=True, deployed=True, flat=reconfigure_answers(), others=(other,))
+    app = make_app(core=demo.core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        buttons = list(app.query(DeploymentButton))
+        assert [b.omerodir for b in buttons] == [other]
+        assert "--omerodir" in rendered(app.query_one(".deployments-title")) and other in str(buttons[0].label)
+        assert other not in rendered(app.query_one("#detected"))  # offered, not repeated as text
+        await press(pilot, "tab")
+        while app.focused is not buttons[0]:
+            await press(pilot, "tab")
+        await press(pilot, "enter")
+        await until(pilot, lambda: app.started)
+        assert demo.chosen == [other]
+        assert f"OMERODIR: {other}" in rendered(app.query_one("#detected"))
+        assert app.flat["omero.omerodir"] == other
+        # the deployment left behind is offered in turn, and the questions are this deployment's (once each)
+        assert [b.omerodir for b in app.query(DeploymentButton)] == [OMERODIR]
+        assert len(app.query("#q-omero-omerodir")) == 1
+        await next_until(pilot, "review")
+        assert demo.made[-1]["omero.omerodir"] == other
