@@ -794,3 +794,79 @@ async def test_welcome_offers_the_other_deployments_and_choosing_one_reopens_the
         assert len(app.query("#q-omero-omerodir")) == 1
         await next_until(pilot, "review")
         assert demo.made[-1]["omero.omerodir"] == other
+
+
+# ----------------------------------------------------------------------------- web apps (several choices)
+def multi_marked(app, key: str) -> list[str]:
+    """The options of a multi-select whose line shows the selection mark in plain text (no colour needed)."""
+    from omerowizard.tui.fields import MultiSet
+
+    ms = field(app, key).query_one(MultiSet)
+    out = []
+    for y in range(ms.option_count):
+        line = "".join(seg.text for seg in ms.render_line(y))
+        if MARK in line:
+            out.append(str(ms.get_option_at_index(y).value))
+    return out
+
+
+@sync
+async def test_web_apps_step_chooses_figure_and_iviewer_with_space_and_the_answers_have_them(tmp_path):
+    import yaml
+
+    from omerowizard.tui.fields import MultiSet
+
+    demo = Recorder()
+    app = make_app(core=demo.core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_until(pilot, "apps")
+        enabled = field(app, "apps.enabled")
+        assert isinstance(app.focused, MultiSet) and app.focused is enabled.control, "the step starts on the list"
+        assert multi_marked(app, "apps.enabled") == []
+        assert not field(app, "apps.iviewer_default_viewer").display
+        await press(pilot, "space")  # figure, where the cursor starts
+        await press(pilot, "down", "space")  # iviewer
+        await press(pilot, "down", "down", "space", "space")  # parade chosen and left out again
+        assert app.flat["apps.enabled"] == ["figure", "iviewer"]
+        assert multi_marked(app, "apps.enabled") == ["figure", "iviewer"]
+        assert field(app, "apps.iviewer_default_viewer").display, "iviewer's question appears once it is chosen"
+        await press(pilot, "tab")  # Tab leaves the list for the next field
+        assert app.focused is field(app, "apps.iviewer_default_viewer").control
+        await press(pilot, "shift+tab", "up", "up", "up", "up", "space", "space")  # back on the list, at the top
+        assert app.flat["apps.enabled"] == ["figure", "iviewer"]
+        await next_until(pilot, "review")
+        assert demo.made[-1]["apps.enabled"] == ["figure", "iviewer"]
+        assert app.answers.apps.enabled == ("figure", "iviewer")
+        review = "\n".join(rendered(s) for s in app.query_one(ReviewStep).query(Static))
+        assert "omero-figure" in review and "omero-iviewer" in review, review
+        saved = app.core.save_answers_file(app.answers, str(tmp_path / "answers.yml"))
+        data = yaml.safe_load(saved.read_text())
+        assert data["apps"]["enabled"] == ["figure", "iviewer"]
+        assert answers_mod.load_file(str(saved)).apps.enabled == ("figure", "iviewer")
+        # Back to the step: the choice is still shown, and taking figure out reaches the next plan
+        await press(pilot, "escape")
+        while app.step_id != "apps":
+            await press(pilot, "escape")
+        assert app.focused is field(app, "apps.enabled").control
+        assert multi_marked(app, "apps.enabled") == ["figure", "iviewer"]
+        await press(pilot, "home", "space")
+        assert multi_marked(app, "apps.enabled") == ["iviewer"]
+        await next_until(pilot, "review")
+        assert demo.made[-1]["apps.enabled"] == ["iviewer"]
+
+
+@sync
+async def test_under_no_color_the_chosen_apps_are_still_marked(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    flat = reconfigure_answers()
+    flat["apps.enabled"] = ["iviewer", "parade"]
+    app = make_app(core=Demo(flat=flat).core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.no_color
+        await next_until(pilot, "apps")
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
+            await pilot.pause()
+            assert multi_marked(app, "apps.enabled") == ["iviewer", "parade"], theme
