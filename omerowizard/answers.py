@@ -444,6 +444,11 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
         line = lines.get(key)
         if "propertyNames" in err.schema_path:
             full = f"{key}.{err.instance}"
+            names = err.schema.get("enum") if err.validator == "enum" else None
+            if names:  # a mapping keyed by a fixed set of names (apps.versions)
+                problems.append(Problem(full, f"{_short(err.instance)} is not one of {' | '.join(names)}", source,
+                                        lines.get(full) or line, value=err.instance, allowed=allowed))
+                continue
             problems.append(Problem(full, f"{_short(err.instance)} is not an omero.web.* key", source,
                                     lines.get(full) or line, value=err.instance,
                                     allowed="keys such as omero.web.login_logo"))

@@ -28,6 +28,10 @@ class State:
     crontab: str | None = None  # the OMERO.web user's crontab as it is (None: none, or not read)
     development_running: bool = False  # what runs is Django's development server (it cannot reload)
     upgrade: Any = None  # upgrade.Measured: pip's dry run for the omero-web release the answers want
+    # web apps whose package is installed in the environment but whose Django app is not in omero.web.apps:
+    # {catalogue name (figure, ...) or distribution name: installed version}; shown on the welcome step
+    apps_not_enabled: dict[str, str] = field(default_factory=dict)
+    apps_measured: Any = None  # features.apps.Measured: pip's dry run for the apps the answers want
 
     @property
     def running(self) -> bool:
@@ -100,4 +104,7 @@ def probe(omero: Omero) -> State:
     state.config = omero.config_read()
     state.running_pid = running_pid(target)
     state.development_running = state.running and _alive_pid(target.omerodir / "var" / "django.pid") is None
+    from omerowizard.features.apps import not_enabled
+
+    state.apps_not_enabled = not_enabled(state.packages, state.config, site_packages(target.venv))
     return state

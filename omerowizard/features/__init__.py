@@ -4,7 +4,7 @@ infer, preflight, the reference table and the front ends' steps follow from it."
 
 from __future__ import annotations
 
-from omerowizard.features import application_server, cors, extra, https, install, public, servers, sessions, web_server
+from omerowizard.features import application_server, apps, cors, extra, https, install, public, servers, sessions, web_server
 from omerowizard.features.base import Feature, Key
 from omerowizard.qtypes import Question
 
@@ -17,6 +17,7 @@ FEATURES: tuple[Feature, ...] = (
     cors.FEATURE,
     servers.FEATURE,
     public.FEATURE,
+    apps.FEATURE,
     extra.FEATURE,
     install.START,
 )
@@ -32,7 +33,7 @@ SECRET_KEYS = {k for k, spec in KEYS.items() if spec.secret}
 def owner_of(config_key: str) -> str | None:
     """The answer that sets an OMERO config key a feature owns (None: no feature owns it)."""
     spec = KEYS.get(config_key)
-    return spec.question if spec else None
+    return spec.question if spec and not spec.shared else None
 
 
 def optional_sections() -> dict[str, str]:

@@ -29,6 +29,7 @@ class Key:
     type: str = "str"  # str | bool | int | json
     question: str = ""  # the answer that sets it (named when extra_config tries to)
     secret: bool = False  # its value is masked wherever it is shown
+    shared: bool = False  # extra_config may set it too: the feature then adds its own entries to that value
 
 
 @dataclass

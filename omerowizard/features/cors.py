@@ -27,8 +27,8 @@ class Cors(Feature):
     name = "cors"
     steps = (("cors", "Cross-origin requests (CORS)"),)
     keys = {
-        # list entries: only the corsheaders app and the two middleware entries are ours
-        "omero.web.apps": Key("[]", "json", "cors.mode (and extra_config is not the place for apps)"),
+        # list entries: only the corsheaders app and the two middleware entries are ours (omero.web.apps is
+        # declared by the apps feature, which adds the web apps)
         "omero.web.middleware": Key(json.dumps(DEFAULT_MIDDLEWARE), "json", "cors.mode"),
         "omero.web.cors_origin_whitelist": Key("[]", "json", "cors.origins"),
         "omero.web.cors_origin_allow_all": Key("false", "bool", "cors.mode"),
