@@ -4,7 +4,7 @@ anything itself. Start answers, detection, per-field validation, plan, apply."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from omerowizard.errors import AnswersError, WizardError
 from omerowizard.events import Emit
 from omerowizard.deployments import Deployment, known_omerodirs
 from omerowizard.planning import choose, plan_for, saved, target_of
+from omerowizard.features.apps import not_enabled
 from omerowizard.infer import answers_from_config
 from omerowizard.omero import Omero
 from omerowizard.plan import Plan
@@ -34,6 +35,8 @@ class Detected:
     saved_answers: bool
     source: str  # where the starting answers came from
     deployments: tuple[str, ...] = ()  # the OMERODIRs this host's omerowizard state knows
+    # web apps installed in the OMERO.web environment but not in omero.web.apps: {name: version}
+    apps_not_enabled: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def others(self) -> list[str]:
@@ -49,6 +52,9 @@ class Detected:
         out.append(f"OMERODIR: {self.omerodir}" + ("" if self.omerodir_exists else " (missing)"))
         out.append("OMERO.web is running" if self.running else "OMERO.web is not running")
         out.append(f"Starting answers: {self.source}")
+        if self.apps_not_enabled:
+            out.append("Web apps installed but not enabled (choose them on the Web apps step): "
+                       + ", ".join(f"{name} {version}" for name, version in self.apps_not_enabled.items()))
         if others and self.others:
             out.append("Other deployments on this host (reconfigure one with omerowizard --omerodir DIR): "
                        + ", ".join(self.others))
@@ -118,6 +124,10 @@ def detect(flat: Mapping[str, Any], source: str = "") -> Detected:
     a = _lenient(flat)
     target = target_of(a)
     pk = packages(target.venv) if target.venv.exists() else {}
+    try:  # config.xml read as data (no omero process), for the apps installed but not enabled
+        config = Omero(target).config_read() if pk else {}
+    except (WizardError, OSError):
+        config = {}
     return Detected(
         omero_executable=str(target.executable),
         installed=target.executable.exists(),
@@ -128,6 +138,7 @@ def detect(flat: Mapping[str, Any], source: str = "") -> Detected:
         saved_answers=Deployment(target.omerodir).answers.exists(),
         source=source,
         deployments=tuple(known_omerodirs()),
+        apps_not_enabled=not_enabled(pk, config),
     )
 
 

@@ -27,6 +27,7 @@ from omerowizard import cron, wizard
 from omerowizard.answers import Answers
 from omerowizard import events as events_mod
 from omerowizard.events import Emit, Event, Finished, StepDone, StepStarted
+from omerowizard.features.apps import not_enabled
 from omerowizard.omero import OmeroTarget
 from omerowizard.plan import Plan, make_plan
 from omerowizard.probe import State
@@ -199,7 +200,9 @@ class Demo:
                             omerodir=str(flat.get("omero.omerodir", OMERODIR)), omerodir_exists=self.deployed,
                             running=self.machine.running, saved_answers=self.deployed, source=source,
                             deployed=self.deployed,
-                            deployments=(OMERODIR, *self.others) if self.deployed or self.others else ())
+                            deployments=(OMERODIR, *self.others) if self.deployed or self.others else (),
+                            apps_not_enabled=not_enabled(self.machine.packages, self.machine.config)
+                            if self.installed else {})
 
     def make(self, flat: Mapping[str, Any]) -> tuple[Answers, Plan, None]:
         a = answers_mod.from_flat(flat)

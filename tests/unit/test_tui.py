@@ -153,10 +153,12 @@ async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_
         await press(pilot, "enter")
         assert app.step_id == "public"
         await press(pilot, "enter")
+        assert app.step_id == "apps"
+        await press(pilot, "enter")
         assert app.step_id == "advanced"
         assert app.flat["servers"] == [{"host": "127.0.0.1", "port": 4063, "name": "Main"}]
 
-        await press(pilot, "escape", "escape", "escape")
+        await press(pilot, "escape", "escape", "escape", "escape")
         assert app.step_id == "cors"
         assert text_of(app, "cors.origins") == "https://a.example.org, https://b.example.org:8443"
         await press(pilot, "escape")
@@ -164,7 +166,7 @@ async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_
         assert text_of(app, "sessions.location") == "redis://:s3cret@127.0.0.1:6390/1"
         assert field(app, "sessions.backend").query_one(RadioSet).pressed_button.label.plain == "redis"
 
-        await press(pilot, *["enter"] * 5)
+        await press(pilot, *["enter"] * 6)
         assert app.step_id == "review"
         review = app.query_one(ReviewStep)
         assert review.plan is not None and not review.plan.empty
@@ -204,7 +206,7 @@ async def test_reconfigure_prefills_from_the_deployment_and_nothing_to_change_qu
         assert text_of(app, "sessions.location") == "redis://127.0.0.1:6379/0"
         assert text_of(app, "cors.origins") == "https://hostname.example.com"
         assert text_of(app, "prefix") == "/omero"
-        await press(pilot, *["enter"] * 8)
+        await press(pilot, *["enter"] * 9)
         assert app.step_id == "review"
         assert "Nothing to change" in " ".join(rendered(s) for s in app.query_one(ReviewStep).query(Static))
         assert str(app.query_one("#next", Button).label) == "Quit"
@@ -236,7 +238,7 @@ async def test_answers_hidden_again_are_not_handed_to_the_plan():
         await type_text(pilot, "https://a.example.org")
         await press(pilot, "shift+tab", "left")  # back to off: the origins question hides
         assert not field(app, "cors.origins").display
-        await press(pilot, *["enter"] * 4)
+        await press(pilot, *["enter"] * 5)
         assert app.step_id == "review"
         assert "cors.origins" not in demo.made[-1]
         assert not any("ignored" in n for n in app.plan.notes)
@@ -250,7 +252,7 @@ async def test_save_answers_to_file_writes_a_file_apply_accepts(tmp_path):
     app = make_app(core=Demo().core(), blink=False, save_default=str(tmp_path / "other.yml"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 8)
+        await press(pilot, *["enter"] * 9)
         assert app.step_id == "review"
         await press(pilot, "ctrl+s")
         path_input = app.screen.query_one("#path", Input)
@@ -298,7 +300,7 @@ async def test_a_failed_run_says_what_failed_and_where_the_log_is():
     app = make_app(core=Demo(fail=True).core(), blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 8)
+        await press(pilot, *["enter"] * 9)
         await press(pilot, "enter")
         run = app.query_one(RunStep)
         assert run.finished is not None and not run.finished.ok
@@ -327,7 +329,7 @@ async def test_after_a_refused_preflight_escape_goes_back_but_not_after_a_failur
         app = make_app(core=core, blink=False)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            await press(pilot, *["enter"] * 9)
+            await press(pilot, *["enter"] * 10)
             assert app.step_id == "run"
             result = rendered(app.query_one("#result"))
             await press(pilot, "escape")
@@ -352,7 +354,7 @@ async def test_problems_found_when_planning_block_apply():
     app = make_app(core=core, blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 8)
+        await press(pilot, *["enter"] * 9)
         assert app.step_id == "review"
         problems = rendered(app.query_one(".problems"))
         assert "Sessions: sessions.location: cannot be reached" in problems
@@ -407,7 +409,7 @@ async def test_steps_apply_reports_beyond_the_plan_are_listed_in_the_order_they_
     app = make_app(core=core, blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 9)
+        await press(pilot, *["enter"] * 10)
         run = app.query_one(RunStep)
         assert list(run.steps)[0] == "preflight"
         assert list(run.steps)[1:] == app.plan.steps()
@@ -435,7 +437,7 @@ async def test_extra_config_from_the_starting_answers_is_shown_and_kept():
     app = make_app(core=demo.core(), blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 7)
+        await press(pilot, *["enter"] * 8)
         assert app.step_id == "advanced"
         assert "omero.web.login_logo" in rendered(app.query_one(".file-only"))
         await press(pilot, "enter")
@@ -449,7 +451,7 @@ async def test_page_down_scrolls_a_long_review_while_the_focus_stays_on_apply():
     app = make_app(core=Recorder(flat=flat).core(), blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 8)
+        await press(pilot, *["enter"] * 9)
         review = app.query_one(ReviewStep)
         assert review.max_scroll_y > 0 and review.scroll_y == 0
         await press(pilot, "pagedown")
@@ -504,7 +506,7 @@ async def test_a_prefilled_choice_moves_from_the_selected_value_and_shows_it_wit
         await press(pilot, "left")
         assert app.flat["cors.mode"] == "off" and marked(app, "cors.mode") == ["off"]
         assert cursor(app, "cors.mode") == "off"
-        await press(pilot, "enter", "enter", "enter", "enter")
+        await press(pilot, "enter", "enter", "enter", "enter", "enter")
         assert app.step_id == "review"
         assert demo.made[-1]["cors.mode"] == "off" and app.answers.cors.mode == "off"
 
@@ -549,7 +551,7 @@ async def test_https_can_be_turned_off_by_emptying_the_certificate_or_the_key_fi
         app = make_app(core=demo.core(), blink=False)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            await press(pilot, *["enter"] * 7)
+            await press(pilot, *["enter"] * 8)
             assert app.step_id == "advanced"
             for key in (first, "web_server.https.certificate"):
                 if field(app, key).display:
@@ -575,7 +577,7 @@ async def test_an_answer_never_chosen_follows_its_default_and_the_review_lists_i
         await press(pilot, "enter", "enter", "enter", "left")
         assert app.flat["sessions.backend"] == "file"
         assert text_of(app, "sessions.clearsessions") == "daily"
-        await press(pilot, *["enter"] * 5)
+        await press(pilot, *["enter"] * 6)
         assert app.step_id == "review"
         assert app.answers.sessions.clearsessions == "daily"
         assert app.plan.jobs and app.plan.jobs[0].new
@@ -641,7 +643,7 @@ async def test_back_is_shown_only_where_there_is_a_way_back():
         assert not app.query_one("#back").display
         await press(pilot, "enter")
         assert app.query_one("#back").display
-        await press(pilot, *["enter"] * 8)
+        await press(pilot, *["enter"] * 9)
         assert app.step_id == "run" and app.applied
         assert not app.query_one("#back").display
 
@@ -653,7 +655,7 @@ async def test_a_failed_save_keeps_the_dialog_open_with_the_reason(tmp_path):
     app = make_app(core=Demo().core(), blink=False, save_default=str(tmp_path / "missing" / "a.yml"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 8, "ctrl+s", "enter")
+        await press(pilot, *["enter"] * 9, "ctrl+s", "enter")
         assert isinstance(app.screen, SaveDialog), "the dialog must stay open after a failed write"
         assert "missing" in rendered(app.screen.query_one("#save-error"))
         app.screen.query_one("#path", Input).value = str(tmp_path / "a.yml")
@@ -667,7 +669,7 @@ async def test_a_message_goes_once_another_answer_fixes_it_and_a_long_one_wraps(
     app = make_app(core=Demo().core(), blink=False)
     async with app.run_test(size=(60, 24)) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 7)
+        await press(pilot, *["enter"] * 8)
         assert app.step_id == "advanced"
         field(app, "web_server.https.certificate").query_one(Input).value = "/etc/ssl/omero.pem"
         await settle(pilot)
@@ -677,7 +679,7 @@ async def test_a_message_goes_once_another_answer_fixes_it_and_a_long_one_wraps(
         assert https_port.error and "web_server.port" in https_port.error
         error = https_port.query_one(".error")
         assert error.region.width <= 60 and error.region.height >= 2, "a long message wraps instead of being cut"
-        await press(pilot, *["escape"] * 5)
+        await press(pilot, *["escape"] * 6)
         assert app.step_id == "web_server"
         field(app, "web_server.port").query_one(Input).value = "8080"
         await settle(pilot)
