@@ -85,8 +85,8 @@ class WelcomeStep(Step):
         box.display = bool(others)
         if not others:
             return
-        box.mount(Label("Other deployments on this host: choose one to reconfigure it instead "
-                        "(as omerowizard --omerodir DIR does)", classes="hint deployments-title"))
+        box.mount(Static("Other deployments on this host: choose one to reconfigure it instead (as "
+                         "omerowizard --omerodir DIR does)", classes="hint deployments-title"))
         box.mount_all(DeploymentButton(d) for d in others)
 
     def show_failure(self, message: str) -> None:

@@ -872,3 +872,26 @@ async def test_under_no_color_the_chosen_apps_are_still_marked(monkeypatch):
             app.theme = theme
             await pilot.pause()
             assert multi_marked(app, "apps.enabled") == ["iviewer", "parade"], theme
+
+
+def test_detect_names_the_web_apps_installed_in_the_environment_but_not_in_omero_web_apps(tmp_path):
+    """Measured on the machine: the packages in the environment's site-packages, omero.web.apps read from
+    config.xml as data; the welcome step shows the line."""
+    import json
+
+    venv, omerodir = tmp_path / "venv", tmp_path / "OMERO.web"
+    site = venv / "lib" / "python3.11" / "site-packages"
+    (venv / "bin").mkdir(parents=True)
+    for name, version in (("omero-web", "5.33.2"), ("omero-figure", "8.0.1"), ("omero-iviewer", "0.19.1")):
+        info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (omerodir / "etc" / "grid").mkdir(parents=True)
+    apps = json.dumps(["omero_iviewer"]).replace('"', "&quot;")
+    (omerodir / "etc" / "grid" / "config.xml").write_text(
+        "<icegrid><properties id='__ACTIVE__'><property name='omero.config.profile' value='default'/></properties>"
+        f"<properties id='default'><property name='omero.web.apps' value=\"{apps}\"/></properties></icegrid>")
+    flat = {**answers_mod.defaults().flat(), "omero.venv": str(venv), "omero.omerodir": str(omerodir)}
+    detected = wizard.detect(flat, "test")
+    assert dict(detected.apps_not_enabled) == {"figure": "8.0.1"}, "iviewer is in omero.web.apps"
+    assert "Web apps installed but not enabled (choose them on the Web apps step): figure 8.0.1" in detected.lines()
