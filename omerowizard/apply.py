@@ -80,6 +80,21 @@ def answers_200(url: str) -> bool:
         return False
 
 
+def http_status(url: str, timeout: float = 30) -> str | int:
+    """The status of one GET of ``url``, redirects not followed (a reason when there is no answer)."""
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        with urllib.request.build_opener(NoRedirect).open(url, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (urllib.error.URLError, OSError) as e:
+        return str(getattr(e, "reason", e))
+
+
 class Interrupted(Exception):
     """SIGTERM (or Ctrl-C) arrived while applying."""
 
@@ -240,9 +255,8 @@ class Applier:
         if plan.upgrade:
             self.upgrade_web()
         if plan.packages:
-            with self.step("install packages"):
-                pip_install(self.omero.target.venv, [p.requirement for p in plan.packages],
-                            on_line=lambda line: self.emit(Output("install packages", line)), log=self.omero.log)
+            with self.step("install packages") as s:
+                s.detail = self.install_packages()
         if plan.config:
             with self.step("write OMERO config") as s:
                 self.write_config()
@@ -260,6 +274,7 @@ class Applier:
         try:
             if plan.web:
                 self.start_web()
+                self.check_apps()
                 if plan.answers.sessions.backend != "file":
                     with self.step("check the session store"):
                         why = preflight.check_session_store(plan)
@@ -293,6 +308,29 @@ class Applier:
         r = servercheck._run(argv, " ".join(argv))
         self.omero.log.server(r.what, r.ok, r.output)
         self.emit(Output("restore", f"{r.what} (it was not running before this run): {'done' if r.ok else r.output}"))
+
+    def check_apps(self) -> None:
+        """Each catalogue app of the answers answers at its URL on the application server (its login redirect, or
+        its page): a web app that does not load fails the run, which restores everything."""
+        from omerowizard.features import apps
+
+        plan = self.plan
+        if plan.answers.platform != "unix" or not plan.answers.apps.enabled:
+            return
+        if not (plan.packages or any(c.key in apps.LIST_KEYS or c.key == apps.MAPR_KEY for c in plan.config)):
+            return
+        base = login_url(plan).rsplit("/webclient/login/", 1)[0] + "/"
+        with self.step("check the web apps") as s:
+            seen = []
+            for name in plan.answers.apps.enabled:
+                app = apps.BY_NAME[name]
+                url = base + app.url
+                status = http_status(url)
+                if not (isinstance(status, int) and 200 <= status < 400):  # its page, or a redirect (to log in)
+                    raise ApplyError(f"{app.title} does not answer at {url} ({status}): the app is not loaded")
+                seen.append(f"{name} {status}")
+            s.detail = ", ".join(seen)
+        self.checked.append("the web apps " + ", ".join(seen) + " on the application server")
 
     def check_front_door(self) -> str | None:
         """Request the login page and a static file through the web server, as a browser would."""
@@ -360,6 +398,36 @@ class Applier:
 
     def _web_as_before(self, was_running: bool, step: str) -> None:
         web_as_before(self.omero, was_running, lambda line: self.emit(Output(step, line)))
+
+    def install_packages(self) -> str:
+        """The planned packages: the features' in one pip run, then each web app in its own (so a failure names
+        the app), then the uninstalls. Before any app is touched the whole environment is recorded in the
+        backup: a failure (or `omerowizard rollback`) uninstalls what was added and reinstalls what changed."""
+        from omerowizard.features import apps
+        from omerowizard.venv import pip_uninstall
+
+        plan = self.plan
+        venv = self.omero.target.venv
+        say = lambda line: self.emit(Output("install packages", line))  # noqa: E731
+        pinned = apps.pins(plan.state.packages)
+        if any(p.app for p in plan.packages):
+            assert self.backup is not None
+            self.backup.record_environment(dict(plan.state.packages))
+            say(f"the {len(plan.state.packages)} packages of {venv} recorded in the backup")
+        features = [p.requirement for p in plan.packages if p.action == "install" and not p.app]
+        if features:
+            pip_install(venv, [*features, *pinned], on_line=say, log=self.omero.log)
+        done = []
+        for p in plan.packages:
+            if p.action == "install" and p.app:
+                say(f"web app {p.app}: pip install {p.requirement}")
+                pip_install(venv, [p.requirement, *pinned], on_line=say, log=self.omero.log,
+                            extra=apps.pip_options(plan.answers))
+                done.append(f"{p.requirement} {p.version}".strip())
+        removed = [p.requirement for p in plan.packages if p.action == "uninstall"]
+        if removed:
+            pip_uninstall(venv, removed, on_line=say, log=self.omero.log)
+        return ", ".join([*features, *done] + [f"uninstalled {', '.join(removed)}"] * bool(removed))
 
     def write_config(self) -> None:
         self.omero.config_load(self.plan.sets)

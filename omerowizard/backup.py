@@ -72,6 +72,10 @@ class Manifest:
     # restore reinstalls exactly these ({distribution: version}; empty: no upgrade in this run)
     packages: dict[str, str] = field(default_factory=dict)
     packages_restored: bool = False
+    # issue 15: every distribution of the environment before a run installed or uninstalled web apps; restore
+    # uninstalls what is there now and was not then, and reinstalls what changed ({distribution: version})
+    environment: dict[str, str] = field(default_factory=dict)
+    environment_restored: bool = False
 
     def save(self, directory: Path) -> None:
         write_private(directory / "manifest.json", json.dumps(asdict(self), indent=1))
@@ -132,6 +136,11 @@ class Backup:
         self.manifest.packages = dict(versions)
         self.save()
 
+    def record_environment(self, versions: dict[str, str]) -> None:
+        """Before web apps are installed or uninstalled: the whole environment, to come back to on restore."""
+        self.manifest.environment = dict(versions)
+        self.save()
+
     def save(self) -> None:
         self.manifest.save(self.directory)
 
@@ -177,6 +186,12 @@ class Backup:
                 restored.append("packages " + ", ".join(pins))
             except (OSError, WizardError) as exc:
                 failed.append(f"packages {', '.join(pins)}: {exc}")
+        if m.environment and not m.environment_restored:
+            try:
+                restored += restore_environment(Path(m.venv), m.environment)
+                m.environment_restored = True
+            except (OSError, WizardError) as exc:
+                failed.append(f"the packages of {m.venv}: {exc}")
         m.status = "failed-restore" if failed else "restored"
         self._save_quietly()
         return restored, failed
@@ -377,3 +392,22 @@ def answers_summary(before: str | None, after: str | None) -> list[str]:
 def unified(path: str, old: str, new: str) -> str:
     return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{path} (now)",
                                         f"{path} (restored)"))
+
+
+def restore_environment(venv: Path, before: dict[str, str]) -> list[str]:
+    """Bring the environment back to the distributions ``before``: uninstall those added since, reinstall
+    (without their dependencies, which are restored the same way) those removed or changed."""
+    from omerowizard.probe import packages
+    from omerowizard.venv import pip_install, pip_uninstall
+
+    now = packages(venv)
+    added = sorted(n for n in now if n not in before)
+    changed = sorted(f"{n}=={v}" for n, v in before.items() if now.get(n) != v)
+    out = []
+    if added:
+        pip_uninstall(venv, added)
+        out.append("uninstalled " + ", ".join(f"{n} {now[n]}" for n in added))
+    if changed:
+        pip_install(venv, changed, extra=["--no-deps"])
+        out.append("reinstalled " + ", ".join(changed))
+    return out

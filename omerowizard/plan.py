@@ -56,8 +56,13 @@ class ConfigChange:
 class PackageChange:
     requirement: str
     why: str
+    action: str = "install"  # install | uninstall
+    version: str = ""  # the version pip's dry run would install (an uninstall: the installed one)
+    app: str = ""  # the web app it belongs to (apps.enabled name or custom Django app name)
 
     def describe(self) -> str:
+        if self.action == "uninstall":
+            return f"pip uninstall {self.requirement} {self.version} ({self.why})"
         return f"pip install {self.requirement} ({self.why})"
 
 
@@ -235,6 +240,10 @@ class Plan:
                 out.append("collect static files")
             out.append(self.web.label)
             out.append("check the login page")
+            from omerowizard.features import apps
+            if self.answers.platform == "unix" and self.answers.apps.enabled and (
+                    self.packages or any(c.key in apps.LIST_KEYS or c.key == apps.MAPR_KEY for c in self.config)):
+                out.append("check the web apps")
         from omerowizard import frontdoor
         if frontdoor.reachable(self):
             out.append(frontdoor.STEP)
@@ -291,6 +300,8 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
     for dist, why in omeroconfig.packages(answers):
         if normalise(dist) not in state.packages and not plan.upgrade:  # an upgrade installs them with omero-web
             plan.packages.append(PackageChange(dist, why))
+    from omerowizard.features import apps  # the web apps' packages, with the versions pip would install
+    apps.plan_packages(plan, previous)
 
     from omerowizard import frontdoor, serverfiles  # the web-server files and scheduled jobs (issue 4)
     serverfiles.plan_files(plan)

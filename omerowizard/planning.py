@@ -49,6 +49,10 @@ def plan_for(a: Answers) -> tuple[Plan, Omero]:
     omero = Omero(target_of(a))
     state = probe(omero)
     measure_upgrade(a, state, omero)
+    if state.installed and a.platform == "unix":
+        from omerowizard.features import apps
+
+        state.apps_measured = apps.measure(a, omero.target.venv, state.packages, log=omero.log)
     prev = saved(a.omero.omerodir)
     if prev is not None and target_of(prev) != target_of(a):
         prev = None

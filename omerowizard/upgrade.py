@@ -110,6 +110,9 @@ def measure(answers, venv, packages: dict[str, str], log=None) -> Measured | Non
     if wanted is None:
         return None
     reqs = requirements(wanted, answers.sessions.backend, answers.cors.mode != "off")
+    from omerowizard.features import apps  # the web apps, in versions that work with the new omero-web
+
+    reqs += [p.requirement for p in apps.wanted_packages(answers)]
     return Measured(wanted, tuple(reqs), venv_mod.dry_run(venv, reqs, log=log))
 
 

@@ -83,12 +83,13 @@ def _pip_argv(venv: Path, args: list[str]) -> list[str]:
     return as_user_argv(user, argv, {"HOME": home, "PATH": f"{venv / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8"})
 
 
-def dry_run(venv: Path, requirements: Iterable[str], log: CommandLog | None = None) -> dict[str, str]:
+def dry_run(venv: Path, requirements: Iterable[str], log: CommandLog | None = None,
+            extra: Iterable[str] = ()) -> dict[str, str]:
     """What ``pip install REQUIREMENTS`` would install into the environment, as {distribution: version}:
     pip's dry-run report (nothing is written to the environment), run as the environment's owner."""
     reqs = list(requirements)
     argv = _pip_argv(venv, ["install", "--dry-run", "--report", "-", "--quiet", "--disable-pip-version-check",
-                            "--no-input", *reqs])
+                            "--no-input", *extra, *reqs])
     proc = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=600)
     if log:
         log.write(argv, proc.stdout[-2000:] + proc.stderr[-4000:], proc.returncode, 0.0)
@@ -98,3 +99,16 @@ def dry_run(venv: Path, requirements: Iterable[str], log: CommandLog | None = No
     start = proc.stdout.find("{")
     report = json.loads(proc.stdout[start:]) if start >= 0 else {"install": []}
     return {normalise(item["metadata"]["name"]): item["metadata"]["version"] for item in report.get("install", [])}
+
+
+def pip_uninstall(venv: Path, names: Iterable[str], on_line: LineSink | None = None,
+                  log: CommandLog | None = None) -> None:
+    """``pip uninstall -y NAMES`` in the environment, as its owner."""
+    names = list(names)
+    if not names:
+        return
+    argv = _pip_argv(venv, ["uninstall", "--disable-pip-version-check", "--no-input", "-y", *names])
+    result = run_streamed(argv, on_line=on_line, log=log or CommandLog())
+    if result.returncode != 0:
+        tail = "\n".join(result.output.strip().splitlines()[-10:])
+        raise InstallError(f"pip could not uninstall {', '.join(names)} from {venv} (exit {result.returncode}):\n{tail}")

@@ -36,7 +36,7 @@ class App:
     top_links: tuple[Any, ...] = ()  # entries of omero.web.ui.top_links
     center_plugins: tuple[Any, ...] = ()  # entries of omero.web.ui.center_plugins
     viewer_view: str | None = None  # the value of omero.web.viewer.view that makes it the default viewer
-    url: str = ""  # a page of the app (below the prefix) that answers once it is installed
+    url: str = ""  # its pages' root below the prefix (the app's Django label): 302 to the login page, or 200
     static: str = ""  # one static file of the app (below the static URL)
     help: str = ""
 
@@ -46,7 +46,7 @@ CATALOGUE: tuple[App, ...] = (
         open_with=(["omero_figure", "new_figure",
                     {"supported_objects": ["images"], "target": "_blank", "label": "OMERO.figure"}],),
         top_links=(["Figure", "figure_index", {"title": "Open Figure in new tab", "target": "_blank"}],),
-        url="figure/", static="figure/images/favicon.ico",
+        url="figure/", static="omero_figure/bootstrap-icons.css",
         help="figure: publication figures from OMERO images (an 'Open with' entry and a 'Figure' top link)"),
     App("iviewer", "OMERO.iviewer", "omero-iviewer", "omero_iviewer",
         open_with=(["omero_iviewer", "omero_iviewer_index",
@@ -57,11 +57,11 @@ CATALOGUE: tuple[App, ...] = (
         help="iviewer: the image viewer of OMERO.web's ROI and rendering tools (an 'Open with' entry; optionally "
              "the default viewer)"),
     App("mapr", "OMERO.mapr", "omero-mapr", "omero_mapr",
-        url="mapr/", static="mapr/css/mapr.css",
+        url="mapr/", static="mapr/css/ome.mapr.css",
         help="mapr: browse data by key-value annotations such as genes or phenotypes (needs omero.web.mapr.config)"),
     App("parade", "OMERO.parade", "omero-parade", "omero_parade",
         center_plugins=(["Parade", "omero_parade/init.js.html", "omero_parade"],),
-        url="omero_parade/", static="omero_parade/css/parade.css",
+        url="parade/", static="omero_parade/css/parade.css",
         help="parade: filter and plot images by their data in the centre panel of the webclient"),
     App("fpbioimage", "OMERO.fpbioimage", "omero-fpbioimage", "omero_fpbioimage",
         open_with=(["omero_fpbioimage", "fpbioimage_index",
@@ -97,6 +97,9 @@ MAPR_PRESETS: dict[str, tuple[dict[str, Any], list[Any]]] = {
                  ["Any Value", {"viewname": "maprindex_anyvalue"}, {"title": "Find Any Value"}]),
 }
 
+# what extra_config's refusal of omero.web.apps says to do instead
+APPS_HINT = ("remove it from extra_config: a web app is installed and added by the apps section, apps.enabled for "
+             + " | ".join(NAMES) + ", apps.custom for any other app (its requirement and Django app name)")
 LIST_KEYS = ("omero.web.apps", "omero.web.open_with", "omero.web.ui.top_links", "omero.web.ui.center_plugins")
 VIEWER_KEY = "omero.web.viewer.view"
 MAPR_KEY = "omero.web.mapr.config"
@@ -328,13 +331,332 @@ QUESTIONS = (
 )
 
 
+# ---------------------------------------------------------------------------------------------- entries
+@dataclass
+class Entries:
+    """What a set of answers wants in OMERO.web's config: the entries of each list key, the viewer, mapr's config."""
+
+    lists: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in LIST_KEYS})
+    viewer: str | None = None
+    mapr: list[Any] | None = None
+    who: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in LIST_KEYS})  # the apps behind them
+
+    def add(self, key: str, entry: Any, app: str) -> None:
+        if entry not in self.lists[key]:
+            self.lists[key].append(entry)
+        if app not in self.who[key]:
+            self.who[key].append(app)
+
+
+def _json(text: Any) -> Any:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def entries_of(a: Any) -> Entries:
+    """The config the apps section of answers ``a`` asks for (the catalogue's entries, then the custom apps')."""
+    out = Entries()
+    if a is None or getattr(a, "platform", "unix") != "unix":
+        return out
+    apps = a.apps
+    for name in apps.enabled:
+        app = BY_NAME[name]
+        out.add("omero.web.apps", app.django_app, name)
+        for e in app.open_with:
+            out.add("omero.web.open_with", e, name)
+        for e in app.top_links:
+            out.add("omero.web.ui.top_links", e, name)
+        for e in app.center_plugins:
+            out.add("omero.web.ui.center_plugins", e, name)
+        if app.viewer_view and apps.iviewer_default_viewer:
+            out.viewer = app.viewer_view
+        if name == "mapr" and apps.mapr_config:
+            try:
+                out.mapr = mapr_entries(apps.mapr_config)
+                if apps.mapr_top_links:
+                    for e in mapr_top_links(apps.mapr_config):
+                        out.add("omero.web.ui.top_links", e, "mapr")
+            except ValueError:
+                pass  # refused by validation
+    for rec in apps.custom:
+        app = rec.get("app")
+        if not app:
+            continue
+        out.add("omero.web.apps", app, app)
+        for key, field_ in (("omero.web.open_with", "open_with"), ("omero.web.ui.top_links", "top_links")):
+            entry = _json(rec.get(field_))
+            if entry is not None:
+                out.add(key, entry, app)
+    return out
+
+
+def merge(current: list[Any], owned: list[Any], wanted: list[Any]) -> list[Any]:
+    """The list ``current`` with the wizard's entries brought up to date: an entry it owned (``owned``) that is
+    no longer wanted goes, a wanted entry that is missing is appended; every other entry stays, in its order
+    (and an owned entry still wanted keeps its place)."""
+    out = [x for x in current if x in wanted or x not in owned]
+    out += [x for x in wanted if x not in out]
+    return out
+
+
+def adopts(a: Any, previous: Any) -> bool:
+    """Whether the apps read back from the live config count as the wizard's: only on a deployment without
+    saved answers whose answers say which apps they want (apps.enabled given, as `omerowizard answers` prints
+    it and the interactive front ends always do). Answers that do not mention the apps leave apps added by hand
+    alone."""
+    return previous is None and "apps.enabled" in getattr(a, "given", ())
+
+
+def previous_entries(a: Any, ctx: Any) -> Entries:
+    """The entries the wizard owns before this run: those the last applied answers asked for. A deployment
+    without saved answers (its apps added by hand) is read back as ``omerowizard answers`` reads it, and the
+    entries the wizard would have written for the catalogue apps it finds count as its own when the answers
+    say which apps they want (``adopts``); else it owns nothing yet."""
+    if ctx.previous is not None:
+        return entries_of(ctx.previous)
+    if not adopts(a, ctx.previous):
+        return Entries()
+    return entries_of(_AppsView(inferred_apps(ctx.current)))
+
+
+def inferred_apps(config: Mapping[str, str]) -> dict[str, Any]:
+    """The catalogue apps of a live config as answers (the apps a deployment made by hand has)."""
+    inferred: dict[str, Any] = {}
+    FEATURE.infer(config, inferred, {**FEATURE.keys, **_all_keys()})
+    apps = inferred.get("apps", {})
+    apps["custom"] = []  # an app outside the catalogue: which entries are its own cannot be told
+    return apps
+
+
+def _all_keys():
+    from omerowizard.features import KEYS
+
+    return KEYS
+
+
+class _AppsView:
+    """Inferred apps answers (a plain mapping) read as the answers model reads them."""
+
+    platform = "unix"
+
+    def __init__(self, apps: Mapping[str, Any]):
+        from types import SimpleNamespace
+
+        self.apps = SimpleNamespace(
+            enabled=tuple(apps.get("enabled") or ()), iviewer_default_viewer=bool(apps.get("iviewer_default_viewer")),
+            mapr_config=apps.get("mapr_config"), mapr_top_links=bool(apps.get("mapr_top_links", True)),
+            custom=tuple(apps.get("custom") or ()))
+
+
+def _base_list(key: str, a: Any, ctx: Any, w: Any) -> list[Any]:
+    """The list the wizard's entries are merged into: extra_config's value when it gives the key (it then says
+    what the administrator's entries are), OMERO's default when extra_config gave it last time and no longer
+    does, else the value OMERO.web uses now (which is what `omero config append` appends to)."""
+    extra = a.extra_config or {}
+    if key in extra:
+        value = extra[key]
+        value = _json(value) if isinstance(value, str) else value
+        return list(value) if isinstance(value, list) else []
+    prev_extra = ctx.previous.extra_config if ctx.previous is not None else {}
+    if key in prev_extra:
+        return list(_json(w.keys[key].default) or [])
+    if key in w.values:  # another feature (cors: corsheaders) already decided the value
+        value = _json(w.values[key]) if w.values[key] is not None else _json(w.keys[key].default)
+        return list(value) if isinstance(value, list) else []
+    value = effective_json(w.keys, ctx.current, key)
+    return list(value) if isinstance(value, list) else []
+
+
+def _names(apps: list[str]) -> str:
+    return ", ".join(apps)
+
+
+# ---------------------------------------------------------------------------------------------- packages
+@dataclass(frozen=True)
+class Wanted:
+    """One app's package as the answers want it."""
+
+    name: str  # catalogue name, or the custom app's Django app name
+    package: str  # distribution name (normalised)
+    requirement: str  # what pip is given
+
+
+def _split(req: str) -> tuple[str, str]:
+    m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(.*)", req)
+    return (m.group(1), m.group(2).strip()) if m else (req, "")
+
+
+def wanted_packages(a: Any) -> list[Wanted]:
+    from omerowizard.venv import normalise
+
+    if a is None or getattr(a, "platform", "unix") != "unix":
+        return []
+    out = []
+    for name in a.apps.enabled:
+        app = BY_NAME[name]
+        spec = (a.apps.versions or {}).get(name, "")
+        out.append(Wanted(name, normalise(app.package), app.package + spec))
+    for rec in a.apps.custom:
+        if rec.get("requirement") and rec.get("app"):
+            dist, _ = _split(rec["requirement"])
+            out.append(Wanted(rec["app"], normalise(dist), rec["requirement"].replace(" ", "")))
+    return out
+
+
+def satisfied(requirement: str, installed: str | None) -> bool | None:
+    """Whether an installed version satisfies the requirement (None: cannot tell without pip)."""
+    if installed is None:
+        return False
+    _, spec = _split(requirement)
+    if not spec:
+        return True
+    try:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+        from packaging.version import InvalidVersion, Version
+    except ImportError:
+        return None
+    try:
+        return Version(installed) in SpecifierSet(spec, prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return None
+
+
+PINNED = ("omero-web", "omero-py", "django")  # kept at their installed versions while apps are installed
+
+
+def pins(packages: Mapping[str, str]) -> list[str]:
+    """Requirements that keep omero-web and its core at the installed versions: pip then chooses the newest
+    release of each app that works with them, and never upgrades OMERO.web to install an app."""
+    return [f"{n}=={packages[n]}" for n in PINNED if n in packages]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """pip's dry run for the apps to install: {distribution: version} it would install, or why it cannot."""
+
+    requirements: tuple[str, ...]
+    install: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def to_install(a: Any, packages: Mapping[str, str]) -> list[Wanted]:
+    return [p for p in wanted_packages(a) if satisfied(p.requirement, packages.get(p.package)) is not True]
+
+
+def pip_options(a: Any) -> list[str]:
+    link = a.apps.find_links if a is not None else None
+    return ["--find-links", link] if link else []
+
+
+def measure(a: Any, venv: Any, packages: Mapping[str, str], log: Any = None) -> Measured | None:
+    """pip's dry run for the apps the answers want and the environment lacks (I/O: runs while probing).
+    Nothing is run when every app is installed at a version its requirement accepts."""
+    from omerowizard import venv as venv_mod
+    from omerowizard.errors import InstallError
+
+    todo = to_install(a, packages)
+    if not todo:
+        return None
+    reqs = tuple(p.requirement for p in todo)
+    try:
+        found = venv_mod.dry_run(venv, [*reqs, *pins(packages)], log=log, extra=pip_options(a))
+    except InstallError as exc:
+        return Measured(reqs, error=str(exc))
+    return Measured(reqs, found)
+
+
+def removed_apps(a: Any, ctx_previous: Any, current: Mapping[str, str]) -> list[Wanted]:
+    """The apps the wizard installed before (the last applied answers, else those read back from the config)
+    that the answers no longer want."""
+    if ctx_previous is not None:
+        before = wanted_packages(ctx_previous)
+    elif adopts(a, ctx_previous):
+        before = wanted_packages(_AppsVersions(inferred_apps(current)))
+    else:
+        before = []
+    now = {p.package for p in wanted_packages(a)}
+    return [p for p in before if p.package not in now]
+
+
+class _AppsVersions(_AppsView):
+    def __init__(self, apps):
+        super().__init__(apps)
+        self.apps.versions = {}
+
+
+def required_by(venv: Any, package: str) -> list[str]:
+    """The installed distributions that require ``package`` (read from their metadata in this process)."""
+    import importlib.metadata
+
+    from omerowizard.probe import site_packages
+    from omerowizard.venv import normalise
+
+    paths = [str(p) for p in site_packages(venv)]
+    out = []
+    for dist in importlib.metadata.distributions(path=paths):
+        for req in dist.requires or ():
+            if ";" in req and "extra ==" in req:
+                continue
+            if normalise(_split(req)[0]) == package:
+                out.append(normalise(dist.metadata["Name"] or "?"))
+                break
+    return sorted(set(out))
+
+
+def plan_packages(plan: Any, previous: Any) -> None:
+    """The package changes of the apps: installs (with the version pip's dry run would install), and the
+    uninstalls asked for by apps.uninstall_removed."""
+    from omerowizard.plan import PackageChange
+
+    a, state = plan.answers, plan.state
+    if a.platform != "unix" or not state.installed:
+        return
+    measured = state.apps_measured
+    todo = to_install(a, state.packages)
+    if todo and not plan.upgrade:
+        if measured is None or measured.error:
+            why = measured.error if measured is not None else "pip's dry run did not run"
+            plan.refusals.append(f"web apps: {why}. pip must reach the package index, or a directory of wheels "
+                                 "given as apps.find_links")
+        install = measured.install if measured is not None else {}
+        for p in todo:
+            old = state.packages.get(p.package)
+            new = install.get(p.package)
+            if new is None and old is not None:
+                continue  # pip keeps the installed one
+            version = f"{old} -> {new}" if old else (new or "?")
+            deps = sorted(f"{n} {('%s -> ' % state.packages[n]) if n in state.packages else ''}{v}"
+                          for n, v in install.items()
+                          if n not in {q.package for q in todo} and state.packages.get(n) != v)
+            why = f"web app {p.name}: {p.package} {version}"
+            if deps and p is todo[-1]:
+                why += "; with " + ", ".join(deps)
+            plan.packages.append(PackageChange(p.requirement, why, version=new or "", app=p.name))
+    if a.apps.uninstall_removed:
+        for p in removed_apps(a, previous, state.config):
+            if p.package not in state.packages:
+                continue
+            if p.package in PROTECTED:
+                plan.notes.append(f"{p.package} is not uninstalled: OMERO.web needs it")
+                continue
+            users = [u for u in required_by(state.target.venv, p.package) if u != p.package]
+            if users:
+                plan.notes.append(f"{p.package} is not uninstalled: {', '.join(users)} require it")
+                continue
+            plan.packages.append(PackageChange(p.package, f"web app {p.name} removed (apps.uninstall_removed)",
+                                               action="uninstall", version=state.packages[p.package], app=p.name))
+
+
 class Apps(Feature):
     name = "apps"
     steps = (("apps", "Web apps"),)
     keys = {
         # web apps are added by the apps section only (corsheaders by cors.mode)
-        "omero.web.apps": Key("[]", "json", "apps.enabled (the catalogue's apps) or apps.custom (any other app: its "
-                                            "requirement and Django app name)"),
+        "omero.web.apps": Key("[]", "json", "apps.enabled or apps.custom"),
         # lists an administrator may set in extra_config too: the wizard adds and removes only its own entries
         "omero.web.open_with": Key(DEFAULT_OPEN_WITH, "json", "apps.enabled", shared=True),
         "omero.web.ui.top_links": Key(DEFAULT_TOP_LINKS, "json", "apps.enabled", shared=True),
@@ -344,21 +666,168 @@ class Apps(Feature):
     }
     questions = QUESTIONS
 
+    def wanted(self, a, ctx, w):
+        if a.platform != "unix":
+            return
+        now = entries_of(a)
+        before = previous_entries(a, ctx)
+        for key in LIST_KEYS:
+            base = _base_list(key, a, ctx, w)
+            merged = merge(base, before.lists[key], now.lists[key])
+            gone = [e for e in before.lists[key] if e not in now.lists[key] and e in base]
+            parts = []
+            if now.who[key]:
+                parts.append(f"the entries of {_names(now.who[key])}")
+            if gone:
+                parts.append(f"without the entries of removed apps ({_names([x for x in before.who[key] if x not in now.who[key]]) or 'changed'})")
+            if key in (a.extra_config or {}):
+                parts.insert(0, "extra_config")
+            w.want(key, merged, "; ".join(parts) or "no web app entries")
+        extra = a.extra_config or {}
+        current_view = ctx.current.get(VIEWER_KEY)
+        if now.viewer:
+            w.want(VIEWER_KEY, now.viewer, "OMERO.iviewer is the default viewer (apps.iviewer_default_viewer)")
+        elif VIEWER_KEY in extra:
+            w.want(VIEWER_KEY, extra[VIEWER_KEY], "extra_config")
+        elif before.viewer and current_view == before.viewer:
+            w.want(VIEWER_KEY, None, "the wizard had made OMERO.iviewer the default viewer: back to OMERO's")
+        elif ctx.previous is not None and VIEWER_KEY in ctx.previous.extra_config:
+            w.want(VIEWER_KEY, None, "removed from extra_config")
+        else:
+            w.values[VIEWER_KEY], w.why[VIEWER_KEY] = current_view, "kept"
+        if now.mapr is not None:
+            w.want(MAPR_KEY, now.mapr, "apps.mapr_config")
+        elif before.mapr is not None:
+            w.want(MAPR_KEY, None, "OMERO.mapr removed")
+        else:
+            w.values[MAPR_KEY], w.why[MAPR_KEY] = ctx.current.get(MAPR_KEY), "kept"
+
+    def infer(self, config, out, keys):
+        apps_list = effective_json(keys, config, "omero.web.apps") or []
+        apps_list = [x for x in apps_list if isinstance(x, str)]
+        section = out.setdefault("apps", {})
+        enabled = [app.name for app in CATALOGUE if app.django_app in apps_list]
+        section["enabled"] = enabled
+        if "iviewer" in enabled:
+            section["iviewer_default_viewer"] = effective(keys, config, VIEWER_KEY) == BY_NAME["iviewer"].viewer_view
+        else:
+            section.pop("iviewer_default_viewer", None)
+        if "mapr" in enabled:
+            mapr = effective_json(keys, config, MAPR_KEY)
+            if isinstance(mapr, list) and mapr:
+                names = [n for n, (entry, _) in MAPR_PRESETS.items() for m in mapr if m == entry]
+                text = ", ".join(names) if len(names) == len(mapr) else json.dumps(mapr)
+                section["mapr_config"] = text
+                links = effective_json(keys, config, "omero.web.ui.top_links") or []
+                try:
+                    section["mapr_top_links"] = all(e in links for e in mapr_top_links(text))
+                except ValueError:
+                    pass
+        else:
+            section.pop("mapr_config", None)
+            section.pop("mapr_top_links", None)
+        known = {app.django_app for app in CATALOGUE} | {"corsheaders"}
+        open_with = effective_json(keys, config, "omero.web.open_with") or []
+        venv = (out.get("omero") or {}).get("venv")
+        custom = []
+        for name in apps_list:
+            if name in known or django_app(name):
+                continue
+            rec: dict[str, Any] = {"requirement": distribution_of(venv, name), "app": name}
+            own = [e for e in open_with if isinstance(e, list) and e and e[0] == name]
+            if own:
+                rec["open_with"] = json.dumps(own[0])
+            custom.append(rec)
+        section["custom"] = custom
+
     def cross_checks(self, flat, given, bad, problem):
+        if not _unix(flat):
+            return
         enabled = flat.get("apps.enabled") or ()
         if "mapr" in enabled and "apps.enabled" not in bad and not flat.get("apps.mapr_config") \
-                and "apps.mapr_config" not in bad and _unix(flat):
+                and "apps.mapr_config" not in bad:
             problem("apps.mapr_config", "is missing: OMERO.mapr needs omero.web.mapr.config to work",
                     QUESTIONS[2].allowed_text())
+        versions = flat.get("apps.versions") or {}
+        if isinstance(versions, dict) and "apps.versions" not in bad:
+            for name in versions:
+                if name in BY_NAME and name not in enabled:
+                    problem(f"apps.versions.{name}", f"pins {name}, which apps.enabled does not choose",
+                            "versions of the apps in apps.enabled")
+        custom = flat.get("apps.custom") or ()
+        if isinstance(custom, (list, tuple)) and "apps.custom" not in bad:
+            catalogue = {app.django_app: app.name for app in CATALOGUE}
+            packages = {app.package: app.name for app in CATALOGUE}
+            seen: dict[str, int] = {}
+            for i, rec in enumerate(custom):
+                if not isinstance(rec, dict):
+                    continue
+                app = rec.get("app")
+                if app in catalogue:
+                    problem(f"apps.custom[{i}].app", f"{app!r} is the catalogue's {catalogue[app]}",
+                            f"add {catalogue[app]} to apps.enabled instead")
+                elif app == "corsheaders":
+                    problem(f"apps.custom[{i}].app", "'corsheaders' is added by cors.mode", "answer cors.mode")
+                elif app in seen:
+                    problem(f"apps.custom[{i}].app", f"{app!r} is already apps.custom[{seen[app]}]", "each app once")
+                if isinstance(app, str):
+                    seen.setdefault(app, i)
+                req = rec.get("requirement")
+                if isinstance(req, str) and not requirement(req):
+                    from omerowizard.venv import normalise
+
+                    dist = normalise(_split(req)[0])
+                    for name, app_name in packages.items():
+                        if normalise(name) == dist:
+                            problem(f"apps.custom[{i}].requirement", f"{req!r} is the catalogue's {app_name}",
+                                    f"add {app_name} to apps.enabled (and its version to apps.versions)")
+                    if dist in PROTECTED:
+                        problem(f"apps.custom[{i}].requirement", f"{req!r} is part of OMERO.web, not a web app",
+                                "the package of a web app")
+        link = flat.get("apps.find_links")
+        if isinstance(link, str) and link and "apps.find_links" not in bad:
+            from omerowizard import validators as v
+
+            if not (link.startswith("https://") or link.startswith("http://")):
+                msg = v.unix_path(link)
+                if msg:
+                    problem("apps.find_links", f"{link!r} {msg}")
+
+    def preflight(self, plan):
+        link = plan.answers.apps.find_links if plan.answers.platform == "unix" else None
+        out = []
+        if link and link.startswith("/") and any(p.action == "install" for p in plan.packages):
+            import os
+
+            if not os.path.isdir(link):
+                out.append(Check("web apps", False, f"apps.find_links {link} is not a directory"))
+        return out
 
 
-FEATURE = Apps()
+def distribution_of(venv: str | None, module: str) -> str:
+    """The distribution that installs the top-level module ``module`` in ``venv`` (its top_level.txt or RECORD),
+    else the module's name with '-' for '_' (what OME's apps use: omero_figure is omero-figure)."""
+    from pathlib import Path
+
+    guess = module.split(".")[0].replace("_", "-")
+    if not venv:
+        return guess
+    top = module.split(".")[0]
+    for site in sorted(Path(venv).glob("lib/python3*/site-packages")):
+        for info in site.glob("*.dist-info"):
+            try:
+                names = (info / "top_level.txt").read_text().split() if (info / "top_level.txt").exists() else \
+                    {line.split("/", 1)[0] for line in (info / "RECORD").read_text().splitlines() if "/" in line}
+            except OSError:
+                continue
+            if top in names:
+                return info.name.removesuffix(".dist-info").rsplit("-", 1)[0].replace("_", "-")
+    return guess
 
 
 def not_enabled(packages: Mapping[str, str], config: Mapping[str, str], sites=()) -> dict[str, str]:
-    """Web apps installed in the environment whose Django app is not in omero.web.apps: the catalogue's by
-    their name, other OMERO.web apps (a distribution omero-* or *-gallery with a Django AppConfig) by their
-    distribution name. {name: installed version}."""
+    """Web apps installed in the environment whose Django app is not in omero.web.apps, by their catalogue name:
+    {name: installed version}."""
     from omerowizard.venv import normalise
 
     apps = effective_json(FEATURE.keys, config, "omero.web.apps") or []
@@ -368,3 +837,6 @@ def not_enabled(packages: Mapping[str, str], config: Mapping[str, str], sites=()
         if version is not None and app.django_app not in apps:
             out[app.name] = version
     return out
+
+
+FEATURE = Apps()

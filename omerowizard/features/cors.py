@@ -49,11 +49,13 @@ class Cors(Feature):
     def wanted(self, a, ctx, w):
         # keep every app and middleware someone else added; add or remove only ours
         current = ctx.current
-        apps = [x for x in (effective_json(w.keys, current, "omero.web.apps") or []) if x != "corsheaders"]
+        apps = list(effective_json(w.keys, current, "omero.web.apps") or [])
         middleware = [m for m in (effective_json(w.keys, current, "omero.web.middleware") or DEFAULT_MIDDLEWARE)
                       if not (isinstance(m, dict) and str(m.get("class", "")).startswith("corsheaders."))]
         on = a.cors.mode != "off"
-        w.want("omero.web.apps", apps + ["corsheaders"] if on else apps,
+        # corsheaders keeps its place (the web apps' entries stay where they are)
+        w.want("omero.web.apps", (apps if "corsheaders" in apps else apps + ["corsheaders"]) if on
+               else [x for x in apps if x != "corsheaders"],
                "django-cors-headers app" if on else "CORS off: without the corsheaders app")
         w.want("omero.web.middleware", (middleware + CORS_MIDDLEWARE) if on else middleware,
                "CORS middleware first (0.5) and last (10)" if on else "CORS off: without the CORS middleware")

@@ -108,11 +108,15 @@ class Extra(Feature):
     )
 
     def wanted(self, a, ctx, w):
+        from omerowizard.features import KEYS
+
+        shared = {k for k, spec in KEYS.items() if spec.shared}  # their feature merges extra_config's value itself
         for key, value in a.extra_config.items():
-            w.want(key, value, "extra_config")
+            if key not in shared:
+                w.want(key, value, "extra_config")
         previous = ctx.previous.extra_config if ctx.previous is not None else {}
         for key in previous:
-            if key not in a.extra_config:
+            if key not in a.extra_config and key not in shared:
                 w.values[key] = None
                 w.why[key] = "removed from extra_config"
 
@@ -134,8 +138,10 @@ class Extra(Feature):
                 problem(key, msg)
             question = owner_of(k)
             if question:
+                from omerowizard.features.apps import APPS_HINT
+
                 problem(key, f"is set by the answer {question}, not by extra_config",
-                        f"remove it from extra_config and answer {question}")
+                        APPS_HINT if k == "omero.web.apps" else f"remove it from extra_config and answer {question}")
                 continue
             self._check_declared(flat, key, k, item, problem)
 

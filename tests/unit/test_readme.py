@@ -15,3 +15,4 @@ def test_the_readmes_example_answers_file_is_valid():
     assert example, "the README has an example answers file"
     a = answers.load_text(example.group(1), "README.md")
     assert a.servers[0]["name"] == "Main" and a.cors.mode == "origins"
+    assert a.apps.enabled == ("figure", "iviewer")
