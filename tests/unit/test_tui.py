@@ -841,7 +841,8 @@ async def test_web_apps_step_chooses_figure_and_iviewer_with_space_and_the_answe
         assert demo.made[-1]["apps.enabled"] == ["figure", "iviewer"]
         assert app.answers.apps.enabled == ("figure", "iviewer")
         review = "\n".join(rendered(s) for s in app.query_one(ReviewStep).query(Static))
-        assert "omero-figure" in review and "omero-iviewer" in review, review
+        assert "omero-figure 8.0.1" in review and "omero-iviewer 0.19.1" in review, review  # pip's choice
+        assert '["omero_figure", "omero_iviewer"]' in review, review  # omero.web.apps
         saved = app.core.save_answers_file(app.answers, str(tmp_path / "answers.yml"))
         data = yaml.safe_load(saved.read_text())
         assert data["apps"]["enabled"] == ["figure", "iviewer"]
