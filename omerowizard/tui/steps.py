@@ -57,8 +57,8 @@ class WelcomeStep(Step):
     def show(self, detected: wizard.Detected, venv: str, from_file: bool = False) -> None:
         self.query_one("#detecting").display = False
         text = Text()
-        # with an answers file the wizard is about that file's deployment: the others are only named
-        for line in detected.lines(others=from_file):
+        # the other deployments come after the verdict and the installer's button (a host may have many)
+        for line in detected.lines(others=False):
             text.append(("\n" if text else "") + "  " + line)
         self.query_one("#detected", Static).update(text)
         verdict = self.query_one("#verdict", Static)
@@ -76,14 +76,19 @@ class WelcomeStep(Step):
                 ("First-time deployment:", "bold"),
                 " OMERO.web is installed and this OMERODIR has no configuration yet: the wizard creates it."))
         self.query_one("#install-row").display = not detected.installed
-        self._offer_deployments([] if from_file else detected.others)
+        self._offer_deployments(detected.others, choose=not from_file)
 
-    def _offer_deployments(self, others: list[str]) -> None:
-        """The other deployments of this host, a button each: choosing one reopens the wizard on it."""
+    def _offer_deployments(self, others: list[str], choose: bool) -> None:
+        """The other deployments of this host, a button each: choosing one reopens the wizard on it. With an
+        answers file the wizard is about that file's deployment: the others are only named."""
         box = self.query_one("#deployments", Vertical)
         box.remove_children()
         box.display = bool(others)
         if not others:
+            return
+        if not choose:
+            box.mount(Static("Other deployments on this host (reconfigure one with omerowizard --omerodir DIR): "
+                             + ", ".join(others), classes="hint deployments-title"))
             return
         box.mount(Static("Other deployments on this host: choose one to reconfigure it instead (as "
                          "omerowizard --omerodir DIR does)", classes="hint deployments-title"))

@@ -117,6 +117,8 @@ def test_first_time_deployment_in_tmux_serves_the_login_page_and_a_second_run_ha
         first.keys("Enter")
         first.wait("Let visitors browse without logging in")
         first.keys("Enter")
+        first.wait("Which web apps should OMERO.web have?")
+        first.keys("Enter")
         first.wait("OMERO.web installation")
         first.keys("Enter")
         review = first.wait("will be made", timeout=60)
@@ -157,7 +159,7 @@ def test_first_time_deployment_in_tmux_serves_the_login_page_and_a_second_run_ha
     try:
         welcome = second.wait("Starting answers:", timeout=60)
         assert "will reconfigure it" in welcome
-        for _ in range(8):  # welcome and the seven question steps
+        for _ in range(9):  # welcome and the eight question steps
             second.keys("Enter")
             time.sleep(0.3)
         nothing = second.wait("Nothing to change", timeout=60)
@@ -251,6 +253,8 @@ def test_rerun_one_left_selects_the_option_shown_and_plans_it_and_file_sessions_
         run.keys("Enter")
         run.wait("Let visitors browse without logging in")
         run.keys("Enter")
+        run.wait("Which web apps should OMERO.web have?")
+        run.keys("Enter")
         run.wait("OMERO.web installation")
         run.keys("Enter")
         review = review_text(run)
@@ -326,7 +330,7 @@ def test_ctrl_c_while_applying_asks_then_interrupts_and_restores_as_headless_sig
     run = Tmux([sys.executable, "-m", "omerowizard", "--answers", str(answers)], d.env(), d.workdir)
     try:
         run.wait("Starting answers:", timeout=60)
-        for _ in range(10):  # through every step to the review
+        for _ in range(12):  # through every step to the review
             screen = run.screen()
             if "will be made" in screen:
                 break

@@ -690,11 +690,17 @@ async def test_a_message_goes_once_another_answer_fixes_it_and_a_long_one_wraps(
 async def test_welcome_names_the_answers_file_it_starts_from(tmp_path):
     answers = tmp_path / "a.yml"
     answers.write_text("prefix: /omero\n")
-    app = make_app(str(answers), core=Demo(installed=True, deployed=True).core(), blink=False)
+    from omerowizard.tui.steps import DeploymentButton
+
+    app = make_app(str(answers), core=Demo(installed=True, deployed=True, others=("/srv/lab2/OMERO.web",)).core(),
+                   blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         verdict = rendered(app.query_one("#verdict"))
         assert "answers file" in verdict and "current deployment" not in verdict
+        # the answers file names its deployment: the others are named, not offered
+        assert "/srv/lab2/OMERO.web" in rendered(app.query_one(".deployments-title"))
+        assert not app.query(DeploymentButton)
 
 
 @sync
