@@ -83,6 +83,8 @@ TEXT_KEYS: dict[str, tuple[str, dict[str, str]]] = {
     "web_server.omero_web_version": ("5.2.8", {"platform": "windows"}),
     "web_server.omero_dist": ("C:\\omero_dist", {"platform": "windows", "web_server.omero_web_version": '"5.2.8"'}),
     "extra_config.omero.web.login_logo": ("/static/logo.png", {}),
+    "apps.mapr_config": ("gene, phenotype", {"apps.enabled": "[mapr]"}),
+    "apps.find_links": ("/srv/wheels", {}),
 }
 
 

@@ -168,6 +168,8 @@ def top_link_entry(value: Any) -> str | None:
 
 def mapr_config(value: str) -> str | None:
     """A preset, several separated by commas, or JSON: a list (or one mapping) of {"menu", "config"}."""
+    if value != value.strip():
+        return "has blanks around it (values are taken exactly)"
     try:
         mapr_entries(value)
     except ValueError as exc:
@@ -179,7 +181,7 @@ def mapr_entries(value: str) -> list[dict[str, Any]]:
     """The omero.web.mapr.config list of a preset list or JSON (raises ValueError with what is wrong)."""
     text = value.strip()
     if not text.startswith(("[", "{")):
-        names = [n.strip() for n in text.split(",")]
+        names = [n[1:] if n.startswith(" ") else n for n in text.split(",")]  # "gene, phenotype" or "gene,phenotype"
         wrong = [n for n in names if n not in MAPR_PRESETS]
         if wrong or not names:
             raise ValueError(f"names no preset ({', '.join(map(repr, wrong))}): give presets among "
@@ -788,7 +790,10 @@ class Apps(Feature):
         if isinstance(link, str) and link and "apps.find_links" not in bad:
             from omerowizard import validators as v
 
-            if not (link.startswith("https://") or link.startswith("http://")):
+            if link.startswith(("https://", "http://")):
+                if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/+@%-]*)?", link):
+                    problem("apps.find_links", f"{link!r} is not a URL of letters, digits and . _ ~ / + @ % -")
+            else:
                 msg = v.unix_path(link)
                 if msg:
                     problem("apps.find_links", f"{link!r} {msg}")
