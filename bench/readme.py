@@ -41,17 +41,22 @@ def section(result: dict) -> str:
     return "\n".join(lines)
 
 
-def update(readme: Path, result: dict) -> bool:
+def replace_between(readme: Path, begin: str, end: str, body: str) -> bool:
+    """Put ``body`` between the README's ``begin`` and ``end`` markers; False when nothing changed."""
     text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{readme} has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{BEGIN}\n{section(result)}\n{END}{tail}"
+    if begin not in text or end not in text:
+        raise SystemExit(f"{readme} has no {begin} ... {end} markers")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{begin}\n{body}\n{end}{tail}"
     if new == text:
         return False
     readme.write_text(new)
     return True
+
+
+def update(readme: Path, result: dict) -> bool:
+    return replace_between(readme, BEGIN, END, section(result))
 
 
 def main(argv: list[str] | None = None) -> int:

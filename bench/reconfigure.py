@@ -192,16 +192,9 @@ def section(result: dict) -> str:
 
 
 def update_readme(result: dict, readme: Path = REPO / "README.md") -> bool:
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{readme} has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{BEGIN}\n{section(result)}\n{END}{tail}"
-    if new == text:
-        return False
-    readme.write_text(new)
-    return True
+    from bench.readme import replace_between
+
+    return replace_between(readme, BEGIN, END, section(result))
 
 
 def main(argv: list[str] | None = None) -> int:

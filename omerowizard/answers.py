@@ -459,13 +459,18 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
             types = [err.validator_value] if isinstance(err.validator_value, str) else list(err.validator_value)
             want = " or ".join(t for t in types if t != "null") or "null"
             msg = f"{_short(err.instance)} is not {'an' if want[0] in 'aeiou' else 'a'} {want}"
-            if "string" in want and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
+            if err.instance is None:  # only a required field of a record refuses null
+                msg = f"is empty, but it is required ({want})"
+            elif "string" in want and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
                 msg = f"was read as the number {err.instance!r}: write the value in quotes"
         elif err.validator == "enum":
             msg = f"{_short(err.instance)} is not one of the choices"
             allowed = " | ".join(map(str, err.validator_value))
         elif err.validator in {"minimum", "maximum"}:
             msg = f"{_short(err.instance)} is out of range"
+            low, high = err.schema.get("minimum"), err.schema.get("maximum")
+            if "[" in key and low is not None and high is not None:  # a field of a record: its own range
+                allowed = f"an integer from {low} to {high}"
             allowed = allowed or f"{err.validator} {err.validator_value}"
         elif err.validator in {"maxLength", "maxItems", "maxProperties"}:
             msg = f"is too long ({err.validator} {err.validator_value})"
@@ -473,6 +478,15 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
             msg = err.message
         problems.append(Problem(key, msg, source, line, value=err.instance, allowed=allowed))
     return problems
+
+
+def _in_a_record(key: str) -> bool:
+    """``servers[1].port``: a field of one item of a list of records."""
+    from omerowizard.qtypes import Records
+
+    base, _, rest = key.partition("[")
+    q = BY_KEY.get(base)
+    return bool(rest) and "]." in rest and q is not None and isinstance(q.type, Records)
 
 
 def _get(data: Mapping[str, Any], key: str) -> tuple[bool, Any]:
@@ -492,7 +506,9 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
     problems = list(early or [])
     problems += _text_problems(data, source, lines)
     problems += _schema_problems(data, source, lines)
-    bad = {p.key.split("[")[0] for p in problems}
+    # a key with a problem is not checked further; a list of records is, when only some of its items'
+    # fields have one (each other item still gets its own checks, and the rules that join answers run)
+    bad = {p.key.split("[")[0] for p in problems if not _in_a_record(p.key)}
 
     given: dict[str, Any] = {}
     for q in CATALOGUE:
@@ -510,9 +526,11 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
         parts = key.split(".")
         return next((lines[k] for k in (".".join(parts[:i]) for i in range(len(parts), 0, -1)) if k in lines), None)
 
-    def problem(key: str, msg: str, allowed: str = "") -> None:
+    def problem(key: str, msg: str, allowed: str = "", at: str | None = None) -> None:
+        """``at``: the answer whose line to name when ``key`` itself is not in the file."""
         q = BY_KEY.get(key)
-        problems.append(Problem(key, msg, source, line_of(key), value=flat.get(key),
+        line = lines.get(key) or (lines.get(at) if at else None) or line_of(key)
+        problems.append(Problem(key, msg, source, line, value=flat.get(key),
                                 allowed=allowed or (q.allowed_text() if q else "")))
 
     warnings: list[str] = []

@@ -43,7 +43,7 @@ def public_url(plan: Plan) -> str:
     a = plan.answers
     ws = a.web_server
     prefix = "/" if a.prefix == "/" else a.prefix + "/"
-    if ws.kind == "development":
+    if ws.kind in {"development", "none"}:  # no web server on this host: the application server's own URL
         return login_url(plan).rsplit("/webclient/login/", 1)[0] + "/"
     if ws.https:
         port = "" if ws.https.port == 443 else f":{ws.https.port}"
@@ -254,7 +254,7 @@ class Applier:
         self.checked, self.not_checked = [], []
         if plan.upgrade:
             self.upgrade_web()
-        if plan.packages:
+        if any(p.action == "install" for p in plan.packages):
             with self.step("install packages") as s:
                 s.detail = self.install_packages()
         if plan.config:
@@ -280,6 +280,7 @@ class Applier:
                         why = preflight.check_session_store(plan)
                         if why:
                             raise ApplyError(f"{why} after the start: OMERO.web cannot keep sessions")
+            self.uninstall_packages()
             return self.check_front_door()
         except BaseException:
             if started:
@@ -410,7 +411,7 @@ class Applier:
         venv = self.omero.target.venv
         say = lambda line: self.emit(Output("install packages", line))  # noqa: E731
         pinned = apps.pins(plan.state.packages)
-        if any(p.app for p in plan.packages):
+        if any(p.app for p in plan.packages):  # the uninstalls too: their step comes later
             assert self.backup is not None
             self.backup.record_environment(dict(plan.state.packages))
             say(f"the {len(plan.state.packages)} packages of {venv} recorded in the backup")
@@ -424,10 +425,23 @@ class Applier:
                 pip_install(venv, [p.requirement, *pinned], on_line=say, log=self.omero.log,
                             extra=apps.pip_options(plan.answers))
                 done.append(f"{p.requirement} {p.version}".strip())
-        removed = [p.requirement for p in plan.packages if p.action == "uninstall"]
-        if removed:
-            pip_uninstall(venv, removed, on_line=say, log=self.omero.log)
-        return ", ".join([*features, *done] + [f"uninstalled {', '.join(removed)}"] * bool(removed))
+        return ", ".join([*features, *done])
+
+    def uninstall_packages(self) -> None:
+        """The packages of removed apps (apps.uninstall_removed), once OMERO.web runs without them: old workers
+        that still had the app loaded are gone by then."""
+        from omerowizard.venv import pip_uninstall
+
+        removed = [p.requirement for p in self.plan.packages if p.action == "uninstall"]
+        if not removed:
+            return
+        with self.step("uninstall removed apps") as s:
+            assert self.backup is not None
+            if not self.backup.manifest.environment:
+                self.backup.record_environment(dict(self.plan.state.packages))
+            pip_uninstall(self.omero.target.venv, removed, log=self.omero.log,
+                          on_line=lambda line: self.emit(Output("uninstall removed apps", line)))
+            s.detail = ", ".join(removed)
 
     def write_config(self) -> None:
         self.omero.config_load(self.plan.sets)

@@ -27,6 +27,7 @@ from pathlib import Path
 from omerowizard import cron, safefs
 from omerowizard.deployments import Deployment, write_private
 from omerowizard.errors import ApplyError, WizardError
+from omerowizard.lock import pid_alive
 
 KEEP_DEFAULT = 20  # backups kept per deployment (OMEROWIZARD_KEEP_BACKUPS)
 
@@ -329,21 +330,9 @@ def unfinished(deployment: Deployment) -> list[Backup]:
         m = b.manifest
         if m.status == "failed-restore":
             out.append(b)
-        elif m.status == "applying" and not _alive(m.pid):
+        elif m.status == "applying" and (m.pid == os.getpid() or not pid_alive(m.pid)):  # own pid: an earlier process's
             out.append(b)
     return out
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # our own pid, recorded by a run of an earlier process that had the same pid
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def prune(deployment: Deployment, keep: int | None = None) -> list[str]:

@@ -70,6 +70,8 @@ def door(plan: Plan) -> tuple[Door | None, str]:
         return None, "the IIS files are for a Windows host: request the site there once they are installed"
     if ws.kind == "development":
         return None, "Django's development server has no web server in front of it"
+    if ws.kind == "none":
+        return None, "no web server on this host (web_server.kind none): request the site through its front end"
     if not platforms.native(a):
         return None, "the files are for another host"
     if not (state.running or plan.web):

@@ -57,7 +57,7 @@ class DeploymentLock:
                 self.waited = True
                 time.sleep(0.2)
         old = self._recorded_pid()
-        if old and old != os.getpid() and not _alive(old):
+        if old and old != os.getpid() and not pid_alive(old):
             self.stale_pid = old
         try:
             os.ftruncate(self.fd, 0)
@@ -92,7 +92,8 @@ class DeploymentLock:
             self.fd = None
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

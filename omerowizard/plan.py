@@ -225,7 +225,7 @@ class Plan:
             out.append(f"{self.upgrade.verb} OMERO.web")
             if self.upgrade.clear_sessions:
                 out.append("clear the session store")
-        if self.packages:
+        if any(p.action == "install" for p in self.packages):
             out.append("install packages")
         if self.config:
             out.append("write OMERO config")
@@ -244,6 +244,8 @@ class Plan:
             if self.answers.platform == "unix" and self.answers.apps.enabled and (
                     self.packages or any(c.key in apps.LIST_KEYS or c.key == apps.MAPR_KEY for c in self.config)):
                 out.append("check the web apps")
+        if any(p.action == "uninstall" for p in self.packages):
+            out.append("uninstall removed apps")
         from omerowizard import frontdoor
         if frontdoor.reachable(self):
             out.append(frontdoor.STEP)

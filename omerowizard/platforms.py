@@ -86,7 +86,7 @@ class Placement:
 
 def web_server_file(a: Answers, dist: str | None = None, detected_version: str | None = None) -> Placement | None:
     ws = a.web_server
-    if ws.kind == "development":
+    if ws.kind in {"development", "none"}:
         return None
     if ws.kind == "iis":
         if ws.config_path:

@@ -271,7 +271,8 @@ class Records(QType):
         for f in self.fields:
             props[f.name] = ({"type": "integer", "minimum": f.minimum, "maximum": f.maximum} if f.integer
                              else {"type": "string", "maxLength": 255})
-            props[f.name]["type"] = [props[f.name]["type"], "null"]
+            if not f.required:  # empty: the field's default; a required field must have a value
+                props[f.name]["type"] = [props[f.name]["type"], "null"]
         item = {"type": "object", "additionalProperties": False, "properties": props,
                 "required": [f.name for f in self.fields if f.required]}
         return {"type": "array", "items": item, "maxItems": self.max_items}
@@ -304,7 +305,7 @@ class Records(QType):
                 continue
             for f in self.fields:
                 v = item.get(f.name)
-                if v is not None and f.check is not None:
+                if isinstance(v, str) and f.check is not None:  # a value of another type: the schema says so
                     msg = f.check(v)
                     if msg:
                         out.append((f"[{i}].{f.name}", f"{v!r} {msg}"))

@@ -16,6 +16,9 @@ from omerowizard.render import render
 APACHE_MAX_BODY = 2147483647  # LimitRequestBody's largest value
 IIS_MAX_BODY = 4294967295  # maxAllowedContentLength is a uint
 APACHE_MODULES = ("proxy", "proxy_http", "headers", "alias")
+APACHE_BALANCER_MODULES = ("proxy_balancer", "lbmethod_byrequests", "slotmem_shm")
+NODE_CONNECT_TIMEOUT = 5  # seconds before a node that does not accept the connection is skipped
+NODE_FAIL_TIMEOUT = 10  # seconds a node that failed is left out before it is tried again
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class Site:
     server_name: str
     port: int
     https: Section | None  # web_server.https: certificate, key, port
-    upstream: str
+    upstream: str  # the first (with one node: the only) application server, host:port
     prefix: str
     static_url: str
     static_root: str
@@ -59,6 +62,20 @@ class Site:
 
     default_server: bool = False  # nginx: this site answers requests for any other name on its ports
     ipv6: bool = True  # listen on [::] as well as on IPv4
+    # several nodes (nodes.members): every application server of the upstream, host:port, in order
+    upstreams: tuple[str, ...] = ()
+    static_by_nodes: bool = False  # nodes.static nodes: the static URL is proxied, not aliased
+    connect_timeout: int = NODE_CONNECT_TIMEOUT
+    fail_timeout: int = NODE_FAIL_TIMEOUT
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        return self.upstreams or (self.upstream,)
+
+    @property
+    def balanced(self) -> bool:
+        """Several application servers: a dead one is skipped, and retried after ``fail_timeout``."""
+        return len(self.servers) > 1
 
     @property
     def prefix_location(self) -> str:
@@ -126,25 +143,36 @@ def size_bytes(text: str) -> int:
     return int(text[:-1] if factor != 1 else text) * factor
 
 
+def host_port(host: str, port: int) -> str:
+    """host:port as nginx and Apache read it (an IPv6 address in brackets); the host has passed
+    ``validators.host_or_ip``, so it holds only letters, digits, '.', '-' and ':'."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def upstream_of(a: Answers) -> str:
     host = a.application_server.host
     if host in {"0.0.0.0", "::"}:
         host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{a.application_server.port}"
+    return host_port(host, a.application_server.port)
+
+
+def upstreams_of(a: Answers) -> tuple[str, ...]:
+    """Every application server of the upstream (nodes.members); empty: this host's own only."""
+    members = a.nodes.members if a.platform == "unix" else ()
+    return tuple(host_port(m["host"], m["port"]) for m in members)
 
 
 def site_of(a: Answers, path: str, detected_version: str | None = None) -> Site:
     ws = a.web_server
     version = ws.omero_web_version or detected_version
+    upstreams = upstreams_of(a)
     return Site(
         name=f"omeroweb_{a.application_server.port}",
         path=path,
         server_name=ws.server_name,
         port=ws.port,
         https=ws.https,
-        upstream=upstream_of(a),
+        upstream=upstreams[0] if upstreams else upstream_of(a),
         prefix=a.prefix,
         static_url=a.effective_static_url,
         static_root=str(PurePosixPath(a.omero.omerodir, "var", "static")),
@@ -155,6 +183,8 @@ def site_of(a: Answers, path: str, detected_version: str | None = None) -> Site:
         omerodir=a.omero.omerodir,
         omero_web_version=version or "5.3 or later",
         omero_dist=platforms.windows_omero_dist(a),
+        upstreams=upstreams,
+        static_by_nodes=a.platform == "unix" and a.nodes.static == "nodes",
     )
 
 
@@ -202,7 +232,8 @@ def _unix_site(a: Answers, site: Site, place: platforms.Placement, dist: str | N
                      f"`nginx -c {place.path} -e {site.log_dir}/nginx_error.log`; it listens on port {site.port}.")
     else:
         text = render("apache.conf.j2", site=site)
-        modules = APACHE_MODULES + (("ssl",) if site.https else ())
+        modules = APACHE_MODULES + (APACHE_BALANCER_MODULES if site.balanced else ()) \
+            + (("ssl",) if site.https else ())
         main = WantedFile(place.path, text, "Apache httpd virtual host proxying to OMERO.web", link=place.link,
                           check="apache", system=place.system, modules=modules)
         if site.max_body_bytes != 0 and site.max_body_bytes < size_bytes(site.max_body_size):

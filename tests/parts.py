@@ -31,6 +31,7 @@ APT = {
     "tmux": "tmux",
     "runuser": "util-linux",
     "openssl": "openssl",
+    "chromium": "chromium",
 }
 SBIN = ["/usr/sbin", "/sbin"]
 _apt_updated = False

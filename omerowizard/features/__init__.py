@@ -4,7 +4,8 @@ infer, preflight, the reference table and the front ends' steps follow from it."
 
 from __future__ import annotations
 
-from omerowizard.features import application_server, apps, cors, extra, https, install, public, servers, sessions, web_server
+from omerowizard.features import (application_server, apps, cors, extra, https, install, nodes, public, servers,
+                                  sessions, web_server)
 from omerowizard.features.base import Feature, Key
 from omerowizard.qtypes import Question
 
@@ -19,6 +20,7 @@ FEATURES: tuple[Feature, ...] = (
     public.FEATURE,
     apps.FEATURE,
     extra.FEATURE,
+    nodes.FEATURE,
     install.START,
 )
 

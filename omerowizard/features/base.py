@@ -18,7 +18,7 @@ from typing import Any
 from omerowizard.qtypes import Question
 
 Flat = Mapping[str, Any]
-ProblemSink = Callable[..., None]  # problem(key, message, allowed="")
+ProblemSink = Callable[..., None]  # problem(key, message, allowed="", at=None): at, the answer whose line to name
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ def server_kind(a: Flat) -> str:
 
 
 def front_end(a: Flat) -> bool:
-    return server_kind(a) != "development"
+    """A web server on this host fronts OMERO.web (``none``: the front end is on another host)."""
+    return server_kind(a) not in {"development", "none"}
 
 
 def system_server(a: Flat) -> bool:

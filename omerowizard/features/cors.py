@@ -29,7 +29,7 @@ class Cors(Feature):
     keys = {
         # list entries: only the corsheaders app and the two middleware entries are ours (omero.web.apps is
         # declared by the apps feature, which adds the web apps)
-        "omero.web.middleware": Key(json.dumps(DEFAULT_MIDDLEWARE), "json", "cors.mode"),
+        "omero.web.middleware": Key(json.dumps(DEFAULT_MIDDLEWARE), "json", "cors.mode (WhiteNoise: nodes.static)"),
         "omero.web.cors_origin_whitelist": Key("[]", "json", "cors.origins"),
         "omero.web.cors_origin_allow_all": Key("false", "bool", "cors.mode"),
     }

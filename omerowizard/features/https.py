@@ -39,7 +39,8 @@ class Https(Feature):
     )
 
     def wanted(self, a, ctx, w):
-        https = a.web_server.https is not None and a.web_server.kind != "development"
+        https = (a.web_server.https is not None and a.web_server.kind != "development") or \
+            (a.web_server.kind == "none" and a.nodes.behind_https)
         w.want("omero.web.secure_proxy_ssl_header", ["HTTP_X_FORWARDED_PROTO", "https"] if https else None,
                "behind an HTTPS proxy: trust X-Forwarded-Proto" if https else "no HTTPS proxy")
         w.want("omero.web.session_cookie_secure", https, "HTTPS: session cookie only over HTTPS" if https else "HTTP")

@@ -30,9 +30,10 @@ class WebServer(Feature):
         Question("web_server.kind", "Which web server fronts OMERO.web?",
                  "nginx is what the OMERO 5.3 docs deploy; Apache can proxy to OMERO.web's gunicorn (mod_wsgi "
                  "support was dropped in 5.3); nginx-development is a standalone nginx a non-root user can run; "
-                 "development runs Django's development server (for testing only); iis is for Windows.",
+                 "development runs Django's development server (for testing only); iis is for Windows; none writes no "
+                 "web-server file: this host is one OMERO.web node behind a front end on another host (see nodes).",
                  CHOICE, "web_server", default=server_kind,
-                 choices=("nginx", "nginx-development", "apache", "iis", "development")),
+                 choices=("nginx", "nginx-development", "apache", "iis", "development", "none")),
         Question("web_server.server_name", "Which host name do browsers use for OMERO.web?",
                  "The server_name (nginx) or ServerName (Apache) of the site.",
                  TEXT, "web_server", default=lambda _: host_name(), check=v.hostname,
@@ -86,7 +87,7 @@ class WebServer(Feature):
                 problem("web_server.kind", f"{kind!r} does not run on Windows", "iis on platform windows")
             if platform == "unix" and kind == "iis":
                 problem("web_server.kind", "'iis' needs platform windows",
-                        "nginx | nginx-development | apache | development")
+                        "nginx | nginx-development | apache | development | none")
         if platform == "unix":
             val = flat.get("web_server.config_path")
             if isinstance(val, str) and "web_server.config_path" not in bad and not val.startswith("/"):
