@@ -902,3 +902,26 @@ def test_detect_names_the_web_apps_installed_in_the_environment_but_not_in_omero
     detected = wizard.detect(flat, "test")
     assert dict(detected.apps_not_enabled) == {"figure": "8.0.1"}, "iviewer is in omero.web.apps"
     assert "Web apps installed but not enabled (choose them on the Web apps step): figure 8.0.1" in detected.lines()
+
+
+@sync
+async def test_the_web_apps_list_and_its_marks_are_readable_in_both_themes():
+    from textual.color import Color
+
+    from omerowizard.tui.fields import MultiSet
+
+    flat = reconfigure_answers()
+    flat["apps.enabled"] = ["figure"]
+    app = make_app(core=Demo(flat=flat).core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_until(pilot, "apps")
+        ms = field(app, "apps.enabled").query_one(MultiSet)
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
+            await pilot.pause(0.2)
+            assert contrast(ms) >= 4.5, theme
+            mark = ms.get_component_rich_style("selection-list--button-selected")  # the ● on its button
+            fg, bg = Color.from_rich_color(mark.color), Color.from_rich_color(mark.bgcolor)
+            high, low = sorted([_luminance(fg), _luminance(bg)], reverse=True)
+            assert (high + 0.05) / (low + 0.05) >= 3, theme  # a non-text mark: WCAG 1.4.11
