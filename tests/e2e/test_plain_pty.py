@@ -283,6 +283,7 @@ def test_web_apps_are_ticked_in_a_checkbox_list_and_saved_answers_have_them(depl
     review = re.sub(r"\s+", " ", run.plain_tail(20000))
     assert "omero-figure" in review and "omero-iviewer" in review, review
     assert "omero.web.apps" in review, review
+    run.child.expect_exact(plain.QUIT)  # the menu's last choice: every choice is on the screen
     menu = [plain.APPLY, *([plain.DIFF] if plain.DIFF in run.text else []), plain.SAVE, plain.QUIT]
     run.child.send(DOWN * menu.index(plain.SAVE) + ENTER)
     run.child.expect_exact("Save the answers to which file?")
