@@ -64,6 +64,13 @@ class QuestionaryPrompts:
         import questionary
         return questionary.text(message, default=default, style=self.style).unsafe_ask()
 
+    def checkbox(self, message: str, choices: Sequence[str], chosen: Sequence[str]) -> list[str]:
+        """Several of ``choices``: arrows move, space ticks or unticks, Enter takes the ticked ones
+        (questionary marks them with a character, so the choice shows without colour)."""
+        import questionary
+        options = [questionary.Choice(c, value=c, checked=c in chosen) for c in choices]
+        return list(questionary.checkbox(message, choices=options, style=self.style).unsafe_ask())
+
 
 class LinePrompts:
     """Numbered choices and bracketed defaults read with input(): no escape sequences at all."""
@@ -99,6 +106,27 @@ class LinePrompts:
         if text == "-":
             return ""
         return text or default
+
+    def checkbox(self, message: str, choices: Sequence[str], chosen: Sequence[str]) -> list[str]:
+        for i, choice in enumerate(choices, 1):
+            say(f"  {i}) [{'x' if choice in chosen else ' '}] {choice}")
+        current = ", ".join(chosen) or "-"
+        while True:
+            text = _input(f"{message}: numbers or names, separated by commas ('-' for none) [{current}]: ")
+            if not text:
+                return list(chosen)
+            if text == "-":
+                return []
+            out: list[str] = []
+            for item in (t.strip() for t in text.split(",") if t.strip()):
+                if item.isdigit() and 1 <= int(item) <= len(choices):
+                    item = choices[int(item) - 1]
+                if item not in choices:
+                    say(f"  {item!r} is not one of them: type numbers from 1 to {len(choices)} or names.")
+                    break
+                out.append(item)
+            else:
+                return [c for c in choices if c in out]
 
 
 def _input(prompt: str) -> str:
@@ -246,7 +274,7 @@ def ask(q: Question, flat: Mapping[str, Any], prompts: Prompts) -> Any:
     for line in textwrap.wrap(q.help, _width() - 2, break_on_hyphens=False):
         say(f"  {line}")
     # the answers-file key, so what is learnt here carries over to `omerowizard apply`
-    allowed = q.allowed_text() if q.type.widget != "choices" else ""
+    allowed = q.allowed_text() if q.type.widget not in {"choices", "multi"} else ""
     say(f"  [{q.key}]" + (f" allowed: {allowed}" if allowed else ""))
     value = current(q, flat)
     masked = q.display(value) if q.secret and value else q.as_text(value)
@@ -259,6 +287,8 @@ def ask(q: Question, flat: Mapping[str, Any], prompts: Prompts) -> Any:
             answer: Any = prompts.select(q.prompt, choices, value if value in choices else choices[0])
         elif q.type.widget == "choices":  # yes or no
             answer = prompts.confirm(q.prompt, bool(value))
+        elif q.type.widget == "multi":
+            answer = prompts.checkbox(q.prompt, [v for _, v in q.type.options(q)], list(value or ()))
         else:
             typed = prompts.text(q.prompt, typed)
             try:

@@ -4,7 +4,7 @@ anything itself. Start answers, detection, per-field validation, plan, apply."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from omerowizard.errors import AnswersError, WizardError
 from omerowizard.events import Emit
 from omerowizard.deployments import Deployment, known_omerodirs
 from omerowizard.planning import choose, plan_for, saved, target_of
+from omerowizard.features.apps import not_enabled
 from omerowizard.infer import answers_from_config
 from omerowizard.omero import Omero
 from omerowizard.plan import Plan
@@ -34,18 +35,29 @@ class Detected:
     saved_answers: bool
     source: str  # where the starting answers came from
     deployments: tuple[str, ...] = ()  # the OMERODIRs this host's omerowizard state knows
+    # web apps installed in the OMERO.web environment but not in omero.web.apps: {name: version}
+    apps_not_enabled: Mapping[str, str] = field(default_factory=dict)
 
-    def lines(self) -> list[str]:
+    @property
+    def others(self) -> list[str]:
+        """The other deployments of this host (the welcome step offers to reconfigure one of them)."""
+        return [d for d in self.deployments if d != self.omerodir]
+
+    def lines(self, others: bool = True) -> list[str]:
+        """What was found, a line each; ``others=False`` leaves out the other deployments (the Textual
+        welcome step offers them as a chooser instead)."""
         out = [f"omero: {self.omero_executable}" + ("" if self.installed else " (not installed)")]
         if self.omero_web_version:
             out.append(f"OMERO.web version: {self.omero_web_version}")
         out.append(f"OMERODIR: {self.omerodir}" + ("" if self.omerodir_exists else " (missing)"))
         out.append("OMERO.web is running" if self.running else "OMERO.web is not running")
         out.append(f"Starting answers: {self.source}")
-        others = [d for d in self.deployments if d != self.omerodir]
-        if others:
+        if self.apps_not_enabled:
+            out.append("Web apps installed but not enabled (choose them on the Web apps step): "
+                       + ", ".join(f"{name} {version}" for name, version in self.apps_not_enabled.items()))
+        if others and self.others:
             out.append("Other deployments on this host (reconfigure one with omerowizard --omerodir DIR): "
-                       + ", ".join(others))
+                       + ", ".join(self.others))
         return out
 
     @property
@@ -55,8 +67,16 @@ class Detected:
         return self.installed and (Path(self.omerodir) / "etc" / "grid" / "config.xml").exists()
 
 
-# the deployment named with `omerowizard --omerodir DIR` (set by the command line before a front end starts)
+# the deployment named with `omerowizard --omerodir DIR` (set by the command line before a front end starts,
+# or by the welcome step's chooser of the other deployments)
 chosen_omerodir: str | None = None
+
+
+def choose_deployment(omerodir: str) -> None:
+    """Start again on another deployment of this host, as ``omerowizard --omerodir DIR`` does: the next
+    ``starting_answers`` are that deployment's."""
+    global chosen_omerodir
+    chosen_omerodir = omerodir
 
 
 def starting_answers(path: str | None = None) -> tuple[dict[str, Any], str]:
@@ -104,6 +124,10 @@ def detect(flat: Mapping[str, Any], source: str = "") -> Detected:
     a = _lenient(flat)
     target = target_of(a)
     pk = packages(target.venv) if target.venv.exists() else {}
+    try:  # config.xml read as data (no omero process), for the apps installed but not enabled
+        config = Omero(target).config_read() if pk else {}
+    except (WizardError, OSError):
+        config = {}
     return Detected(
         omero_executable=str(target.executable),
         installed=target.executable.exists(),
@@ -114,6 +138,7 @@ def detect(flat: Mapping[str, Any], source: str = "") -> Detected:
         saved_answers=Deployment(target.omerodir).answers.exists(),
         source=source,
         deployments=tuple(known_omerodirs()),
+        apps_not_enabled=not_enabled(pk, config),
     )
 
 

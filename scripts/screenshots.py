@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from textual.pilot import Pilot  # noqa: E402
 
 from omerowizard.tui.app import WizardApp, make_app  # noqa: E402
-from omerowizard.tui.demo import Demo, reconfigure_answers  # noqa: E402
+from omerowizard.tui.demo import PACKAGES, Demo, FakeMachine, reconfigure_answers  # noqa: E402
 
 OUT = ROOT / "screenshots"
 SIZE = (80, 24)
@@ -71,22 +71,34 @@ async def first_time(pilot: Pilot) -> list[tuple[str, str]]:
     await keys(pilot, "enter")
     shots.append(("06-cors-invalid", app.export_screenshot(title="omerowizard: CORS, a value refused inline")))
     await keys(pilot, "ctrl+u", *"https://hostname.example.com", "enter")
-    await keys(pilot, "enter", "enter")  # OMERO.server and Public access, as they are
+    await keys(pilot, "enter", "enter", "enter")  # OMERO.server, Public access and Web apps, as they are
     await keys(pilot, "tab", "tab", "tab")
-    shots.append(("07-advanced", app.export_screenshot(title="omerowizard: advanced settings")))
+    shots.append(("08-advanced", app.export_screenshot(title="omerowizard: advanced settings")))
     await keys(pilot, "enter")
-    shots.append(("08-review", app.export_screenshot(title="omerowizard: review")))
+    shots.append(("09-review", app.export_screenshot(title="omerowizard: review")))
     await keys(pilot, "enter")
-    shots.append(("09-run", app.export_screenshot(title="omerowizard: run")))
+    shots.append(("10-run", app.export_screenshot(title="omerowizard: run")))
     return shots
+
+
+async def web_apps(pilot: Pilot) -> list[tuple[str, str]]:
+    """The Web apps step with OMERO.figure and OMERO.iviewer ticked (Space, Down, Space). A run of its own:
+    the demonstration's run replays recorded runs, and none of them installed apps."""
+    app = pilot.app
+    await settle(pilot)
+    while app.step_id != "apps":
+        await keys(pilot, "enter")
+    await keys(pilot, "space", "down", "space")
+    return [("07-web-apps", app.export_screenshot(title="omerowizard: web apps"))]
 
 
 async def reconfigure(pilot: Pilot) -> list[tuple[str, str]]:
     app = pilot.app
     await settle(pilot)
-    shots = [("10-welcome-reconfigure", app.export_screenshot(title="omerowizard: reconfigure"))]
-    await keys(pilot, *["enter"] * 8)
-    shots.append(("11-review-nothing-to-change", app.export_screenshot(title="omerowizard: nothing to change")))
+    shots = [("11-welcome-reconfigure", app.export_screenshot(title="omerowizard: reconfigure"))]
+    while app.step_id != "review":
+        await keys(pilot, "enter")
+    shots.append(("12-review-nothing-to-change", app.export_screenshot(title="omerowizard: nothing to change")))
     return shots
 
 
@@ -112,8 +124,13 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     shots = asyncio.run(capture(make_app(core=Demo().core(), blink=False, save_default="/root/answers.yml"),
                                 first_time))
-    demo = Demo(installed=True, deployed=True, nothing_to_change=True, flat=reconfigure_answers())
+    shots += asyncio.run(capture(make_app(core=Demo().core(), blink=False), web_apps))
+    # a host with another deployment, and OMERO.figure installed in the environment but not enabled
+    machine = FakeMachine(packages={**PACKAGES, "omero-figure": "8.0.1"})
+    demo = Demo(installed=True, deployed=True, nothing_to_change=True, flat=reconfigure_answers(), machine=machine,
+                others=("/srv/lab2/OMERO.web",))
     shots += asyncio.run(capture(make_app(core=demo.core(), blink=False), reconfigure))
+    shots.sort()
     converter = None if args.svg_only else rsvg()
     for old in OUT.glob("*.*"):
         old.unlink()

@@ -314,7 +314,7 @@ QUESTIONS = (
              "A pip version specifier per app, e.g. figure==8.0.1, iviewer>=0.19; an app without one gets the "
              "newest release pip can install next to this omero-web. The review shows the version pip would "
              "install.",
-             Pins(), "apps", default=(), when=lambda a: _unix(a) and bool(a.get("apps.enabled")), unused=(),
+             Pins(), "apps", default={}, when=lambda a: _unix(a) and bool(a.get("apps.enabled")), unused={},
              placeholder="e.g. figure==8.0.1, iviewer>=0.19"),
     Question("apps.custom", "Other web apps",
              "Any other OMERO.web app: its package requirement (name with an optional version specifier), its "

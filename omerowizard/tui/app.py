@@ -28,7 +28,7 @@ from omerowizard.tui.dialogs import ConfirmDialog, InstallDialog, SaveDialog
 from omerowizard.tui.fields import QuestionField, default_of
 from omerowizard.tui.review import NOTHING, ReviewStep
 from omerowizard.tui.run import RunStep
-from omerowizard.tui.steps import QuestionStep, Step, WelcomeStep
+from omerowizard.tui.steps import DeploymentButton, QuestionStep, Step, WelcomeStep
 
 NO_CHANGES = "No changes were made."
 
@@ -269,6 +269,24 @@ class WizardApp(App[int]):
     @on(Button.Pressed, "#save")
     def _save_pressed(self) -> None:
         self.action_save()
+
+    @on(Button.Pressed, ".deployment")
+    async def _deployment_pressed(self, event: Button.Pressed) -> None:
+        button = event.button
+        if isinstance(button, DeploymentButton):
+            await self.reopen(button.omerodir)
+
+    async def reopen(self, omerodir: str) -> None:
+        """Start again on another deployment of this host, as ``omerowizard --omerodir DIR`` does: its
+        starting answers, its detection, its questions (nothing was changed on the one left)."""
+        self.core.choose_deployment(omerodir)
+        self.started = False
+        self.flat, self.start = {}, {}
+        self.answers = self.plan = self.omero = None
+        await self.query(QuestionStep).remove()
+        self.query_one(WelcomeStep).detecting()
+        self._update_nav()
+        self.load_start()
 
     @on(Button.Pressed, "#install")
     def _install_pressed(self) -> None:

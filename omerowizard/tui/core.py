@@ -53,3 +53,4 @@ class Core:
     install: Callable[[str, str, str, Say], None] = install
     cancel_install: Callable[[], bool] = cancel_install
     interrupt_apply: Callable[[], bool] = interrupt_apply
+    choose_deployment: Callable[[str], None] = wizard.choose_deployment

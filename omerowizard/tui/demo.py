@@ -17,6 +17,7 @@ Used by the Pilot and snapshot tests and by ``scripts/screenshots.py``; never by
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from omerowizard import cron, wizard
 from omerowizard.answers import Answers
 from omerowizard import events as events_mod
 from omerowizard.events import Emit, Event, Finished, StepDone, StepStarted
+from omerowizard.features import apps
 from omerowizard.omero import OmeroTarget
 from omerowizard.plan import Plan, make_plan
 from omerowizard.probe import State
@@ -40,6 +42,9 @@ NGINX_FILE = "/srv/omero-web/nginx/omero-web.conf"  # given (no distribution det
 PACKAGES = {"omero-web": "5.33.2", "omero-py": "5.23.0", "django": "5.2.8", "django-redis": "6.0.0",
             "django-cors-headers": "3.7.0", "pymemcache": "4.0.0"}
 RECORDING = Path(__file__).with_name("demo_run.json")
+# what pip's dry run chose for each web app next to omero-web 5.33.2 and Django 5.2 (issue 15's check)
+APP_VERSIONS = {"omero-figure": "8.0.1", "omero-iviewer": "0.19.1", "omero-mapr": "0.5.3", "omero-parade": "0.2.4",
+                "omero-fpbioimage": "0.4.1"}
 
 
 def event_from_json(data: Mapping[str, Any]) -> Event:
@@ -122,9 +127,16 @@ class FakeMachine:
     def state(self, a: Answers, installed: bool) -> State:
         target = OmeroTarget(a.omero.user, Path(a.omero.venv), Path(a.omero.omerodir))
         files = NoFiles(self.files)
+        packages = dict(self.packages) if installed else {}
+        # pip's dry run for the web apps to install, as the probe measures it (the versions of APP_VERSIONS)
+        todo = apps.to_install(a, packages) if installed else []
+        measured = apps.Measured(tuple(p.requirement for p in todo),
+                                 {p.package: APP_VERSIONS[p.package] for p in todo if p.package in APP_VERSIONS}
+                                 ) if todo else None
         return State(target=target, installed=installed, config=dict(self.config),
-                     packages=dict(self.packages) if installed else {}, running_pid=4242 if self.running else None,
-                     files=files, crontab=self.crontab)
+                     packages=packages, running_pid=4242 if self.running else None,
+                     files=files, crontab=self.crontab, apps_not_enabled=apps.not_enabled(packages, self.config),
+                     apps_measured=measured)
 
     def take(self, plan: Plan) -> None:
         """The machine after ``plan``: what apply would leave."""
@@ -134,7 +146,11 @@ class FakeMachine:
             else:
                 self.config[c.key] = c.new
         for p in plan.packages:
-            self.packages[p.requirement.split("=")[0].split(">")[0].lower()] = "latest"
+            name = re.split(r"[=<>!~ \[]", p.requirement)[0].lower()
+            if p.action == "uninstall":
+                self.packages.pop(name, None)
+            else:
+                self.packages[name] = p.version or "latest"
         for f in plan.files:
             dict.__setitem__(self.files, f.path, f.new)
         for j in plan.jobs:
@@ -168,6 +184,8 @@ class Demo:
     saved: list[tuple[Answers, str]] = field(default_factory=list)
     installs: list[tuple[str, str, str]] = field(default_factory=list)
     machine: FakeMachine = field(default_factory=FakeMachine)
+    others: tuple[str, ...] = ()  # the other deployments of the made-up host (the welcome step offers them)
+    chosen: list[str] = field(default_factory=list)  # the deployments chosen on the welcome step
 
     def __post_init__(self) -> None:
         if self.deployed:
@@ -177,11 +195,18 @@ class Demo:
 
     def core(self) -> Core:
         return Core(starting_answers=self.starting_answers, detect=self.detect, make=self.make, apply=self.apply,
-                    save_answers_file=self.save_answers_file, install=self.install, cancel_install=self.cancel_install)
+                    save_answers_file=self.save_answers_file, install=self.install, cancel_install=self.cancel_install,
+                    choose_deployment=self.choose_deployment)
+
+    def choose_deployment(self, omerodir: str) -> None:
+        """Another deployment of the made-up host: its answers are these with its OMERODIR."""
+        self.chosen.append(omerodir)
 
     def starting_answers(self, path: str | None) -> tuple[dict[str, Any], str]:
         if path:
             return answers_mod.load_file(path).flat(), f"the answers file {path}"
+        if self.chosen:
+            return {**self.flat, "omero.omerodir": self.chosen[-1]}, f"saved answers of the deployment in {self.chosen[-1]}"
         return dict(self.flat), "saved answers" if self.deployed else "defaults"
 
     def detect(self, flat: Mapping[str, Any], source: str) -> wizard.Detected:
@@ -189,7 +214,10 @@ class Demo:
                             omero_web_version=PACKAGES["omero-web"] if self.installed else None,
                             omerodir=str(flat.get("omero.omerodir", OMERODIR)), omerodir_exists=self.deployed,
                             running=self.machine.running, saved_answers=self.deployed, source=source,
-                            deployed=self.deployed)
+                            deployed=self.deployed,
+                            deployments=(OMERODIR, *self.others) if self.deployed or self.others else (),
+                            apps_not_enabled=apps.not_enabled(self.machine.packages, self.machine.config)
+                            if self.installed else {})
 
     def make(self, flat: Mapping[str, Any]) -> tuple[Answers, Plan, None]:
         a = answers_mod.from_flat(flat)

@@ -14,7 +14,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Input, Label, RadioButton, RadioSet
+from textual.strip import Strip
+from textual.widgets import Input, Label, RadioButton, RadioSet, SelectionList
+from textual.widgets.option_list import OptionDoesNotExist
 
 from omerowizard import wizard
 from omerowizard.questions import Question
@@ -92,6 +94,34 @@ class ChoiceSet(RadioSet, inherit_bindings=False):
                 button.value = True
 
 
+class MultiSet(SelectionList, inherit_bindings=False):
+    """Several of a fixed set (``apps.enabled``): the arrows move, space toggles the option under
+    the cursor. A chosen option shows the same mark as a chosen radio button (``MARK``, a character,
+    so the choice shows without colour); an unchosen one a blank box. Enter is left to the screen
+    (it goes on to the next step) and Tab to the focus chain."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down", "cursor_down", "Next option", show=False),
+        Binding("up", "cursor_up", "Previous option", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        Binding("space", "select", "Choose or leave out", show=False),
+    ]
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        try:
+            selection = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return strip
+        segments = list(strip)
+        if len(segments) < 2:
+            return strip
+        inner = segments[1]
+        segments[1] = type(inner)(MARK if selection.value in self._selected else " ", inner.style, inner.control)
+        return Strip(segments, strip.cell_length)
+
+
 default_of = wizard.default_of
 
 
@@ -108,7 +138,8 @@ def placeholder(q: Question) -> str:
 
 
 class QuestionField(Vertical):
-    """A question: prompt, input (radio buttons for choices and yes/no) and an error line."""
+    """A question: prompt, input (radio buttons for choices and yes/no, a selection list for several
+    choices) and an error line."""
 
     can_focus = False
 
@@ -140,6 +171,10 @@ class QuestionField(Vertical):
             with ChoiceSet(compact=True, classes="choices"):
                 for label, value in self.options():
                     yield ChoiceButton(label, value=value == self.value)
+        elif self.q.type.widget == "multi":
+            chosen = set(self.value or ())
+            yield MultiSet(*((label, value, value in chosen) for label, value in self.options()), compact=True,
+                           classes="multi")
         else:
             yield Input(as_text(self.q, self.value), placeholder=placeholder(self.q), compact=True,
                         select_on_focus=False, classes="text", type="text", password=self.q.hidden)
@@ -152,8 +187,8 @@ class QuestionField(Vertical):
                 inp.cursor_blink = False
 
     @property
-    def control(self) -> Input | ChoiceSet:
-        return self.query_one(".choices, .text")  # type: ignore[return-value]
+    def control(self) -> Input | ChoiceSet | MultiSet:
+        return self.query_one(".choices, .multi, .text")  # type: ignore[return-value]
 
     def focus_control(self) -> None:
         self.control.focus()
@@ -166,6 +201,11 @@ class QuestionField(Vertical):
         if isinstance(control, Input):
             with control.prevent(Input.Changed):
                 control.value = as_text(self.q, value)
+        elif isinstance(control, MultiSet):
+            with control.prevent(SelectionList.SelectedChanged):
+                control.deselect_all()
+                for v in value or ():
+                    control.select(v)
         else:
             buttons = list(control.query(RadioButton))
             with control.prevent(RadioButton.Changed):
@@ -186,7 +226,7 @@ class QuestionField(Vertical):
     def offer(self, allowed: Callable[[Any], bool]) -> None:
         """Show only the options the other answers allow (iis only on Windows), and the chosen one."""
         control = self.control
-        if isinstance(control, Input):
+        if not isinstance(control, ChoiceSet):
             return
         for button, (_, v) in zip(control.query(RadioButton), self.options()):
             button.display = v == self.value or allowed(v)
@@ -234,6 +274,17 @@ class QuestionField(Vertical):
         event.stop()
         self.edited = True
         value = self.options()[event.index][1]
+        self.value = value
+        self.show_error(self.check(self.q.key, value))
+        self.post_message(self.Changed(self, value))
+
+    @on(SelectionList.SelectedChanged)
+    def _multi_changed(self, event: SelectionList.SelectedChanged) -> None:
+        event.stop()
+        value = self.q.type.ordered(self.q, event.selection_list.selected)  # type: ignore[attr-defined]
+        if value == list(self.value or ()):
+            return  # the initial selection, reported when mounted: not an edit
+        self.edited = True
         self.value = value
         self.show_error(self.check(self.q.key, value))
         self.post_message(self.Changed(self, value))

@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Label, LoadingIndicator, Static
 
 from omerowizard import wizard
@@ -40,14 +40,25 @@ class WelcomeStep(Step):
         yield Static("", id="verdict")
         with Horizontal(id="install-row"):
             yield Button("Install OMERO.web...", id="install", compact=True)
+        yield Vertical(id="deployments")
 
     def on_mount(self) -> None:
         self.query_one("#install-row").display = False
+        self.query_one("#deployments").display = False
+
+    def detecting(self) -> None:
+        """Looking at the machine again (another deployment was chosen)."""
+        self.query_one("#detecting").display = True
+        for sid in ("#detected", "#verdict"):
+            self.query_one(sid, Static).update("")
+        self.query_one("#install-row").display = False
+        self.query_one("#deployments").display = False
 
     def show(self, detected: wizard.Detected, venv: str, from_file: bool = False) -> None:
         self.query_one("#detecting").display = False
         text = Text()
-        for line in detected.lines():
+        # the other deployments come after the verdict and the installer's button (a host may have many)
+        for line in detected.lines(others=False):
             text.append(("\n" if text else "") + "  " + line)
         self.query_one("#detected", Static).update(text)
         verdict = self.query_one("#verdict", Static)
@@ -65,10 +76,35 @@ class WelcomeStep(Step):
                 ("First-time deployment:", "bold"),
                 " OMERO.web is installed and this OMERODIR has no configuration yet: the wizard creates it."))
         self.query_one("#install-row").display = not detected.installed
+        self._offer_deployments(detected.others, choose=not from_file)
+
+    def _offer_deployments(self, others: list[str], choose: bool) -> None:
+        """The other deployments of this host, a button each: choosing one reopens the wizard on it. With an
+        answers file the wizard is about that file's deployment: the others are only named."""
+        box = self.query_one("#deployments", Vertical)
+        box.remove_children()
+        box.display = bool(others)
+        if not others:
+            return
+        if not choose:
+            box.mount(Static("Other deployments on this host (reconfigure one with omerowizard --omerodir DIR): "
+                             + ", ".join(others), classes="hint deployments-title"))
+            return
+        box.mount(Static("Other deployments on this host: choose one to reconfigure it instead (as "
+                         "omerowizard --omerodir DIR does)", classes="hint deployments-title"))
+        box.mount_all(DeploymentButton(d) for d in others)
 
     def show_failure(self, message: str) -> None:
         self.query_one("#detecting").display = False
         self.query_one("#verdict", Static).update(Text(message, style="bold"))
+
+
+class DeploymentButton(Button):
+    """One other deployment of this host, on the welcome step."""
+
+    def __init__(self, omerodir: str) -> None:
+        super().__init__(f"Reconfigure {omerodir}", compact=True, classes="deployment")
+        self.omerodir = omerodir
 
 
 class QuestionStep(Step):

@@ -18,6 +18,7 @@ import time
 import pexpect
 import pytest
 
+from omerowizard import plain
 from omerowizard.questions import BY_KEY, CATALOGUE
 from tests import parts
 
@@ -173,7 +174,10 @@ def test_ctrl_c_at_a_question_exits_130_with_no_changes(deployment):
 def test_a_dumb_terminal_falls_back_to_numbered_line_prompts(deployment):
     run = Plain(deployment, "--answers", answers_for(deployment), term="dumb")
     assert run.answer({"sessions.cookie_age": ["5", "3600"], "cors.mode": "2",
-                       "cors.origins": "https://a.example.org"}, advanced=False)
+                       "cors.origins": "https://a.example.org", "apps.enabled": "iviewer, 1"}, advanced=False)
+    assert "  1) [ ] figure" in run.text and "  2) [ ] iviewer" in run.text  # the web apps, a numbered list
+    assert "apps.iviewer_default_viewer" in run.asked
+    assert "omero-figure" in run.text and "omero-iviewer" in run.text  # both planned
     assert "This terminal cannot hold the full-screen wizard; using plain prompts (--plain)." in run.text
     assert "\x1b[" not in run.text  # no escape sequences at all
     assert run.refused == ["sessions.cookie_age: 5 is out of range (allowed: an integer from 60 to 31536000)"]
@@ -265,3 +269,31 @@ def test_a_server_list_typed_at_the_prompts_is_deployed_and_shown_on_the_login_p
     page = parts.http_get(deployment.login_url())
     assert page.status == 200
     assert "Listening-Server" in page.body and "Closed-Server" in page.body
+
+
+def test_web_apps_are_ticked_in_a_checkbox_list_and_saved_answers_have_them(deployment):
+    """The Web apps step of plain mode: Space ticks figure, Down and Space iviewer; the review plans both
+    packages (a dry run: nothing is installed); the answers saved from the review menu have
+    ``apps: {enabled: [figure, iviewer]}``; quitting there changes nothing."""
+    import yaml
+
+    run = Plain(deployment, "--plain", "--answers", answers_for(deployment))
+    assert run.answer({"apps.enabled": " " + DOWN + " " + ENTER}, advanced=False)
+    assert "apps.iviewer_default_viewer" in run.asked, "iviewer's question follows once it is ticked"
+    review = re.sub(r"\s+", " ", run.plain_tail(20000))
+    assert "omero-figure" in review and "omero-iviewer" in review, review
+    assert "omero.web.apps" in review, review
+    run.child.expect_exact(plain.QUIT)  # the menu's last choice: every choice is on the screen
+    menu = [plain.APPLY, *([plain.DIFF] if plain.DIFF in run.text else []), plain.SAVE, plain.QUIT]
+    run.child.send(DOWN * menu.index(plain.SAVE) + ENTER)
+    run.child.expect_exact("Save the answers to which file?")
+    target = deployment.workdir / "saved.yml"
+    run.child.send(typed(str(target)))
+    run.child.expect_exact(f"Saved to {target}")
+    run.child.expect_exact(REVIEW_MENU)
+    run.child.send(DOWN * menu.index(plain.QUIT) + ENTER)
+    run.child.expect_exact("No changes were made.")
+    assert run.finish() == 0
+    saved = yaml.safe_load(target.read_text())
+    assert saved["apps"]["enabled"] == ["figure", "iviewer"] and saved["apps"]["iviewer_default_viewer"] is True
+    assert not deployment.config_xml.exists() or "omero.web.apps" not in deployment.config()

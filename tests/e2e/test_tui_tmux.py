@@ -117,6 +117,8 @@ def test_first_time_deployment_in_tmux_serves_the_login_page_and_a_second_run_ha
         first.keys("Enter")
         first.wait("Let visitors browse without logging in")
         first.keys("Enter")
+        first.wait("Which web apps should OMERO.web have?")
+        first.keys("Enter")
         first.wait("OMERO.web installation")
         first.keys("Enter")
         review = first.wait("will be made", timeout=60)
@@ -157,7 +159,7 @@ def test_first_time_deployment_in_tmux_serves_the_login_page_and_a_second_run_ha
     try:
         welcome = second.wait("Starting answers:", timeout=60)
         assert "will reconfigure it" in welcome
-        for _ in range(8):  # welcome and the seven question steps
+        for _ in range(9):  # welcome and the eight question steps
             second.keys("Enter")
             time.sleep(0.3)
         nothing = second.wait("Nothing to change", timeout=60)
@@ -251,6 +253,8 @@ def test_rerun_one_left_selects_the_option_shown_and_plans_it_and_file_sessions_
         run.keys("Enter")
         run.wait("Let visitors browse without logging in")
         run.keys("Enter")
+        run.wait("Which web apps should OMERO.web have?")
+        run.keys("Enter")
         run.wait("OMERO.web installation")
         run.keys("Enter")
         review = review_text(run)
@@ -326,7 +330,7 @@ def test_ctrl_c_while_applying_asks_then_interrupts_and_restores_as_headless_sig
     run = Tmux([sys.executable, "-m", "omerowizard", "--answers", str(answers)], d.env(), d.workdir)
     try:
         run.wait("Starting answers:", timeout=60)
-        for _ in range(10):  # through every step to the review
+        for _ in range(12):  # through every step to the review
             screen = run.screen()
             if "will be made" in screen:
                 break
@@ -348,3 +352,54 @@ def test_ctrl_c_while_applying_asks_then_interrupts_and_restores_as_headless_sig
     assert not site.exists(), "the site file it wrote is removed again"
     cron = subprocess.run(["crontab", "-l", "-u", "omero-web"], capture_output=True, text=True).stdout
     assert f"OMERODIR={d.omerodir} " not in cron
+
+
+def test_web_apps_step_at_80x24_ticks_figure_and_iviewer_and_the_saved_answers_have_them(deployment):
+    """The Web apps step in a real terminal: the arrows move, Space ticks (the mark is a character),
+    Tab leaves the list, the review plans both packages, Ctrl-S saves answers with
+    ``apps: {enabled: [figure, iviewer]}``; Ctrl-C then quits and nothing was installed or changed."""
+    import yaml
+
+    d = deployment
+    answers = d.answers_file({"application_server": {"workers": 1}})
+    run = Tmux([sys.executable, "-m", "omerowizard", "--answers", str(answers)], d.env(), d.workdir)
+    prompt = "Which web apps should OMERO.web have?"
+    try:
+        run.wait("Starting answers:", timeout=60)
+        for _ in range(12):  # Next through the steps before it, whatever their number
+            if prompt in run.screen():
+                break
+            run.keys("Enter")
+            time.sleep(0.5)
+        screen = run.wait(prompt)
+        assert "Web apps" in screen.splitlines()[0], "the step bar names the step"
+        assert not any(selected(screen, a) for a in ("figure", "iviewer", "mapr", "parade", "fpbioimage")), screen
+        run.keys("Space", "Down", "Space")
+        screen = run.wait("Make OMERO.iviewer the default image viewer?")  # iviewer's question appears
+        assert selected(screen, "figure") and selected(screen, "iviewer"), screen
+        assert not selected(screen, "mapr") and not selected(screen, "parade"), screen
+        assert len(screen.splitlines()) <= 24 and max(len(line) for line in screen.splitlines()) <= 80
+        run.keys("Tab")  # out of the list, onto the next question (the step's help follows the focus)
+        run.wait("omero_iviewer.views.index")
+        run.keys("Enter")
+        run.wait("OMERO.web installation")
+        run.keys("Enter")
+        review = review_text(run)
+        assert "omero-figure" in review and "omero-iviewer" in review, review
+        assert "omero.web.apps" in review, review
+        run.keys("C-s")
+        run.wait("Save answers to file")
+        run.keys("Enter")
+        run.wait("Saved the answers")
+        run.keys("C-c")
+        end = run.wait("[exit status", timeout=30)
+        assert "No changes were made." in end and "[exit status 130]" in end, end
+    finally:
+        run.close()
+    saved = yaml.safe_load((d.workdir / "omerowizard-answers.yml").read_text())
+    assert saved["apps"]["enabled"] == ["figure", "iviewer"]
+    assert saved["apps"]["iviewer_default_viewer"] is True
+    assert "omero.web.apps" not in (d.config() if d.config_xml.exists() else {})
+    from tests.e2e.conftest import VENV
+
+    assert not list(VENV.glob("lib/python*/site-packages/omero_figure")), "planning installed nothing"

@@ -44,6 +44,9 @@ class Scripted:
     def text(self, message, default):
         return self._answer("text", message, default)
 
+    def checkbox(self, message, choices, chosen):
+        return self._answer("checkbox", message, list(chosen), list(choices))
+
     def asked(self, key: str) -> list[tuple[str, str, object]]:
         return [c for c in self.calls if c[1] == BY_KEY[key].prompt]
 
@@ -163,6 +166,20 @@ def test_line_prompts_take_numbers_names_and_enter(monkeypatch, capsys):
     assert lp.text("Path?", "/x") == "new"
 
 
+def test_line_checkboxes_take_numbers_or_names_enter_keeps_and_dash_empties(monkeypatch, capsys):
+    typed = iter(["", "3, 1", "iviewer,figure", "-", "7", "figure, nope", "2"])
+    monkeypatch.setattr(builtins, "input", lambda prompt="": next(typed))
+    lp = plain.LinePrompts()
+    apps = ["figure", "iviewer", "mapr"]
+    assert lp.checkbox("Apps?", apps, ["iviewer"]) == ["iviewer"]
+    assert "  2) [x] iviewer" in capsys.readouterr().out  # the ticked ones show as text
+    assert lp.checkbox("Apps?", apps, []) == ["figure", "mapr"]  # in the list's order
+    assert lp.checkbox("Apps?", apps, []) == ["figure", "iviewer"]
+    assert lp.checkbox("Apps?", apps, ["figure"]) == []
+    assert lp.checkbox("Apps?", apps, []) == ["iviewer"]  # 7, then a name that is not offered, refused
+    assert capsys.readouterr().out.count("is not one of them") == 2
+
+
 def test_line_prompts_treat_end_of_input_as_an_interruption(monkeypatch):
     def eof(prompt=""):
         raise EOFError
@@ -205,6 +222,16 @@ def test_questionary_select_starts_on_the_current_choice(keys):
     assert q.select("Kind?", ["nginx", "apache", "development"], "apache") == "development"
     keys.send_text("y\r")
     assert q.confirm("Go?", False) is True
+
+
+def test_questionary_checkbox_starts_ticked_as_answered_and_space_toggles(keys):
+    q = plain.QuestionaryPrompts()
+    keys.send_text("\r")
+    assert q.checkbox("Apps?", ["figure", "iviewer", "mapr"], ["iviewer"]) == ["iviewer"]
+    keys.send_text(" \x1b[B \r")  # tick figure (the cursor starts on the first), down, untick iviewer
+    assert q.checkbox("Apps?", ["figure", "iviewer", "mapr"], ["iviewer"]) == ["figure"]
+    keys.send_text("\x1b[B\x1b[B \r")
+    assert q.checkbox("Apps?", ["figure", "iviewer", "mapr"], []) == ["mapr"]
 
 
 def test_questionary_yes_no_waits_for_enter(keys):

@@ -48,3 +48,18 @@ def test_the_readmes_ansible_inventory_and_group_vars_are_valid_answers_for_ever
         nested = {k[len("omero_web_"):]: v for k, v in merged.items()}
         a = answers.validate(nested, f"README.md ({name})")
         assert len(a.nodes.members) == 3 and a.sessions.backend == "redis"
+
+
+def test_the_screenshots_the_readme_shows_are_the_ones_scripts_screenshots_writes():
+    shown = re.findall(r"\]\((screenshots/[^)]+)\)", README.read_text())
+    files = sorted(f"screenshots/{p.name}" for p in (README.parent / "screenshots").iterdir())
+    assert sorted(shown) == files, "README.md shows exactly the pictures in screenshots/"
+    source = (README.parent / "scripts" / "screenshots.py").read_text()
+    assert all(f'"{Path(f).stem}"' in source for f in files), "each picture is one the script makes"
+
+
+def test_the_readmes_answers_reference_is_the_catalogue_as_it_stands():
+    from omerowizard import reference
+
+    text = README.read_text()
+    assert reference.table() in text, "run `python -m omerowizard.reference` to regenerate the README's table"

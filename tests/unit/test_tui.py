@@ -21,7 +21,7 @@ from omerowizard import wizard
 from omerowizard.errors import AnswersError, Problem
 from omerowizard.events import StepDone, StepStarted
 from omerowizard.tui.app import NO_CHANGES, make_app
-from omerowizard.tui.demo import Demo, reconfigure_answers
+from omerowizard.tui.demo import OMERODIR, Demo, reconfigure_answers
 from omerowizard.tui.fields import MARK, QuestionField
 from omerowizard.tui.review import ReviewStep
 from omerowizard.tui.run import RunStep
@@ -64,6 +64,17 @@ async def until(pilot, condition, timeout: float = 10) -> None:
         assert time.monotonic() < deadline, f"the screen did not reach the expected state: {pilot.app.screen_stack}, " \
                                              f"focus on {pilot.app.focused}"
         await pilot.pause(0.05)
+
+
+async def next_until(pilot, step: str) -> None:
+    """Enter (Next) until the wizard is on ``step``, failing if it gets past it or stops moving."""
+    from omerowizard.tui.app import STEP_IDS
+
+    while pilot.app.step_id != step:
+        here = pilot.app.index
+        assert here < STEP_IDS.index(step), f"past {step}: on {pilot.app.step_id}"
+        await press(pilot, "enter")
+        assert pilot.app.index > here, f"Next did not leave {pilot.app.step_id}: {pilot.app.query_one('#status').render()}"
 
 
 async def type_text(pilot, text: str) -> None:
@@ -142,10 +153,12 @@ async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_
         await press(pilot, "enter")
         assert app.step_id == "public"
         await press(pilot, "enter")
+        assert app.step_id == "apps"
+        await press(pilot, "enter")
         assert app.step_id == "advanced"
         assert app.flat["servers"] == [{"host": "127.0.0.1", "port": 4063, "name": "Main"}]
 
-        await press(pilot, "escape", "escape", "escape")
+        await press(pilot, "escape", "escape", "escape", "escape")
         assert app.step_id == "cors"
         assert text_of(app, "cors.origins") == "https://a.example.org, https://b.example.org:8443"
         await press(pilot, "escape")
@@ -153,7 +166,7 @@ async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_
         assert text_of(app, "sessions.location") == "redis://:s3cret@127.0.0.1:6390/1"
         assert field(app, "sessions.backend").query_one(RadioSet).pressed_button.label.plain == "redis"
 
-        await press(pilot, *["enter"] * 5)
+        await press(pilot, *["enter"] * 6)
         assert app.step_id == "review"
         review = app.query_one(ReviewStep)
         assert review.plan is not None and not review.plan.empty
@@ -193,7 +206,7 @@ async def test_reconfigure_prefills_from_the_deployment_and_nothing_to_change_qu
         assert text_of(app, "sessions.location") == "redis://127.0.0.1:6379/0"
         assert text_of(app, "cors.origins") == "https://hostname.example.com"
         assert text_of(app, "prefix") == "/omero"
-        await press(pilot, *["enter"] * 8)
+        await press(pilot, *["enter"] * 9)
         assert app.step_id == "review"
         assert "Nothing to change" in " ".join(rendered(s) for s in app.query_one(ReviewStep).query(Static))
         assert str(app.query_one("#next", Button).label) == "Quit"
@@ -225,7 +238,7 @@ async def test_answers_hidden_again_are_not_handed_to_the_plan():
         await type_text(pilot, "https://a.example.org")
         await press(pilot, "shift+tab", "left")  # back to off: the origins question hides
         assert not field(app, "cors.origins").display
-        await press(pilot, *["enter"] * 4)
+        await press(pilot, *["enter"] * 5)
         assert app.step_id == "review"
         assert "cors.origins" not in demo.made[-1]
         assert not any("ignored" in n for n in app.plan.notes)
@@ -239,7 +252,7 @@ async def test_save_answers_to_file_writes_a_file_apply_accepts(tmp_path):
     app = make_app(core=Demo().core(), blink=False, save_default=str(tmp_path / "other.yml"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 8)
+        await press(pilot, *["enter"] * 9)
         assert app.step_id == "review"
         await press(pilot, "ctrl+s")
         path_input = app.screen.query_one("#path", Input)
@@ -287,7 +300,7 @@ async def test_a_failed_run_says_what_failed_and_where_the_log_is():
     app = make_app(core=Demo(fail=True).core(), blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 8)
+        await press(pilot, *["enter"] * 9)
         await press(pilot, "enter")
         run = app.query_one(RunStep)
         assert run.finished is not None and not run.finished.ok
@@ -316,7 +329,7 @@ async def test_after_a_refused_preflight_escape_goes_back_but_not_after_a_failur
         app = make_app(core=core, blink=False)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            await press(pilot, *["enter"] * 9)
+            await press(pilot, *["enter"] * 10)
             assert app.step_id == "run"
             result = rendered(app.query_one("#result"))
             await press(pilot, "escape")
@@ -341,7 +354,7 @@ async def test_problems_found_when_planning_block_apply():
     app = make_app(core=core, blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 8)
+        await press(pilot, *["enter"] * 9)
         assert app.step_id == "review"
         problems = rendered(app.query_one(".problems"))
         assert "Sessions: sessions.location: cannot be reached" in problems
@@ -396,7 +409,7 @@ async def test_steps_apply_reports_beyond_the_plan_are_listed_in_the_order_they_
     app = make_app(core=core, blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 9)
+        await press(pilot, *["enter"] * 10)
         run = app.query_one(RunStep)
         assert list(run.steps)[0] == "preflight"
         assert list(run.steps)[1:] == app.plan.steps()
@@ -424,7 +437,7 @@ async def test_extra_config_from_the_starting_answers_is_shown_and_kept():
     app = make_app(core=demo.core(), blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 7)
+        await press(pilot, *["enter"] * 8)
         assert app.step_id == "advanced"
         assert "omero.web.login_logo" in rendered(app.query_one(".file-only"))
         await press(pilot, "enter")
@@ -438,7 +451,7 @@ async def test_page_down_scrolls_a_long_review_while_the_focus_stays_on_apply():
     app = make_app(core=Recorder(flat=flat).core(), blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 8)
+        await press(pilot, *["enter"] * 9)
         review = app.query_one(ReviewStep)
         assert review.max_scroll_y > 0 and review.scroll_y == 0
         await press(pilot, "pagedown")
@@ -493,7 +506,7 @@ async def test_a_prefilled_choice_moves_from_the_selected_value_and_shows_it_wit
         await press(pilot, "left")
         assert app.flat["cors.mode"] == "off" and marked(app, "cors.mode") == ["off"]
         assert cursor(app, "cors.mode") == "off"
-        await press(pilot, "enter", "enter", "enter", "enter")
+        await press(pilot, "enter", "enter", "enter", "enter", "enter")
         assert app.step_id == "review"
         assert demo.made[-1]["cors.mode"] == "off" and app.answers.cors.mode == "off"
 
@@ -538,7 +551,7 @@ async def test_https_can_be_turned_off_by_emptying_the_certificate_or_the_key_fi
         app = make_app(core=demo.core(), blink=False)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            await press(pilot, *["enter"] * 7)
+            await press(pilot, *["enter"] * 8)
             assert app.step_id == "advanced"
             for key in (first, "web_server.https.certificate"):
                 if field(app, key).display:
@@ -564,7 +577,7 @@ async def test_an_answer_never_chosen_follows_its_default_and_the_review_lists_i
         await press(pilot, "enter", "enter", "enter", "left")
         assert app.flat["sessions.backend"] == "file"
         assert text_of(app, "sessions.clearsessions") == "daily"
-        await press(pilot, *["enter"] * 5)
+        await press(pilot, *["enter"] * 6)
         assert app.step_id == "review"
         assert app.answers.sessions.clearsessions == "daily"
         assert app.plan.jobs and app.plan.jobs[0].new
@@ -630,7 +643,7 @@ async def test_back_is_shown_only_where_there_is_a_way_back():
         assert not app.query_one("#back").display
         await press(pilot, "enter")
         assert app.query_one("#back").display
-        await press(pilot, *["enter"] * 8)
+        await press(pilot, *["enter"] * 9)
         assert app.step_id == "run" and app.applied
         assert not app.query_one("#back").display
 
@@ -642,7 +655,7 @@ async def test_a_failed_save_keeps_the_dialog_open_with_the_reason(tmp_path):
     app = make_app(core=Demo().core(), blink=False, save_default=str(tmp_path / "missing" / "a.yml"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 8, "ctrl+s", "enter")
+        await press(pilot, *["enter"] * 9, "ctrl+s", "enter")
         assert isinstance(app.screen, SaveDialog), "the dialog must stay open after a failed write"
         assert "missing" in rendered(app.screen.query_one("#save-error"))
         app.screen.query_one("#path", Input).value = str(tmp_path / "a.yml")
@@ -656,7 +669,7 @@ async def test_a_message_goes_once_another_answer_fixes_it_and_a_long_one_wraps(
     app = make_app(core=Demo().core(), blink=False)
     async with app.run_test(size=(60, 24)) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 7)
+        await press(pilot, *["enter"] * 8)
         assert app.step_id == "advanced"
         field(app, "web_server.https.certificate").query_one(Input).value = "/etc/ssl/omero.pem"
         await settle(pilot)
@@ -666,7 +679,7 @@ async def test_a_message_goes_once_another_answer_fixes_it_and_a_long_one_wraps(
         assert https_port.error and "web_server.port" in https_port.error
         error = https_port.query_one(".error")
         assert error.region.width <= 60 and error.region.height >= 2, "a long message wraps instead of being cut"
-        await press(pilot, *["escape"] * 5)
+        await press(pilot, *["escape"] * 6)
         assert app.step_id == "web_server"
         field(app, "web_server.port").query_one(Input).value = "8080"
         await settle(pilot)
@@ -677,11 +690,17 @@ async def test_a_message_goes_once_another_answer_fixes_it_and_a_long_one_wraps(
 async def test_welcome_names_the_answers_file_it_starts_from(tmp_path):
     answers = tmp_path / "a.yml"
     answers.write_text("prefix: /omero\n")
-    app = make_app(str(answers), core=Demo(installed=True, deployed=True).core(), blink=False)
+    from omerowizard.tui.steps import DeploymentButton
+
+    app = make_app(str(answers), core=Demo(installed=True, deployed=True, others=("/srv/lab2/OMERO.web",)).core(),
+                   blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         verdict = rendered(app.query_one("#verdict"))
         assert "answers file" in verdict and "current deployment" not in verdict
+        # the answers file names its deployment: the others are named, not offered
+        assert "/srv/lab2/OMERO.web" in rendered(app.query_one(".deployments-title"))
+        assert not app.query(DeploymentButton)
 
 
 @sync
@@ -754,3 +773,155 @@ def test_the_step_bar_always_shows_the_current_step_within_the_width(width):
         text = crumbs_text(i, width)
         assert len(text.plain) <= width and f" {TITLES[sid]} " in text.plain, (width, text.plain)
     assert "…" not in crumbs_text(0, 200).plain
+
+
+@sync
+async def test_welcome_offers_the_other_deployments_and_choosing_one_reopens_the_wizard_on_it():
+    """As ``omerowizard --omerodir DIR``: its starting answers, its detection, its questions."""
+    from omerowizard.tui.steps import DeploymentButton
+
+    other = "/srv/lab2/OMERO.web"
+    demo = Recorder(installed=True, deployed=True, flat=reconfigure_answers(), others=(other,))
+    app = make_app(core=demo.core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        buttons = list(app.query(DeploymentButton))
+        assert [b.omerodir for b in buttons] == [other]
+        assert "--omerodir" in rendered(app.query_one(".deployments-title")) and other in str(buttons[0].label)
+        assert other not in rendered(app.query_one("#detected"))  # offered, not repeated as text
+        await press(pilot, "tab")
+        while app.focused is not buttons[0]:
+            await press(pilot, "tab")
+        await press(pilot, "enter")
+        await until(pilot, lambda: app.started)
+        assert demo.chosen == [other]
+        assert f"OMERODIR: {other}" in rendered(app.query_one("#detected"))
+        assert app.flat["omero.omerodir"] == other
+        # the deployment left behind is offered in turn, and the questions are this deployment's (once each)
+        assert [b.omerodir for b in app.query(DeploymentButton)] == [OMERODIR]
+        assert len(app.query("#q-omero-omerodir")) == 1
+        await next_until(pilot, "review")
+        assert demo.made[-1]["omero.omerodir"] == other
+
+
+# ----------------------------------------------------------------------------- web apps (several choices)
+def multi_marked(app, key: str) -> list[str]:
+    """The options of a multi-select whose line shows the selection mark in plain text (no colour needed)."""
+    from omerowizard.tui.fields import MultiSet
+
+    ms = field(app, key).query_one(MultiSet)
+    out = []
+    for y in range(ms.option_count):
+        line = "".join(seg.text for seg in ms.render_line(y))
+        if MARK in line:
+            out.append(str(ms.get_option_at_index(y).value))
+    return out
+
+
+@sync
+async def test_web_apps_step_chooses_figure_and_iviewer_with_space_and_the_answers_have_them(tmp_path):
+    import yaml
+
+    from omerowizard.tui.fields import MultiSet
+
+    demo = Recorder()
+    app = make_app(core=demo.core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_until(pilot, "apps")
+        enabled = field(app, "apps.enabled")
+        assert isinstance(app.focused, MultiSet) and app.focused is enabled.control, "the step starts on the list"
+        assert multi_marked(app, "apps.enabled") == []
+        assert not field(app, "apps.iviewer_default_viewer").display
+        await press(pilot, "space")  # figure, where the cursor starts
+        await press(pilot, "down", "space")  # iviewer
+        await press(pilot, "down", "down", "space", "space")  # parade chosen and left out again
+        assert app.flat["apps.enabled"] == ["figure", "iviewer"]
+        assert multi_marked(app, "apps.enabled") == ["figure", "iviewer"]
+        assert field(app, "apps.iviewer_default_viewer").display, "iviewer's question appears once it is chosen"
+        await press(pilot, "tab")  # Tab leaves the list for the next field
+        assert app.focused is field(app, "apps.iviewer_default_viewer").control
+        await press(pilot, "shift+tab", "up", "up", "up", "up", "space", "space")  # back on the list, at the top
+        assert app.flat["apps.enabled"] == ["figure", "iviewer"]
+        await next_until(pilot, "review")
+        assert demo.made[-1]["apps.enabled"] == ["figure", "iviewer"]
+        assert app.answers.apps.enabled == ("figure", "iviewer")
+        review = "\n".join(rendered(s) for s in app.query_one(ReviewStep).query(Static))
+        assert "omero-figure 8.0.1" in review and "omero-iviewer 0.19.1" in review, review  # pip's choice
+        assert '["omero_figure", "omero_iviewer"]' in review, review  # omero.web.apps
+        saved = app.core.save_answers_file(app.answers, str(tmp_path / "answers.yml"))
+        data = yaml.safe_load(saved.read_text())
+        assert data["apps"]["enabled"] == ["figure", "iviewer"]
+        assert answers_mod.load_file(str(saved)).apps.enabled == ("figure", "iviewer")
+        # Back to the step: the choice is still shown, and taking figure out reaches the next plan
+        await press(pilot, "escape")
+        while app.step_id != "apps":
+            await press(pilot, "escape")
+        assert app.focused is field(app, "apps.enabled").control
+        assert multi_marked(app, "apps.enabled") == ["figure", "iviewer"]
+        await press(pilot, "home", "space")
+        assert multi_marked(app, "apps.enabled") == ["iviewer"]
+        await next_until(pilot, "review")
+        assert demo.made[-1]["apps.enabled"] == ["iviewer"]
+
+
+@sync
+async def test_under_no_color_the_chosen_apps_are_still_marked(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    flat = reconfigure_answers()
+    flat["apps.enabled"] = ["iviewer", "parade"]
+    app = make_app(core=Demo(flat=flat).core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.no_color
+        await next_until(pilot, "apps")
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
+            await pilot.pause()
+            assert multi_marked(app, "apps.enabled") == ["iviewer", "parade"], theme
+
+
+def test_detect_names_the_web_apps_installed_in_the_environment_but_not_in_omero_web_apps(tmp_path):
+    """Measured on the machine: the packages in the environment's site-packages, omero.web.apps read from
+    config.xml as data; the welcome step shows the line."""
+    import json
+
+    venv, omerodir = tmp_path / "venv", tmp_path / "OMERO.web"
+    site = venv / "lib" / "python3.11" / "site-packages"
+    (venv / "bin").mkdir(parents=True)
+    for name, version in (("omero-web", "5.33.2"), ("omero-figure", "8.0.1"), ("omero-iviewer", "0.19.1")):
+        info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (omerodir / "etc" / "grid").mkdir(parents=True)
+    apps = json.dumps(["omero_iviewer"]).replace('"', "&quot;")
+    (omerodir / "etc" / "grid" / "config.xml").write_text(
+        "<icegrid><properties id='__ACTIVE__'><property name='omero.config.profile' value='default'/></properties>"
+        f"<properties id='default'><property name='omero.web.apps' value=\"{apps}\"/></properties></icegrid>")
+    flat = {**answers_mod.defaults().flat(), "omero.venv": str(venv), "omero.omerodir": str(omerodir)}
+    detected = wizard.detect(flat, "test")
+    assert dict(detected.apps_not_enabled) == {"figure": "8.0.1"}, "iviewer is in omero.web.apps"
+    assert "Web apps installed but not enabled (choose them on the Web apps step): figure 8.0.1" in detected.lines()
+
+
+@sync
+async def test_the_web_apps_list_and_its_marks_are_readable_in_both_themes():
+    from textual.color import Color
+
+    from omerowizard.tui.fields import MultiSet
+
+    flat = reconfigure_answers()
+    flat["apps.enabled"] = ["figure"]
+    app = make_app(core=Demo(flat=flat).core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_until(pilot, "apps")
+        ms = field(app, "apps.enabled").query_one(MultiSet)
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
+            await pilot.pause(0.2)
+            assert contrast(ms) >= 4.5, theme
+            mark = ms.get_component_rich_style("selection-list--button-selected")  # the ● on its button
+            fg, bg = Color.from_rich_color(mark.color), Color.from_rich_color(mark.bgcolor)
+            high, low = sorted([_luminance(fg), _luminance(bg)], reverse=True)
+            assert (high + 0.05) / (low + 0.05) >= 3, theme  # a non-text mark: WCAG 1.4.11

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from omerowizard.tui.app import make_app
-from omerowizard.tui.demo import Demo, reconfigure_answers
+from omerowizard.tui.demo import PACKAGES, Demo, FakeMachine, reconfigure_answers
 
 SIZE = (80, 24)
 
@@ -73,28 +73,28 @@ def test_cors_origin_refused_inline(snap_compare):
 
 
 def test_advanced(snap_compare):
-    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 7))
-
-
-def test_review_with_changes(snap_compare):
     assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 8))
 
 
+def test_review_with_changes(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 9))
+
+
 def test_review_nothing_to_change(snap_compare):
-    assert snap_compare(reconfigure(nothing=True), terminal_size=SIZE, run_before=keys(*["enter"] * 8))
+    assert snap_compare(reconfigure(nothing=True), terminal_size=SIZE, run_before=keys(*["enter"] * 9))
 
 
 def test_save_answers_dialog(snap_compare):
-    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 8, "ctrl+s"))
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 9, "ctrl+s"))
 
 
 def test_run_finished(snap_compare):
-    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 9))
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 10))
 
 
 def test_run_failed(snap_compare):
     app = make_app(core=Demo(fail=True).core(), blink=False)
-    assert snap_compare(app, terminal_size=SIZE, run_before=keys(*["enter"] * 9))
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys(*["enter"] * 10))
 
 
 def test_light_theme(snap_compare):
@@ -105,9 +105,28 @@ def test_rerun_back_to_file_sessions_lists_the_answer_that_followed_its_default(
     flat = reconfigure_answers()
     flat["sessions.clearsessions"] = "off"  # as a run with Redis sessions saves it
     app = make_app(core=Demo(installed=True, deployed=True, flat=flat).core(), blink=False)
-    assert snap_compare(app, terminal_size=SIZE, run_before=keys("enter", "enter", "enter", "left", *["enter"] * 5))
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys("enter", "enter", "enter", "left", *["enter"] * 6))
 
 
 def test_cors_prefilled_origins_one_left_is_off(snap_compare):
     app = make_app(core=Demo(installed=True, deployed=True, flat=reconfigure_answers()).core(), blink=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=keys(*["enter"] * 4, "left"))
+
+
+# the Web apps step: figure and iviewer chosen (Space), iviewer's question shown; in both themes
+WEB_APPS = ("enter",) * 7 + ("space", "down", "space")
+
+
+def test_web_apps(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*WEB_APPS))
+
+
+def test_web_apps_light_theme(snap_compare):
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*WEB_APPS, "ctrl+t"))
+
+
+def test_welcome_offers_the_other_deployments_and_names_apps_installed_but_not_enabled(snap_compare):
+    machine = FakeMachine(packages={**PACKAGES, "omero-figure": "8.0.1", "omero-iviewer": "0.19.1"})
+    demo = Demo(installed=True, deployed=True, flat=reconfigure_answers(), machine=machine,
+                others=("/srv/lab2/OMERO.web",))
+    assert snap_compare(make_app(core=demo.core(), blink=False), terminal_size=SIZE, run_before=keys())
