@@ -21,6 +21,7 @@ from tests import parts
 E2E_ROOT = Path(os.environ.get("OMEROWIZARD_E2E_ROOT", "/opt/omerowizard-e2e"))
 USER = "omero-web"
 VENV = E2E_ROOT / "venv3"
+APPS_VENV = E2E_ROOT / "venv-apps"  # the web apps are installed here, never into the shared venv3
 WHEEL_CACHE = os.environ.get("OMEROWIZARD_WHEEL_CACHE", "/var/cache/omerowizard/wheels")
 
 
@@ -45,6 +46,20 @@ def omero_install():
         pytest.fail(f"missing part: OMERO.web could not be installed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}",
                     pytrace=False)
     return VENV
+
+
+@pytest.fixture(scope="session")
+def apps_venv(omero_install) -> Path:
+    """An OMERO.web environment for the web apps (newest omero-web, owned like venv3; zeroc-ice from the
+    cached wheel), so that installing and removing apps never changes the shared venv3."""
+    proc = subprocess.run([sys.executable, "-m", "omerowizard", "install-omero", "--user", USER,
+                           "--venv", str(APPS_VENV), "--omerodir", str(E2E_ROOT / "OMERO.web-apps")],
+                          env={**os.environ, "OMEROWIZARD_WHEEL_CACHE": WHEEL_CACHE},
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        pytest.fail(f"missing part: OMERO.web could not be installed in {APPS_VENV}:\n{proc.stdout[-3000:]}\n"
+                    f"{proc.stderr[-3000:]}", pytrace=False)
+    return APPS_VENV
 
 
 @dataclass

@@ -10,7 +10,6 @@ import json
 import os
 import pwd
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -20,10 +19,9 @@ import yaml
 from omerowizard.features import apps as apps_mod
 from omerowizard.probe import packages as installed
 from tests import parts
-from tests.e2e.conftest import E2E_ROOT, USER, WHEEL_CACHE
+from tests.e2e.conftest import APPS_VENV, USER
 from tests.parts import nginx_wrapper
 
-APPS_VENV = E2E_ROOT / "venv-apps"
 TEST_PACKAGES = ["omero-figure", "omero-iviewer", "omero-mapr", "omero-parade", "omero-fpbioimage", "omero-webtest",
                  "omerowizard-e2e-broken-app"]
 WEBTEST_LINK = ["Web test", "webtest_index", {"title": "The webtest app"}]
@@ -31,17 +29,9 @@ MINE = ["Mine", "https://www.example.org/", {"title": "added by hand"}]
 
 
 @pytest.fixture(scope="module")
-def venv(omero_install) -> Path:
-    """An OMERO.web environment of this module (newest omero-web, owned like venv3), without any web app."""
-    proc = subprocess.run([sys.executable, "-m", "omerowizard", "install-omero", "--user", USER,
-                           "--venv", str(APPS_VENV), "--omerodir", str(E2E_ROOT / "OMERO.web-apps")],
-                          env={**os.environ, "OMEROWIZARD_WHEEL_CACHE": WHEEL_CACHE},
-                          capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        pytest.fail(f"missing part: OMERO.web could not be installed in {APPS_VENV}:\n{proc.stdout[-3000:]}\n"
-                    f"{proc.stderr[-3000:]}", pytrace=False)
-    uninstall(*TEST_PACKAGES)  # what an earlier run of this module left
-    return APPS_VENV
+def venv(apps_venv) -> Path:
+    uninstall(*TEST_PACKAGES)  # what an earlier run (or another test module) left
+    return apps_venv
 
 
 def uninstall(*names: str) -> None:

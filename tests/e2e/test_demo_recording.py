@@ -2,7 +2,8 @@
 
 ``omerowizard/tui/demo_run.json`` holds the events of real runs of ``wizard.apply`` against the
 real OMERO.web (Redis sessions and CORS origins; then back to file sessions, which installs the
-clearsessions job; then a run that preflight refuses because the application port is taken),
+clearsessions job; then a run that preflight refuses because the application port is taken; then one that installs
+OMERO.figure, in the web apps' own environment, and one that restarts for a gunicorn setting),
 with this machine's paths and ports replaced by the demonstration's. This test makes the runs
 again and checks that the recording still has the same steps and kinds of events in the same
 order; ``OMEROWIZARD_RECORD=1`` writes the new recording instead (then regenerate the snapshots
@@ -15,6 +16,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from omerowizard import answers as answers_mod
 from omerowizard import wizard
 from omerowizard.tui import demo
 from omerowizard.tui.demo import RECORDING, event_from_json
-from tests.e2e.conftest import VENV
+from tests.e2e.conftest import APPS_VENV, VENV
 
 
 def _run(d, flat: dict) -> list[dict]:
@@ -33,12 +35,14 @@ def _run(d, flat: dict) -> list[dict]:
 
 
 def _normalise(events: list[dict], d, redis_url: str) -> list[dict]:
-    swaps = [(str(d.omerodir), demo.OMERODIR), (str(VENV), demo.VENV), (str(d.workdir / "nginx" / "omero-web.conf"),
+    swaps = [(str(d.omerodir), demo.OMERODIR), (str(VENV), demo.VENV), (str(APPS_VENV), demo.VENV), (str(d.workdir / "nginx" / "omero-web.conf"),
              demo.NGINX_FILE), (str(d.state.dir), "/root/.local/state/omerowizard/deployments/opt_omero_web_OMERO.web"),
              (str(d.home), "/root/.local/state/omerowizard"), (redis_url, "redis://127.0.0.1:6379/0"),
              (f":{d.app_port}/", ":4080/"), (f" {d.app_port} ", " 4080 "), (str(d.workdir), "/root")]
     out = []
     for e in events:
+        if e["type"] == "Output" and e["line"].startswith("WARNING: Location 'file:///"):
+            continue  # this machine's pip configuration names index directories it does not have
         e = dict(e)
         for k, v in e.items():
             if isinstance(v, str):
@@ -51,10 +55,17 @@ def _normalise(events: list[dict], d, redis_url: str) -> list[dict]:
 
 
 def _shape(events: list[dict]) -> list[tuple[str, str]]:
-    return [(e["type"], e.get("step", "")) for e in events]
+    """The kinds of events in order; a run of output lines counts once (pip prints a progress bar only
+    when it downloads, OMERO.web's log a line per worker)."""
+    out: list[tuple[str, str]] = []
+    for e in events:
+        kind = (e["type"], e.get("step", ""))
+        if not (kind[0] == "Output" and out and out[-1] == kind):
+            out.append(kind)
+    return out
 
 
-def test_the_demonstration_replays_what_apply_really_reports(deployment, redis_server, monkeypatch):
+def test_the_demonstration_replays_what_apply_really_reports(deployment, redis_server, apps_venv, monkeypatch):
     d = deployment
     base = answers_mod.from_flat(demo.reconfigure_answers()).flat()
     base.update({"omero.user": "omero-web", "omero.venv": str(VENV), "omero.omerodir": str(d.omerodir),
@@ -71,12 +82,27 @@ def test_the_demonstration_replays_what_apply_really_reports(deployment, redis_s
         busy.bind(("127.0.0.1", d.app_port))
         busy.listen()
         refused_run = _run(d, {**base, "application_server.workers": 2})
+    # the web apps (in their own environment, never the shared venv3): pip, collectstatic, the apps' pages
+    uninstall_figure = [str(apps_venv / "bin" / "python"), "-m", "pip", "uninstall", "-y", "-q", "omero-figure"]
+    subprocess.run(uninstall_figure, capture_output=True, cwd="/")  # left by another test: the run installs it
+    _run(d, {**base, "omero.venv": str(apps_venv)})  # OMERO.web runs there: adding an app is a reload
+    apps_run = _run(d, {**base, "omero.venv": str(apps_venv), "apps.enabled": ["figure"]})
+    # a gunicorn setting: a restart, not a reload
+    restart_run = _run(d, {**base, "omero.venv": str(apps_venv), "apps.enabled": ["figure"],
+                           "application_server.workers": 2})
+    subprocess.run(uninstall_figure, check=True, capture_output=True, cwd="/")
     runs = {"redis_cors": _normalise(redis_run, d, redis_url(redis_server)),
             "file_sessions": _normalise(file_run, d, redis_url(redis_server)),
-            "refused": _normalise(refused_run, d, redis_url(redis_server))}
+            "refused": _normalise(refused_run, d, redis_url(redis_server)),
+            "apps": _normalise(apps_run, d, redis_url(redis_server)),
+            "restart": _normalise(restart_run, d, redis_url(redis_server))}
     assert runs["redis_cors"][-1]["type"] == "Finished" and runs["redis_cors"][-1]["ok"], runs["redis_cors"]
     assert runs["file_sessions"][-1]["ok"], runs["file_sessions"]
     assert not runs["refused"][-1]["ok"] and not runs["refused"][-1]["changed"], runs["refused"]
+    assert runs["apps"][-1]["ok"], runs["apps"]
+    assert ("StepStarted", "omero web restart") in _shape(runs["restart"]), _shape(runs["restart"])
+    for step in ("install packages", "collect static files", "reload OMERO.web", "check the web apps"):
+        assert ("StepStarted", step) in _shape(runs["apps"]), _shape(runs["apps"])
     if os.environ.get("OMEROWIZARD_RECORD"):
         RECORDING.write_text(json.dumps(runs, indent=1) + "\n")
     stored = json.loads(RECORDING.read_text())
