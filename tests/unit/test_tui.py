@@ -45,8 +45,17 @@ def home(tmp_path, monkeypatch):
 
 
 async def settle(pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
+    app = pilot.app
+    await app.workers.wait_for_complete()
     await pilot.pause()
+    # the welcome looks at the machine only after its first paint (call_after_refresh); on a busy machine
+    # that starts after the wait above, and Enter is ignored until it is done: await it
+    import time
+
+    deadline = time.monotonic() + 30
+    while getattr(app, "started", True) is False and app.return_code is None and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        await app.workers.wait_for_complete()
 
 
 async def press(pilot, *keys: str) -> None:
