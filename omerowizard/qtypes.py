@@ -9,6 +9,8 @@ given the other answers (a flat ``{key: value}`` mapping).
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -334,9 +336,13 @@ class Records(QType):
                     raise ValueError(f"{k!r} is not a field (fields: {', '.join(f.name for f in self.fields)})")
                 rec[k] = v
         else:
-            # positional: host[:port] [name...]
+            # positional: host[:port] [name...]; an IPv6 address with a port in brackets: [::1]:4082
             first, *rest = words
-            parts = first.rsplit(":", 1) if first.count(":") == 1 else [first]
+            bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?", first)
+            if bracketed:
+                parts = [bracketed.group(1), bracketed.group(2)] if bracketed.group(2) else [bracketed.group(1)]
+            else:
+                parts = first.rsplit(":", 1) if first.count(":") == 1 else [first]
             values = [*parts] if len(parts) == 2 else [parts[0], None]
             if rest:
                 values.append(" ".join(rest))

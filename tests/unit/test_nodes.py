@@ -331,3 +331,15 @@ def test_the_readmes_nodes_example_is_valid_for_a_front_end_and_for_a_node_only_
     assert len(front.nodes.members) == 3 and front.nodes.static == "nodes"
     node = answers.load_text(example.group(1) + "web_server: {kind: none}\napplication_server: {host: 0.0.0.0}\n")
     assert sitefiles.wanted_files(node, None, [], "debian") == []
+
+
+def test_an_ipv6_member_is_typed_with_its_port_in_brackets():
+    from omerowizard.features import BY_KEY
+
+    q = BY_KEY["nodes.members"]
+    assert q.parse("[::1]:4082; [2001:db8::2]; web1.example.org:4080; ::1") == [
+        {"host": "::1", "port": 4082}, {"host": "2001:db8::2"}, {"host": "web1.example.org", "port": 4080},
+        {"host": "::1"}]
+    assert BY_KEY["servers"].parse("[2001:db8::5]:4064 Main") == [{"host": "2001:db8::5", "port": 4064,
+                                                                     "name": "Main"}]
+    assert q.parse("[::1]:port") == [{"host": "[::1]:port"}]  # not an address: the host check refuses it
