@@ -806,7 +806,35 @@ class Apps(Feature):
 
             if not os.path.isdir(link):
                 out.append(Check("web apps", False, f"apps.find_links {link} is not a directory"))
+            else:
+                why = untrusted_wheels(link, plan.answers.omero.venv)
+                if why:
+                    out.append(Check("web apps", False, f"apps.find_links {link} is not safe for root's pip: {why}. "
+                                                        "Make the directory and its wheels root's and not writable "
+                                                        "by others (chown -R root: and chmod 755/644)"))
         return out
+
+
+def untrusted_wheels(link: str, venv: str) -> str | None:
+    """Why pip, run as root for a root-owned environment, must not read packages from ``link`` (a link, or a
+    directory or package another user can write: what it installs runs as root), else None. pip runs as the
+    environment's owner when that is not root (omerowizard.venv.owner): then that user's rights suffice."""
+    import os
+    from pathlib import Path
+
+    from omerowizard import venv as venv_mod
+    from omerowizard.installer import trusted_path
+
+    if os.geteuid() != 0 or venv_mod.owner(Path(venv)) is not None:
+        return None
+    why = trusted_path(Path(link))
+    if why:
+        return why
+    for entry in sorted(os.listdir(link)):
+        why = trusted_path(Path(link) / entry)
+        if why:
+            return why
+    return None
 
 
 def distribution_of(venv: str | None, module: str) -> str:
