@@ -846,13 +846,22 @@ def distribution_of(venv: str | None, module: str) -> str:
     if not venv:
         return guess
     top = module.split(".")[0]
+    from omerowizard import safefs
+
+    def text(path: Path) -> str | None:
+        # the environment may belong to the OMERO.web user: never follow a link or block on a FIFO there
+        data = safefs.read_bytes(str(path), limit=16 * 1024 * 1024)
+        return None if data is None else data.decode("utf-8", "replace")
+
     for site in sorted(Path(venv).glob("lib/python3*/site-packages")):
         for info in site.glob("*.dist-info"):
             try:
-                names = (info / "top_level.txt").read_text().split() if (info / "top_level.txt").exists() else \
-                    {line.split("/", 1)[0] for line in (info / "RECORD").read_text().splitlines() if "/" in line}
-            except OSError:
+                top_level = text(info / "top_level.txt")
+                record = text(info / "RECORD") if top_level is None else None
+            except (OSError, safefs.UnsafePath):
                 continue
+            names = top_level.split() if top_level is not None else \
+                {line.split("/", 1)[0] for line in (record or "").splitlines() if "/" in line}
             if top in names:
                 return info.name.removesuffix(".dist-info").rsplit("-", 1)[0].replace("_", "-")
     return guess

@@ -278,3 +278,29 @@ def test_root_pip_never_reads_wheels_another_user_can_replace(tmp_path):
     link.symlink_to(wheels)
     os.lchown(link, nobody.pw_uid, nobody.pw_gid)
     assert "symbolic link" in untrusted_wheels(str(link), str(root_venv))
+
+
+def test_the_distribution_of_an_app_is_read_without_following_a_planted_link(tmp_path):
+    """A user-owned environment: a top_level.txt that links to a root-only file is not read through."""
+    import os
+    import pwd
+
+    from omerowizard.features.apps import distribution_of
+
+    nobody = pwd.getpwnam("nobody")
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    good = site / "omero_figure-8.0.1.dist-info"
+    good.mkdir(parents=True)
+    (good / "top_level.txt").write_text("omero_figure\n")
+    planted = site / "evil_pkg-1.0.dist-info"
+    planted.mkdir()
+    secret = tmp_path / "root-only"
+    secret.write_text("omero_iviewer\n")
+    secret.chmod(0o600)
+    (planted / "top_level.txt").symlink_to(secret)
+    for d in (tmp_path / "venv", tmp_path / "venv" / "lib", site.parent, site, planted):
+        os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    os.lchown(planted / "top_level.txt", nobody.pw_uid, nobody.pw_gid)
+    assert distribution_of(str(tmp_path / "venv"), "omero_figure") == "omero-figure"
+    # through the link the planted package would claim omero_iviewer; it is skipped, the guess stands
+    assert distribution_of(str(tmp_path / "venv"), "omero_iviewer") == "omero-iviewer"
