@@ -200,10 +200,10 @@ def test_a_node_behind_an_https_front_end_trusts_its_forwarded_proto():
 def test_nginx_upstream_has_a_server_line_per_member_and_skips_a_dead_one():
     text = site_text(answers.load_text(text_of(THREE))).content
     assert ("upstream omeroweb_4080 {\n"
-            "    # several OMERO.web nodes (nodes.members): one that fails is left out for 10s\n"
-            "    server 127.0.0.1:4080 max_fails=1 fail_timeout=10s;\n"
-            "    server 10.0.0.12:4080 max_fails=1 fail_timeout=10s;\n"
-            "    server [fd00::13]:4081 max_fails=1 fail_timeout=10s;\n}") in text
+            "    # several OMERO.web nodes (nodes.members): one that fails is left out for 2s\n"
+            "    server 127.0.0.1:4080 max_fails=1 fail_timeout=2s;\n"
+            "    server 10.0.0.12:4080 max_fails=1 fail_timeout=2s;\n"
+            "    server [fd00::13]:4081 max_fails=1 fail_timeout=2s;\n}") in text
     assert "proxy_next_upstream error timeout http_502 http_503;" in text
     assert "proxy_connect_timeout 5s;" in text
     # the maintenance page is still what a request gets when no node answers
@@ -237,7 +237,7 @@ def test_static_files_by_the_nodes_are_proxied_not_aliased():
 def test_nginx_development_balances_the_same_way():
     a = answers.load_text(text_of(THREE).replace("kind: nginx", "kind: nginx-development"))
     text = site_text(a, "nginx-development.conf").content
-    assert "        server [fd00::13]:4081 max_fails=1 fail_timeout=10s;" in text
+    assert "        server [fd00::13]:4081 max_fails=1 fail_timeout=2s;" in text
     assert "            proxy_next_upstream error timeout http_502 http_503;" in text
 
 
@@ -245,9 +245,9 @@ def test_apache_balancer_has_a_member_per_node_and_loads_its_modules():
     f = site_text(answers.load_text(text_of(THREE).replace("kind: nginx", "kind: apache")))
     text = f.content
     assert ('    <Proxy "balancer://omeroweb_4080">\n'
-            "        BalancerMember http://127.0.0.1:4080 retry=10 connectiontimeout=5 timeout=60\n"
-            "        BalancerMember http://10.0.0.12:4080 retry=10 connectiontimeout=5 timeout=60\n"
-            "        BalancerMember http://[fd00::13]:4081 retry=10 connectiontimeout=5 timeout=60\n"
+            "        BalancerMember http://127.0.0.1:4080 retry=2 connectiontimeout=5 timeout=60\n"
+            "        BalancerMember http://10.0.0.12:4080 retry=2 connectiontimeout=5 timeout=60\n"
+            "        BalancerMember http://[fd00::13]:4081 retry=2 connectiontimeout=5 timeout=60\n"
             "        ProxySet lbmethod=byrequests\n"
             "    </Proxy>\n"
             "    ProxyPass / balancer://omeroweb_4080/\n"
