@@ -47,9 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "its record of written files; then OMERO.web is restarted if it was running at "
                                    "that time, or stopped if it was not. A rollback takes its own backup first, so "
                                    "it can be undone with --to.")
-    r.add_argument("--omerodir", help="the deployment (default: the only one on this host)")
-    r.add_argument("--user", help="the OMERO.web user (default: from the deployment's record)")
-    r.add_argument("--venv", help="the OMERO.web virtual environment (default: from the deployment's record)")
+    deployment_options(r)
     r.add_argument("--list", action="store_true", help="list the backups (time, kind, what each holds, the answers "
                                                        "that run changed) and change nothing")
     r.add_argument("--to", metavar="ID", help="restore this backup (an id from --list) instead of the newest apply's")
@@ -71,9 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "group_vars (shared) and host_vars (this host), secrets in a separate 0600 "
                                     "vault.yml to encrypt with ansible-vault, and the playbooks site.yml (all nodes) "
                                     "and rolling.yml (one node at a time).")
-    pb.add_argument("--omerodir", help="the deployment (default: the only one on this host)")
-    pb.add_argument("--user", help="the OMERO.web user (default: from the deployment's record)")
-    pb.add_argument("--venv", help="the OMERO.web virtual environment (default: from the deployment's record)")
+    deployment_options(pb)
     pb.add_argument("--output", default="omero-web-ansible", metavar="DIR",
                     help="where to write it (default: ./omero-web-ansible)")
     pb.add_argument("--host", help="this host's name in the inventory (default: its FQDN)")
@@ -135,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _pipe_closed()
+
+
+def deployment_options(parser: argparse.ArgumentParser) -> None:
+    """The options that name a deployment that already ran (its record gives the user and environment)."""
+    parser.add_argument("--omerodir", help="the deployment (default: the only one on this host)")
+    parser.add_argument("--user", help="the OMERO.web user (default: from the deployment's record)")
+    parser.add_argument("--venv", help="the OMERO.web virtual environment (default: from the deployment's record)")
 
 
 def apply_json(args: argparse.Namespace) -> int:

@@ -62,6 +62,26 @@ def apps_venv(omero_install) -> Path:
     return APPS_VENV
 
 
+NODE_USERS = ("omerowiz-node1", "omerowiz-node2", "omerowiz-node3")  # the nodes of test_nodes and test_ansible
+
+
+@pytest.fixture(scope="session")
+def node_users(omero_install):
+    """One non-root user per node, created as the installer creates omero-web (kept for later runs)."""
+    parts.require("runuser")
+    for user in NODE_USERS:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            proc = subprocess.run(["useradd", "--system", "--create-home", "--shell", "/bin/bash", user],
+                                  capture_output=True, text=True)
+            try:  # another test run (the users are shared by several test files) may have created it meanwhile
+                pwd.getpwnam(user)
+            except KeyError:
+                pytest.fail(f"missing part: the user {user} could not be created: {proc.stderr}", pytrace=False)
+    return NODE_USERS
+
+
 @dataclass
 class Deployment:
     """One OMERO.web deployment: its own OMERODIR, application port and omerowizard home."""

@@ -23,7 +23,6 @@ import yaml
 from tests import ansible_parts, parts
 from tests.e2e.conftest import E2E_ROOT, VENV
 
-NODE_USERS = ("omerowiz-node1", "omerowiz-node2", "omerowiz-node3")
 SECRET = "pub-Secret-4242"
 SECRET_KEY = "Rolling-test-key_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"  # the nodes' shared Django key
 
@@ -33,23 +32,6 @@ def ansible_bin():
     if os.geteuid() != 0:
         pytest.fail("the Ansible e2e tests run as root (they create the nodes' users)", pytrace=False)
     return ansible_parts.ansible_venv()
-
-
-@pytest.fixture(scope="session")
-def node_users(omero_install):
-    """One non-root user per node, created as the installer creates omero-web (kept for later runs)."""
-    parts.require("runuser")
-    for user in NODE_USERS:
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            proc = subprocess.run(["useradd", "--system", "--create-home", "--shell", "/bin/bash", user],
-                                  capture_output=True, text=True)
-            try:  # another test run (tests/e2e/test_nodes.py uses the same users) may have created it meanwhile
-                pwd.getpwnam(user)
-            except KeyError:
-                pytest.fail(f"missing part: the user {user} could not be created: {proc.stderr}", pytrace=False)
-    return NODE_USERS
 
 
 @dataclass

@@ -28,7 +28,6 @@ from tests import parts
 from tests.e2e.conftest import E2E_ROOT, VENV, WHEEL_CACHE
 from tests.parts import nginx_wrapper
 
-NODE_USERS = ("omerowiz-node1", "omerowiz-node2", "omerowiz-node3")
 SECRET = "e2e-Shared-Django-Key_" + "x7Q2" * 8 + "!done"  # 59 characters, what nodes.secret_key sets
 MARK = 'id="omerowizard-maintenance"'
 
@@ -64,18 +63,6 @@ else:  # load SIGNED KEY...: each session's data, and the signed value checked w
         out["unsigned"] = f"refused: {type(exc).__name__}"
 print(json.dumps(out))
 """
-
-
-@pytest.fixture(scope="session")
-def node_users(omero_install):
-    """One non-root user per node, created as the installer creates omero-web (kept for later runs)."""
-    parts.require("runuser")
-    for user in NODE_USERS:
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--create-home", "--shell", "/bin/bash", user], check=True)
-    return NODE_USERS
 
 
 @dataclass
