@@ -108,6 +108,16 @@ class MultiSet(SelectionList, inherit_bindings=False):
         Binding("space", "select", "Choose or leave out", show=False),
     ]
 
+    # like the radio sets (ChoiceSet), the cursor stops at the first and the last option: wrapping
+    # round would put Up on the first option onto the last, and Space would then tick an app unseen
+    def action_cursor_up(self) -> None:
+        if self.highlighted is None or self.highlighted > 0:
+            super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        if self.highlighted is None or self.highlighted < self.option_count - 1:
+            super().action_cursor_down()
+
     def render_line(self, y: int) -> Strip:
         strip = super().render_line(y)
         try:

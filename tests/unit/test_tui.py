@@ -934,3 +934,16 @@ async def test_the_web_apps_list_and_its_marks_are_readable_in_both_themes():
             fg, bg = Color.from_rich_color(mark.color), Color.from_rich_color(mark.bgcolor)
             high, low = sorted([_luminance(fg), _luminance(bg)], reverse=True)
             assert (high + 0.05) / (low + 0.05) >= 3, theme  # a non-text mark: WCAG 1.4.11
+
+
+@sync
+async def test_the_web_apps_list_stops_at_its_ends_like_the_radio_sets():
+    """Up on the first app stays there (it once wrapped round, and Space ticked fpbioimage unseen)."""
+    app = make_app(core=Recorder().core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_until(pilot, "apps")
+        await press(pilot, "up", "space")
+        assert app.flat["apps.enabled"] == ["figure"]
+        await press(pilot, "end", "down", "down", "space")
+        assert app.flat["apps.enabled"] == ["figure", "fpbioimage"]
