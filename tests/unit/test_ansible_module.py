@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ansible_collections.omerowizard.omero_web.plugins.module_utils import deploy_support as ds
@@ -165,3 +166,41 @@ def test_playbook_writes_the_skeleton_with_secrets_only_in_a_private_vault(tmp_p
     else:
         raise AssertionError("existing files are refused")
     assert playbook.write(a, str(out), host="web1.example.org", force=True) == written
+
+
+def test_playbook_never_writes_through_a_link_planted_in_a_directory_another_user_owns(tmp_path):
+    """Root runs `omerowizard playbook --force --output DIR`: a link the owner of DIR planted where the
+    vault goes must not carry the secrets (or a write) to the link's target."""
+    import os
+    import pwd
+
+    from omerowizard import playbook, safefs
+
+    nobody = pwd.getpwnam("nobody")
+    a = answers.validate({"omero": {"omerodir": "/srv/omero/web"},
+                          "public": {"enabled": True, "user": "public", "password": "Very-Secret-99"}}, "test")
+    out = tmp_path / "out"
+    (out / "group_vars" / "omero_web").mkdir(parents=True)
+    for d in (out, out / "group_vars", out / "group_vars" / "omero_web"):
+        os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    target = tmp_path / "root-only"
+    target.write_text("root's own\n")
+    target.chmod(0o600)
+    link = out / "group_vars" / "omero_web" / "vault.yml"
+    link.symlink_to(target)
+    os.lchown(link, nobody.pw_uid, nobody.pw_gid)
+    playbook.write(a, str(out), force=True, host="web1.example.org")
+    # the link itself was replaced (a new file renamed over it in its directory), its target untouched
+    assert target.read_text() == "root's own\n" and oct(target.stat().st_mode & 0o777) == "0o600"
+    st = os.lstat(link)
+    assert stat.S_ISREG(st.st_mode) and st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o600
+    assert "Very-Secret-99" in link.read_text()
+    # a planted link for a directory on the way is refused, naming it
+    out2 = tmp_path / "out2"
+    out2.mkdir()
+    os.chown(out2, nobody.pw_uid, nobody.pw_gid)
+    (out2 / "host_vars").symlink_to(tmp_path)
+    os.lchown(out2 / "host_vars", nobody.pw_uid, nobody.pw_gid)
+    with pytest.raises(safefs.UnsafePath, match="host_vars"):
+        playbook.write(a, str(out2), force=True, host="web1.example.org")
+    assert not (tmp_path / "web1.example.org.yml").exists()
