@@ -96,26 +96,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from omerowizard.errors import WizardError, report
+    from omerowizard.model.errors import WizardError, report
 
     try:
         if args.command == "schema":
-            from omerowizard.answers import schema_text
+            from omerowizard.catalogue.answers import schema_text
             return _print_to_pipe(schema_text())
         if args.command == "apply" and args.json:
             return apply_json(args)
         if args.command == "apply":
-            from omerowizard.headless import run_apply
+            from omerowizard.ui.headless import run_apply
             return run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait,
                              omerodir=args.omerodir)
         if args.command == "answers":
-            from omerowizard.headless import print_answers
+            from omerowizard.ui.headless import print_answers
             return print_answers(args.user, args.venv, args.omerodir)
         if args.command == "playbook":
-            from omerowizard.headless import write_playbook
+            from omerowizard.ui.headless import write_playbook
             return write_playbook(args.user, args.venv, args.omerodir, args.output, force=args.force, host=args.host)
         if args.command == "rollback":
-            from omerowizard.headless import run_rollback
+            from omerowizard.ui.headless import run_rollback
             return run_rollback(args.user, args.venv, args.omerodir, to=args.to, dry_run=args.dry_run,
                                 list_only=args.list)
         if args.command == "install-omero":
@@ -143,12 +143,12 @@ def deployment_options(parser: argparse.ArgumentParser) -> None:
 def apply_json(args: argparse.Namespace) -> int:
     """`omerowizard apply --json`: whatever happens (bad answers, a failed step, Ctrl-C), standard output
     gets exactly one JSON document whose exit_status is the process's."""
-    from omerowizard.errors import WizardError
-    from omerowizard.jsonreport import Report
+    from omerowizard.model.errors import WizardError
+    from omerowizard.ui.jsonreport import Report
 
     rep = Report(dry_run=args.dry_run)
     try:
-        from omerowizard.headless import run_apply
+        from omerowizard.ui.headless import run_apply
         status = run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait,
                            omerodir=args.omerodir, report=rep)
     except WizardError as exc:
@@ -188,8 +188,8 @@ def _print_to_pipe(text: str) -> int:
 def install_omero(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from omerowizard.errors import UsageError
-    from omerowizard.installer import InstallOptions, Installer, cancel_on_signals, check_wheel, confirm_on_terminal, \
+    from omerowizard.model.errors import UsageError
+    from omerowizard.install.installer import InstallOptions, Installer, cancel_on_signals, check_wheel, confirm_on_terminal, \
         parse_features
 
     # every option is checked before anything changes
@@ -211,14 +211,14 @@ def interactive(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     if args.wizard_omerodir:
-        from omerowizard import wizard
+        from omerowizard.ui import wizard
         wizard.chosen_omerodir = args.wizard_omerodir
     if args.plain or not _full_screen_fits():
         if not args.plain:
             print("This terminal cannot hold the full-screen wizard; using plain prompts (--plain).", file=sys.stderr)
-        from omerowizard.plain import run_plain
+        from omerowizard.ui.plain import run_plain
         return run_plain(args.answers)
-    from omerowizard.tui.app import run_app
+    from omerowizard.ui.tui.app import run_app
     return run_app(args.answers)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from omerowizard.features import (application_server, apps, cors, extra, https, install, nodes, public, servers,
                                   sessions, web_server)
 from omerowizard.features.base import Feature, Key
-from omerowizard.qtypes import Question
+from omerowizard.model.qtypes import Question
 
 FEATURES: tuple[Feature, ...] = (
     install.FEATURE,

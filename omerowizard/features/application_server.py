@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from omerowizard import validators as v
+from omerowizard.model import validators as v
 from omerowizard.features.base import Check, Feature, Key, effective
 from omerowizard.features.conditions import gunicorn
-from omerowizard.qtypes import INT, TEXT, Question
+from omerowizard.model.qtypes import INT, TEXT, Question
 
 
 class ApplicationServer(Feature):
@@ -96,7 +96,7 @@ class ApplicationServer(Feature):
                     "a port from 1024 to 65535 (the web server listens on the public port and proxies to it)")
 
     def preflight(self, plan):
-        from omerowizard.preflight import port_in_use
+        from omerowizard.run.preflight import port_in_use
 
         a = plan.answers
         if plan.web and plan.web.action == "start" and not plan.state.running:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omerowizard.features.base import Check, Feature, Key, effective, effective_json
-from omerowizard.qtypes import BOOL, MULTI, TEXT, Field, Mapping_, Question, Records
+from omerowizard.model.qtypes import BOOL, MULTI, TEXT, Field, Mapping_, Question, Records
 
 # ---------------------------------------------------------------------------------------------- catalogue
 # Each app's entries exactly as its README (the PyPI long description of the release checked: omero-figure
@@ -493,7 +493,7 @@ def _split(req: str) -> tuple[str, str]:
 
 
 def wanted_packages(a: Any) -> list[Wanted]:
-    from omerowizard.venv import normalise
+    from omerowizard.system.venv import normalise
 
     if a is None or getattr(a, "platform", "unix") != "unix":
         return []
@@ -557,8 +557,8 @@ def pip_options(a: Any) -> list[str]:
 def measure(a: Any, venv: Any, packages: Mapping[str, str], log: Any = None) -> Measured | None:
     """pip's dry run for the apps the answers want and the environment lacks (I/O: runs while probing).
     Nothing is run when every app is installed at a version its requirement accepts."""
-    from omerowizard import venv as venv_mod
-    from omerowizard.errors import InstallError
+    from omerowizard.system import venv as venv_mod
+    from omerowizard.model.errors import InstallError
 
     todo = to_install(a, packages)
     if not todo:
@@ -594,8 +594,8 @@ def required_by(venv: Any, package: str) -> list[str]:
     """The installed distributions that require ``package`` (read from their metadata in this process)."""
     import importlib.metadata
 
-    from omerowizard.probe import site_packages
-    from omerowizard.venv import normalise
+    from omerowizard.state.probe import site_packages
+    from omerowizard.system.venv import normalise
 
     paths = [str(p) for p in site_packages(venv)]
     out = []
@@ -612,7 +612,7 @@ def required_by(venv: Any, package: str) -> list[str]:
 def plan_packages(plan: Any, previous: Any) -> None:
     """The package changes of the apps: installs (with the version pip's dry run would install), and the
     uninstalls asked for by apps.uninstall_removed."""
-    from omerowizard.plan import PackageChange
+    from omerowizard.plan.plan import PackageChange
 
     a, state = plan.answers, plan.state
     if a.platform != "unix" or not state.installed:
@@ -776,7 +776,7 @@ class Apps(Feature):
                     seen.setdefault(app, i)
                 req = rec.get("requirement")
                 if isinstance(req, str) and not requirement(req):
-                    from omerowizard.venv import normalise
+                    from omerowizard.system.venv import normalise
 
                     dist = normalise(_split(req)[0])
                     for name, app_name in packages.items():
@@ -788,7 +788,7 @@ class Apps(Feature):
                                 "the package of a web app")
         link = flat.get("apps.find_links")
         if isinstance(link, str) and link and "apps.find_links" not in bad:
-            from omerowizard import validators as v
+            from omerowizard.model import validators as v
 
             if link.startswith(("https://", "http://")):
                 if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/+@%-]*)?", link):
@@ -818,12 +818,12 @@ class Apps(Feature):
 def untrusted_wheels(link: str, venv: str) -> str | None:
     """Why pip, run as root for a root-owned environment, must not read packages from ``link`` (a link, or a
     directory or package another user can write: what it installs runs as root), else None. pip runs as the
-    environment's owner when that is not root (omerowizard.venv.owner): then that user's rights suffice."""
+    environment's owner when that is not root (omerowizard.system.venv.owner): then that user's rights suffice."""
     import os
     from pathlib import Path
 
-    from omerowizard import venv as venv_mod
-    from omerowizard.installer import trusted_path
+    from omerowizard.system import venv as venv_mod
+    from omerowizard.install.installer import trusted_path
 
     if os.geteuid() != 0 or venv_mod.owner(Path(venv)) is not None:
         return None
@@ -846,7 +846,7 @@ def distribution_of(venv: str | None, module: str) -> str:
     if not venv:
         return guess
     top = module.split(".")[0]
-    from omerowizard import safefs
+    from omerowizard.system import safefs
 
     def text(path: Path) -> str | None:
         # the environment may belong to the OMERO.web user: never follow a link or block on a FIFO there
@@ -870,7 +870,7 @@ def distribution_of(venv: str | None, module: str) -> str:
 def not_enabled(packages: Mapping[str, str], config: Mapping[str, str], sites=()) -> dict[str, str]:
     """Web apps installed in the environment whose Django app is not in omero.web.apps, by their catalogue name:
     {name: installed version}."""
-    from omerowizard.venv import normalise
+    from omerowizard.system.venv import normalise
 
     apps = effective_json(FEATURE.keys, config, "omero.web.apps") or []
     out: dict[str, str] = {}

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from omerowizard.qtypes import Question
+from omerowizard.model.qtypes import Question
 
 Flat = Mapping[str, Any]
 ProblemSink = Callable[..., None]  # problem(key, message, allowed="", at=None): at, the answer whose line to name

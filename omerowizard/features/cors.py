@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from omerowizard import validators as v
+from omerowizard.model import validators as v
 from omerowizard.features.base import Feature, Key, effective, effective_json
-from omerowizard.qtypes import CHOICE, LIST, Question
+from omerowizard.model.qtypes import CHOICE, LIST, Question
 
 DEFAULT_MIDDLEWARE = [
     {"index": 1, "class": "django.middleware.common.BrokenLinkEmailsMiddleware"},

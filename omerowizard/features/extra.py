@@ -7,9 +7,9 @@ import difflib
 import json
 from pathlib import Path
 
-from omerowizard import validators as v
+from omerowizard.model import validators as v
 from omerowizard.features.base import Feature
-from omerowizard.qtypes import Mapping_, Question
+from omerowizard.model.qtypes import Mapping_, Question
 
 MAPPINGS = ("CUSTOM_SETTINGS_MAPPINGS", "DEPRECATED_SETTINGS_MAPPINGS", "DEVELOPMENT_SETTINGS_MAPPINGS")
 PARSER_TYPES = {"parse_boolean": "bool", "int": "int", "leave_none_unset_int": "int", "json.loads": "json"}
@@ -39,7 +39,7 @@ def declared_settings(venv: str) -> tuple[str, dict[str, str], set[str]] | None:
     """(omero-web version, {key: type} of every setting omero-web and its installed apps declare, the apps'
     key prefixes) read from the packages installed in the OMERO.web environment; None when omero-web is not
     installed there. Cached per omero-web version (and set of installed apps) in omerowizard's cache."""
-    from omerowizard import locations, safefs
+    from omerowizard.system import locations, safefs
 
     sites = sorted(Path(venv).glob("lib/python3*/site-packages"))
     site = next((s for s in sites if (s / "omeroweb" / "settings.py").is_file()), None)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import ssl
 
-from omerowizard import validators as v
+from omerowizard.model import validators as v
 from omerowizard.features.base import Check, Feature, Key
 from omerowizard.features.conditions import front_end
-from omerowizard.qtypes import INT, TEXT, Question
+from omerowizard.model.qtypes import INT, TEXT, Question
 
 
 def _on(a) -> bool:

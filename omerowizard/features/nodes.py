@@ -26,10 +26,10 @@ import ipaddress
 import json
 from urllib.parse import urlsplit
 
-from omerowizard import validators as v
+from omerowizard.model import validators as v
 from omerowizard.features.base import Check, Feature, Key, effective_json
 from omerowizard.features.conditions import Flat, server_kind, unix
-from omerowizard.qtypes import BOOL, CHOICE, TEXT, Field, Question, Records
+from omerowizard.model.qtypes import BOOL, CHOICE, TEXT, Field, Question, Records
 
 DEFAULT_PORT = 4080
 WHITENOISE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}

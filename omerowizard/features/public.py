@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 from omerowizard.features.base import Feature, Key
-from omerowizard.omero import MIN_SECRET
-from omerowizard.qtypes import BOOL, TEXT, Question
+from omerowizard.system.omero import MIN_SECRET
+from omerowizard.model.qtypes import BOOL, TEXT, Question
 
 # the OMERO docs' common filters (sysadmins/public.html)
 PRESETS = {

@@ -7,9 +7,9 @@ from __future__ import annotations
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
-from omerowizard import validators as v
+from omerowizard.model import validators as v
 from omerowizard.features.base import Check, Feature, Key, effective_json
-from omerowizard.qtypes import Field, Question, Records
+from omerowizard.model.qtypes import Field, Question, Records
 
 DEFAULT_PORT = 4064
 TIMEOUT = 3.0

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from omerowizard import validators as v
+from omerowizard.model import validators as v
 from omerowizard.features.base import Check, Feature, Key, effective, effective_json
 from omerowizard.features.conditions import Flat
-from omerowizard.omero import mask_secrets
-from omerowizard.qtypes import BOOL, CHOICE, INT, TEXT, Question
+from omerowizard.system.omero import mask_secrets
+from omerowizard.model.qtypes import BOOL, CHOICE, INT, TEXT, Question
 
 FILE_ENGINE = "django.contrib.sessions.backends.file"
 CACHE_ENGINE = "django.contrib.sessions.backends.cache"
@@ -122,7 +122,7 @@ class Sessions(Feature):
         clear = flat.get("sessions.clearsessions")
         if flat["platform"] == "windows" and backend == "file" and isinstance(clear, str) and clear != "off" \
                 and "sessions.clearsessions" not in bad:
-            from omerowizard.sitefiles import NoTaskTrigger, task_trigger
+            from omerowizard.plan.sitefiles import NoTaskTrigger, task_trigger
 
             try:
                 task_trigger(clear)
@@ -143,7 +143,7 @@ def _short(value) -> str:
 
 
 def check_session_store(plan) -> str | None:
-    from omerowizard.preflight import ping_memcached, ping_redis
+    from omerowizard.run.preflight import ping_memcached, ping_redis
 
     s = plan.answers.sessions
     if s.backend == "redis" and s.location:

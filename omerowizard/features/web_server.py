@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from omerowizard import validators as v
+from omerowizard.model import validators as v
 from omerowizard.features.base import Check, Feature
 from omerowizard.features.conditions import Flat, front_end, host_name, server_kind, system_server, unix
-from omerowizard.qtypes import BOOL, CHOICE, INT, SIZE, TEXT, Question
+from omerowizard.model.qtypes import BOOL, CHOICE, INT, SIZE, TEXT, Question
 
 SERVER_BINARIES = {"nginx": ["nginx"], "nginx-development": ["nginx"], "apache": ["apache2", "httpd"]}
 
 
 def _default_site_default(a: Flat) -> bool:
     """Yes, unless Debian's stock default site is enabled and was edited (an administrator's own site)."""
-    from omerowizard import platforms
+    from omerowizard.system import platforms
 
     return platforms.stock_site_state(server_kind(a)) != "edited"
 
@@ -99,7 +99,7 @@ class WebServer(Feature):
                                        "normal user", "a port from 1024 to 65535")
 
     def preflight(self, plan):
-        from omerowizard.servercheck import which
+        from omerowizard.system.webservers import which
 
         a = plan.answers
         if plan.files and a.web_server.kind in SERVER_BINARIES and a.platform == "unix":

@@ -7,10 +7,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from omerowizard import answers
-from omerowizard.omero import Omero, OmeroTarget, parse_config_xml
-from omerowizard.plan import make_plan
-from omerowizard.probe import probe
+from omerowizard.catalogue import answers
+from omerowizard.system.omero import Omero, OmeroTarget, parse_config_xml
+from omerowizard.plan.plan import make_plan
+from omerowizard.state.probe import probe
 from tests.e2e.conftest import USER, VENV
 
 # what validation lets through: everything but control characters, line and paragraph

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, cron, serverfiles
-from omerowizard.omero import OmeroTarget
-from omerowizard.plan import Plan
-from omerowizard.probe import State
+from omerowizard.catalogue import answers
+from omerowizard.system import crontab as cron
+from omerowizard.plan import serverfiles
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.plan.plan import Plan
+from omerowizard.state.probe import State
 from tests import parts
 
 USER = "omero-web"

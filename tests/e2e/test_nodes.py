@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from omerowizard import answers, sitefiles
+from omerowizard.catalogue import answers
+from omerowizard.plan import sitefiles
 from tests import parts
 from tests.e2e.conftest import E2E_ROOT, VENV, WHEEL_CACHE
 from tests.parts import nginx_wrapper
@@ -151,7 +152,7 @@ def test_three_nodes_share_sessions_and_nginx_and_apache_skip_the_dead_ones(node
     with ThreadPoolExecutor(3) as pool:
         runs = list(pool.map(lambda i: apply(nodes[i], answers_of(i, nodes[i]), tmp_path, tmp_path / "home"),
                              range(3)))
-    from omerowizard.deployments import Deployment
+    from omerowizard.system.deployments import Deployment
 
     for n, run in zip(nodes, runs):
         assert run.returncode == 0, f"{n.user}:\n{run.stdout}\n{run.stderr}"

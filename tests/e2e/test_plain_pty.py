@@ -18,8 +18,8 @@ import time
 import pexpect
 import pytest
 
-from omerowizard import plain
-from omerowizard.questions import BY_KEY, CATALOGUE
+from omerowizard.ui import plain
+from omerowizard.catalogue.questions import BY_KEY, CATALOGUE
 from tests import parts
 
 ENTER, DOWN, CTRL_C, CTRL_U = "\r", "\x1b[B", "\x03", "\x15"

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from omerowizard.venv import installed
+from omerowizard.system.venv import installed
 from tests import parts
 from tests.e2e.conftest import E2E_ROOT, USER, WHEEL_CACHE
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, cron, sitefiles
+from omerowizard.catalogue import answers
+from omerowizard.system import crontab as cron
+from omerowizard.plan import sitefiles
 from tests import parts
 from tests.parts import nginx_wrapper
 
@@ -228,11 +230,11 @@ def test_a_server_name_that_could_end_a_directive_exits_2_and_writes_nothing(dep
 
 def test_a_file_nginx_refuses_is_restored_to_the_previous_one(tmp_path, monkeypatch):
     """Real nginx -t: a broken file (here forced past validation) never stays on disk."""
-    from omerowizard import serverfiles
-    from omerowizard.errors import ApplyError
-    from omerowizard.omero import OmeroTarget
-    from omerowizard.plan import FileChange, Plan
-    from omerowizard.probe import State
+    from omerowizard.plan import serverfiles
+    from omerowizard.model.errors import ApplyError
+    from omerowizard.system.omero import OmeroTarget
+    from omerowizard.plan.plan import FileChange, Plan
+    from omerowizard.state.probe import State
 
     parts.require("nginx")
     monkeypatch.setenv("OMEROWIZARD_HOME", str(tmp_path / "home"))

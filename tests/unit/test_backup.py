@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from omerowizard import backup
-from omerowizard.deployments import Deployment
+from omerowizard.system import backups as backup
+from omerowizard.system.deployments import Deployment
 
 
 @pytest.fixture

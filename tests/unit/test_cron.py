@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from omerowizard import answers, cron
+from omerowizard.catalogue import answers
+from omerowizard.system import crontab as cron
 
 OTHER = "# keep me\nMAILTO=admin@example.org\n0  3 * * *   /usr/local/bin/backup   # nightly\n@reboot echo hi\n"
 

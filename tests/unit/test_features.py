@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, features, omeroconfig
-from omerowizard.errors import AnswersError
-from omerowizard.infer import answers_from_config
-from omerowizard.omero import OmeroTarget, mask_secrets
-from omerowizard.plan import make_plan
-from omerowizard.probe import State
-from omerowizard.qtypes import QType
+from omerowizard import features
+from omerowizard.catalogue import answers, config as omeroconfig
+from omerowizard.model.errors import AnswersError
+from omerowizard.catalogue.infer import answers_from_config
+from omerowizard.system.omero import OmeroTarget, mask_secrets
+from omerowizard.plan.plan import make_plan
+from omerowizard.state.probe import State
+from omerowizard.model.qtypes import QType
 
 ALL = {"django": "5.2", "omero-web": "5.33.2", "django-redis": "5", "pymemcache": "4", "django-cors-headers": "3.7.0"}
 
@@ -103,7 +104,7 @@ def test_bad_servers_name_the_entry_and_its_line(text, where):
 
 
 def test_an_unreachable_server_is_a_warning_that_names_the_ports(monkeypatch):
-    from omerowizard import preflight
+    from omerowizard.run import preflight
 
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -239,7 +240,7 @@ def test_declared_settings_installed_apps_settings_and_right_types_are_accepted(
 
 
 def test_the_declared_settings_are_cached_per_omero_web_version(venv):
-    from omerowizard import locations
+    from omerowizard.system import locations
     from omerowizard.features.extra import declared_settings
 
     version, settings, prefixes = declared_settings(str(venv))

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, frontdoor, serverfiles
-from omerowizard.omero import OmeroTarget
-from omerowizard.plan import make_plan
-from omerowizard.probe import State
+from omerowizard.catalogue import answers
+from omerowizard.run import frontdoor
+from omerowizard.plan import serverfiles
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.plan.plan import make_plan
+from omerowizard.state.probe import State
 
 
 @pytest.fixture(autouse=True)

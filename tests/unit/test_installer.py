@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 
-from omerowizard import cli, locations
-from omerowizard.errors import InstallError, UsageError
-from omerowizard.installer import (InstallOptions, Installer, check_wheel, compiled_source, parse_features,
+from omerowizard import cli
+from omerowizard.system import locations
+from omerowizard.model.errors import InstallError, UsageError
+from omerowizard.install.installer import (InstallOptions, Installer, check_wheel, compiled_source, parse_features,
                                    patch_ice_sources, trusted_path)
 
 GPP = ("  x86_64-linux-gnu-g++ -Wsign-compare -DNDEBUG -g -fwrapv -O2 -fPIC -DICE_STATIC_LIBS -Isrc "

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, sitefiles
-from omerowizard.errors import AnswersError
+from omerowizard.catalogue import answers
+from omerowizard.plan import sitefiles
+from omerowizard.model.errors import AnswersError
 from omerowizard.features.nodes import WHITENOISE
-from omerowizard.omero import OmeroTarget
-from omerowizard.plan import make_plan
-from omerowizard.probe import State
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.plan.plan import make_plan
+from omerowizard.state.probe import State
 
 SECRET = "k3Y-" * 12 + "zz-shared"  # 57 characters
 REDIS = "redis://redis.example.org:6379/0"
@@ -265,7 +266,7 @@ def test_a_node_only_host_writes_no_front_end_file():
 
 
 def test_infer_reads_static_and_a_valid_secret_back_and_leaves_a_weak_hand_set_one_alone():
-    from omerowizard.infer import answers_from_config
+    from omerowizard.catalogue.infer import answers_from_config
 
     config = make_plan(answers.load_text(text_of(THREE, "  static: nodes\n")), state()).sets
     live = answers.validate(answers_from_config(config, answers.defaults().to_nested()))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from omerowizard import answers, omeroconfig
-from omerowizard.omero import OmeroTarget
-from omerowizard.plan import make_plan
-from omerowizard.probe import State
+from omerowizard.catalogue import answers, config as omeroconfig
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.plan.plan import make_plan
+from omerowizard.state.probe import State
 
 ALL = {"django": "5.2", "omero-web": "5.33.2", "django-redis": "5", "pymemcache": "4", "django-cors-headers": "3.7.0"}
 
@@ -104,7 +104,7 @@ def test_removed_extra_config_is_unset_on_the_next_run():
 
 
 def test_an_unset_key_shows_the_value_omero_uses_meanwhile():
-    from omerowizard.plan import ConfigChange
+    from omerowizard.plan.plan import ConfigChange
 
     assert ConfigChange("omero.web.wsgi_workers", None, "3", "").describe() == \
         "omero.web.wsgi_workers: (unset: OMERO's default 5) -> 3"
@@ -162,7 +162,7 @@ def test_a_development_server_restarts():
 
 
 def upgrade_state(installed: str, wanted: str, install: dict, **kw) -> State:
-    from omerowizard.upgrade import Measured
+    from omerowizard.plan.upgrade import Measured
 
     s = state(packages={**ALL, "omero-web": installed, "omero-py": "5.19.0", "django": "4.2.16"}, **kw)
     s.upgrade = Measured(wanted, (f"omero-web=={wanted}",), install)
@@ -191,7 +191,7 @@ def test_an_upgrade_between_releases_without_notes_clears_nothing():
 
 
 def test_the_feature_packages_in_use_are_listed_even_when_unchanged():
-    from omerowizard.upgrade import Measured
+    from omerowizard.plan.upgrade import Measured
 
     s = upgrade_state("5.33.1", "5.33.2", {"omero-web": "5.33.2"})
     s.upgrade = Measured("5.33.2", ("omero-web==5.33.2", "django-cors-headers"), {"omero-web": "5.33.2"})
@@ -205,7 +205,7 @@ def test_the_installed_version_plans_no_upgrade():
 
 
 def test_redis_sessions_upgrade_to_5_31_ask_for_django_redis_6():
-    from omerowizard import upgrade
+    from omerowizard.plan import upgrade
     assert upgrade.requirements("5.33.2", "redis", True) == ["omero-web==5.33.2", "django-redis>=6",
                                                              "django-cors-headers"]
     assert upgrade.requirements("5.29.2", "file", False) == ["omero-web==5.29.2"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from omerowizard import answers
+from omerowizard.catalogue import answers
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -59,7 +59,7 @@ def test_the_screenshots_the_readme_shows_are_the_ones_scripts_screenshots_write
 
 
 def test_the_readmes_answers_reference_is_the_catalogue_as_it_stands():
-    from omerowizard import reference
+    from omerowizard.catalogue import reference
 
     text = README.read_text()
-    assert reference.table() in text, "run `python -m omerowizard.reference` to regenerate the README's table"
+    assert reference.table() in text, "run `python -m omerowizard.catalogue.reference` to regenerate the README's table"

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, platforms, render, serverfiles, sitefiles
-from omerowizard.errors import AnswersError
-from omerowizard.omero import OmeroTarget
-from omerowizard.probe import State
+from omerowizard.catalogue import answers
+from omerowizard.system import platforms
+from omerowizard.model import render
+from omerowizard.plan import serverfiles, sitefiles
+from omerowizard.model.errors import AnswersError
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.state.probe import State
 
 TASK_NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
 

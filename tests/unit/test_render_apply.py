@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, platforms, servercheck, serverfiles
-from omerowizard.errors import ApplyError
-from omerowizard.omero import OmeroTarget
-from omerowizard.plan import Plan
-from omerowizard.probe import State
-from omerowizard.servercheck import CheckResult
+from omerowizard.catalogue import answers
+from omerowizard.system import platforms, webservers as servercheck
+from omerowizard.plan import serverfiles
+from omerowizard.model.errors import ApplyError
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.plan.plan import Plan
+from omerowizard.state.probe import State
+from omerowizard.system.webservers import CheckResult
 
 
 @pytest.fixture(autouse=True)

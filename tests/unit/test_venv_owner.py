@@ -7,7 +7,7 @@ import pwd
 
 import pytest
 
-from omerowizard import venv
+from omerowizard.system import venv
 
 
 def test_an_environment_of_another_user_is_run_as_that_user(tmp_path):

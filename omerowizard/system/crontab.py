@@ -1,0 +1,138 @@
+"""The clearsessions job in the OMERO.web user's crontab.
+
+OMERO.web's file session store is never purged by OMERO.web itself; its docs ask for
+``omero web clearsessions`` as a regular job. The wizard keeps exactly one managed line per
+OMERODIR, marked by a trailing comment, and edits only that line: every other line of the
+crontab is kept byte for byte. (python-crontab checks and normalises the schedule; it is not
+used to rewrite the file, because it reformats other people's lines.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+
+from crontab import CronSlices
+
+from omerowizard.catalogue.answers import Answers
+from omerowizard.model.errors import ApplyError
+from omerowizard.system.omero import current_user
+
+SPECIAL = {"daily": "@daily", "hourly": "@hourly"}
+
+
+def marker(omerodir: str) -> str:
+    return f"# omerowizard: clearsessions OMERODIR={omerodir}"
+
+
+def schedule_text(schedule: str) -> str:
+    """The crontab time fields for a ``sessions.clearsessions`` answer."""
+    if schedule in SPECIAL:
+        return SPECIAL[schedule]
+    if not CronSlices.is_valid(schedule):
+        raise ValueError(f"not a cron schedule: {schedule!r}")
+    return str(CronSlices(schedule))
+
+
+def wanted_line(a: Answers) -> str | None:
+    """The managed line these answers ask for; None when no job should exist."""
+    s = a.sessions
+    if a.platform != "unix" or s.backend != "file" or s.clearsessions == "off":
+        return None
+    omerodir = a.omero.omerodir
+    return f"{schedule_text(s.clearsessions)} OMERODIR={omerodir} {a.omero.venv}/bin/omero web clearsessions {marker(omerodir)}"
+
+
+def why(a: Answers) -> str:
+    s = a.sessions
+    if a.platform != "unix":
+        return "not on Unix"
+    if s.backend != "file":
+        return f"{s.backend} sessions expire by themselves"
+    if s.clearsessions == "off":
+        return "sessions.clearsessions is off"
+    return f"file sessions are never purged by OMERO.web itself (sessions.clearsessions: {s.clearsessions})"
+
+
+def managed_lines(text: str, omerodir: str) -> list[str]:
+    mark = marker(omerodir)
+    return [line for line in text.splitlines() if line.rstrip().endswith(mark)]
+
+
+def replace_managed(text: str, omerodir: str, new: str | None) -> str:
+    """``text`` without our line(s) for this OMERODIR, plus ``new``; every other line unchanged."""
+    mark = marker(omerodir)
+    kept = [line for line in text.splitlines(keepends=True) if not line.rstrip().endswith(mark)]
+    if kept and not kept[-1].endswith("\n"):
+        kept[-1] += "\n"
+    if new is not None:
+        kept.append(new + "\n")
+    return "".join(kept)
+
+
+@dataclass(frozen=True)
+class Access:
+    """How this process reaches the user's crontab: as root (-u USER), as the user, or not at all."""
+
+    user: str
+
+    @property
+    def possible(self) -> bool:
+        return os.geteuid() == 0 or current_user() == self.user
+
+    def argv(self, *args: str) -> list[str]:
+        base = ["crontab"]
+        if current_user() != self.user:
+            base += ["-u", self.user]
+        return [*base, *args]
+
+
+def read(user: str) -> str | None:
+    """The user's crontab ('' when there is none); None when this process may not read it."""
+    access = Access(user)
+    if not access.possible:
+        return None
+    try:
+        proc = subprocess.run(access.argv("-l"), capture_output=True, text=True, cwd="/")
+    except FileNotFoundError:
+        raise ApplyError("the crontab command is missing: install cron (apt-get install cron)") from None
+    if proc.returncode != 0:
+        if "no crontab for" in proc.stderr:
+            return ""
+        raise ApplyError(f"`crontab -l` for {user} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def write(user: str, text: str) -> None:
+    proc = subprocess.run(Access(user).argv("-"), input=text, capture_output=True, text=True, cwd="/")
+    if proc.returncode != 0:
+        raise ApplyError(f"installing the crontab of {user} failed: {proc.stderr.strip()}")
+
+
+def restore_line(user: str, omerodir: str, line: str | None) -> None:
+    """Put back this deployment's managed line as it was (None: no line), and touch nothing else:
+    lines others added or changed since the backup stay as they are."""
+    current = read(user)
+    if current is None:
+        raise ApplyError(f"cannot edit the crontab of {user}: run omerowizard as root or as {user}")
+    kept = replace_managed(current, omerodir, None)
+    text = kept + "".join(f"{x}\n" for x in (line.splitlines() if line else []))
+    if text != current:
+        write(user, text)
+
+
+def set_job(user: str, omerodir: str, new: str | None) -> str:
+    """Replace (or remove) our line in the live crontab and read it back. Returns the new crontab."""
+    current = read(user)
+    if current is None:
+        raise ApplyError(f"cannot edit the crontab of {user}: run omerowizard as root or as {user}")
+    text = replace_managed(current, omerodir, new)
+    if text != current:
+        write(user, text)
+    after = read(user) or ""
+    lines = managed_lines(after, omerodir)
+    if lines != ([new] if new else []):
+        raise ApplyError(f"the crontab of {user} does not hold the expected clearsessions line after writing it: "
+                         f"{lines!r}")
+    return after

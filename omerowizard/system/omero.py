@@ -1,0 +1,571 @@
+"""The one module that runs ``omero``.
+
+Every call runs as the OMERO.web user (``runuser`` when the wizard is root, directly
+when the wizard already is that user, never as root), with ``OMERODIR`` set, from an
+argument list (never a shell), and is logged with its output to the command log.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import grp
+import os
+import pwd
+import re
+import shlex
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from omerowizard.system import children, locations
+from omerowizard.model.errors import OmeroCommandError, PreflightError
+
+LineSink = Callable[[str], None]
+
+# the authority of a URL: after "://", up to the path, query, fragment, a blank, a quote or a backslash
+_AUTHORITY = re.compile(r"://([^/?#\s\"'\\]*)")
+
+
+_SECRETS: set[str] = set()
+MIN_SECRET = 4  # shorter values would mask unrelated text: answers refuse shorter secrets
+
+
+def register_secret(value: str) -> None:
+    """A secret answer (a public user's password): masked from now on wherever mask_secrets is used
+    (plans, reviews, the command log, omero's output). A URL is masked by its password only."""
+    if value and "://" not in value and len(value) >= MIN_SECRET:
+        _SECRETS.add(value)
+
+
+def mask_secrets(text: str) -> str:
+    """Hide passwords in URLs such as ``redis://:secret@host:6379/0``, and every registered secret.
+
+    The password is everything between ``://user:`` and the last ``@`` of the authority (a
+    password may hold ``@``, as it does for urllib and redis-py). One pass: linear in the text."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "****")
+    if "://" not in text:
+        return text
+    out: list[str] = []
+    last = 0
+    for m in _AUTHORITY.finditer(text):
+        auth = m.group(1)
+        at = auth.rfind("@")
+        colon = auth.find(":", 0, at) if at > 0 else -1
+        if colon < 0:
+            continue
+        start = m.start(1) + colon + 1
+        out.append(text[last:start])
+        out.append("****")
+        last = m.start(1) + at
+    out.append(text[last:])
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class OmeroTarget:
+    """Which OMERO.web installation to drive."""
+
+    user: str
+    venv: Path
+    omerodir: Path
+
+    @property
+    def executable(self) -> Path:
+        return self.venv / "bin" / "omero"
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def web_log(self) -> Path:
+        return self.omerodir / "var" / "log" / "OMEROweb.log"
+
+    @property
+    def config_xml(self) -> Path:
+        return self.omerodir / "etc" / "grid" / "config.xml"
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    returncode: int
+    output: str
+
+
+def current_user() -> str:
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def as_user_argv(user: str, argv: list[str], env: Mapping[str, str]) -> list[str]:
+    """Prefix ``argv`` so that it runs as ``user`` with exactly ``env`` added.
+
+    Root switches with ``runuser``; the user itself runs directly. Anything else
+    cannot work and is refused with the fix. Root itself is never the target.
+    """
+    if user == "root":
+        raise PreflightError(
+            "omero must not run as root (it refuses, and it would corrupt directory permissions); "
+            "set omero.user to the OMERO.web account, e.g. omero-web"
+        )
+    env_args = [f"{k}={v}" for k, v in env.items()]
+    me = current_user()
+    if me == user:
+        return ["/usr/bin/env", *env_args, *argv]
+    if os.geteuid() == 0:
+        if not user_exists(user):
+            raise PreflightError(f"the user {user!r} does not exist; create it or run `omerowizard install-omero --user {user}`")
+        return [runuser(), "-u", user, "--", "/usr/bin/env", *env_args, *argv]
+    raise PreflightError(f"omero must run as {user!r}, but the wizard runs as {me!r}: run it as root or as {user!r}")
+
+
+def runuser() -> str:
+    """Absolute path of util-linux's runuser (it lives in sbin, often not on a cron or sudo PATH)."""
+    import shutil
+
+    for cand in (shutil.which("runuser"), "/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    raise PreflightError("runuser (util-linux) is needed to run omero as its user: apt-get install util-linux")
+
+
+class CommandLog:
+    """The run log: the start of each run, every command when it starts and when it ends (with its
+    output), what was fed to a command, and every change to the machine (file, link, crontab,
+    web-server start or reload). Secrets are masked."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or locations.command_log()
+
+    def _append(self, text: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(mask_secrets(text.rstrip("\n")) + "\n")
+
+    @staticmethod
+    def _stamp() -> str:
+        return _dt.datetime.now().isoformat(timespec="seconds")
+
+    def run_started(self, omerodir: Path | str, source: str, what: str = "apply") -> None:
+        self._append(f"=== {self._stamp()} {what} started: pid {os.getpid()}, user {current_user()}, "
+                     f"OMERODIR {omerodir}, answers from {source}")
+
+    def command_started(self, argv: list[str]) -> None:
+        self._append(f"--- {self._stamp()} start $ {shlex.join(argv)}")
+
+    def fed(self, command: str, text: str) -> None:
+        """What was given to a command on a file or its input (e.g. ``omero config load``), masked."""
+        body = "".join(f"    {line}\n" for line in text.splitlines())
+        self._append(f"--- {self._stamp()} fed to {command}:\n{body}")
+
+    def change(self, what: str) -> None:
+        """One change to the machine: a file written or removed, a link, a crontab, a web-server reload."""
+        self._append(f"--- {self._stamp()} change: {what}")
+
+    def wrote(self, path: str, mode: int, owner: str | None = None) -> None:
+        self.change(f"wrote {path} (mode {mode:o}" + (f", owner {owner})" if owner else ")"))
+
+    def removed(self, path: str) -> None:
+        self.change(f"removed {path}")
+
+    def linked(self, link: str, target: str | None) -> None:
+        self.change(f"linked {link} -> {target}" if target else f"removed the link {link}")
+
+    def crontab(self, user: str, line: str | None) -> None:
+        self.change(f"crontab of {user}: " + (f"clearsessions line set to {line}" if line else
+                                              "clearsessions line removed"))
+
+    def server(self, what: str, ok: bool, output: str = "") -> None:
+        self.change(f"{what}: {'done' if ok else 'FAILED'}" + (f"\n{output}" if output and not ok else ""))
+
+    def write(self, argv: list[str], output: str, returncode: int | None, seconds: float) -> None:
+        """A command that ended: its command line again, its output and its exit status."""
+        lines = [f"--- {self._stamp()} $ {shlex.join(argv)}"]
+        if output:
+            lines.append(output.rstrip("\n"))
+        lines.append(f"--- exit {returncode} after {seconds:.2f}s")
+        self._append("\n".join(lines))
+
+
+_RUNNING: set[subprocess.Popen] = set()  # the process groups run_streamed has started and not yet reaped
+
+
+def end_running() -> None:
+    """End every process group run_streamed is running (a cancelled installation: pip and the
+    compilers it started), from any thread or a signal handler; their readers then see the end."""
+    for proc in list(_RUNNING):
+        _end_group(proc)
+
+
+def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandLog | None = None,
+                 timeout: float | None = None, cwd: str | None = None, input: str | None = None,
+                 track: Path | None = None, env: Mapping[str, str] | None = None) -> Result:
+    """Run ``argv``, feeding each output line to ``on_line`` as it is printed.
+
+    ``input`` is written to its standard input (so nothing secret goes through a temporary file).
+    ``track`` names a file that holds the child's process group while it runs: a run killed with
+    SIGKILL cannot end its child itself, so the next run ends that group before it repairs."""
+    start = time.monotonic()
+    lines: list[str] = []
+    if log:
+        log.command_started(argv)
+    try:
+        # its own session: a Ctrl-C reaches the wizard only, which then ends the whole group itself
+        # (runuser does not pass a kill on to omero) before restoring
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                text=True, bufsize=1, cwd=cwd or "/", start_new_session=True,
+                                env=dict(env) if env is not None else None)
+    except OSError as exc:
+        if log:
+            log.write(argv, f"cannot run: {exc}", None, 0.0)
+        raise PreflightError(f"cannot run {argv[0]}: {exc.strerror}") from None
+    assert proc.stdout is not None
+    _RUNNING.add(proc)
+    if track is not None:
+        children.remember(track, proc.pid)
+    try:
+        if input is not None:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(input)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        for line in proc.stdout:
+            lines.append(line)
+            if on_line:
+                on_line(mask_secrets(line.rstrip("\n")))
+        proc.wait(timeout=timeout)
+    except BaseException:
+        _end_group(proc)
+        raise
+    finally:
+        _RUNNING.discard(proc)
+        if track is not None:
+            children.forget(track, proc.pid)
+        output = "".join(lines)
+        if log:
+            log.write(argv, output, proc.returncode, time.monotonic() - start)
+    return Result(argv, proc.returncode, output)
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class Omero:
+    """Runs the real ``omero`` CLI of one OMERO.web installation."""
+
+    def __init__(self, target: OmeroTarget, log: CommandLog | None = None):
+        from omerowizard.system.deployments import Deployment
+
+        self.target = target
+        self.deployment = Deployment(target.omerodir)
+        self.log = log or CommandLog(self.deployment.ensure().command_log)
+        self.calls = 0  # how many omero processes this object started (benchmarks and tests read it)
+
+    # -- running -------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        t = self.target
+        home = pwd.getpwnam(t.user).pw_dir if user_exists(t.user) else str(t.omerodir)
+        return {
+            "OMERODIR": str(t.omerodir),
+            "HOME": home,
+            "PATH": f"{t.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+        }
+
+    def argv(self, *args: str) -> list[str]:
+        return as_user_argv(self.target.user, [str(self.target.executable), *args], self.env())
+
+    def run(self, *args: str, check: bool = True, on_line: LineSink | None = None,
+            timeout: float | None = 600, input: str | None = None) -> Result:
+        if not self.target.executable.exists():
+            raise PreflightError(f"no omero executable at {self.target.executable}; "
+                                 "install OMERO.web with `omerowizard install-omero` or set omero.venv")
+        self.calls += 1
+        result = run_streamed(self.argv(*args), on_line=on_line, log=self.log, timeout=timeout, input=input,
+                              track=self.deployment.children)
+        if check and result.returncode != 0:
+            raise OmeroCommandError([str(self.target.executable), *map(mask_secrets, args)], result.returncode, mask_secrets(result.output))
+        return result
+
+    # -- config ----------------------------------------------------------------
+    def config_get_all(self) -> dict[str, str]:
+        """Every key set in the OMERO config, as stored (one process)."""
+        out = self.run("config", "get", "--show-password").output
+        return parse_config_get(out)
+
+    def config_read(self) -> dict[str, str]:
+        """The stored config, read from config.xml without running omero.
+
+        ``omero config get`` rewrites config.xml (it stamps a new "generated at" comment), so
+        reading through the CLI would make every rerun a write; and it costs a 0.65 s process.
+        The file is parsed read-only the way omero's ConfigXml does (the active profile's
+        properties, without the bookkeeping keys). A file that cannot be parsed is an error that
+        names it and the fix (asking omero would rewrite it, or fail with a bare parser message).
+        """
+        from omerowizard.system import safefs
+        from omerowizard.model.errors import ConfigXmlError
+
+        path = self.target.config_xml
+        data = safefs.read_bytes(str(path))
+        if data is None:
+            return {}
+        parsed = parse_config_bytes(data)
+        if parsed is None:
+            raise ConfigXmlError(f"{path} is not a valid OMERO config file (XML that omero can read): "
+                                 f"restore it with `omerowizard rollback --omerodir {self.target.omerodir}`, or move "
+                                 f"it away and run again to start from OMERO's defaults")
+        return parsed
+
+    def config_load(self, values: Mapping[str, str]) -> None:
+        """Set many keys exactly: one ``omero config load -q`` process for every value its line
+        format can carry (see ``properties_text``), one ``omero load`` of quoted ``config set``
+        commands for the few it cannot (a value ending in a blank or a backslash). Both read their
+        input on standard input: no temporary file that a kill could leave behind, with a password."""
+        if not values:
+            return
+        loadable = {k: v for k, v in values.items() if loads_exactly(v)}
+        rest = {k: v for k, v in values.items() if k not in loadable}
+        if loadable:
+            text = properties_text(loadable)
+            self.log.fed("omero config load -q (standard input)", text)
+            self.run("config", "load", "-q", input=text)
+        if rest:
+            self._run_commands([["config", "set", "--", k, v] for k, v in rest.items()])
+        self.protect_config()
+
+    def config_unset(self, key: str) -> None:
+        self.run("config", "set", key)
+        self.protect_config()
+
+    def config_unset_many(self, keys: list[str]) -> None:
+        """Unset many keys in one process: ``omero load`` runs CLI commands read from its standard input.
+
+        Key names are validated (catalogue keys, or extra_config keys matching omero.web.*), so a
+        line can hold nothing but ``config set KEY``."""
+        if not keys:
+            return
+        for key in keys:
+            if not re.fullmatch(r"omero\.web\.[A-Za-z0-9_.]+", key):
+                raise ValueError(f"refusing to unset {key!r}: not an omero.web.* key")
+        if len(keys) == 1:
+            return self.config_unset(keys[0])
+        self._run_commands([["config", "set", k] for k in keys])
+        self.protect_config()
+
+    def _run_commands(self, commands: list[list[str]]) -> None:
+        """Run several CLI commands in one ``omero load`` process (a 0.65 s start-up each saved),
+        the commands fed on its standard input."""
+        if len(commands) == 1:
+            self.run(*commands[0])
+            return
+        text = commands_text(commands)
+        self.log.fed("omero load (standard input)", text)
+        self.run("load", input=text)
+
+    def protect_config(self) -> None:
+        """config.xml can hold secrets (a Redis password): 0640, so no other local user reads it (omero
+        creates it 0644). Changed through an O_NOFOLLOW descriptor, never through a path."""
+        from omerowizard.system import safefs
+
+        safefs.chmod_file(str(self.target.config_xml), CONFIG_MODE)
+
+    def config_set(self, key: str, value: str) -> None:
+        self.run("config", "set", key, value)
+
+    def config_append(self, key: str, value: str) -> None:
+        self.run("config", "append", key, value)
+
+    # -- web ---------------------------------------------------------------------
+    def web(self, action: str, on_line: LineSink | None = None, check: bool = True,
+            keep_sessions: bool = False) -> Result:
+        """``omero web ACTION``; ``keep_sessions`` (start, restart) skips the clean-up of expired sessions
+        that start runs before gunicorn, which shortens the outage of a restart (the clearsessions job,
+        or the cache's own expiry, removes them anyway)."""
+        if action not in {"start", "stop", "restart", "status", "clearsessions"}:
+            raise ValueError(action)
+        extra = ["--keep-sessions"] if keep_sessions and action in {"start", "restart"} else []
+        return self.run("web", action, *extra, on_line=on_line, check=check)
+
+    def collectstatic(self, on_line: LineSink | None = None) -> Result:
+        """Collect the static files into OMERODIR/var/static as ``omero web start`` does, without
+        starting or stopping anything: Django's collectstatic with omero-web's settings, as the user."""
+        env = {**self.env(), "DJANGO_SETTINGS_MODULE": "omeroweb.settings"}
+        argv = as_user_argv(self.target.user, [str(self.target.python), "-m", "django", "collectstatic",
+                                               "--noinput"], env)
+        self.calls += 1
+        result = run_streamed(argv, on_line=on_line, log=self.log, timeout=600)
+        if result.returncode != 0:
+            raise OmeroCommandError([str(self.target.python), "-m", "django", "collectstatic", "--noinput"],
+                                    result.returncode, mask_secrets(result.output))
+        return result
+
+    def clear_session_store(self, on_line: LineSink | None = None) -> Result:
+        """Remove every session from omero-web's session store (what its upgrade notes ask for when the
+        session format changes): the files of the file store, or the cache that holds cache sessions.
+        Runs as the user, with the settings of the installed omero-web."""
+        env = {**self.env(), "DJANGO_SETTINGS_MODULE": "omeroweb.settings"}
+        argv = as_user_argv(self.target.user, [str(self.target.python), "-c", _CLEAR_SESSIONS], env)
+        self.calls += 1
+        result = run_streamed(argv, on_line=on_line, log=self.log, timeout=600)
+        if result.returncode != 0:
+            raise OmeroCommandError([str(self.target.python), "-c", "(clear the session store)"], result.returncode,
+                                    mask_secrets(result.output))
+        return result
+
+    def version(self) -> str:
+        return self.run("version").output.strip().splitlines()[-1]
+
+
+CONFIG_MODE = 0o640
+
+
+# ---------------------------------------------------------------------------- the files omero reads
+# `omero config load` is not a Java properties reader (omero-py, plugins/prefs.py, handle_line): each
+# line is str.strip()ped, blank lines and lines starting with '#' are skipped, a line ending in '\\'
+# is joined to the next one, and the rest is split at the first '='; there are no escapes at all
+# (a '\\uXXXX' or '\\\\' is stored as written). The file is read as text in the CLI's locale
+# (omero runs with LANG=C.UTF-8 here, so UTF-8). So a value is carried exactly unless it holds a
+# line break or ends in white space or a backslash; `config set` (argv, no parsing) carries those.
+PROPERTY_KEY = re.compile(r"[A-Za-z0-9._-]+")  # what omero's assert_valid_property_name accepts
+LINE_BREAKS = "\n\r"  # what Python's text files split lines at (universal newlines)
+
+
+def loads_exactly(value: str) -> bool:
+    """Whether ``key=value`` read back by ``omero config load`` gives ``value`` exactly."""
+    return not any(c in value for c in LINE_BREAKS) and value == value.rstrip() and not value.endswith("\\")
+
+
+def properties_text(values: Mapping[str, str]) -> str:
+    """The file ``omero config load -q`` reads to set exactly ``values``.
+
+    Raises ValueError naming the key for a key omero would refuse or a value the format cannot
+    carry (check with ``loads_exactly`` first; `config set` takes those)."""
+    lines = []
+    for key, value in values.items():
+        if not PROPERTY_KEY.fullmatch(key):
+            raise ValueError(f"{key!r} is not a key omero accepts (letters, digits, '.', '_', '-')")
+        if not loads_exactly(value):
+            raise ValueError(f"{key}: {value!r} cannot be written for `omero config load` "
+                             "(a line break, or white space or a backslash at the end)")
+        lines.append(f"{key}={value}\n")
+    return "".join(lines)
+
+
+def commands_text(commands: Iterable[list[str]]) -> str:
+    """A file of CLI commands for ``omero load``, which splits each line with shlex (POSIX
+    quoting: a single-quoted word is taken literally). Line breaks cannot be quoted."""
+    out = []
+    for argv in commands:
+        if any(c in arg for arg in argv for c in LINE_BREAKS):
+            raise ValueError(f"a line break cannot be passed to omero load: {argv[:4]!r}")
+        out.append(" ".join(shlex.quote(arg) for arg in argv) + "\n")
+    return "".join(out)
+
+
+_CLEAR_SESSIONS = """
+import os, tempfile
+import django
+django.setup()
+from django.conf import settings
+engine = settings.SESSION_ENGINE
+if engine.endswith(".file"):
+    path = getattr(settings, "SESSION_FILE_PATH", None) or tempfile.gettempdir()
+    prefix = settings.SESSION_COOKIE_NAME
+    gone = 0
+    for entry in os.scandir(path):
+        if entry.name.startswith(prefix) and entry.is_file(follow_symlinks=False):
+            os.unlink(entry.path)
+            gone += 1
+    print(f"removed {gone} session files from {path}")
+elif engine.endswith(".cache") or engine.endswith(".cached_db"):
+    from django.core.cache import caches
+    caches[settings.SESSION_CACHE_ALIAS].clear()
+    print(f"cleared the {settings.SESSION_CACHE_ALIAS!r} cache that holds the sessions")
+    if engine.endswith(".cached_db"):
+        from django.contrib.sessions.models import Session
+        print(f"removed {Session.objects.all().delete()[0]} sessions from the database")
+else:
+    from importlib import import_module
+    store = import_module(engine).SessionStore
+    print(f"{engine}: no known way to clear it; sessions of the previous version may fail to load")
+"""
+
+CONFIG_BOOKKEEPING = {"omero.config.profile", "omero.config.version"}
+
+
+def parse_config_xml(path: Path) -> dict[str, str] | None:
+    """The active profile of config.xml, read without following a link the OMERO.web user planted."""
+    from omerowizard.system import safefs
+
+    try:
+        data = safefs.read_bytes(str(path))
+    except OSError:
+        return None
+    return parse_config_bytes(data) if data is not None else None
+
+
+def parse_config_bytes(data: bytes | None) -> dict[str, str] | None:
+    import xml.etree.ElementTree as ET
+
+    if data is None:
+        return None
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        return None
+    if root.tag != "icegrid":
+        return None
+    sections = {p.get("id"): p for p in root.findall("properties")}
+    active = sections.get("__ACTIVE__")
+    if active is None:  # omero itself falls back to the "default" profile
+        active = sections.get("default")
+        if active is None:
+            return {}
+    profile = next((p.get("value") for p in active.findall("property") if p.get("name") == "omero.config.profile"),
+                   "default")
+    props = sections.get(profile, active)
+    return {p.get("name", ""): p.get("value", "") for p in props.findall("property")
+            if p.get("name") not in CONFIG_BOOKKEEPING}
+
+
+def parse_config_get(output: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in output.splitlines():
+        if "=" not in line or line.startswith((" ", "#")):
+            continue
+        key, _, value = line.partition("=")
+        if re.fullmatch(r"[A-Za-z0-9_.\-]+", key):
+            values[key] = value
+    return values
+
+
+def user_group(user: str) -> str:
+    return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+
+

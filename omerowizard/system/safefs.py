@@ -1,0 +1,314 @@
+"""File operations for a process that may be root, in directories other users may write.
+
+The rule (see the README's "Safety" section): root never follows a symbolic link that another
+user could have planted, and never trusts a name in a directory another user can write.
+
+Every path is walked from ``/`` one component at a time with directory file descriptors
+(``openat`` with ``O_NOFOLLOW``). A symbolic link is followed only when the directory holding
+it is *trusted*: owned by root (or by this process's user) and not writable by group or others
+(so nobody else could have put the link there, e.g. ``/var/run -> /run``). A link anywhere
+else is refused, naming it. Files are created under a random name with ``O_EXCL`` inside the
+walked directory, written, ``fchown``/``fchmod``-ed through their descriptor, then renamed into
+place relative to the same directory descriptor (a rename replaces a planted link, it never
+writes through it). Nothing is ever chmod'ed or chown'ed through a path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pwd
+import secrets
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import PurePosixPath
+
+from omerowizard.model.errors import WizardError
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_MAX_LINKS = 40
+
+
+class UnsafePath(WizardError):
+    """A path that root must not follow (a link planted where another user can write)."""
+
+
+def _trusted(dir_fd: int) -> bool:
+    st = os.fstat(dir_fd)
+    return st.st_uid in {0, os.geteuid()} and not st.st_mode & 0o022
+
+
+def _owner_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _components(path: str) -> list[str]:
+    p = PurePosixPath(path)
+    if not p.is_absolute():
+        raise ValueError(f"not an absolute path: {path!r}")
+    parts = [c for c in p.parts[1:] if c not in {"", "."}]
+    if ".." in parts:
+        raise UnsafePath(f"refusing a path with '..': {path}")
+    return parts
+
+
+def _walk(path: str, create: tuple[int, int] | None = None, create_below: str | None = None) -> int:
+    """A descriptor of directory ``path``, walked safely. Missing directories are created when
+    ``create`` is given; those below ``create_below`` are given to (uid, gid) ``create``."""
+    todo = _components(path)
+    fd = os.open("/", _DIR_FLAGS)
+    walked = "/"
+    hops = 0
+    try:
+        while todo:
+            name = todo.pop(0)
+            here = os.path.join(walked, name)
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                if create is None:
+                    raise
+                os.mkdir(name, 0o755, dir_fd=fd)
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                if create_below and (here + "/").startswith(create_below.rstrip("/") + "/") and os.geteuid() == 0:
+                    sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                    try:
+                        os.fchown(sub, *create)
+                    finally:
+                        os.close(sub)
+            if stat.S_ISLNK(st.st_mode):
+                if not _trusted(fd):
+                    raise UnsafePath(f"{here} is a symbolic link in a directory that "
+                                     f"{_owner_name(os.fstat(fd).st_uid)} (or others) can write: refusing to follow it")
+                hops += 1
+                if hops > _MAX_LINKS:
+                    raise UnsafePath(f"too many symbolic links resolving {path}")
+                target = os.readlink(name, dir_fd=fd)
+                rest = _components(target if target.startswith("/") else os.path.join(walked, target))
+                os.close(fd)
+                fd = os.open("/", _DIR_FLAGS)
+                walked = "/"
+                todo = rest + todo
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, f"{here} is not a directory")
+            nxt = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+            walked = here
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@contextmanager
+def directory(path: str, create: tuple[int, int] | None = None, create_below: str | None = None) -> Iterator[int]:
+    fd = _walk(path, create, create_below)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _split(path: str) -> tuple[str, str]:
+    p = PurePosixPath(path)
+    if p.name in {"", ".", ".."}:
+        raise ValueError(f"not a file path: {path!r}")
+    return str(p.parent), p.name
+
+
+def ids_of(user: str | None) -> tuple[int, int] | None:
+    if not user:
+        return None
+    pw = pwd.getpwnam(user)
+    return pw.pw_uid, pw.pw_gid
+
+
+def lstat(path: str):
+    """os.lstat through a safe walk of the parent (None when missing)."""
+    parent, name = _split(path)
+    try:
+        with directory(parent) as d:
+            return os.stat(name, dir_fd=d, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def read_bytes(path: str, limit: int = 64 * 1024 * 1024) -> bytes | None:
+    """The content of a regular file (None when missing). A link or anything but a regular file
+    where a file is expected is refused (a FIFO would block, a device would leak)."""
+    parent, name = _split(path)
+    try:
+        with directory(parent) as d:
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=d)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    if _trusted(d):  # a link root controls (e.g. Debian's sites-enabled): read its target
+                        return read_bytes(os.path.join(parent, os.readlink(name, dir_fd=d)), limit)
+                    raise UnsafePath(f"{path} is a symbolic link in a directory that "
+                                     f"{_owner_name(os.fstat(d).st_uid)} can write: refusing to read it") from None
+                raise
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(f"{path} is not a regular file")
+        chunks = []
+        size = 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise UnsafePath(f"{path} is larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_text(path: str, encoding: str = "utf-8") -> str | None:
+    data = read_bytes(path)
+    return None if data is None else data.decode(encoding, "replace")
+
+
+def write_bytes(path: str, data: bytes, mode: int = 0o644, owner: str | None = None,
+                create_below: str | None = None, ids: tuple[int, int] | None = None) -> None:
+    """Atomically replace ``path`` with ``data``: random O_EXCL temp name in the same (safely walked)
+    directory, fsync, fchmod/fchown through the descriptor, rename relative to the directory."""
+    parent, name = _split(path)
+    if os.geteuid() != 0:
+        ids = None
+    elif ids is None:
+        ids = ids_of(owner)
+    with directory(parent, create=ids or (os.geteuid(), os.getegid()), create_below=create_below) as d:
+        tmp = f".{name}.omerowizard-{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=d)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                os.fsync(fd)
+                if ids:
+                    os.fchown(fd, *ids)
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+            existing = _lstat_at(d, name)
+            if existing is not None and stat.S_ISDIR(existing.st_mode):
+                raise IsADirectoryError(errno.EISDIR, f"{path} is a directory")
+            os.rename(tmp, name, src_dir_fd=d, dst_dir_fd=d)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=d)
+            except OSError:
+                pass
+            raise
+
+
+def _lstat_at(d: int, name: str):
+    try:
+        return os.stat(name, dir_fd=d, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def remove_unused_temps(path: str) -> None:
+    """Temporary files a killed run left next to ``path`` (random names of ours only)."""
+    parent, name = _split(path)
+    try:
+        with directory(parent) as d:
+            for entry in os.listdir(d):
+                if entry.startswith(f".{name}.omerowizard-"):
+                    try:
+                        os.unlink(entry, dir_fd=d)
+                    except OSError:
+                        pass
+    except (FileNotFoundError, NotADirectoryError, UnsafePath):
+        pass
+
+
+def unlink(path: str) -> bool:
+    """Remove a file or a link (never what a link points at). True if something was removed."""
+    parent, name = _split(path)
+    try:
+        with directory(parent) as d:
+            st = _lstat_at(d, name)
+            if st is None:
+                return False
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, f"{path} is a directory")
+            os.unlink(name, dir_fd=d)
+            return True
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def readlink(path: str) -> str | None:
+    """The target of the link at ``path`` (None when it is not a link or is missing)."""
+    parent, name = _split(path)
+    try:
+        with directory(parent) as d:
+            st = _lstat_at(d, name)
+            if st is None or not stat.S_ISLNK(st.st_mode):
+                return None
+            return os.readlink(name, dir_fd=d)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def symlink(target: str, path: str) -> None:
+    """Make ``path`` a link to ``target``, replacing a file or link there (atomically)."""
+    parent, name = _split(path)
+    with directory(parent, create=(os.geteuid(), os.getegid())) as d:
+        tmp = f".{name}.omerowizard-{secrets.token_hex(8)}"
+        os.symlink(target, tmp, dir_fd=d)
+        try:
+            os.rename(tmp, name, src_dir_fd=d, dst_dir_fd=d)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=d)
+            except OSError:
+                pass
+            raise
+
+
+def chmod_file(path: str, mode: int, owner: str | None = None) -> bool:
+    """fchmod (and fchown) a regular file through an O_NOFOLLOW descriptor. False when missing."""
+    parent, name = _split(path)
+    try:
+        with directory(parent) as d:
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=d)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise UnsafePath(f"{path} is a symbolic link: refusing to change its mode") from None
+                raise
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafePath(f"{path} is not a regular file")
+        ids = ids_of(owner) if owner and os.geteuid() == 0 else None
+        if ids:
+            os.fchown(fd, *ids)
+        os.fchmod(fd, mode)
+        return True
+    finally:
+        os.close(fd)
+
+
+def makedirs(path: str, owner: str | None = None, create_below: str | None = None) -> None:
+    ids = ids_of(owner) if owner and os.geteuid() == 0 else None
+    with directory(path, create=ids or (os.geteuid(), os.getegid()), create_below=create_below):
+        pass
