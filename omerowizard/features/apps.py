@@ -19,6 +19,11 @@ from typing import Any
 
 from omerowizard.features.base import Check, Feature, Key, effective, effective_json
 from omerowizard.model.qtypes import BOOL, MULTI, TEXT, Field, Mapping_, Question, Records
+from types import SimpleNamespace
+from packaging.version import InvalidVersion, Version
+import importlib.metadata
+import os
+from pathlib import Path
 
 # ---------------------------------------------------------------------------------------------- catalogue
 # Each app's entries exactly as its README (the PyPI long description of the release checked: omero-figure
@@ -446,7 +451,6 @@ class _AppsView:
     platform = "unix"
 
     def __init__(self, apps: Mapping[str, Any]):
-        from types import SimpleNamespace
 
         self.apps = SimpleNamespace(
             enabled=tuple(apps.get("enabled") or ()), iviewer_default_viewer=bool(apps.get("iviewer_default_viewer")),
@@ -518,7 +522,6 @@ def satisfied(requirement: str, installed: str | None) -> bool | None:
         return True
     try:
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
-        from packaging.version import InvalidVersion, Version
     except ImportError:
         return None
     try:
@@ -592,7 +595,6 @@ class _AppsVersions(_AppsView):
 
 def required_by(venv: Any, package: str) -> list[str]:
     """The installed distributions that require ``package`` (read from their metadata in this process)."""
-    import importlib.metadata
 
     from omerowizard.state.probe import site_packages
     from omerowizard.system.venv import normalise
@@ -802,7 +804,6 @@ class Apps(Feature):
         link = plan.answers.apps.find_links if plan.answers.platform == "unix" else None
         out = []
         if link and link.startswith("/") and any(p.action == "install" for p in plan.packages):
-            import os
 
             if not os.path.isdir(link):
                 out.append(Check("web apps", False, f"apps.find_links {link} is not a directory"))
@@ -819,8 +820,6 @@ def untrusted_wheels(link: str, venv: str) -> str | None:
     """Why pip, run as root for a root-owned environment, must not read packages from ``link`` (a link, or a
     directory or package another user can write: what it installs runs as root), else None. pip runs as the
     environment's owner when that is not root (omerowizard.system.venv.owner): then that user's rights suffice."""
-    import os
-    from pathlib import Path
 
     from omerowizard.system import venv as venv_mod
     from omerowizard.install.installer import trusted_path
@@ -840,7 +839,6 @@ def untrusted_wheels(link: str, venv: str) -> str | None:
 def distribution_of(venv: str | None, module: str) -> str:
     """The distribution that installs the top-level module ``module`` in ``venv`` (its top_level.txt or RECORD),
     else the module's name with '-' for '_' (what OME's apps use: omero_figure is omero-figure)."""
-    from pathlib import Path
 
     guess = module.split(".")[0].replace("_", "-")
     if not venv:

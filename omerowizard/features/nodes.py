@@ -30,6 +30,7 @@ from omerowizard.model import validators as v
 from omerowizard.features.base import Check, Feature, Key, effective_json
 from omerowizard.features.conditions import Flat, server_kind, unix
 from omerowizard.model.qtypes import BOOL, CHOICE, TEXT, Field, Question, Records
+from concurrent.futures import ThreadPoolExecutor
 
 DEFAULT_PORT = 4080
 WHITENOISE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
@@ -190,7 +191,6 @@ class Nodes(Feature):
     def preflight(self, plan):
         """A warning per member that does not accept a connection (the web server skips it until it does);
         this host's own node is not asked: the run starts it."""
-        from concurrent.futures import ThreadPoolExecutor
 
         from omerowizard.features.servers import reach
 

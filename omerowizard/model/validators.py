@@ -11,6 +11,8 @@ import ipaddress
 import json
 import re
 from urllib.parse import urlsplit
+from crontab import CronSlices
+import unicodedata
 
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
@@ -162,7 +164,6 @@ def schedule(value: str) -> str | None:
         for num in re.findall(r"[0-9]+", text.split("/")[0]):
             if not lo <= int(num) <= hi:
                 return f"has {num} out of range {lo}-{hi} in cron field {text!r}"
-    from crontab import CronSlices  # the parser that writes the line (cron.schedule_text) has the last word
 
     if not CronSlices.is_valid(value):
         return "is not a schedule cron accepts (a step of 0, a range that runs backwards, ...)"
@@ -191,7 +192,6 @@ def config_value(value: object) -> str | None:
 
 
 def _unicode_name(ch: str) -> str:
-    import unicodedata
 
     return f"U+{ord(ch):04X}" + (f" ({unicodedata.name(ch)})" if unicodedata.name(ch, "") else "")
 
@@ -199,7 +199,6 @@ def _unicode_name(ch: str) -> str:
 def text(value: str) -> str | None:
     """Characters no answer may hold: what XML (config.xml) cannot store, control characters
     (line breaks, tabs, ESC, DEL, C1), line and paragraph separators. Every string is checked."""
-    import unicodedata
 
     for i, ch in enumerate(value):
         cat = unicodedata.category(ch)

@@ -14,6 +14,7 @@ from omerowizard.system.omero import mask_secrets
 from omerowizard.state.probe import State
 from omerowizard.plan.upgrade import UpgradeChange, plan_upgrade
 from omerowizard.system.venv import normalise
+import difflib
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,6 @@ class FileChange:
         return f"{verb} {self.path} ({self.why}){staged}"
 
     def diff(self) -> str:
-        import difflib
         if self.link_only:
             return f"--- {self.path} (now: a link to {self.old})\n+++ {self.path} (planned: no link)\n"
         return "".join(difflib.unified_diff((self.old or "").splitlines(True), (self.new or "").splitlines(True),

@@ -12,6 +12,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from omerowizard.system import platforms
 from omerowizard.catalogue.answers import Answers, Section
 from omerowizard.model.render import render
+import dataclasses
 
 APACHE_MAX_BODY = 2147483647  # LimitRequestBody's largest value
 IIS_MAX_BODY = 4294967295  # maxAllowedContentLength is a uint
@@ -249,7 +250,6 @@ def _unix_site(a: Answers, site: Site, place: platforms.Placement, dist: str | N
 
 
 def _replace(site: Site, **changes: object) -> Site:
-    import dataclasses
     return dataclasses.replace(site, **changes)  # type: ignore[arg-type]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from omerowizard.system.venv import FEATURE_PACKAGES, normalise
+import re
 
 # Upgrade notes of OMERO.web (its UPGRADING notes and release notes) that matter when deploying:
 # (release, the session store must be cleared, the note).
@@ -121,7 +122,6 @@ def plan_upgrade(answers, packages: dict[str, str], measured: Measured | None) -
     if wanted is None or measured is None or measured.wanted != wanted:
         return None
     old = packages.get("omero-web") or "(not installed)"
-    import re
 
     features = [normalise(re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0]) for r in measured.requirements]
     shown = list(dict.fromkeys([*SHOWN, *features]))  # always listed, changed or not

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from omerowizard.system.omero import Omero, OmeroTarget
 from omerowizard.system.venv import normalise
+import importlib.metadata
 
 
 @dataclass
@@ -52,7 +53,6 @@ def site_packages(venv: Path) -> list[Path]:
 
 
 def packages(venv: Path) -> dict[str, str]:
-    import importlib.metadata  # here, not at start-up: it pulls in the email parser
 
     paths = [str(p) for p in site_packages(venv)]
     if not paths:

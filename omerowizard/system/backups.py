@@ -28,6 +28,7 @@ from omerowizard.system import crontab as cron, safefs
 from omerowizard.system.deployments import Deployment, write_private
 from omerowizard.model.errors import ApplyError, WizardError
 from omerowizard.system.lock import pid_alive
+import yaml
 
 KEEP_DEFAULT = 20  # backups kept per deployment (OMEROWIZARD_KEEP_BACKUPS)
 
@@ -353,7 +354,6 @@ def prune(deployment: Deployment, keep: int | None = None) -> list[str]:
 
 def answers_summary(before: str | None, after: str | None) -> list[str]:
     """The answers a run changed, as "key: old -> new" lines (from the two answers files)."""
-    import yaml
 
     def flat(text: str | None) -> dict:
         try:

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from omerowizard.system import locations
+import yaml
 
 
 def normalise(path: str | os.PathLike[str]) -> str:
@@ -262,7 +263,6 @@ def migrate() -> None:
 
 
 def _identity_of_answers(path: Path) -> tuple[str | None, str | None, str | None]:
-    import yaml
 
     try:
         data = yaml.safe_load(path.read_text())

@@ -21,6 +21,9 @@ from pathlib import Path
 
 from omerowizard.system import children, locations
 from omerowizard.model.errors import OmeroCommandError, PreflightError
+import shutil
+import signal
+import xml.etree.ElementTree as ET
 
 LineSink = Callable[[str], None]
 
@@ -133,7 +136,6 @@ def as_user_argv(user: str, argv: list[str], env: Mapping[str, str]) -> list[str
 
 def runuser() -> str:
     """Absolute path of util-linux's runuser (it lives in sbin, often not on a cron or sudo PATH)."""
-    import shutil
 
     for cand in (shutil.which("runuser"), "/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"):
         if cand and os.access(cand, os.X_OK):
@@ -262,7 +264,6 @@ def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandL
 
 
 def _end_group(proc: subprocess.Popen) -> None:
-    import signal
 
     for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
         try:
@@ -531,7 +532,6 @@ def parse_config_xml(path: Path) -> dict[str, str] | None:
 
 
 def parse_config_bytes(data: bytes | None) -> dict[str, str] | None:
-    import xml.etree.ElementTree as ET
 
     if data is None:
         return None

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from omerowizard.catalogue.answers import Answers
+import hashlib
+import re
 
 SITE = "omero-web.conf"
 SYSTEMD_UNIT = "/etc/systemd/system/omero-web.service"
@@ -186,7 +188,6 @@ def dpkg_conffile_md5(path: str, status: str = "/var/lib/dpkg/status") -> str | 
 
 def stock_site_state(kind: str, dist: str | None = None) -> str:
     """enabled (as the package shipped it) | edited (enabled, changed since) | disabled | none (no stock site)."""
-    import hashlib
 
     site = stock_site(kind, dist)
     if site is None or not Path(site.target).exists():
@@ -213,7 +214,6 @@ def _ports_of(addresses: str) -> set[int]:
 def default_site_holders(kind: str, port: int, own: str, dist: str | None = None) -> list[str]:
     """Enabled sites other than ``own`` that answer requests for unknown names on ``port``: nginx sites that
     say ``default_server`` there; Apache sites whose virtual host on that port is read before ``own``."""
-    import re
 
     layout = server_layout(kind, dist)
     enabled = Path(layout.enabled)

@@ -27,6 +27,8 @@ from omerowizard.system.omero import Omero, mask_secrets
 from omerowizard.plan.plan import Plan
 from omerowizard.catalogue.questions import CATALOGUE, STEPS, Question
 from omerowizard.catalogue.questions import STEP_TITLES as FEATURE_STEPS
+from prompt_toolkit.styles import Style
+import shutil
 
 NO_CHANGES = "No changes were made."
 
@@ -45,7 +47,6 @@ class QuestionaryPrompts:
     intro = "Enter keeps the value shown; Ctrl-C quits without changes."
 
     def __init__(self) -> None:
-        from prompt_toolkit.styles import Style
         # serial consoles and many web consoles never answer the cursor-position request; without
         # this prompt_toolkit waits, then prints a warning. These prompts do not need the answer.
         os.environ.setdefault("PROMPT_TOOLKIT_NO_CPR", "1")
@@ -355,7 +356,6 @@ def _wrapped(line: str, indent: str) -> str:
 
 def _width() -> int:
     """The terminal's width (COLUMNS first, as shutil does), at least 40 columns."""
-    import shutil
     return max(shutil.get_terminal_size((80, 24)).columns - 1, 40)
 
 

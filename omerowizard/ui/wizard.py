@@ -20,6 +20,7 @@ from omerowizard.system.omero import Omero
 from omerowizard.plan.plan import Plan
 from omerowizard.state.probe import packages, running_pid
 from omerowizard.catalogue.questions import BY_KEY, CATALOGUE, Question
+import os
 
 
 @dataclass
@@ -268,7 +269,6 @@ def apply(plan: Plan, omero: Omero, emit: Emit, source: str = "the wizard's ques
 
 def save_answers_file(a: Answers, path: str | Path) -> Path:
     """"Save answers to file": an answers file that `apply` accepts (0600 when it holds a secret)."""
-    import os
 
     p = Path(path)
     text = a.to_yaml("# omerowizard answers (`omerowizard apply` accepts this file)\n")

@@ -29,6 +29,8 @@ from omerowizard.ui.tui.fields import QuestionField, default_of
 from omerowizard.ui.tui.review import NOTHING, ReviewStep
 from omerowizard.ui.tui.run import RunStep
 from omerowizard.ui.tui.steps import DeploymentButton, QuestionStep, Step, WelcomeStep
+import asyncio
+import signal
 
 NO_CHANGES = "No changes were made."
 
@@ -116,8 +118,6 @@ class WizardApp(App[int]):
     def begin(self) -> None:
         """Called once the screen is there: draw the welcome step, then look at the machine."""
         if self.handle_signals:
-            import asyncio
-            import signal
 
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGHUP, signal.SIGTERM):

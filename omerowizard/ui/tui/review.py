@@ -10,6 +10,7 @@ from textual.widgets import Button, Collapsible, Label, LoadingIndicator, Static
 from omerowizard.model.errors import AnswersError
 from omerowizard.plan.plan import Plan
 from omerowizard.ui.tui.steps import Step
+from rich.syntax import Syntax
 
 NOTHING = "Nothing to change: the deployment already matches the answers."
 
@@ -82,7 +83,6 @@ class ReviewStep(Step):
             box.mount(Label("Packages in the OMERO.web environment", classes="group"))
             box.mount(Static("\n".join(p.describe() for p in plan.packages), classes="items"))
         if plan.files:
-            from rich.syntax import Syntax  # pulls in pygments: only when there is a diff to show
 
             box.mount(Label("Files", classes="group"))
             for f in plan.files:
