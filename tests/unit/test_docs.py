@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from bench import readme, reconfigure
 from omerowizard import cli, reference
 from omerowizard.questions import CATALOGUE
 
@@ -86,8 +87,6 @@ def test_the_modules_documentation_explains_each_key_of_each_answer_option():
 
 
 def test_the_benchmarks_page_shows_the_committed_results():
-    from bench import readme, reconfigure
-
     page = (DOCS / "benchmarks.md").read_text()
     latest = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
     figure = json.loads((ROOT / "bench" / "results" / "reconfigure.json").read_text())
