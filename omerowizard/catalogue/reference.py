@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+import omerowizard
 from pathlib import Path
 
 import yaml
 
 from omerowizard.catalogue.questions import CATALOGUE, Question
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(omerowizard.__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 COLLECTION = ROOT / "ansible_collections" / "omerowizard" / "omero_web"
 MODULE = COLLECTION / "plugins" / "modules" / "deploy.py"
