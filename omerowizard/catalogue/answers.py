@@ -15,12 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import jsonschema
 import yaml
 
+from omerowizard.catalogue import BY_KEY, CATALOGUE, FEATURES, KEYS, Question, optional_sections
 from omerowizard.model import validators as v
 from omerowizard.model.errors import AnswersError, Problem
-from omerowizard.features import FEATURES, optional_sections
-from omerowizard.catalogue.questions import BY_KEY, CATALOGUE, Question
+from omerowizard.model.qtypes import Records
+from omerowizard.model.secrets import register_secret
+from omerowizard.system.deployments import normalise
 
 MAX_FILE = 1_000_000
 MAX_TEXT = 4096
@@ -424,8 +427,6 @@ def _short(value: Any) -> str:
 
 def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]) -> list[Problem]:
     problems: list[Problem] = []
-    import jsonschema  # imported here: it is slow to import, and the full-screen wizard draws first
-
     validator = jsonschema.Draft202012Validator(json_schema())
     for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         key = _dotted(err.absolute_path)
@@ -482,7 +483,6 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
 
 def _in_a_record(key: str) -> bool:
     """``servers[1].port``: a field of one item of a list of records."""
-    from omerowizard.model.qtypes import Records
 
     base, _, rest = key.partition("[")
     q = BY_KEY.get(base)
@@ -562,11 +562,11 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
             problems.append(Problem(k, msg, source, lines.get(k) or lines.get(q.key), allowed=q.allowed_text()))
 
     for feature in FEATURES:
-        feature.cross_checks(flat, given, bad, problem)
+        feature.cross_checks(flat, given, bad, problem, KEYS)
     if not problems:
         for key in ("omero.omerodir", "omero.venv"):
             if flat["platform"] == "unix":
-                flat[key] = v.normal_path(flat[key])
+                flat[key] = normalise(flat[key])  # one spelling, links resolved: one deployment
                 msg = v.unix_path(flat[key])
                 if msg:
                     problem(key, f"resolves to {flat[key]!r}, which {msg}")
@@ -588,7 +588,6 @@ def _model(flat: Mapping[str, Any], warnings: tuple[str, ...], given: frozenset[
         values[key] = str(PurePosixPath(values[key]))
     for q in CATALOGUE:
         if q.secret and isinstance(values[q.key], str):
-            from omerowizard.system.omero import register_secret
 
             register_secret(values[q.key])
     return Answers(values, warnings, given)

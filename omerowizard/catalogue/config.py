@@ -12,12 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from omerowizard.features import FEATURES, KEYS
+from omerowizard.catalogue import FEATURES, KEYS
 from omerowizard.features import base
 from omerowizard.features.base import Context, Wanted
 from omerowizard.features.cors import CORS_MIDDLEWARE, DEFAULT_MIDDLEWARE  # noqa: F401 (re-exported)
 from omerowizard.features.sessions import (  # noqa: F401 (re-exported)
-    CACHE_ENGINE, DUMMY_CACHES, FILE_ENGINE, OLD_MEMCACHED_BACKEND, PYMEMCACHE_BACKEND, REDIS_BACKEND)
+    CACHE_ENGINE,
+    DUMMY_CACHES,
+    FILE_ENGINE,
+    OLD_MEMCACHED_BACKEND,
+    PYMEMCACHE_BACKEND,
+    REDIS_BACKEND,
+)
 
 DEFAULTS: dict[str, str | None] = {k: spec.default for k, spec in KEYS.items()}
 JSON_KEYS = {k for k, spec in KEYS.items() if spec.type == "json"}

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from omerowizard.features import FEATURES, KEYS
+from omerowizard.catalogue import FEATURES, KEYS
 
 
 def answers_from_config(config: Mapping[str, str], base: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-import omerowizard
 from pathlib import Path
 
 import yaml
 
-from omerowizard.catalogue.questions import CATALOGUE, Question
+import omerowizard
+from omerowizard.catalogue import CATALOGUE, Question
 
 ROOT = Path(omerowizard.__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from omerowizard.model import validators as v
 from omerowizard.features.base import Check, Feature, Key, effective
 from omerowizard.features.conditions import gunicorn
+from omerowizard.model import validators as v
 from omerowizard.model.qtypes import INT, TEXT, Question
+from omerowizard.system.network import port_in_use
 
 
 class ApplicationServer(Feature):
@@ -77,7 +78,7 @@ class ApplicationServer(Feature):
         follows = "/static/" if prefix == "/" else f"{prefix}/static/"
         out["static_url"] = None if static == follows else static
 
-    def cross_checks(self, flat, given, bad, problem):
+    def cross_checks(self, flat, given, bad, problem, keys):
         kind, prefix = flat["web_server.kind"], flat["prefix"]
         if kind == "development" and prefix != "/" and "prefix" not in bad:
             problem("prefix", f"{prefix!r} cannot work with Django's development server, which does not strip a "
@@ -96,7 +97,6 @@ class ApplicationServer(Feature):
                     "a port from 1024 to 65535 (the web server listens on the public port and proxies to it)")
 
     def preflight(self, plan):
-        from omerowizard.run.preflight import port_in_use
 
         a = plan.answers
         if plan.web and plan.web.action == "start" and not plan.state.running:

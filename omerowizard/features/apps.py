@@ -11,19 +11,27 @@ other entry stays, in its order. ``omero.web.viewer.view`` is reset only when it
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from omerowizard.features.base import Check, Feature, Key, effective, effective_json
-from omerowizard.model.qtypes import BOOL, MULTI, TEXT, Field, Mapping_, Question, Records
-from types import SimpleNamespace
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
-import importlib.metadata
-import os
-from pathlib import Path
+
+from omerowizard.features.base import Check, Feature, Key, effective, effective_json
+from omerowizard.model import validators as v
+from omerowizard.model.errors import InstallError
+from omerowizard.model.qtypes import BOOL, MULTI, TEXT, Field, Mapping_, Question, Records
+from omerowizard.system import safefs
+from omerowizard.system import venv as venv_mod
+from omerowizard.system.safefs import trusted_path
+from omerowizard.system.venv import normalise, site_packages
 
 # ---------------------------------------------------------------------------------------------- catalogue
 # Each app's entries exactly as its README (the PyPI long description of the release checked: omero-figure
@@ -433,16 +441,10 @@ def previous_entries(a: Any, ctx: Any) -> Entries:
 def inferred_apps(config: Mapping[str, str]) -> dict[str, Any]:
     """The catalogue apps of a live config as answers (the apps a deployment made by hand has)."""
     inferred: dict[str, Any] = {}
-    FEATURE.infer(config, inferred, {**FEATURE.keys, **_all_keys()})
+    FEATURE.infer(config, inferred, FEATURE.keys)
     apps = inferred.get("apps", {})
     apps["custom"] = []  # an app outside the catalogue: which entries are its own cannot be told
     return apps
-
-
-def _all_keys():
-    from omerowizard.features import KEYS
-
-    return KEYS
 
 
 class _AppsView:
@@ -497,7 +499,6 @@ def _split(req: str) -> tuple[str, str]:
 
 
 def wanted_packages(a: Any) -> list[Wanted]:
-    from omerowizard.system.venv import normalise
 
     if a is None or getattr(a, "platform", "unix") != "unix":
         return []
@@ -520,10 +521,6 @@ def satisfied(requirement: str, installed: str | None) -> bool | None:
     _, spec = _split(requirement)
     if not spec:
         return True
-    try:
-        from packaging.specifiers import InvalidSpecifier, SpecifierSet
-    except ImportError:
-        return None
     try:
         return Version(installed) in SpecifierSet(spec, prereleases=True)
     except (InvalidSpecifier, InvalidVersion):
@@ -560,8 +557,6 @@ def pip_options(a: Any) -> list[str]:
 def measure(a: Any, venv: Any, packages: Mapping[str, str], log: Any = None) -> Measured | None:
     """pip's dry run for the apps the answers want and the environment lacks (I/O: runs while probing).
     Nothing is run when every app is installed at a version its requirement accepts."""
-    from omerowizard.system import venv as venv_mod
-    from omerowizard.model.errors import InstallError
 
     todo = to_install(a, packages)
     if not todo:
@@ -596,8 +591,6 @@ class _AppsVersions(_AppsView):
 def required_by(venv: Any, package: str) -> list[str]:
     """The installed distributions that require ``package`` (read from their metadata in this process)."""
 
-    from omerowizard.state.probe import site_packages
-    from omerowizard.system.venv import normalise
 
     paths = [str(p) for p in site_packages(venv)]
     out = []
@@ -609,50 +602,6 @@ def required_by(venv: Any, package: str) -> list[str]:
                 out.append(normalise(dist.metadata["Name"] or "?"))
                 break
     return sorted(set(out))
-
-
-def plan_packages(plan: Any, previous: Any) -> None:
-    """The package changes of the apps: installs (with the version pip's dry run would install), and the
-    uninstalls asked for by apps.uninstall_removed."""
-    from omerowizard.plan.plan import PackageChange
-
-    a, state = plan.answers, plan.state
-    if a.platform != "unix" or not state.installed:
-        return
-    measured = state.apps_measured
-    todo = to_install(a, state.packages)
-    if todo and not plan.upgrade:
-        if measured is None or measured.error:
-            why = measured.error if measured is not None else "pip's dry run did not run"
-            plan.refusals.append(f"web apps: {why}. pip must reach the package index, or a directory of wheels "
-                                 "given as apps.find_links")
-        install = measured.install if measured is not None else {}
-        for p in todo:
-            old = state.packages.get(p.package)
-            new = install.get(p.package)
-            if new is None and old is not None:
-                continue  # pip keeps the installed one
-            version = f"{old} -> {new}" if old else (new or "?")
-            deps = sorted(f"{n} {('%s -> ' % state.packages[n]) if n in state.packages else ''}{v}"
-                          for n, v in install.items()
-                          if n not in {q.package for q in todo} and state.packages.get(n) != v)
-            why = f"web app {p.name}: {p.package} {version}"
-            if deps and p is todo[-1]:
-                why += "; with " + ", ".join(deps)
-            plan.packages.append(PackageChange(p.requirement, why, version=new or "", app=p.name))
-    if a.apps.uninstall_removed:
-        for p in removed_apps(a, previous, state.config):
-            if p.package not in state.packages:
-                continue
-            if p.package in PROTECTED:
-                plan.notes.append(f"{p.package} is not uninstalled: OMERO.web needs it")
-                continue
-            users = [u for u in required_by(state.target.venv, p.package) if u != p.package]
-            if users:
-                plan.notes.append(f"{p.package} is not uninstalled: {', '.join(users)} require it")
-                continue
-            plan.packages.append(PackageChange(p.package, f"web app {p.name} removed (apps.uninstall_removed)",
-                                               action="uninstall", version=state.packages[p.package], app=p.name))
 
 
 class Apps(Feature):
@@ -744,7 +693,7 @@ class Apps(Feature):
             custom.append(rec)
         section["custom"] = custom
 
-    def cross_checks(self, flat, given, bad, problem):
+    def cross_checks(self, flat, given, bad, problem, keys):
         if not _unix(flat):
             return
         enabled = flat.get("apps.enabled") or ()
@@ -778,7 +727,6 @@ class Apps(Feature):
                     seen.setdefault(app, i)
                 req = rec.get("requirement")
                 if isinstance(req, str) and not requirement(req):
-                    from omerowizard.system.venv import normalise
 
                     dist = normalise(_split(req)[0])
                     for name, app_name in packages.items():
@@ -790,7 +738,6 @@ class Apps(Feature):
                                 "the package of a web app")
         link = flat.get("apps.find_links")
         if isinstance(link, str) and link and "apps.find_links" not in bad:
-            from omerowizard.model import validators as v
 
             if link.startswith(("https://", "http://")):
                 if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/+@%-]*)?", link):
@@ -821,8 +768,6 @@ def untrusted_wheels(link: str, venv: str) -> str | None:
     directory or package another user can write: what it installs runs as root), else None. pip runs as the
     environment's owner when that is not root (omerowizard.system.venv.owner): then that user's rights suffice."""
 
-    from omerowizard.system import venv as venv_mod
-    from omerowizard.install.installer import trusted_path
 
     if os.geteuid() != 0 or venv_mod.owner(Path(venv)) is not None:
         return None
@@ -844,7 +789,6 @@ def distribution_of(venv: str | None, module: str) -> str:
     if not venv:
         return guess
     top = module.split(".")[0]
-    from omerowizard.system import safefs
 
     def text(path: Path) -> str | None:
         # the environment may belong to the OMERO.web user: never follow a link or block on a FIFO there
@@ -868,7 +812,6 @@ def distribution_of(venv: str | None, module: str) -> str:
 def not_enabled(packages: Mapping[str, str], config: Mapping[str, str], sites=()) -> dict[str, str]:
     """Web apps installed in the environment whose Django app is not in omero.web.apps, by their catalogue name:
     {name: installed version}."""
-    from omerowizard.system.venv import normalise
 
     apps = effective_json(FEATURE.keys, config, "omero.web.apps") or []
     out: dict[str, str] = {}

@@ -117,6 +117,13 @@ def effective_json(keys: Mapping[str, Key], config: Mapping[str, str], key: str)
         return None
 
 
+def owner_of(keys: Mapping[str, Key], config_key: str) -> str | None:
+    """The answer that sets an OMERO config key a feature owns (None: no feature owns it, or extra_config may
+    set it too)."""
+    spec = keys.get(config_key)
+    return spec.question if spec and not spec.shared else None
+
+
 class Feature:
     """A feature module subclasses this and overrides the hooks it needs; the defaults do nothing."""
 
@@ -139,8 +146,9 @@ class Feature:
     def infer(self, config: Mapping[str, str], out: dict[str, Any], keys: Mapping[str, Key]) -> None:
         """Overlay the nested answers ``out`` with what the live config says."""
 
-    def cross_checks(self, flat: Flat, given: Flat, bad: set[str], problem: ProblemSink) -> None:
-        """Rules that join several answers (each problem names one key)."""
+    def cross_checks(self, flat: Flat, given: Flat, bad: set[str], problem: ProblemSink,
+                     keys: Mapping[str, Key]) -> None:
+        """Rules that join several answers (each problem names one key); ``keys``: every feature's config keys."""
 
     def preflight(self, plan: Any) -> list[Check]:
         """Checks before anything changes (cheap; a warning does not stop the apply)."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from omerowizard.model import validators as v
 from omerowizard.features.base import Feature
 from omerowizard.features.conditions import unix
+from omerowizard.model import validators as v
 from omerowizard.model.qtypes import BOOL, CHOICE, TEXT, Question
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from omerowizard.model import validators as v
+import os
+from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
+
 from omerowizard.features.base import Check, Feature
 from omerowizard.features.conditions import Flat, front_end, host_name, server_kind, system_server, unix
+from omerowizard.model import validators as v
 from omerowizard.model.qtypes import BOOL, CHOICE, INT, SIZE, TEXT, Question
+from omerowizard.system import platforms
+from omerowizard.system.platforms import IIS_SITE_DIR, SITE, WINDOWS_OMERO_DIST, server_layout, version_tuple
+from omerowizard.system.webservers import which
 
 SERVER_BINARIES = {"nginx": ["nginx"], "nginx-development": ["nginx"], "apache": ["apache2", "httpd"]}
 
 
 def _default_site_default(a: Flat) -> bool:
     """Yes, unless Debian's stock default site is enabled and was edited (an administrator's own site)."""
-    from omerowizard.system import platforms
 
     return platforms.stock_site_state(server_kind(a)) != "edited"
 
@@ -80,7 +86,7 @@ class WebServer(Feature):
                  when=_legacy_iis, unused=None),
     )
 
-    def cross_checks(self, flat, given, bad, problem):
+    def cross_checks(self, flat, given, bad, problem, keys):
         kind, platform = flat["web_server.kind"], flat["platform"]
         if "web_server.kind" not in bad and "platform" not in bad:
             if platform == "windows" and kind != "iis":
@@ -99,7 +105,6 @@ class WebServer(Feature):
                                        "normal user", "a port from 1024 to 65535")
 
     def preflight(self, plan):
-        from omerowizard.system.webservers import which
 
         a = plan.answers
         if plan.files and a.web_server.kind in SERVER_BINARIES and a.platform == "unix":
@@ -111,3 +116,56 @@ class WebServer(Feature):
 
 
 FEATURE = WebServer()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the web-server file goes and whether the system server includes it."""
+
+    path: str
+    link: str | None  # the sites-enabled link to create (Debian, default path only)
+    system: bool  # inside the system server's configuration: check it whole and reload it
+
+
+def web_server_file(a, dist: str | None = None, detected_version: str | None = None) -> Placement | None:
+    ws = a.web_server
+    if ws.kind in {"development", "none"}:
+        return None
+    if ws.kind == "iis":
+        if ws.config_path:
+            return Placement(ws.config_path, None, False)
+        if legacy_iis(a, detected_version):
+            return Placement(str(PureWindowsPath(windows_omero_dist(a), "omero-web-iis.bat")), None, False)
+        return Placement(str(PureWindowsPath(IIS_SITE_DIR, "web.config")), None, False)
+    if ws.kind == "nginx-development":
+        path = ws.config_path or str(PurePosixPath(a.omero.omerodir, "etc", "nginx-development.conf"))
+        return Placement(path, None, False)
+    layout = server_layout(ws.kind, dist)
+    if ws.config_path:
+        return Placement(ws.config_path, None, ws.config_path.startswith(layout.conf_root + "/"))
+    if layout.available:
+        return Placement(f"{layout.available}/{SITE}", f"{layout.enabled}/{SITE}", True)
+    return Placement(f"{layout.enabled}/{SITE}", None, True)
+
+
+def maintenance_dir(a, site_path: str | None = None) -> str:
+    """The maintenance page lives with OMERO.web (the web server already reads its static files);
+    on Windows next to web.config."""
+    if a.platform == "windows":
+        return str(PureWindowsPath(site_path or IIS_SITE_DIR).parent)
+    return str(PurePosixPath(a.omero.omerodir, "etc", "maintenance"))
+
+
+def windows_omero_dist(a) -> str:
+    return getattr(a.web_server, "omero_dist", None) or WINDOWS_OMERO_DIST
+
+
+def legacy_iis(a, detected: str | None) -> bool:
+    """OMERO.web before 5.3 runs under IIS itself (ISAPI-WSGI); 5.3 and later need a Unix host."""
+    v = version_tuple(getattr(a.web_server, "omero_web_version", None) or detected)
+    return v is not None and v < (5, 3)
+
+
+def native(a) -> bool:
+    """True when the files are for the machine the wizard runs on (else they are only staged)."""
+    return (a.platform == "windows") == (os.name == "nt")

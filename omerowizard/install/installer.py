@@ -20,7 +20,6 @@ import pwd
 import re
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tarfile
@@ -31,9 +30,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omerowizard.system import locations
 from omerowizard.model.errors import InstallError, UsageError
-from omerowizard.system.omero import CommandLog, Omero, OmeroTarget, as_user_argv, end_running, run_streamed, user_exists
+from omerowizard.system import locations
+from omerowizard.system.omero import (
+    CommandLog,
+    Omero,
+    OmeroTarget,
+    as_user_argv,
+    end_running,
+    run_streamed,
+    user_exists,
+)
+from omerowizard.system.safefs import trusted_path
 from omerowizard.system.venv import FEATURE_PACKAGES, inspect, normalise, pip_install
 
 ICE_VERSION = "3.6.5"
@@ -76,27 +84,6 @@ def check_wheel(value: str) -> Path:
     if problem:
         raise UsageError(f"--wheel (command line): {value!r} {problem} (allowed: {allowed})")
     return path.resolve()
-
-
-def trusted_path(path: Path) -> str | None:
-    """Why root must not use ``path`` (a file or directory another user could replace), or None.
-
-    Every component is checked without following links: a link or a directory that a user
-    other than root can write (without the sticky bit) could redirect what root installs."""
-    path = Path(os.path.abspath(path))
-    for part in [*reversed(path.parents), path]:
-        try:
-            st = os.lstat(part)
-        except FileNotFoundError:
-            return None  # created by root below here
-        if stat.S_ISLNK(st.st_mode) and st.st_uid != 0:
-            return f"{part} is a symbolic link owned by uid {st.st_uid}"
-        if st.st_uid not in (0, os.geteuid()):
-            return f"{part} belongs to uid {st.st_uid}"
-        writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        if writable and not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
-            return f"{part} can be written by other users (mode {stat.S_IMODE(st.st_mode):o})"
-    return None
 
 
 @contextlib.contextmanager

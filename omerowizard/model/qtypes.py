@@ -10,10 +10,11 @@ given the other answers (a flat ``{key: value}`` mapping).
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from omerowizard.model.secrets import mask_secrets
 
 MAX_TEXT = 4096
 Flat = Mapping[str, Any]
@@ -52,7 +53,6 @@ class QType:
         if value is None or value == "":
             return "(empty)"
         if q.secret:
-            from omerowizard.system.omero import mask_secrets
 
             return mask_secrets(str(value)) if "://" in str(value) else SECRET_SHOWN
         return self.as_text(q, value)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from urllib.parse import urlsplit
-from crontab import CronSlices
 import unicodedata
+from urllib.parse import urlsplit
+
+from crontab import CronSlices
 
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
@@ -207,14 +208,6 @@ def text(value: str) -> str | None:
             return (f"holds {what} at position {i + 1}: control characters, line breaks and characters "
                     f"XML cannot store are not allowed")
     return None
-
-
-def normal_path(value: str) -> str:
-    """An absolute Unix path in one spelling: no '.', no doubled or trailing slashes, links
-    resolved when it exists. Two spellings of one OMERODIR are one deployment."""
-    from omerowizard.system.deployments import normalise
-
-    return normalise(value)
 
 
 VERSION = re.compile(r"[0-9]{1,3}(\.[0-9]{1,4}){0,3}")

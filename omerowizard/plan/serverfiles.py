@@ -17,12 +17,17 @@ import stat
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from omerowizard.system import crontab as cron, locations, platforms, safefs, webservers as servercheck
-from omerowizard.plan import sitefiles
-from omerowizard.system.deployments import Deployment, owner_of
+from omerowizard.features import sessions, web_server
+from omerowizard.features.sessions import NoTaskTrigger
 from omerowizard.model.errors import AnswersError, ApplyError, Problem, WizardError
+from omerowizard.plan import sitefiles
+from omerowizard.plan.changes import FileChange, JobChange
+from omerowizard.plan.plan import Plan
+from omerowizard.system import crontab as cron
+from omerowizard.system import locations, platforms, safefs
+from omerowizard.system import webservers as servercheck
+from omerowizard.system.deployments import Deployment, owner_of
 from omerowizard.system.omero import CommandLog
-from omerowizard.plan.plan import FileChange, JobChange, Plan
 
 Say = Callable[[str], None]
 
@@ -33,11 +38,11 @@ def plan_files(plan: Plan) -> None:
     default_server, default_changes = _plan_default_site(plan)
     try:
         wanted = sitefiles.wanted_files(a, state.omero_web_version, plan.notes, default_server=default_server)
-    except sitefiles.NoTaskTrigger:
+    except NoTaskTrigger:
         raise AnswersError([Problem("sessions.clearsessions",
                                     f"{a.sessions.clearsessions!r} has no Task Scheduler equivalent on Windows",
                                     allowed="daily | hourly | off | 'M H * * *' | 'M * * * *'")]) from None
-    native = platforms.native(a)
+    native = web_server.native(a)
     dep = Deployment(a.omero.omerodir)
     record = dep.record()
     for w in wanted:
@@ -86,9 +91,9 @@ def _plan_default_site(plan: Plan) -> tuple[bool, list[FileChange]]:
     Returns (render default_server, the link changes)."""
     a = plan.answers
     ws = a.web_server
-    if a.platform != "unix" or ws.kind not in {"nginx", "apache"} or not platforms.native(a):
+    if a.platform != "unix" or ws.kind not in {"nginx", "apache"} or not web_server.native(a):
         return False, []
-    place = platforms.web_server_file(a)
+    place = web_server.web_server_file(a)
     if place is None or not place.system:
         return False, []  # a file an administrator includes by hand: it must not claim default_server there
     ports = sorted({ws.port} | ({ws.https.port} if ws.https else set()))
@@ -179,7 +184,7 @@ def _plan_job(plan: Plan) -> None:
     a = plan.answers
     if a.platform != "unix":
         return
-    new = cron.wanted_line(a)
+    new = sessions.clearsessions_line(a)
     user = a.omero.user
     try:
         text = plan.state.crontab if plan.state.crontab is not None else cron.read(user)
@@ -189,13 +194,13 @@ def _plan_job(plan: Plan) -> None:
     plan.state.crontab = text
     if text is None:
         if new is not None:
-            plan.jobs.append(JobChange(user, None, new, cron.why(a), staged=True))
+            plan.jobs.append(JobChange(user, None, new, sessions.clearsessions_why(a), staged=True))
             plan.notes.append(f"cannot edit the crontab of {user} from here: the line is printed for an administrator.")
         return
     lines = cron.managed_lines(text, a.omero.omerodir)
     old = "\n".join(lines) if lines else None
     if old != new:
-        plan.jobs.append(JobChange(user, old, new, cron.why(a)))
+        plan.jobs.append(JobChange(user, old, new, sessions.clearsessions_why(a)))
 
 
 # ---------------------------------------------------------------------------- the record of written files

@@ -4,15 +4,17 @@ Task Scheduler definition). Pure: answers in, files out; nothing is read or writ
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
-from omerowizard.system import platforms
 from omerowizard.catalogue.answers import Answers, Section
+from omerowizard.features import web_server
+from omerowizard.features.sessions import task_trigger
 from omerowizard.model.render import render
-import dataclasses
+from omerowizard.system import platforms
 
 APACHE_MAX_BODY = 2147483647  # LimitRequestBody's largest value
 IIS_MAX_BODY = 4294967295  # maxAllowedContentLength is a uint
@@ -181,13 +183,13 @@ def site_of(a: Answers, path: str, detected_version: str | None = None) -> Site:
         prefix=a.prefix,
         static_url=a.effective_static_url,
         static_root=str(PurePosixPath(a.omero.omerodir, "var", "static")),
-        maintenance_dir=platforms.maintenance_dir(a, path),
+        maintenance_dir=web_server.maintenance_dir(a, path),
         max_body_size=ws.max_body_size,
         timeout=a.application_server.timeout,
         user=a.omero.user,
         omerodir=a.omero.omerodir,
         omero_web_version=version or "5.3 or later",
-        omero_dist=platforms.windows_omero_dist(a),
+        omero_dist=web_server.windows_omero_dist(a),
         upstreams=upstreams,
         static_by_nodes=a.platform == "unix" and a.nodes.static == "nodes",
     )
@@ -199,11 +201,11 @@ def wanted_files(a: Answers, detected_version: str | None = None, notes: list[st
     notes = notes if notes is not None else []
     ws = a.web_server
     out: list[WantedFile] = []
-    place = platforms.web_server_file(a, dist, detected_version)
+    place = web_server.web_server_file(a, dist, detected_version)
     if place is not None:
         site = site_of(a, place.path, detected_version)
         # a file for this host listens on IPv6 when the host has it; one for another host always does
-        ipv6 = platforms.ipv6_available() if platforms.native(a) and a.platform == "unix" else True
+        ipv6 = platforms.ipv6_available() if web_server.native(a) and a.platform == "unix" else True
         site = _replace(site, default_server=default_server, ipv6=ipv6)
         if ws.kind == "iis":
             out += _iis(a, site, place, detected_version, notes)
@@ -220,7 +222,7 @@ def _maintenance(a: Answers, site: Site, owner: str | None) -> WantedFile:
                       "the maintenance page shown while OMERO.web does not answer", owner=owner)
 
 
-def _unix_site(a: Answers, site: Site, place: platforms.Placement, dist: str | None,
+def _unix_site(a: Answers, site: Site, place: web_server.Placement, dist: str | None,
                notes: list[str]) -> list[WantedFile]:
     kind = a.web_server.kind
     if kind == "nginx":
@@ -253,9 +255,9 @@ def _replace(site: Site, **changes: object) -> Site:
     return dataclasses.replace(site, **changes)  # type: ignore[arg-type]
 
 
-def _iis(a: Answers, site: Site, place: platforms.Placement, detected: str | None,
+def _iis(a: Answers, site: Site, place: web_server.Placement, detected: str | None,
          notes: list[str]) -> list[WantedFile]:
-    if platforms.legacy_iis(a, detected):
+    if web_server.legacy_iis(a, detected):
         dist = site.omero_dist
         script = render("iis-isapi-wsgi.bat.j2", site=site)
         out = [WantedFile(place.path, _crlf(script), f"OMERO.web {site.omero_web_version} under IIS through ISAPI-WSGI",
@@ -310,25 +312,6 @@ def task_path(dist: str) -> str:
 
 def register_command(dist: str) -> str:
     return f'schtasks /Create /XML "{task_path(dist)}" /TN "{platforms.TASK_NAME}" /F'
-
-
-class NoTaskTrigger(ValueError):
-    """A cron schedule that a Task Scheduler trigger cannot express."""
-
-
-def task_trigger(schedule: str) -> tuple[bool, int, int]:
-    """(hourly, hour, minute) for the schedules Task Scheduler can express; NoTaskTrigger otherwise."""
-    if schedule == "daily":
-        return False, 3, 0
-    if schedule == "hourly":
-        return True, 0, 0
-    fields = schedule.split()
-    if len(fields) == 5 and fields[2:] == ["*", "*", "*"] and fields[0].isdigit():
-        if fields[1] == "*":
-            return True, 0, int(fields[0])
-        if fields[1].isdigit():
-            return False, int(fields[1]), int(fields[0])
-    raise NoTaskTrigger(schedule)
 
 
 def clearsessions_task(a: Answers, dist: str) -> WantedFile:

@@ -8,10 +8,12 @@ always installs, collects static files and restarts: new code is never a mere re
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+from omerowizard.features import apps
+from omerowizard.system import venv as venv_mod
 from omerowizard.system.venv import FEATURE_PACKAGES, normalise
-import re
 
 # Upgrade notes of OMERO.web (its UPGRADING notes and release notes) that matter when deploying:
 # (release, the session store must be cleared, the note).
@@ -105,13 +107,11 @@ def wanted_change(answers, packages: dict[str, str]) -> str | None:
 
 def measure(answers, venv, packages: dict[str, str], log=None) -> Measured | None:
     """pip's dry run for the wanted release (I/O: runs while probing)."""
-    from omerowizard.system import venv as venv_mod
 
     wanted = wanted_change(answers, packages)
     if wanted is None:
         return None
     reqs = requirements(wanted, answers.sessions.backend, answers.cors.mode != "off")
-    from omerowizard.features import apps  # the web apps, in versions that work with the new omero-web
 
     reqs += [p.requirement for p in apps.wanted_packages(answers)]
     return Measured(wanted, tuple(reqs), venv_mod.dry_run(venv, reqs, log=log))

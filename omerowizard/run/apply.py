@@ -7,28 +7,34 @@ page, and reports each step as an event.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
+import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-import contextlib
-import signal
-import threading
-
-from omerowizard.system import backups as backup_mod
-from omerowizard.system import children, safefs, webservers as servercheck
-from omerowizard.run import preflight
-from omerowizard.state import probe as probe_mod
-from omerowizard.system.backups import Backup
+from omerowizard.features import apps
 from omerowizard.model.errors import ApplyError, WizardError
-from omerowizard.system.lock import DeploymentLock
 from omerowizard.model.events import Emit, Finished, Output, StepDone, StepFailed, StepStarted
-from omerowizard.system.omero import Omero, mask_secrets
+from omerowizard.model.secrets import mask_secrets
+from omerowizard.plan import frontdoor, serverfiles
+from omerowizard.plan.changes import STEP as FRONT_DOOR_STEP
 from omerowizard.plan.plan import Plan
-from omerowizard.system.venv import pip_install
+from omerowizard.run import preflight
+from omerowizard.run.frontdoor import check as front_door_check
+from omerowizard.run.planning import plan_for
+from omerowizard.state import probe as probe_mod
+from omerowizard.system import backups as backup_mod
+from omerowizard.system import children, gunicorn, platforms, safefs
+from omerowizard.system import webservers as servercheck
+from omerowizard.system.backups import Backup
+from omerowizard.system.deployments import Deployment, write_private
+from omerowizard.system.lock import DeploymentLock
+from omerowizard.system.network import answers_200, check_login_page, http_status
+from omerowizard.system.omero import Omero, end_running
+from omerowizard.system.venv import pip_install, pip_uninstall
 
 
 def login_url(plan: Plan) -> str:
@@ -53,49 +59,6 @@ def public_url(plan: Plan) -> str:
     return f"http://{ws.server_name}{port}{prefix}"
 
 
-def check_login_page(url: str, timeout: float = 60, proc: subprocess.Popen | None = None) -> tuple[bool, str]:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return True, "200"
-                last = str(r.status)
-        except urllib.error.HTTPError as e:
-            last = f"HTTP {e.code}"
-        except (urllib.error.URLError, OSError) as e:
-            last = str(getattr(e, "reason", e))
-        if proc is not None and proc.poll() is not None:
-            return False, f"the server exited with status {proc.returncode}"
-        time.sleep(0.5)
-    return False, last
-
-
-def answers_200(url: str) -> bool:
-    """One request: does ``url`` answer 200?"""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def http_status(url: str, timeout: float = 30) -> str | int:
-    """The status of one GET of ``url``, redirects not followed (a reason when there is no answer)."""
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
-
-    try:
-        with urllib.request.build_opener(NoRedirect).open(url, timeout=timeout) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except (urllib.error.URLError, OSError) as e:
-        return str(getattr(e, "reason", e))
-
-
 class Interrupted(Exception):
     """SIGTERM (or Ctrl-C) arrived while applying."""
 
@@ -111,7 +74,6 @@ def interrupt_current() -> bool:
     if applier is None:
         return False
     applier.cancel.set()
-    from omerowizard.system.omero import end_running
 
     end_running()
     return True
@@ -208,7 +170,6 @@ class Applier:
 
     def replan(self, why: str) -> None:
         """The plan was made from a state that has changed since: measure again and plan again."""
-        from omerowizard.run.planning import plan_for
 
         self.plan, _ = plan_for(self.plan.answers)
         self.emit(Output("plan", f"planned again: {why}"))
@@ -263,7 +224,6 @@ class Applier:
                 self.write_config()
                 s.detail = f"{len(plan.sets)} set, {len(plan.unsets)} unset"
         if plan.files or plan.jobs:
-            from omerowizard.plan import serverfiles
             if plan.files:
                 with self.step("write web-server files"):
                     serverfiles.apply_files(plan, lambda line: self.emit(Output("write web-server files", line)),
@@ -290,7 +250,6 @@ class Applier:
 
     def start_server(self) -> str:
         """Start the system web server the plan says is not running; returns its kind."""
-        from omerowizard.system import webservers as servercheck
 
         change = self.plan.server
         assert change is not None
@@ -304,8 +263,6 @@ class Applier:
 
     def stop_server(self, kind: str) -> None:
         """A web server this run started is stopped again when the run fails (it was not running before)."""
-        from omerowizard.run import frontdoor
-        from omerowizard.system import webservers as servercheck
 
         argv = frontdoor.stop_argv(kind)
         r = servercheck._run(argv, " ".join(argv))
@@ -315,7 +272,6 @@ class Applier:
     def check_apps(self) -> None:
         """Each catalogue app of the answers answers at its URL on the application server (its login redirect, or
         its page): a web app that does not load fails the run, which restores everything."""
-        from omerowizard.features import apps
 
         plan = self.plan
         if plan.answers.platform != "unix" or not plan.answers.apps.enabled:
@@ -337,19 +293,18 @@ class Applier:
 
     def check_front_door(self) -> str | None:
         """Request the login page and a static file through the web server, as a browser would."""
-        from omerowizard.run import frontdoor
 
         plan = self.plan
-        d, why = frontdoor.door(plan)
+        d, why = plan.door, plan.door_why
         if d is None:
             if plan.answers.web_server.kind == "development" and self.login_checked:
                 return public_url(plan)  # Django's development server is the front door: its login page answered
             self.not_checked.append(f"the public URL through the web server: {why}")
             return None
-        with self.step(frontdoor.STEP) as s:
-            ok, lines = frontdoor.check(d)
+        with self.step(FRONT_DOOR_STEP) as s:
+            ok, lines = front_door_check(d)
             for line in lines:
-                self.emit(Output(frontdoor.STEP, line))
+                self.emit(Output(FRONT_DOOR_STEP, line))
             if not ok:
                 raise ApplyError(f"OMERO.web does not answer through {d.via}:\n  " + "\n  ".join(lines))
             s.detail = f"{d.public_url}: the login page and a static file answer 200 through {d.via}"
@@ -391,7 +346,6 @@ class Applier:
 
     def _reload_servers(self) -> None:
         """A system nginx or Apache reloaded with the new files must serve the restored ones again."""
-        from omerowizard.system import webservers as servercheck
 
         kinds = {f.check for f in self.plan.files if getattr(f, "system", False) and f.check in {"nginx", "apache"}}
         for kind in sorted(kinds):
@@ -406,8 +360,6 @@ class Applier:
         """The planned packages: the features' in one pip run, then each web app in its own (so a failure names
         the app), then the uninstalls. Before any app is touched the whole environment is recorded in the
         backup: a failure (or `omerowizard rollback`) uninstalls what was added and reinstalls what changed."""
-        from omerowizard.features import apps
-        from omerowizard.system.venv import pip_uninstall
 
         plan = self.plan
         venv = self.omero.target.venv
@@ -432,7 +384,6 @@ class Applier:
     def uninstall_packages(self) -> None:
         """The packages of removed apps (apps.uninstall_removed), once OMERO.web runs without them: old workers
         that still had the app loaded are gone by then."""
-        from omerowizard.system.venv import pip_uninstall
 
         removed = [p.requirement for p in self.plan.packages if p.action == "uninstall"]
         if not removed:
@@ -502,7 +453,6 @@ class Applier:
         deployment replace its workers by new ones (which read the new config.xml) without a moment
         with none booted, and check the login page. New workers that do not boot raise, so apply
         restores config.xml and restarts OMERO.web with it, as after a failed start."""
-        from omerowizard.system import gunicorn
 
         plan = self.plan
         web = plan.web
@@ -594,7 +544,6 @@ def web_as_before(omero: Omero, was_running: bool, say) -> None:
 
 def stop_development(target) -> None:
     """End a development server started by apply (its whole session: runuser, omero, Django)."""
-    from omerowizard.system.deployments import Deployment
 
     pidfile = Deployment(target.omerodir).dev_pidfile
     try:
@@ -628,7 +577,6 @@ def tail(path: Path, n: int = 15) -> str:
 
 def save_answers(plan: Plan) -> str:
     """The applied answers, kept in the deployment's state (0600) so the next run starts from them."""
-    from omerowizard.system.deployments import Deployment, write_private
 
     a = plan.answers
     dep = Deployment(a.omero.omerodir)
@@ -777,7 +725,6 @@ def rollback(dep, omero: Omero, emit: Emit, to: str | None = None, dry_run: bool
 
 def _system_servers(paths: list[str]) -> list[str]:
     """The system web servers whose configuration holds one of these paths."""
-    from omerowizard.system import platforms
 
     kinds = []
     for kind in ("nginx", "apache"):

@@ -7,11 +7,14 @@ from pathlib import Path
 
 from omerowizard.catalogue import answers as answers_mod
 from omerowizard.catalogue.answers import Answers
-from omerowizard.system.deployments import Deployment, all_deployments
-from omerowizard.model.errors import UsageError
-from omerowizard.system.omero import Omero, OmeroTarget
-from omerowizard.plan.plan import Plan, make_plan
+from omerowizard.features import apps
+from omerowizard.model.errors import AnswersError, InstallError, Problem, UsageError
+from omerowizard.plan import upgrade
+from omerowizard.plan.plan import Plan
+from omerowizard.plan.planner import make_plan
 from omerowizard.state.probe import probe
+from omerowizard.system.deployments import Deployment, all_deployments
+from omerowizard.system.omero import Omero, OmeroTarget
 
 
 def target_of(a: Answers) -> OmeroTarget:
@@ -50,7 +53,6 @@ def plan_for(a: Answers) -> tuple[Plan, Omero]:
     state = probe(omero)
     measure_upgrade(a, state, omero)
     if state.installed and a.platform == "unix":
-        from omerowizard.features import apps
 
         state.apps_measured = apps.measure(a, omero.target.venv, state.packages, log=omero.log)
     prev = saved(a.omero.omerodir)
@@ -62,8 +64,6 @@ def plan_for(a: Answers) -> tuple[Plan, Omero]:
 def measure_upgrade(a: Answers, state, omero: Omero) -> None:
     """pip's dry run for the omero-web release the answers ask for (nothing is written); a release pip
     cannot install is a bad answer (exit 2, nothing changed)."""
-    from omerowizard.plan import upgrade
-    from omerowizard.model.errors import AnswersError, InstallError, Problem
 
     if not state.installed:
         return

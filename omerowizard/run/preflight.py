@@ -3,16 +3,16 @@ preflight changes nothing. Every check is cheap: no omero process is started."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
-from urllib.parse import unquote, urlsplit
 
-from omerowizard.model.errors import PreflightError
-from omerowizard.features import FEATURES
+from omerowizard.catalogue import FEATURES
 from omerowizard.features.base import Check
 from omerowizard.features.https import check_certificate  # noqa: F401 (re-exported)
-from omerowizard.system.omero import as_user_argv, user_exists
+from omerowizard.features.sessions import check_session_store as check
+from omerowizard.model.errors import PreflightError
 from omerowizard.plan.plan import Plan
+from omerowizard.system import gunicorn
+from omerowizard.system.omero import as_user_argv, user_exists
 
 __all__ = ["Check", "checks", "run", "warnings", "failures"]
 
@@ -25,61 +25,7 @@ def _as_user_ok(user: str, argv: list[str]) -> bool:
     return subprocess.run(full, capture_output=True, cwd="/").returncode == 0
 
 
-def port_in_use(host: str, port: int) -> bool:
-    if host in {"0.0.0.0", "::", ""}:
-        host = "127.0.0.1"
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def ping_redis(url: str, timeout: float = 2.0) -> str | None:
-    """None when Redis answers PING (after AUTH when the URL has a password), else the reason."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            f = s.makefile("rwb")
-            if parts.password:
-                args = [parts.username, unquote(parts.password)] if parts.username else [unquote(parts.password)]
-                f.write(_resp(["AUTH", *args]))
-                f.flush()
-                reply = f.readline()
-                if not reply.startswith(b"+OK"):
-                    return "refused the password"
-            f.write(_resp(["PING"]))
-            f.flush()
-            reply = f.readline()
-            if reply.startswith(b"+PONG"):
-                return None
-            return f"answered {reply.decode(errors='replace').strip()[:80]!r} to PING"
-    except OSError as exc:
-        return f"cannot connect ({exc.strerror or exc})"
-
-
-def _resp(args: list[str]) -> bytes:
-    out = f"*{len(args)}\r\n".encode()
-    for a in args:
-        b = a.encode()
-        out += f"${len(b)}\r\n".encode() + b + b"\r\n"
-    return out
-
-
-def ping_memcached(location: str, timeout: float = 2.0) -> str | None:
-    host, _, port = location.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout) as s:
-            s.sendall(b"version\r\n")
-            reply = s.recv(128)
-            return None if reply.startswith(b"VERSION") else f"answered {reply[:40]!r}"
-    except OSError as exc:
-        return f"cannot connect ({exc.strerror or exc})"
-
-
 def check_session_store(plan: Plan) -> str | None:
-    from omerowizard.features.sessions import check_session_store as check
 
     return check(plan)
 
@@ -128,7 +74,6 @@ def warnings(checks_: list[Check]) -> list[Check]:
 
 def check_reload(t) -> Check:
     """A graceful reload signals the gunicorn master of this deployment: verify it before changing anything."""
-    from omerowizard.system import gunicorn
 
     try:
         gunicorn.find_master(t.omerodir, t.user).close()

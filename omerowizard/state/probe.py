@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
+from omerowizard.features.apps import not_enabled
+from omerowizard.model.errors import WizardError
+from omerowizard.system import safefs
+from omerowizard.system.deployments import Deployment
 from omerowizard.system.omero import Omero, OmeroTarget
-from omerowizard.system.venv import normalise
-import importlib.metadata
+from omerowizard.system.venv import packages, site_packages
 
 
 @dataclass
@@ -48,27 +51,9 @@ class State:
         return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
 
 
-def site_packages(venv: Path) -> list[Path]:
-    return sorted(venv.glob("lib/python3*/site-packages"))
-
-
-def packages(venv: Path) -> dict[str, str]:
-
-    paths = [str(p) for p in site_packages(venv)]
-    if not paths:
-        return {}
-    found: dict[str, str] = {}
-    for dist in importlib.metadata.distributions(path=paths):
-        name = dist.metadata["Name"]
-        if name:
-            found[normalise(name)] = dist.version
-    return found
-
-
 def running_pid(target: OmeroTarget) -> int | None:
     """PID of the running OMERO.web, if it is alive: gunicorn writes var/django.pid; Django's
     development server writes none, so apply records the one it starts in the deployment's state."""
-    from omerowizard.system.deployments import Deployment
 
     return _alive_pid(target.omerodir / "var" / "django.pid") or _alive_pid(Deployment(target.omerodir).dev_pidfile)
 
@@ -76,8 +61,6 @@ def running_pid(target: OmeroTarget) -> int | None:
 def _alive_pid(pidfile: Path) -> int | None:
     """The pid in a pid file, read without following a link planted in OMERODIR (a FIFO or a link to a
     root-only file there is no pid)."""
-    from omerowizard.system import safefs
-    from omerowizard.model.errors import WizardError
 
     try:
         pid = int((safefs.read_bytes(str(pidfile), limit=64) or b"").decode().strip())
@@ -104,7 +87,6 @@ def probe(omero: Omero) -> State:
     state.config = omero.config_read()
     state.running_pid = running_pid(target)
     state.development_running = state.running and _alive_pid(target.omerodir / "var" / "django.pid") is None
-    from omerowizard.features.apps import not_enabled
 
     state.apps_not_enabled = not_enabled(state.packages, state.config, site_packages(target.venv))
     return state

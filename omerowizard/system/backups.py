@@ -24,11 +24,16 @@ import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from omerowizard.system import crontab as cron, safefs
-from omerowizard.system.deployments import Deployment, write_private
-from omerowizard.model.errors import ApplyError, WizardError
-from omerowizard.system.lock import pid_alive
 import yaml
+
+from omerowizard.model.errors import ApplyError, WizardError
+from omerowizard.model.secrets import mask_secrets
+from omerowizard.system import crontab as cron
+from omerowizard.system import safefs
+from omerowizard.system.deployments import Deployment, write_private
+from omerowizard.system.lock import pid_alive
+from omerowizard.system.omero import parse_config_bytes
+from omerowizard.system.venv import packages, pip_install, pip_uninstall
 
 KEEP_DEFAULT = 20  # backups kept per deployment (OMEROWIZARD_KEEP_BACKUPS)
 
@@ -179,7 +184,6 @@ class Backup:
             except (OSError, WizardError) as exc:
                 failed.append(f"crontab of {m.user}: {exc}")
         if m.packages and not m.packages_restored:
-            from omerowizard.system.venv import pip_install
 
             pins = [f"{name}=={version}" for name, version in sorted(m.packages.items())]
             try:
@@ -262,7 +266,6 @@ def _current(path: str):
 def _config_diff(path: str, now, before: bytes) -> list[str]:
     if not path.endswith("config.xml"):
         return []
-    from omerowizard.system.omero import mask_secrets, parse_config_bytes
 
     old = parse_config_bytes(now[1]) if now and now[0] == "file" and now[1] is not None else {}
     new = parse_config_bytes(before) or {}
@@ -372,7 +375,6 @@ def answers_summary(before: str | None, after: str | None) -> list[str]:
         return out
 
     a, b = flat(before), flat(after)
-    from omerowizard.system.omero import mask_secrets
 
     return [f"{k}: {mask_secrets(str(a.get(k, '(default)')))} -> {mask_secrets(str(b.get(k, '(default)')))}"
             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
@@ -386,8 +388,6 @@ def unified(path: str, old: str, new: str) -> str:
 def restore_environment(venv: Path, before: dict[str, str]) -> list[str]:
     """Bring the environment back to the distributions ``before``: uninstall those added since, reinstall
     (without their dependencies, which are restored the same way) those removed or changed."""
-    from omerowizard.state.probe import packages
-    from omerowizard.system.venv import pip_install, pip_uninstall
 
     now = packages(venv)
     added = sorted(n for n in now if n not in before)

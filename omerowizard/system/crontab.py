@@ -13,46 +13,12 @@ import os
 import subprocess
 from dataclasses import dataclass
 
-from crontab import CronSlices
-
-from omerowizard.catalogue.answers import Answers
 from omerowizard.model.errors import ApplyError
 from omerowizard.system.omero import current_user
-
-SPECIAL = {"daily": "@daily", "hourly": "@hourly"}
 
 
 def marker(omerodir: str) -> str:
     return f"# omerowizard: clearsessions OMERODIR={omerodir}"
-
-
-def schedule_text(schedule: str) -> str:
-    """The crontab time fields for a ``sessions.clearsessions`` answer."""
-    if schedule in SPECIAL:
-        return SPECIAL[schedule]
-    if not CronSlices.is_valid(schedule):
-        raise ValueError(f"not a cron schedule: {schedule!r}")
-    return str(CronSlices(schedule))
-
-
-def wanted_line(a: Answers) -> str | None:
-    """The managed line these answers ask for; None when no job should exist."""
-    s = a.sessions
-    if a.platform != "unix" or s.backend != "file" or s.clearsessions == "off":
-        return None
-    omerodir = a.omero.omerodir
-    return f"{schedule_text(s.clearsessions)} OMERODIR={omerodir} {a.omero.venv}/bin/omero web clearsessions {marker(omerodir)}"
-
-
-def why(a: Answers) -> str:
-    s = a.sessions
-    if a.platform != "unix":
-        return "not on Unix"
-    if s.backend != "file":
-        return f"{s.backend} sessions expire by themselves"
-    if s.clearsessions == "off":
-        return "sessions.clearsessions is off"
-    return f"file sessions are never purged by OMERO.web itself (sessions.clearsessions: {s.clearsessions})"
 
 
 def managed_lines(text: str, omerodir: str) -> list[str]:

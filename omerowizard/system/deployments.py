@@ -26,8 +26,9 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from omerowizard.system import locations
 import yaml
+
+from omerowizard.system import locations
 
 
 def normalise(path: str | os.PathLike[str]) -> str:

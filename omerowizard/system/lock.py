@@ -12,8 +12,8 @@ import os
 import time
 from pathlib import Path
 
-from omerowizard.system.deployments import Deployment
 from omerowizard.model.errors import WizardError
+from omerowizard.system.deployments import Deployment
 
 
 class LockedError(WizardError):

@@ -13,60 +13,21 @@ import os
 import pwd
 import re
 import shlex
+import shutil
+import signal
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from omerowizard.system import children, locations
-from omerowizard.model.errors import OmeroCommandError, PreflightError
-import shutil
-import signal
-import xml.etree.ElementTree as ET
+from omerowizard.model.errors import ConfigXmlError, OmeroCommandError, PreflightError
+from omerowizard.model.secrets import mask_secrets
+from omerowizard.system import children, locations, safefs
+from omerowizard.system.deployments import Deployment
 
 LineSink = Callable[[str], None]
-
-# the authority of a URL: after "://", up to the path, query, fragment, a blank, a quote or a backslash
-_AUTHORITY = re.compile(r"://([^/?#\s\"'\\]*)")
-
-
-_SECRETS: set[str] = set()
-MIN_SECRET = 4  # shorter values would mask unrelated text: answers refuse shorter secrets
-
-
-def register_secret(value: str) -> None:
-    """A secret answer (a public user's password): masked from now on wherever mask_secrets is used
-    (plans, reviews, the command log, omero's output). A URL is masked by its password only."""
-    if value and "://" not in value and len(value) >= MIN_SECRET:
-        _SECRETS.add(value)
-
-
-def mask_secrets(text: str) -> str:
-    """Hide passwords in URLs such as ``redis://:secret@host:6379/0``, and every registered secret.
-
-    The password is everything between ``://user:`` and the last ``@`` of the authority (a
-    password may hold ``@``, as it does for urllib and redis-py). One pass: linear in the text."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, "****")
-    if "://" not in text:
-        return text
-    out: list[str] = []
-    last = 0
-    for m in _AUTHORITY.finditer(text):
-        auth = m.group(1)
-        at = auth.rfind("@")
-        colon = auth.find(":", 0, at) if at > 0 else -1
-        if colon < 0:
-            continue
-        start = m.start(1) + colon + 1
-        out.append(text[last:start])
-        out.append("****")
-        last = m.start(1) + at
-    out.append(text[last:])
-    return "".join(out)
-
 
 @dataclass(frozen=True)
 class OmeroTarget:
@@ -281,7 +242,6 @@ class Omero:
     """Runs the real ``omero`` CLI of one OMERO.web installation."""
 
     def __init__(self, target: OmeroTarget, log: CommandLog | None = None):
-        from omerowizard.system.deployments import Deployment
 
         self.target = target
         self.deployment = Deployment(target.omerodir)
@@ -329,8 +289,6 @@ class Omero:
         properties, without the bookkeeping keys). A file that cannot be parsed is an error that
         names it and the fix (asking omero would rewrite it, or fail with a bare parser message).
         """
-        from omerowizard.system import safefs
-        from omerowizard.model.errors import ConfigXmlError
 
         path = self.target.config_xml
         data = safefs.read_bytes(str(path))
@@ -392,7 +350,6 @@ class Omero:
     def protect_config(self) -> None:
         """config.xml can hold secrets (a Redis password): 0640, so no other local user reads it (omero
         creates it 0644). Changed through an O_NOFOLLOW descriptor, never through a path."""
-        from omerowizard.system import safefs
 
         safefs.chmod_file(str(self.target.config_xml), CONFIG_MODE)
 
@@ -522,7 +479,6 @@ CONFIG_BOOKKEEPING = {"omero.config.profile", "omero.config.version"}
 
 def parse_config_xml(path: Path) -> dict[str, str] | None:
     """The active profile of config.xml, read without following a link the OMERO.web user planted."""
-    from omerowizard.system import safefs
 
     try:
         data = safefs.read_bytes(str(path))

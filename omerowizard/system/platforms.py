@@ -9,13 +9,11 @@ chooses, not the machine the wizard runs on, so every layout can be rendered and
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
-
-from omerowizard.catalogue.answers import Answers
 import hashlib
+import os
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 SITE = "omero-web.conf"
 SYSTEMD_UNIT = "/etc/systemd/system/omero-web.service"
@@ -77,48 +75,6 @@ def server_layout(kind: str, dist: str | None = None) -> ServerLayout:
     return table.get(dist, table["rhel"] if dist == "rhel" else table["debian"])
 
 
-@dataclass(frozen=True)
-class Placement:
-    """Where the web-server file goes and whether the system server includes it."""
-
-    path: str
-    link: str | None  # the sites-enabled link to create (Debian, default path only)
-    system: bool  # inside the system server's configuration: check it whole and reload it
-
-
-def web_server_file(a: Answers, dist: str | None = None, detected_version: str | None = None) -> Placement | None:
-    ws = a.web_server
-    if ws.kind in {"development", "none"}:
-        return None
-    if ws.kind == "iis":
-        if ws.config_path:
-            return Placement(ws.config_path, None, False)
-        if legacy_iis(a, detected_version):
-            return Placement(str(PureWindowsPath(windows_omero_dist(a), "omero-web-iis.bat")), None, False)
-        return Placement(str(PureWindowsPath(IIS_SITE_DIR, "web.config")), None, False)
-    if ws.kind == "nginx-development":
-        path = ws.config_path or str(PurePosixPath(a.omero.omerodir, "etc", "nginx-development.conf"))
-        return Placement(path, None, False)
-    layout = server_layout(ws.kind, dist)
-    if ws.config_path:
-        return Placement(ws.config_path, None, ws.config_path.startswith(layout.conf_root + "/"))
-    if layout.available:
-        return Placement(f"{layout.available}/{SITE}", f"{layout.enabled}/{SITE}", True)
-    return Placement(f"{layout.enabled}/{SITE}", None, True)
-
-
-def maintenance_dir(a: Answers, site_path: str | None = None) -> str:
-    """The maintenance page lives with OMERO.web (the web server already reads its static files);
-    on Windows next to web.config."""
-    if a.platform == "windows":
-        return str(PureWindowsPath(site_path or IIS_SITE_DIR).parent)
-    return str(PurePosixPath(a.omero.omerodir, "etc", "maintenance"))
-
-
-def windows_omero_dist(a: Answers) -> str:
-    return getattr(a.web_server, "omero_dist", None) or WINDOWS_OMERO_DIST
-
-
 def version_tuple(text: str | None) -> tuple[int, ...] | None:
     if not text:
         return None
@@ -129,17 +85,6 @@ def version_tuple(text: str | None) -> tuple[int, ...] | None:
             break
         out.append(int(digits))
     return tuple(out) or None
-
-
-def legacy_iis(a: Answers, detected: str | None) -> bool:
-    """OMERO.web before 5.3 runs under IIS itself (ISAPI-WSGI); 5.3 and later need a Unix host."""
-    v = version_tuple(getattr(a.web_server, "omero_web_version", None) or detected)
-    return v is not None and v < (5, 3)
-
-
-def native(a: Answers) -> bool:
-    """True when the files are for the machine the wizard runs on (else they are only staged)."""
-    return (a.platform == "windows") == (os.name == "nt")
 
 
 def ipv6_available(if_inet6: str = "/proc/net/if_inet6") -> bool:

@@ -22,7 +22,7 @@ import secrets
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from omerowizard.model.errors import WizardError
 
@@ -312,3 +312,24 @@ def makedirs(path: str, owner: str | None = None, create_below: str | None = Non
     ids = ids_of(owner) if owner and os.geteuid() == 0 else None
     with directory(path, create=ids or (os.geteuid(), os.getegid()), create_below=create_below):
         pass
+
+
+def trusted_path(path: Path) -> str | None:
+    """Why root must not use ``path`` (a file or directory another user could replace), or None.
+
+    Every component is checked without following links: a link or a directory that a user
+    other than root can write (without the sticky bit) could redirect what root installs."""
+    path = Path(os.path.abspath(path))
+    for part in [*reversed(path.parents), path]:
+        try:
+            st = os.lstat(part)
+        except FileNotFoundError:
+            return None  # created by root below here
+        if stat.S_ISLNK(st.st_mode) and st.st_uid != 0:
+            return f"{part} is a symbolic link owned by uid {st.st_uid}"
+        if st.st_uid not in (0, os.geteuid()):
+            return f"{part} belongs to uid {st.st_uid}"
+        writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if writable and not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
+            return f"{part} can be written by other users (mode {stat.S_IMODE(st.st_mode):o})"
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import pwd
@@ -112,3 +113,20 @@ def pip_uninstall(venv: Path, names: Iterable[str], on_line: LineSink | None = N
     if result.returncode != 0:
         tail = "\n".join(result.output.strip().splitlines()[-10:])
         raise InstallError(f"pip could not uninstall {', '.join(names)} from {venv} (exit {result.returncode}):\n{tail}")
+
+
+def site_packages(venv: Path) -> list[Path]:
+    return sorted(venv.glob("lib/python3*/site-packages"))
+
+
+def packages(venv: Path) -> dict[str, str]:
+
+    paths = [str(p) for p in site_packages(venv)]
+    if not paths:
+        return {}
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions(path=paths):
+        name = dist.metadata["Name"]
+        if name:
+            found[normalise(name)] = dist.version
+    return found

@@ -1,18 +1,35 @@
-"""``omerowizard apply`` and ``omerowizard answers``: no questions, never a terminal."""
+"""The commands that ask no questions and never need a terminal: apply, answers, playbook, rollback, schema,
+install-omero."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from pathlib import Path
 
 from omerowizard.catalogue import answers as answers_mod
-from omerowizard.system.deployments import Deployment
-from omerowizard.model.errors import UsageError
+from omerowizard.catalogue.answers import schema_text
+from omerowizard.catalogue.infer import answers_from_config
+from omerowizard.install.installer import (
+    Installer,
+    InstallOptions,
+    cancel_on_signals,
+    check_wheel,
+    confirm_on_terminal,
+    parse_features,
+)
+from omerowizard.model.errors import UsageError, WizardError
 from omerowizard.model.events import Event, Finished, as_line
-from omerowizard.system.omero import Omero
 from omerowizard.plan.plan import Plan
-from omerowizard.run.planning import (choose, current_answers, measure_upgrade, plan_for, saved,  # noqa: F401 (re-exported)
-                                  target_of)
+from omerowizard.run import preflight
+from omerowizard.run.apply import Applier, list_backups, rollback
+from omerowizard.run.planning import choose, current_answers, measure_upgrade, plan_for, saved, target_of  # noqa: F401 (re-exported)
+from omerowizard.system import backups as backup
+from omerowizard.system.deployments import Deployment
+from omerowizard.system.omero import Omero
+from omerowizard.ui import playbook
+from omerowizard.ui.jsonreport import Report, plan_dict
 
 
 def print_plan(plan: Plan, out=sys.stdout, show_diff: bool = False) -> None:
@@ -38,16 +55,12 @@ def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: f
     report is filled with the plan, the preflight results, the steps, the URL and the backup id."""
     out = sys.stderr if report is not None else sys.stdout
     a = answers_mod.load_file(path)  # first: bad answers are refused before the rest is even imported
-    from omerowizard.system import backups as backup
-    from omerowizard.run import preflight
-    from omerowizard.run.apply import Applier
 
     if omerodir and Deployment(omerodir).omerodir != a.omero.omerodir:
         raise UsageError(f"--omerodir {omerodir} is not the deployment of {path} (omero.omerodir: {a.omero.omerodir})")
     plan, omero = plan_for(a)
     print_plan(plan, out=out, show_diff=show_diff)
     if report is not None:
-        from omerowizard.ui.jsonreport import plan_dict
         report.dry_run, report.plan = dry_run, plan_dict(plan)
     unfinished = backup.unfinished(omero.deployment)
     if unfinished:
@@ -89,7 +102,6 @@ def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: f
 
 def run_rollback(user: str | None, venv: str | None, omerodir: str | None, to: str | None = None,
                  dry_run: bool = False, list_only: bool = False) -> int:
-    from omerowizard.run.apply import list_backups, rollback
 
     a = current_answers(user, venv, omerodir)
     dep = Deployment(a.omero.omerodir)
@@ -103,7 +115,6 @@ def run_rollback(user: str | None, venv: str | None, omerodir: str | None, to: s
 def live_answers(user: str | None, venv: str | None, omerodir: str | None):
     """(the answers of the live deployment, the keys where they differ from its saved answers, whether it has
     saved answers): its saved answers (or defaults) overlaid with what its config.xml says."""
-    from omerowizard.catalogue.infer import answers_from_config
 
     base = current_answers(user, venv, omerodir)
     omero = Omero(target_of(base))
@@ -131,7 +142,6 @@ def print_answers(user: str | None, venv: str | None, omerodir: str | None) -> i
 def write_playbook(user: str | None, venv: str | None, omerodir: str | None, output: str, force: bool = False,
                    host: str | None = None) -> int:
     """`omerowizard playbook`: the Ansible skeleton that reproduces the live deployment."""
-    from omerowizard.ui import playbook
 
     live, differ, has_saved = live_answers(user, venv, omerodir)
     written = playbook.write(live, output, force=force, host=host)
@@ -150,3 +160,72 @@ def write_playbook(user: str | None, venv: str | None, omerodir: str | None, out
         print(f"Secrets are in {out}/{playbook.VAULT} (0600): encrypt it with `ansible-vault encrypt {playbook.VAULT}`.")
     print(f"Check, then apply: cd {out} && ansible-playbook site.yml --check --diff && ansible-playbook site.yml")
     return 0
+
+
+# ---------------------------------------------------------------------------- the commands (cli.COMMANDS)
+def schema_command(args: argparse.Namespace) -> int:
+    return print_to_pipe(schema_text())
+
+
+def apply_command(args: argparse.Namespace) -> int:
+    if args.json:
+        return apply_json(args)
+    return run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait, omerodir=args.omerodir)
+
+
+def answers_command(args: argparse.Namespace) -> int:
+    return print_answers(args.user, args.venv, args.omerodir)
+
+
+def playbook_command(args: argparse.Namespace) -> int:
+    return write_playbook(args.user, args.venv, args.omerodir, args.output, force=args.force, host=args.host)
+
+
+def rollback_command(args: argparse.Namespace) -> int:
+    return run_rollback(args.user, args.venv, args.omerodir, to=args.to, dry_run=args.dry_run, list_only=args.list)
+
+
+def apply_json(args: argparse.Namespace) -> int:
+    """`omerowizard apply --json`: whatever happens (bad answers, a failed step, Ctrl-C), standard output
+    gets exactly one JSON document whose exit_status is the process's."""
+    rep = Report(dry_run=args.dry_run)
+    try:
+        status = run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait,
+                           omerodir=args.omerodir, report=rep)
+    except WizardError as exc:
+        print(exc.render(), file=sys.stderr)
+        rep.error(exc)
+        status = exc.exit_code
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        rep.ok, rep.message = False, rep.message or "Interrupted."
+        status = 130
+    sys.stdout.write(rep.document(status) + "\n")
+    sys.stdout.flush()
+    return status
+
+
+def print_to_pipe(text: str) -> int:
+    """Print ``text``; a reader that stops early (`omerowizard schema | head`) is not an error."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # nobody reads the rest: point stdout at /dev/null so the flush at exit does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+
+def install_command(args: argparse.Namespace) -> int:
+    """`omerowizard install-omero`: every option is checked before anything changes."""
+    wheel = check_wheel(args.wheel) if args.wheel else None
+    if args.jobs < 1:
+        raise UsageError(f"--jobs (command line): {args.jobs} is not a number of cores (allowed: 1 or more)")
+    opts = InstallOptions(user=args.user, venv=Path(args.venv), omerodir=Path(args.omerodir),
+                          omero_web_version=args.omero_web_version, features=parse_features(args.features),
+                          python=args.python, wheel=wheel, jobs=args.jobs)
+    with cancel_on_signals(confirm_on_terminal):
+        Installer(opts, say=lambda line: print(line, flush=True)).run()
+    return 0
+

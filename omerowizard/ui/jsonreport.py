@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omerowizard.model.errors import AnswersError, WizardError
-from omerowizard.model.events import Event, Finished
-from omerowizard.system.omero import mask_secrets
+from omerowizard.model.events import Event, Finished, StepDone, StepFailed
+from omerowizard.model.secrets import mask_secrets
 from omerowizard.plan.plan import Plan
 
 VERSION = 1  # of this document's shape; raised when a field changes meaning
@@ -73,7 +73,6 @@ class Report:
 
     def event(self, ev: Event) -> None:
         """Keep what a program needs from apply's events (the lines themselves go to standard error)."""
-        from omerowizard.model.events import StepDone, StepFailed
 
         if isinstance(ev, StepDone):
             self.steps.append({"step": ev.step, "status": "done", "detail": ev.detail})

@@ -13,22 +13,26 @@ they are numbered lines read with ``input()``, which need no escape sequences.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from omerowizard.ui import wizard
+import questionary
+from prompt_toolkit.styles import Style
+
+from omerowizard.catalogue import CATALOGUE, Question
+from omerowizard.catalogue import STEP_IDS as STEPS
+from omerowizard.catalogue import STEPS as FEATURE_STEPS
 from omerowizard.catalogue.answers import Answers
 from omerowizard.model.errors import AnswersError
 from omerowizard.model.events import Event, Finished, as_line
-from omerowizard.system.omero import Omero, mask_secrets
+from omerowizard.model.secrets import mask_secrets
 from omerowizard.plan.plan import Plan
-from omerowizard.catalogue.questions import CATALOGUE, STEPS, Question
-from omerowizard.catalogue.questions import STEP_TITLES as FEATURE_STEPS
-from prompt_toolkit.styles import Style
-import shutil
+from omerowizard.system.omero import Omero
+from omerowizard.ui import wizard
 
 NO_CHANGES = "No changes were made."
 
@@ -53,22 +57,18 @@ class QuestionaryPrompts:
         self.style = Style([("qmark", "bold"), ("question", "bold"), ("answer", "bold")])
 
     def select(self, message: str, choices: Sequence[str], default: str) -> str:
-        import questionary
         return questionary.select(message, choices=list(choices), default=default, style=self.style).unsafe_ask()
 
     def confirm(self, message: str, default: bool) -> bool:
-        import questionary
         # auto_enter=False: `y` alone does not answer, so the Enter after it cannot answer the next question
         return bool(questionary.confirm(message, default=default, auto_enter=False, style=self.style).unsafe_ask())
 
     def text(self, message: str, default: str) -> str:
-        import questionary
         return questionary.text(message, default=default, style=self.style).unsafe_ask()
 
     def checkbox(self, message: str, choices: Sequence[str], chosen: Sequence[str]) -> list[str]:
         """Several of ``choices``: arrows move, space ticks or unticks, Enter takes the ticked ones
         (questionary marks them with a character, so the choice shows without colour)."""
-        import questionary
         options = [questionary.Choice(c, value=c, checked=c in chosen) for c in choices]
         return list(questionary.checkbox(message, choices=options, style=self.style).unsafe_ask())
 
@@ -398,3 +398,11 @@ def writable_file(text: str) -> str | None:
     if not p.parent.is_dir():
         return f"{p.parent} does not exist"
     return None
+
+
+def main(answers_path: str | None = None, omerodir: str | None = None) -> int:
+    """`omerowizard` (cli.COMMANDS): the wizard, on the deployment in ``omerodir`` when one is named."""
+    if omerodir:
+        wizard.choose_deployment(omerodir)
+    return run_plain(answers_path)
+

@@ -20,10 +20,11 @@ from typing import Any
 import yaml
 
 import omerowizard
-from omerowizard.system import safefs
-from omerowizard.catalogue.answers import Answers
+from omerowizard.catalogue import BY_KEY
+from omerowizard.catalogue.answers import Answers, nest
 from omerowizard.model.errors import UsageError
-from omerowizard.system.omero import mask_secrets
+from omerowizard.model.secrets import mask_secrets
+from omerowizard.system import safefs
 
 GROUP = "omero_web"
 HOST_KEYS = ("omero", "application_server", "web_server")  # what differs from node to node
@@ -39,7 +40,6 @@ def collection_dir() -> Path:
 
 
 def _secret(key: str, value: Any) -> bool:
-    from omerowizard.catalogue.questions import BY_KEY
 
     q = BY_KEY.get(key)
     if q is None or not q.secret or not isinstance(value, str) or not value:
@@ -49,7 +49,6 @@ def _secret(key: str, value: Any) -> bool:
 
 def split(a: Answers) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """(group vars, host vars, vault vars) of the answers: secrets replaced by references to the vault."""
-    from omerowizard.catalogue.answers import nest
 
     flat = {k: v for k, v in a.applicable().items()}
     vault: dict[str, str] = {}

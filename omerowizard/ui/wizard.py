@@ -3,24 +3,27 @@ anything itself. Start answers, detection, per-field validation, plan, apply."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omerowizard.catalogue import BY_KEY, CATALOGUE, Question
 from omerowizard.catalogue import answers as answers_mod
 from omerowizard.catalogue.answers import Answers
+from omerowizard.catalogue.infer import answers_from_config
+from omerowizard.features.apps import not_enabled
 from omerowizard.model.errors import AnswersError, WizardError
 from omerowizard.model.events import Emit
-from omerowizard.system.deployments import Deployment, known_omerodirs
-from omerowizard.run.planning import choose, plan_for, saved, target_of
-from omerowizard.features.apps import not_enabled
-from omerowizard.catalogue.infer import answers_from_config
-from omerowizard.system.omero import Omero
 from omerowizard.plan.plan import Plan
-from omerowizard.state.probe import packages, running_pid
-from omerowizard.catalogue.questions import BY_KEY, CATALOGUE, Question
-import os
+from omerowizard.run import preflight
+from omerowizard.run.apply import apply_plan
+from omerowizard.run.planning import choose, plan_for, saved, target_of
+from omerowizard.state.probe import running_pid
+from omerowizard.system.deployments import Deployment, known_omerodirs
+from omerowizard.system.omero import Omero
+from omerowizard.system.venv import packages
 
 
 @dataclass
@@ -253,7 +256,6 @@ def make(flat: Mapping[str, Any]) -> tuple[Answers, Plan, Omero]:
     a = answers_mod.from_flat(flat)
     plan, omero = plan_for(a)
     if not plan.empty:
-        from omerowizard.run import preflight
         # shown in the review, so a problem is fixed before Apply rather than reported by it
         checks = preflight.checks(plan)
         plan.notes += [f"Warning: {c.name}: {c.message}" for c in preflight.warnings(checks)]
@@ -262,7 +264,6 @@ def make(flat: Mapping[str, Any]) -> tuple[Answers, Plan, Omero]:
 
 
 def apply(plan: Plan, omero: Omero, emit: Emit, source: str = "the wizard's questions (interactive)") -> bool:
-    from omerowizard.run.apply import apply_plan
 
     return apply_plan(plan, omero, emit, source=source)
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from omerowizard.catalogue import answers
 from omerowizard.system.omero import Omero, OmeroTarget, parse_config_xml
-from omerowizard.plan.plan import make_plan
+from omerowizard.plan.planner import make_plan
 from omerowizard.state.probe import probe
 from tests.e2e.conftest import USER, VENV
 
@@ -24,7 +24,7 @@ EDGES = ["trailing space ", "C:\\plugins\\", "  leading", "#not a comment", "!ba
 
 def _keys(n: int) -> list[str]:
     """n text settings the installed omero-web declares and no feature owns (extra_config accepts only those)."""
-    from omerowizard.features import KEYS
+    from omerowizard.catalogue import KEYS
     from omerowizard.features.extra import declared_settings
 
     found = declared_settings(str(VENV))

@@ -19,7 +19,7 @@ import pexpect
 import pytest
 
 from omerowizard.ui import plain
-from omerowizard.catalogue.questions import BY_KEY, CATALOGUE
+from omerowizard.catalogue import BY_KEY, CATALOGUE
 from tests import parts
 
 ENTER, DOWN, CTRL_C, CTRL_U = "\r", "\x1b[B", "\x03", "\x15"

@@ -233,7 +233,8 @@ def test_a_file_nginx_refuses_is_restored_to_the_previous_one(tmp_path, monkeypa
     from omerowizard.plan import serverfiles
     from omerowizard.model.errors import ApplyError
     from omerowizard.system.omero import OmeroTarget
-    from omerowizard.plan.plan import FileChange, Plan
+    from omerowizard.plan.plan import Plan
+    from omerowizard.plan.changes import FileChange
     from omerowizard.state.probe import State
 
     parts.require("nginx")

@@ -10,7 +10,7 @@ import yaml
 
 from omerowizard.catalogue import answers
 from omerowizard.model.errors import AnswersError
-from omerowizard.catalogue.questions import CATALOGUE
+from omerowizard.catalogue import CATALOGUE
 
 
 def problems(text: str) -> list:

@@ -12,7 +12,7 @@ from omerowizard.model.errors import AnswersError
 from omerowizard.features import apps
 from omerowizard.features.apps import BY_NAME, MAPR_PRESETS, Measured, merge
 from omerowizard.catalogue.infer import answers_from_config
-from omerowizard.plan.plan import make_plan
+from omerowizard.plan.planner import make_plan
 from tests.unit.test_plan import ALL, apply_to, state
 
 FIGURE, IVIEWER, PARADE = BY_NAME["figure"], BY_NAME["iviewer"], BY_NAME["parade"]

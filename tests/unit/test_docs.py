@@ -17,7 +17,7 @@ import yaml
 from bench import readme, reconfigure
 from omerowizard import cli
 from omerowizard.catalogue import reference
-from omerowizard.catalogue.questions import CATALOGUE
+from omerowizard.catalogue import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import features
+from omerowizard import catalogue
 from omerowizard.catalogue import answers, config as omeroconfig
 from omerowizard.model.errors import AnswersError
 from omerowizard.catalogue.infer import answers_from_config
-from omerowizard.system.omero import OmeroTarget, mask_secrets
-from omerowizard.plan.plan import make_plan
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.model.secrets import mask_secrets
+from omerowizard.plan.planner import make_plan
 from omerowizard.state.probe import State
 from omerowizard.model.qtypes import QType
 
@@ -36,16 +37,16 @@ def problems(text: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------------ the framework
 def test_the_catalogue_is_the_features_questions_in_order_and_every_question_has_a_type_object():
-    keys = [q.key for f in features.FEATURES for q in f.questions]
-    assert [q.key for q in features.CATALOGUE] == keys
+    keys = [q.key for f in catalogue.FEATURES for q in f.questions]
+    assert [q.key for q in catalogue.CATALOGUE] == keys
     assert len(set(keys)) == len(keys)
-    assert all(isinstance(q.type, QType) for q in features.CATALOGUE)
+    assert all(isinstance(q.type, QType) for q in catalogue.CATALOGUE)
 
 
 def test_every_owned_config_key_names_the_question_that_sets_it():
-    for key, spec in features.KEYS.items():
+    for key, spec in catalogue.KEYS.items():
         assert key.startswith("omero.web."), key
-        assert spec.question.split(" ")[0] in features.BY_KEY, (key, spec.question)
+        assert spec.question.split(" ")[0] in catalogue.BY_KEY, (key, spec.question)
 
 
 def test_the_model_is_generated_from_the_catalogue_with_attribute_access():
@@ -144,7 +145,7 @@ def test_the_public_password_is_masked_in_the_plan_and_everything_that_masks():
     text = "\n".join(p.lines() + p.notes)
     assert "pw-Zq81x!" not in text and "omero.web.public.password: (unset) -> ****" in text
     assert "pw-Zq81x!" not in mask_secrets("fed: omero.web.public.password=pw-Zq81x!")
-    assert features.BY_KEY["public.password"].display("pw-Zq81x!") == "****"
+    assert catalogue.BY_KEY["public.password"].display("pw-Zq81x!") == "****"
 
 
 def test_public_access_off_unsets_every_public_key_it_set():

@@ -16,10 +16,11 @@ import pytest
 from omerowizard.catalogue import answers
 from omerowizard.system import omero
 from omerowizard.model.errors import AnswersError
-from omerowizard.system.omero import OmeroTarget, mask_secrets
-from omerowizard.plan.plan import make_plan
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.model.secrets import mask_secrets
+from omerowizard.plan.planner import make_plan
 from omerowizard.state.probe import State
-from omerowizard.catalogue.questions import CATALOGUE
+from omerowizard.catalogue import CATALOGUE
 
 ALL = {"django": "5.2", "omero-web": "5.33.2", "django-redis": "5", "pymemcache": "4", "django-cors-headers": "3.7.0"}
 

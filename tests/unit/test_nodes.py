@@ -14,7 +14,7 @@ from omerowizard.plan import sitefiles
 from omerowizard.model.errors import AnswersError
 from omerowizard.features.nodes import WHITENOISE
 from omerowizard.system.omero import OmeroTarget
-from omerowizard.plan.plan import make_plan
+from omerowizard.plan.planner import make_plan
 from omerowizard.state.probe import State
 
 SECRET = "k3Y-" * 12 + "zz-shared"  # 57 characters
@@ -335,7 +335,7 @@ def test_the_manuals_nodes_example_is_valid_for_a_front_end_and_for_a_node_only_
 
 
 def test_an_ipv6_member_is_typed_with_its_port_in_brackets():
-    from omerowizard.features import BY_KEY
+    from omerowizard.catalogue import BY_KEY
 
     q = BY_KEY["nodes.members"]
     assert q.parse("[::1]:4082; [2001:db8::2]; web1.example.org:4080; ::1") == [

@@ -12,7 +12,7 @@ from omerowizard.ui import plain, wizard
 from omerowizard.system.omero import OmeroTarget
 from omerowizard.plan.plan import Plan
 from omerowizard.state.probe import State
-from omerowizard.catalogue.questions import BY_KEY
+from omerowizard.catalogue import BY_KEY
 
 
 class Scripted:
@@ -278,7 +278,7 @@ def _fake_make(changes: bool):
         a = answers_mod.from_flat(flat)
         plan = Plan(a, State(OmeroTarget("omero-web", "/v", "/d"), installed=True, running_pid=1))
         if changes:
-            from omerowizard.plan.plan import ConfigChange
+            from omerowizard.plan.changes import ConfigChange
             plan.config.append(ConfigChange("omero.web.prefix", None, a.prefix, "prefix"))
         return a, plan, None
     return make

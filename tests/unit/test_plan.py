@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omerowizard.catalogue import answers, config as omeroconfig
 from omerowizard.system.omero import OmeroTarget
-from omerowizard.plan.plan import make_plan
+from omerowizard.plan.planner import make_plan
 from omerowizard.state.probe import State
 
 ALL = {"django": "5.2", "omero-web": "5.33.2", "django-redis": "5", "pymemcache": "4", "django-cors-headers": "3.7.0"}
@@ -104,7 +104,7 @@ def test_removed_extra_config_is_unset_on_the_next_run():
 
 
 def test_an_unset_key_shows_the_value_omero_uses_meanwhile():
-    from omerowizard.plan.plan import ConfigChange
+    from omerowizard.plan.changes import ConfigChange
 
     assert ConfigChange("omero.web.wsgi_workers", None, "3", "").describe() == \
         "omero.web.wsgi_workers: (unset: OMERO's default 5) -> 3"

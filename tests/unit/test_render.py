@@ -16,6 +16,7 @@ from omerowizard.plan import serverfiles, sitefiles
 from omerowizard.model.errors import AnswersError
 from omerowizard.system.omero import OmeroTarget
 from omerowizard.state.probe import State
+from omerowizard.features import web_server
 
 TASK_NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
 
@@ -108,15 +109,15 @@ def test_development_server_gets_no_front_end_file():
     ("rhel", "/etc/nginx/conf.d/omero-web.conf", None),
 ])
 def test_nginx_file_goes_where_the_distribution_keeps_sites(dist, path, link):
-    place = platforms.web_server_file(make(), dist)
+    place = web_server.web_server_file(make(), dist)
     assert (place.path, place.link, place.system) == (path, link, True)
 
 
 def test_apache_paths_per_distribution_and_config_path_override():
     a = make({"kind": "apache"})
-    assert platforms.web_server_file(a, "debian").path == "/etc/apache2/sites-available/omero-web.conf"
-    assert platforms.web_server_file(a, "rhel").path == "/etc/httpd/conf.d/omero-web.conf"
-    custom = platforms.web_server_file(make({"kind": "apache", "config_path": "/tmp/x/omero.conf"}), "debian")
+    assert web_server.web_server_file(a, "debian").path == "/etc/apache2/sites-available/omero-web.conf"
+    assert web_server.web_server_file(a, "rhel").path == "/etc/httpd/conf.d/omero-web.conf"
+    custom = web_server.web_server_file(make({"kind": "apache", "config_path": "/tmp/x/omero.conf"}), "debian")
     assert (custom.path, custom.link, custom.system) == ("/tmp/x/omero.conf", None, False)
 
 

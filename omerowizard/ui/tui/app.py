@@ -6,6 +6,8 @@ what changes on the machine is decided by ``omerowizard.ui.wizard`` (through a `
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,24 +15,23 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
-from textual.screen import Screen
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Footer, Label, Static
 from textual.widgets._collapsible import CollapsibleTitle
 
-from omerowizard.ui import wizard
+from omerowizard.catalogue import BY_KEY, Question
+from omerowizard.catalogue import STEPS as FEATURE_STEPS
 from omerowizard.model.errors import AnswersError, WizardError
 from omerowizard.model.events import Event, Finished
-from omerowizard.catalogue.questions import BY_KEY, STEP_TITLES as FEATURE_STEPS, Question
+from omerowizard.ui import wizard
 from omerowizard.ui.tui.core import Core
 from omerowizard.ui.tui.dialogs import ConfirmDialog, InstallDialog, SaveDialog
 from omerowizard.ui.tui.fields import QuestionField, default_of
 from omerowizard.ui.tui.review import NOTHING, ReviewStep
 from omerowizard.ui.tui.run import RunStep
 from omerowizard.ui.tui.steps import DeploymentButton, QuestionStep, Step, WelcomeStep
-import asyncio
-import signal
 
 NO_CHANGES = "No changes were made."
 
@@ -580,3 +581,11 @@ def run_app(answers_path: str | None = None) -> int:
     if app.farewell:
         print(app.farewell, file=sys.stderr if app.return_code not in (0, None) else sys.stdout)
     return app.return_code if app.return_code is not None else (code or 0)
+
+
+def main(answers_path: str | None = None, omerodir: str | None = None) -> int:
+    """`omerowizard` (cli.COMMANDS): the wizard, on the deployment in ``omerodir`` when one is named."""
+    if omerodir:
+        wizard.choose_deployment(omerodir)
+    return run_app(answers_path)
+

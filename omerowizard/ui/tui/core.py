@@ -13,32 +13,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omerowizard.ui import wizard
 from omerowizard.catalogue.answers import Answers
+from omerowizard.install.installer import Installer, InstallOptions, cancel_running
 from omerowizard.model.events import Emit
-from omerowizard.system.omero import Omero
 from omerowizard.plan.plan import Plan
+from omerowizard.run.apply import interrupt_current
+from omerowizard.system.omero import Omero
+from omerowizard.ui import wizard
 
 Say = Callable[[str], None]
 
 
 def install(user: str, venv: str, omerodir: str, say: Say) -> None:
     """Run omerowizard's installer (``omerowizard install-omero``) for these paths."""
-    from omerowizard.install.installer import InstallOptions, Installer
 
     Installer(InstallOptions(user=user, venv=Path(venv), omerodir=Path(omerodir)), say=say).run()
 
 
 def cancel_install() -> bool:
     """Stop the installation running in this process (its build and temporary files go)."""
-    from omerowizard.install.installer import cancel_running
 
     return cancel_running("stopped in the wizard")
 
 
 def interrupt_apply() -> bool:
     """Interrupt the running apply (it restores what it changed, as Ctrl-C does on the command line)."""
-    from omerowizard.run.apply import interrupt_current
 
     return interrupt_current()
 

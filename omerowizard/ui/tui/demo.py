@@ -24,15 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from omerowizard.catalogue import answers as answers_mod
-from omerowizard.system import crontab as cron
-from omerowizard.ui import wizard
 from omerowizard.catalogue.answers import Answers
+from omerowizard.features import apps
 from omerowizard.model import events as events_mod
 from omerowizard.model.events import Emit, Event, Finished, StepDone, StepStarted
-from omerowizard.features import apps
-from omerowizard.system.omero import OmeroTarget
-from omerowizard.plan.plan import Plan, make_plan
+from omerowizard.plan.plan import Plan
+from omerowizard.plan.planner import make_plan
 from omerowizard.state.probe import State
+from omerowizard.system import crontab as cron
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.ui import wizard
 from omerowizard.ui.tui.core import Core
 
 VENV = "/opt/omero/web/venv3"

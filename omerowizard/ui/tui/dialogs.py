@@ -13,8 +13,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RichLog, Static
 
+from omerowizard.catalogue import questions_for
+from omerowizard.install.installer import InstallCancelled
 from omerowizard.ui import wizard
-from omerowizard.catalogue.questions import questions_for
 from omerowizard.ui.tui.fields import QuestionField
 
 
@@ -159,7 +160,6 @@ class InstallDialog(ModalScreen[dict[str, Any] | None]):
     def run_installer(self, user: str, venv: str, omerodir: str) -> None:
         log = self.query_one("#install-log", RichLog)
         say = lambda line: self.app.call_from_thread(log.write, line)  # noqa: E731
-        from omerowizard.install.installer import InstallCancelled
 
         try:
             self.install(user, venv, omerodir, say)

@@ -18,8 +18,8 @@ from textual.strip import Strip
 from textual.widgets import Input, Label, RadioButton, RadioSet, SelectionList
 from textual.widgets.option_list import OptionDoesNotExist
 
+from omerowizard.catalogue import Question
 from omerowizard.ui import wizard
-from omerowizard.catalogue.questions import Question
 
 Check = Callable[[str, Any], "str | None"]
 

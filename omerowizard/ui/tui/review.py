@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -10,7 +11,6 @@ from textual.widgets import Button, Collapsible, Label, LoadingIndicator, Static
 from omerowizard.model.errors import AnswersError
 from omerowizard.plan.plan import Plan
 from omerowizard.ui.tui.steps import Step
-from rich.syntax import Syntax
 
 NOTHING = "Nothing to change: the deployment already matches the answers."
 

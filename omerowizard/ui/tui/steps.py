@@ -11,8 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Label, LoadingIndicator, Static
 
+from omerowizard.catalogue import questions_for
 from omerowizard.ui import wizard
-from omerowizard.catalogue.questions import questions_for
 from omerowizard.ui.tui.fields import Check, QuestionField, default_of
 
 WELCOME = "Welcome to omerowizard"

@@ -1,0 +1,123 @@
+"""make_plan: the plan is a pure function of the answers and the measured state (equal answers and state give an empty plan)."""
+
+from __future__ import annotations
+
+from omerowizard.catalogue import config as omeroconfig
+from omerowizard.catalogue.answers import Answers
+from omerowizard.features import apps
+from omerowizard.plan import frontdoor, serverfiles
+from omerowizard.plan.changes import STATIC_KEYS, ConfigChange, PackageChange, WebChange, restart_reason
+from omerowizard.plan.plan import Plan
+from omerowizard.plan.upgrade import plan_upgrade
+from omerowizard.state.probe import State
+from omerowizard.system.venv import normalise
+
+
+def make_plan(answers: Answers, state: State, previous: Answers | None = None) -> Plan:
+    plan = Plan(answers, state)
+    if answers.platform == "windows":
+        return _windows_plan(plan)
+    wanted = omeroconfig.wanted_config(answers, state.config, state.django_version or (5, 2), previous)
+    for key, new in wanted.values.items():
+        old = state.config.get(key)
+        if new is None and old is None:
+            continue
+        if new is not None and omeroconfig.same(key, old, new) and old is not None:
+            continue
+        if new is None and key in omeroconfig.DEFAULTS and omeroconfig.same(key, old, None):
+            continue  # set explicitly to OMERO's default: same effect, leave it
+        plan.config.append(ConfigChange(key, old, new, wanted.why[key]))
+    plan.notes += wanted.notes
+    plan.notes += list(answers.warnings)
+
+    plan.upgrade = plan_upgrade(answers, state.packages, state.upgrade)
+    for dist, why in omeroconfig.packages(answers):
+        if normalise(dist) not in state.packages and not plan.upgrade:  # an upgrade installs them with omero-web
+            plan.packages.append(PackageChange(dist, why))
+    plan_app_packages(plan, previous)
+
+    serverfiles.plan_files(plan)
+    frontdoor.plan_server(plan)
+
+    if answers.start:
+        if not state.running:
+            plan.web = WebChange("start", "OMERO.web is not running")
+        elif plan.upgrade:
+            plan.web = WebChange("restart", f"new code: the {plan.upgrade.verb} of omero-web",
+                                 (f"omero-web {plan.upgrade.old} -> {plan.upgrade.new}: an upgrade is never a mere "
+                                  "reload",))
+        elif plan.config or plan.packages:
+            plan.web = web_change(plan, state)
+    elif state.running and (plan.config or plan.packages or plan.upgrade):
+        plan.notes.append("start is false: the changes take effect at the next `omero web restart`.")
+    plan.door, plan.door_why = frontdoor.door(plan)
+    return plan
+
+
+def web_change(plan: Plan, state: State) -> WebChange:
+    """Restart or graceful reload of a running OMERO.web, for the planned config and packages."""
+    reasons = tuple(f"{c.key} changed: {restart_reason(c.key)}" for c in plan.config if restart_reason(c.key))
+    if reasons:
+        return WebChange("restart", "gunicorn's own settings changed", reasons)
+    if state.development_running or plan.answers.web_server.kind == "development":
+        return WebChange("restart", "the configuration changed", ("Django's development server cannot reload",))
+    static = [c.key for c in plan.config if c.key in STATIC_KEYS]
+    collect = bool(static or plan.packages)
+    return WebChange("reload", "only Django settings changed: new workers read them, the old ones finish "
+                               "their requests", collectstatic=collect)
+
+
+def _windows_plan(plan: Plan) -> Plan:
+    """Windows: the wizard renders the IIS files and the scheduled task (staged, with the commands
+    to install them); the OMERO config and start belong to the OMERO.web host, so none are planned."""
+
+    a = plan.answers
+    plan.notes.append("Windows: only the IIS files and the scheduled task are produced here (staged, with the "
+                      "commands to install them). OMERO.web 5.3 and later do not run on Windows: configure and start "
+                      f"the OMERO.web application server at {a.application_server.host}:{a.application_server.port} "
+                      "on its Unix host with omerowizard there.")
+    plan.notes += list(a.warnings)
+    serverfiles.plan_files(plan)
+    return plan
+
+
+def plan_app_packages(plan: Plan, previous: Answers | None) -> None:
+    """The package changes of the apps: installs (with the version pip's dry run would install), and the
+    uninstalls asked for by apps.uninstall_removed."""
+    a, state = plan.answers, plan.state
+    if a.platform != "unix" or not state.installed:
+        return
+    measured = state.apps_measured
+    todo = apps.to_install(a, state.packages)
+    if todo and not plan.upgrade:
+        if measured is None or measured.error:
+            why = measured.error if measured is not None else "pip's dry run did not run"
+            plan.refusals.append(f"web apps: {why}. pip must reach the package index, or a directory of wheels "
+                                 "given as apps.find_links")
+        install = measured.install if measured is not None else {}
+        for p in todo:
+            old = state.packages.get(p.package)
+            new = install.get(p.package)
+            if new is None and old is not None:
+                continue  # pip keeps the installed one
+            version = f"{old} -> {new}" if old else (new or "?")
+            deps = sorted(f"{n} {('%s -> ' % state.packages[n]) if n in state.packages else ''}{v}"
+                          for n, v in install.items()
+                          if n not in {q.package for q in todo} and state.packages.get(n) != v)
+            why = f"web app {p.name}: {p.package} {version}"
+            if deps and p is todo[-1]:
+                why += "; with " + ", ".join(deps)
+            plan.packages.append(PackageChange(p.requirement, why, version=new or "", app=p.name))
+    if a.apps.uninstall_removed:
+        for p in apps.removed_apps(a, previous, state.config):
+            if p.package not in state.packages:
+                continue
+            if p.package in apps.PROTECTED:
+                plan.notes.append(f"{p.package} is not uninstalled: OMERO.web needs it")
+                continue
+            users = [u for u in apps.required_by(state.target.venv, p.package) if u != p.package]
+            if users:
+                plan.notes.append(f"{p.package} is not uninstalled: {', '.join(users)} require it")
+                continue
+            plan.packages.append(PackageChange(p.package, f"web app {p.name} removed (apps.uninstall_removed)",
+                                               action="uninstall", version=state.packages[p.package], app=p.name))
