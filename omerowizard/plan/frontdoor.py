@@ -12,22 +12,15 @@ Planning side: starting a system web server that does not run is a change of the
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from omerowizard.features import web_server
+from omerowizard.model.host import Host
 from omerowizard.plan.changes import Door, ServerChange
 from omerowizard.plan.plan import Plan
 from omerowizard.system import platforms
-from omerowizard.system import webservers as servercheck
 
 # collected by `omero web start` (collectstatic) from omero-web's webgateway app, in every 5.x release
 STATIC_FILE = "webgateway/css/ome.body.css"
 SERVER_NAMES = {"nginx": "nginx", "apache": "Apache httpd", "nginx-development": "the standalone nginx"}
-
-
-def server_running(kind: str) -> bool:
-    return servercheck.running(platforms.server_layout(kind).pidfiles)
 
 
 def _door_of(plan: Plan, via: str, port: int) -> Door:
@@ -52,73 +45,56 @@ def door(plan: Plan) -> tuple[Door | None, str]:
         return None, "the files are for another host"
     if not (state.running or plan.web):
         return None, "OMERO.web is not running (start: false), so nothing was requested"
-    place = web_server.web_server_file(a, None, state.omero_web_version)
+    host = state.host
+    place = web_server.web_server_file(a, host.distribution, state.omero_web_version)
     assert place is not None
     via = SERVER_NAMES[ws.kind]
     main = next((f for f in plan.files if f.path == place.path), None)
     if main is not None and main.staged:
         return None, f"{place.path} is staged for an administrator to install; {via} does not serve it yet"
     if ws.kind == "nginx-development":
-        site_run = str(Path(a.omero.omerodir, "var", "nginx", "nginx.pid"))
-        if not servercheck.running((site_run,)):
+        if not host.development_nginx_running:
             return None, (f"the standalone nginx is not running: start it as {a.omero.user} with "
                           f"`nginx -c {place.path}`, then request {_door_of(plan, via, ws.port).public_url}")
         return _door_of(plan, via, ws.port), ""
     if not place.system:
         return None, (f"{place.path} is outside {via}'s configuration: include it and reload {via}, then request "
                       f"{_door_of(plan, via, ws.port).public_url}")
-    if not (plan.server or server_running(ws.kind)):
+    if not (plan.server or ws.kind in host.servers_running):
         why = " (start: false)" if not a.start else ""
         return None, f"{via} is not running{why}: start it, then request {_door_of(plan, via, ws.port).public_url}"
     return _door_of(plan, via, ws.port), ""
 
 
-def reachable(plan: Plan) -> bool:
-    """Whether apply will request the front door (the review shows it as a step)."""
-    return not plan.empty and door(plan)[0] is not None
-
-
 def plan_server(plan: Plan) -> None:
     """A system nginx or Apache that does not run must be started to serve the site: a change of the plan."""
-    a = plan.answers
+    a, host = plan.answers, plan.state.host
     kind = a.web_server.kind
     if a.platform != "unix" or kind not in {"nginx", "apache"} or not web_server.native(a):
         return
-    place = web_server.web_server_file(a)
-    if place is None or not place.system or server_running(kind):
+    place = web_server.web_server_file(a, host.distribution)
+    if place is None or not place.system or kind in host.servers_running:
         return
     via = SERVER_NAMES[kind]
     if not a.start:
         plan.notes.append(f"{via} is not running and start is false: the site is not served until {via} starts.")
         return
-    if os.geteuid() != 0:
+    if not host.root:
         plan.notes.append(f"{via} is not running: start it as root to serve the site.")
         return
-    argv = start_argv(kind)
+    argv = start_argv(kind, host)
     if argv is None:
         return  # not installed: preflight says so
     plan.server = ServerChange(kind, tuple(argv), f"{via} is not running; it serves {place.path}")
 
 
-def start_argv(kind: str) -> list[str] | None:
-    layout = platforms.server_layout(kind)
-    systemctl = servercheck.which("systemctl")
-    if systemctl and Path("/run/systemd/system").exists():
+def start_argv(kind: str, host: Host) -> list[str] | None:
+    layout = platforms.server_layout(kind, host.distribution)
+    systemctl = host.which("systemctl")
+    if systemctl and host.systemd:
         return [systemctl, "start", layout.binary]
     if kind == "nginx":
-        nginx = servercheck.which("nginx")
+        nginx = host.which("nginx")
         return [nginx] if nginx else None
-    ctl = servercheck.which(layout.ctl)
+    ctl = host.which(layout.ctl)
     return [ctl, "start"] if ctl else None
-
-
-def stop_argv(kind: str) -> list[str]:
-    layout = platforms.server_layout(kind)
-    systemctl = servercheck.which("systemctl")
-    if systemctl and Path("/run/systemd/system").exists():
-        return [systemctl, "stop", layout.binary]
-    if kind == "nginx":
-        return [servercheck.which("nginx") or "nginx", "-s", "stop"]
-    return [servercheck.which(layout.ctl) or layout.ctl, "stop"]
-
-

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from omerowizard.catalogue.answers import Answers
 from omerowizard.features import apps
+from omerowizard.features.upgrade import UpgradeChange
 from omerowizard.plan.changes import STEP as FRONT_DOOR_STEP
 from omerowizard.plan.changes import ConfigChange, Door, FileChange, JobChange, PackageChange, ServerChange, WebChange
-from omerowizard.plan.upgrade import UpgradeChange
 from omerowizard.state.probe import State
 
 

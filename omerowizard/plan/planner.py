@@ -5,10 +5,10 @@ from __future__ import annotations
 from omerowizard.catalogue import config as omeroconfig
 from omerowizard.catalogue.answers import Answers
 from omerowizard.features import apps
-from omerowizard.plan import frontdoor, serverfiles
+from omerowizard.features.upgrade import plan_upgrade
+from omerowizard.plan import files, frontdoor
 from omerowizard.plan.changes import STATIC_KEYS, ConfigChange, PackageChange, WebChange, restart_reason
 from omerowizard.plan.plan import Plan
-from omerowizard.plan.upgrade import plan_upgrade
 from omerowizard.state.probe import State
 from omerowizard.system.venv import normalise
 
@@ -36,7 +36,7 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
             plan.packages.append(PackageChange(dist, why))
     plan_app_packages(plan, previous)
 
-    serverfiles.plan_files(plan)
+    files.plan_files(plan)
     frontdoor.plan_server(plan)
 
     if answers.start:
@@ -77,7 +77,7 @@ def _windows_plan(plan: Plan) -> Plan:
                       f"the OMERO.web application server at {a.application_server.host}:{a.application_server.port} "
                       "on its Unix host with omerowizard there.")
     plan.notes += list(a.warnings)
-    serverfiles.plan_files(plan)
+    files.plan_files(plan)
     return plan
 
 

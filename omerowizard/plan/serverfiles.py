@@ -11,196 +11,22 @@ Unix) goes to a staging directory, with the exact commands an administrator runs
 from __future__ import annotations
 
 import hashlib
-import os
 import shlex
-import stat
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
-from omerowizard.features import sessions, web_server
-from omerowizard.features.sessions import NoTaskTrigger
-from omerowizard.model.errors import AnswersError, ApplyError, Problem, WizardError
-from omerowizard.plan import sitefiles
-from omerowizard.plan.changes import FileChange, JobChange
+from omerowizard.features.web_server import site as sitefiles
+from omerowizard.model.errors import ApplyError, WizardError
+from omerowizard.plan.changes import FileChange
 from omerowizard.plan.plan import Plan
+from omerowizard.state.probe import staging_dir, staging_path
 from omerowizard.system import crontab as cron
-from omerowizard.system import locations, platforms, safefs
+from omerowizard.system import platforms, safefs
 from omerowizard.system import webservers as servercheck
-from omerowizard.system.deployments import Deployment, owner_of
+from omerowizard.system.deployments import Deployment
 from omerowizard.system.omero import CommandLog
 
 Say = Callable[[str], None]
-
-
-# ---------------------------------------------------------------------------- planning
-def plan_files(plan: Plan) -> None:
-    a, state = plan.answers, plan.state
-    default_server, default_changes = _plan_default_site(plan)
-    try:
-        wanted = sitefiles.wanted_files(a, state.omero_web_version, plan.notes, default_server=default_server)
-    except NoTaskTrigger:
-        raise AnswersError([Problem("sessions.clearsessions",
-                                    f"{a.sessions.clearsessions!r} has no Task Scheduler equivalent on Windows",
-                                    allowed="daily | hourly | off | 'M H * * *' | 'M * * * *'")]) from None
-    native = web_server.native(a)
-    dep = Deployment(a.omero.omerodir)
-    record = dep.record()
-    for w in wanted:
-        staged = not native or not writable(w.path)
-        if w.path in state.files:  # already probed (or given by a test)
-            old = state.files[w.path]
-        else:
-            try:
-                old = read_text(staging_path(w.path) if not native else Path(w.path), w.encoding)
-            except IsADirectoryError:
-                plan.refusals.append(f"{w.path} is a directory: set web_server.config_path to a file path")
-                continue
-            except WizardError as exc:
-                plan.refusals.append(str(exc))
-                continue
-            state.files[w.path] = old
-        if old == w.content and link_ok(w):
-            continue
-        adopted = False
-        if native and not staged:
-            other = owner_of(w.path, dep)
-            if other is not None:
-                plan.refusals.append(f"{w.path} belongs to the deployment in {other.omerodir} (its runs wrote it): "
-                                     "choose another web_server.config_path for this one")
-                continue
-            if old is not None and w.path not in record:
-                if not a.web_server.replace_existing:
-                    plan.refusals.append(f"{w.path} exists and omerowizard did not write it: set "
-                                         "web_server.replace_existing: true to replace it (the backup keeps it), or "
-                                         "choose another web_server.config_path")
-                adopted = True
-        plan.files.append(FileChange(w.path, old, w.content, w.why, w.mode, w.link, staged, w.encoding, w.check,
-                                     w.system, w.commands, w.owner, w.modules, adopted=adopted))
-    plan.files += default_changes
-    if native:
-        _plan_removals(plan, {w.path for w in wanted}, record)
-    _plan_job(plan)
-
-
-def _plan_default_site(plan: Plan) -> tuple[bool, list[FileChange]]:
-    """Which site answers requests by IP address or unknown names on OMERO.web's ports (the default site).
-
-    With ``web_server.default_site``, Debian's stock default site on the same port is disabled (its
-    sites-enabled link only, a change that apply backs up and rollback restores) and, for nginx, OMERO.web's
-    site says ``default_server``; another site that already holds the port is left alone and named in a note.
-    Returns (render default_server, the link changes)."""
-    a = plan.answers
-    ws = a.web_server
-    if a.platform != "unix" or ws.kind not in {"nginx", "apache"} or not web_server.native(a):
-        return False, []
-    place = web_server.web_server_file(a)
-    if place is None or not place.system:
-        return False, []  # a file an administrator includes by hand: it must not claim default_server there
-    ports = sorted({ws.port} | ({ws.https.port} if ws.https else set()))
-    stock = platforms.stock_site(ws.kind)
-    changes: list[FileChange] = []
-    disabled = None
-    if stock and os.path.islink(stock.link) and set(ports) & set(stock.ports):
-        if ws.default_site:
-            disabled = stock.link
-            changes.append(FileChange(
-                stock.link, os.readlink(stock.link), None,
-                f"Debian's stock default site answers port {', '.join(map(str, sorted(set(ports) & set(stock.ports))))} "
-                "by IP address, by other names and over IPv6: OMERO.web is to be the default site (web_server.default_site)",
-                staged=not writable(stock.link), check=ws.kind, system=True, link_only=True))
-    own = place.link or place.path
-    holders = sorted({h for port in ports for h in platforms.default_site_holders(ws.kind, port, own)} - {disabled})
-    via = "nginx" if ws.kind == "nginx" else "Apache"
-    if holders:
-        if ws.default_site:
-            plan.notes.append(f"{', '.join(holders)} is already the default site of port {', '.join(map(str, ports))} "
-                              f"in {via}: OMERO.web answers there only to {ws.server_name}. Disable that site (or its "
-                              "default_server) to make OMERO.web the default site; omerowizard leaves it alone.")
-        else:
-            plan.notes.append(f"web_server.default_site is false: requests to port {', '.join(map(str, ports))} by IP "
-                              f"address or another name reach {', '.join(holders)}, not OMERO.web; browsers must use "
-                              f"{ws.server_name}.")
-    return ws.default_site and ws.kind == "nginx" and not holders, changes
-
-
-def link_ok(w) -> bool:
-    return w.link is None or safefs.readlink(w.link) == w.path
-
-
-def read_text(path: Path, encoding: str = "utf-8") -> str | None:
-    """A file's text, read without following a link planted where another user can write
-    (UnsafePath names it); None when it is missing. IsADirectoryError for a directory."""
-    st = safefs.lstat(str(path))
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(str(path))
-    try:
-        data = safefs.read_bytes(str(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    if data is None:
-        return None
-    try:
-        return data.decode(encoding).replace("\r\n", "\n") if encoding == "utf-16" else data.decode(encoding)
-    except UnicodeDecodeError:
-        return data.decode("utf-8", "replace")
-
-
-def writable(path: str) -> bool:
-    """May this process write ``path`` (and its link)? Root may; others need the nearest existing directory."""
-    if os.geteuid() == 0:
-        return True
-    p = Path(path)
-    if p.exists():
-        return os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)
-    parent = p.parent
-    while not parent.exists():
-        parent = parent.parent
-    return os.access(parent, os.W_OK | os.X_OK)
-
-
-def _plan_removals(plan: Plan, wanted: set[str], record: dict[str, dict]) -> None:
-    """Files an earlier run of this deployment wrote that these answers no longer ask for (e.g.
-    nginx -> apache). Only this deployment's record counts: another deployment's files are never
-    touched."""
-    for path, entry in record.items():
-        if path in wanted:
-            continue
-        try:
-            current = read_text(Path(path))
-        except (OSError, WizardError) as exc:
-            plan.notes.append(f"{path} was written by an earlier run and cannot be read now ({exc}): left in place.")
-            continue
-        if current is None:
-            continue
-        if _digest(current) != entry.get("sha256"):
-            plan.notes.append(f"{path} was written by an earlier run and edited since: left in place.")
-            continue
-        plan.files.append(FileChange(path, current, None, "no longer needed with these answers",
-                                     link=entry.get("link"), staged=not writable(path),
-                                     check=entry.get("check"), system=bool(entry.get("system"))))
-
-
-def _plan_job(plan: Plan) -> None:
-    a = plan.answers
-    if a.platform != "unix":
-        return
-    new = sessions.clearsessions_line(a)
-    user = a.omero.user
-    try:
-        text = plan.state.crontab if plan.state.crontab is not None else cron.read(user)
-    except ApplyError as exc:
-        plan.notes.append(f"clearsessions: {exc}")
-        text = None
-    plan.state.crontab = text
-    if text is None:
-        if new is not None:
-            plan.jobs.append(JobChange(user, None, new, sessions.clearsessions_why(a), staged=True))
-            plan.notes.append(f"cannot edit the crontab of {user} from here: the line is printed for an administrator.")
-        return
-    lines = cron.managed_lines(text, a.omero.omerodir)
-    old = "\n".join(lines) if lines else None
-    if old != new:
-        plan.jobs.append(JobChange(user, old, new, sessions.clearsessions_why(a)))
 
 
 # ---------------------------------------------------------------------------- the record of written files
@@ -209,17 +35,6 @@ def _digest(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------- applying files
-def staging_dir() -> Path:
-    return locations.state_dir() / "staging"
-
-
-def staging_path(path: str) -> Path:
-    if path.startswith("/"):
-        return staging_dir() / PurePosixPath(path).relative_to("/")
-    win = PureWindowsPath(path)
-    return staging_dir().joinpath(win.drive.rstrip(":"), *win.parts[1:])
-
-
 def atomic_write(path: Path, data: bytes, mode: int, owner: str | None = None, owner_root: str | None = None) -> None:
     """Replace ``path`` (safefs: no link followed, random O_EXCL temp name, fchown/fchmod); missing
     directories below ``owner_root`` (OMERODIR) are created for ``owner``."""

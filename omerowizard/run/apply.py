@@ -19,7 +19,7 @@ from omerowizard.features import apps
 from omerowizard.model.errors import ApplyError, WizardError
 from omerowizard.model.events import Emit, Finished, Output, StepDone, StepFailed, StepStarted
 from omerowizard.model.secrets import mask_secrets
-from omerowizard.plan import frontdoor, serverfiles
+from omerowizard.plan import serverfiles
 from omerowizard.plan.changes import STEP as FRONT_DOOR_STEP
 from omerowizard.plan.plan import Plan
 from omerowizard.run import preflight
@@ -264,7 +264,7 @@ class Applier:
     def stop_server(self, kind: str) -> None:
         """A web server this run started is stopped again when the run fails (it was not running before)."""
 
-        argv = frontdoor.stop_argv(kind)
+        argv = servercheck.stop_argv(kind)
         r = servercheck._run(argv, " ".join(argv))
         self.omero.log.server(r.what, r.ok, r.output)
         self.emit(Output("restore", f"{r.what} (it was not running before this run): {'done' if r.ok else r.output}"))

@@ -7,9 +7,7 @@ from pathlib import Path
 
 from omerowizard.catalogue import answers as answers_mod
 from omerowizard.catalogue.answers import Answers
-from omerowizard.features import apps
-from omerowizard.model.errors import AnswersError, InstallError, Problem, UsageError
-from omerowizard.plan import upgrade
+from omerowizard.model.errors import UsageError
 from omerowizard.plan.plan import Plan
 from omerowizard.plan.planner import make_plan
 from omerowizard.state.probe import probe
@@ -49,31 +47,13 @@ def choose(omerodir: str | None) -> Deployment | None:
 
 
 def plan_for(a: Answers) -> tuple[Plan, Omero]:
+    """Probe what the answers touch, then plan: the one way every front end (and apply's re-planning) plans."""
     omero = Omero(target_of(a))
-    state = probe(omero)
-    measure_upgrade(a, state, omero)
-    if state.installed and a.platform == "unix":
-
-        state.apps_measured = apps.measure(a, omero.target.venv, state.packages, log=omero.log)
+    state = probe(a, omero)
     prev = saved(a.omero.omerodir)
     if prev is not None and target_of(prev) != target_of(a):
         prev = None
     return make_plan(a, state, previous=prev), omero
-
-
-def measure_upgrade(a: Answers, state, omero: Omero) -> None:
-    """pip's dry run for the omero-web release the answers ask for (nothing is written); a release pip
-    cannot install is a bad answer (exit 2, nothing changed)."""
-
-    if not state.installed:
-        return
-    try:
-        state.upgrade = upgrade.measure(a, omero.target.venv, state.packages, log=omero.log)
-    except InstallError as exc:
-        raise AnswersError([Problem("omero.web_version", f"{a.omero.web_version!r} cannot be installed: {exc}",
-                                    value=a.omero.web_version,
-                                    allowed="a release of omero-web on the package index that pip can install here")])
-
 
 
 def current_answers(user: str | None = None, venv: str | None = None, omerodir: str | None = None) -> Answers:

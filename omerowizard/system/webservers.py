@@ -149,3 +149,13 @@ def enable_apache_modules(modules: tuple[str, ...]) -> CheckResult | None:
     if a2enmod is None or os.geteuid() != 0:
         return None
     return _run([a2enmod, "-q", *modules], f"a2enmod {' '.join(modules)}")
+
+
+def stop_argv(kind: str) -> list[str]:
+    layout = platforms.server_layout(kind)
+    systemctl = which("systemctl")
+    if systemctl and Path("/run/systemd/system").exists():
+        return [systemctl, "stop", layout.binary]
+    if kind == "nginx":
+        return [which("nginx") or "nginx", "-s", "stop"]
+    return [which(layout.ctl) or layout.ctl, "stop"]

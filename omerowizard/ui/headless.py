@@ -24,7 +24,7 @@ from omerowizard.model.events import Event, Finished, as_line
 from omerowizard.plan.plan import Plan
 from omerowizard.run import preflight
 from omerowizard.run.apply import Applier, list_backups, rollback
-from omerowizard.run.planning import choose, current_answers, measure_upgrade, plan_for, saved, target_of  # noqa: F401 (re-exported)
+from omerowizard.run.planning import current_answers, plan_for, saved, target_of
 from omerowizard.system import backups as backup
 from omerowizard.system.deployments import Deployment
 from omerowizard.system.omero import Omero

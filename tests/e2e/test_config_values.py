@@ -51,7 +51,7 @@ def test_every_accepted_value_round_trips_through_the_real_omero(deployment, val
     got = d.omero("config", "get", "--show-password").stdout
     assert f"{_keys(1)[0]}=" in got
     # and the planner sees nothing left to do for these keys
-    plan = make_plan(a, probe(Omero(target)))
+    plan = make_plan(a, probe(a, Omero(target)))
     assert [c.key for c in plan.config if c.key in wanted] == []
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from omerowizard.catalogue import answers
 from omerowizard.system import crontab as cron
-from omerowizard.plan import sitefiles
+from omerowizard.features.web_server import site as sitefiles
+from omerowizard.model.host import Host
 from tests import parts
 from tests.parts import nginx_wrapper
 
@@ -53,7 +54,7 @@ def render_site(tmp_path: Path, kind: str, prefix: str, https: tuple[Path, Path]
         ws["https"] = {"certificate": str(https[0]), "key": str(https[1]), "port": https_port}
     a = answers.validate({"omero": {"omerodir": str(tmp_path / "OMERO.web")}, "web_server": ws, "prefix": prefix,
                           "application_server": {"port": app_port}})
-    site = sitefiles.wanted_files(a, None, [], "debian")[0]
+    site = sitefiles.wanted_files(a, Host(), None, [])[0]
     Path(site.path).write_text(site.content)
     return Path(site.path)
 

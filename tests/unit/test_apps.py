@@ -3,6 +3,7 @@ packages planned with pip's versions, and infer of a deployment whose apps were 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -27,7 +28,7 @@ def load(text: str):
 
 def plan(text: str, config=None, previous=None, packages=INSTALLED, measured=None):
     s = state(config or {}, packages=packages)
-    s.apps_measured = measured
+    s = dataclasses.replace(s, apps_measured=measured)
     return make_plan(load(text), s, previous=load(previous) if isinstance(previous, str) else previous)
 
 

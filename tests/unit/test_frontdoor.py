@@ -13,6 +13,7 @@ from omerowizard.plan.changes import STEP as FRONT_DOOR_STEP
 from omerowizard.plan import serverfiles
 from omerowizard.system.omero import OmeroTarget
 from omerowizard.plan.planner import make_plan
+from omerowizard.model.host import FileFact
 from omerowizard.state.probe import State
 
 
@@ -21,10 +22,11 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("OMEROWIZARD_HOME", str(tmp_path / "home"))
 
 
-def plan_of(text: str, running: bool = True):
+def plan_of(text: str, running: bool = True, files=None):
     a = answers.load_text(text)
     state = State(target=OmeroTarget("omero-web", Path("/nonexistent/venv"), Path("/nonexistent/omerodir")),
-                  installed=True, packages={"django": "5.2", "omero-web": "5.33.2"}, running_pid=1 if running else None)
+                  installed=True, packages={"django": "5.2", "omero-web": "5.33.2"}, running_pid=1 if running else None,
+                  files=files or {})
     return make_plan(a, state)
 
 
@@ -39,9 +41,9 @@ def test_a_file_outside_the_servers_configuration_is_not_requested_and_the_reaso
 
 
 def test_a_staged_file_is_not_requested(tmp_path, monkeypatch):
-    monkeypatch.setattr(serverfiles, "writable", lambda path: False)  # machine state: a non-root run
     site = "/etc/nginx/sites-available/omero-web.conf"
-    p = plan_of(f"web_server: {{kind: nginx, server_name: omero.example.org, config_path: {site}}}\n")
+    p = plan_of(f"web_server: {{kind: nginx, server_name: omero.example.org, config_path: {site}}}\n",
+                files={site: FileFact(writable=False)})  # machine state: a run that may not write there
     assert next(f for f in p.files if f.path == site).staged
     door, why = p.door, p.door_why
     assert door is None and why.startswith(f"{site} is staged for an administrator to install")

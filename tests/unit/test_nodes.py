@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from omerowizard.catalogue import answers
-from omerowizard.plan import sitefiles
+from omerowizard.features.web_server import site as sitefiles
+from omerowizard.model.host import Host
 from omerowizard.model.errors import AnswersError
 from omerowizard.features.nodes import WHITENOISE
 from omerowizard.system.omero import OmeroTarget
@@ -51,7 +52,7 @@ def state(config=None, running=True) -> State:
 
 
 def site_text(a, name="omero-web.conf") -> sitefiles.WantedFile:
-    return {Path(w.path).name: w for w in sitefiles.wanted_files(a, None, [], "debian")}[name]
+    return {Path(w.path).name: w for w in sitefiles.wanted_files(a, Host(), None, [])}[name]
 
 
 # ---------------------------------------------------------------------------- answers
@@ -261,7 +262,7 @@ def test_a_node_only_host_writes_no_front_end_file():
     text = text_of(THREE).replace("kind: nginx, server_name: omero.example.org", "kind: none").replace(
         "omero: {", "application_server: {host: 0.0.0.0}\nomero: {")
     a = answers.load_text(text)
-    assert sitefiles.wanted_files(a, None, [], "debian") == []
+    assert sitefiles.wanted_files(a, Host(), None, []) == []
     assert "web_server.server_name" not in a.to_nested().get("web_server", {})
 
 
@@ -331,7 +332,7 @@ def test_the_manuals_nodes_example_is_valid_for_a_front_end_and_for_a_node_only_
     front = answers.load_text(example.group(1), "docs/nodes.md")
     assert len(front.nodes.members) == 3 and front.nodes.static == "nodes"
     node = answers.load_text(example.group(1) + "web_server: {kind: none}\napplication_server: {host: 0.0.0.0}\n")
-    assert sitefiles.wanted_files(node, None, [], "debian") == []
+    assert sitefiles.wanted_files(node, Host(), None, []) == []
 
 
 def test_an_ipv6_member_is_typed_with_its_port_in_brackets():

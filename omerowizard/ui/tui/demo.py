@@ -16,6 +16,7 @@ Used by the Pilot and snapshot tests and by ``scripts/screenshots.py``; never by
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from omerowizard.catalogue.answers import Answers
 from omerowizard.features import apps
 from omerowizard.model import events as events_mod
 from omerowizard.model.events import Emit, Event, Finished, StepDone, StepStarted
+from omerowizard.model.host import FileFact, Host, frozen_map
 from omerowizard.plan.plan import Plan
 from omerowizard.plan.planner import make_plan
 from omerowizard.state.probe import State
@@ -106,14 +108,9 @@ def reconfigure_answers() -> dict[str, Any]:
     return flat
 
 
-class NoFiles(dict):
-    """The fake machine's files: any path not written is absent (never read from this machine)."""
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __getitem__(self, key: str) -> str | None:
-        return dict.get(self, key)
+# the demonstration host: Debian with nginx and Apache installed, neither running, systemd not running
+DEMO_HOST = Host(binaries=frozen_map({"nginx": "/usr/sbin/nginx", "apache2": "/usr/sbin/apache2",
+                                      "apache2ctl": "/usr/sbin/apache2ctl", "a2enmod": "/usr/sbin/a2enmod"}))
 
 
 @dataclass
@@ -122,13 +119,12 @@ class FakeMachine:
 
     config: dict[str, str] = field(default_factory=dict)
     packages: dict[str, str] = field(default_factory=lambda: dict(PACKAGES))
-    files: NoFiles = field(default_factory=NoFiles)
+    files: dict[str, str] = field(default_factory=dict)  # the files the demonstrated runs wrote
     crontab: str = ""
     running: bool = False
 
     def state(self, a: Answers, installed: bool) -> State:
         target = OmeroTarget(a.omero.user, Path(a.omero.venv), Path(a.omero.omerodir))
-        files = NoFiles(self.files)
         packages = dict(self.packages) if installed else {}
         # pip's dry run for the web apps to install, as the probe measures it (the versions of APP_VERSIONS)
         todo = apps.to_install(a, packages) if installed else []
@@ -137,8 +133,10 @@ class FakeMachine:
                                  ) if todo else None
         return State(target=target, installed=installed, config=dict(self.config),
                      packages=packages, running_pid=4242 if self.running else None,
-                     files=files, crontab=self.crontab, apps_not_enabled=apps.not_enabled(packages, self.config),
-                     apps_measured=measured)
+                     files=frozen_map({p: FileFact(content=c, sha256=sha256(c)) for p, c in self.files.items()}),
+                     record=frozen_map({p: {"sha256": sha256(c)} for p, c in self.files.items()}),
+                     crontab=self.crontab, apps_not_enabled=apps.not_enabled(packages, self.config),
+                     apps_measured=measured, host=DEMO_HOST)
 
     def take(self, plan: Plan) -> None:
         """The machine after ``plan``: what apply would leave."""
@@ -154,7 +152,10 @@ class FakeMachine:
             else:
                 self.packages[name] = p.version or "latest"
         for f in plan.files:
-            dict.__setitem__(self.files, f.path, f.new)
+            if f.new is None:
+                self.files.pop(f.path, None)
+            else:
+                self.files[f.path] = f.new
         for j in plan.jobs:
             omerodir = plan.answers.omero.omerodir
             kept = [line for line in self.crontab.splitlines() if line not in cron.managed_lines(self.crontab, omerodir)]
@@ -253,4 +254,8 @@ class Demo:
 
     def cancel_install(self) -> bool:
         return False
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 

@@ -1,4 +1,4 @@
-"""The files the answers ask for, rendered: the web-server file, our maintenance page, the
+"""The files the answers ask for, rendered (the web server feature's own files): the web-server file, our maintenance page, the
 optional systemd unit, and the Windows files (IIS web.config or the ISAPI-WSGI script, and the
 Task Scheduler definition). Pure: answers in, files out; nothing is read or written here."""
 
@@ -9,10 +9,11 @@ import datetime as _dt
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
 
-from omerowizard.catalogue.answers import Answers, Section
 from omerowizard.features import web_server
 from omerowizard.features.sessions import task_trigger
+from omerowizard.model.host import Host
 from omerowizard.model.render import render
 from omerowizard.system import platforms
 
@@ -51,7 +52,7 @@ class Site:
     path: str
     server_name: str
     port: int
-    https: Section | None  # web_server.https: certificate, key, port
+    https: Any  # web_server.https (None: HTTP only): certificate, key, port
     upstream: str  # the first (with one node: the only) application server, host:port
     prefix: str
     static_url: str
@@ -156,20 +157,20 @@ def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def upstream_of(a: Answers) -> str:
+def upstream_of(a: Any) -> str:
     host = a.application_server.host
     if host in {"0.0.0.0", "::"}:
         host = "127.0.0.1"
     return host_port(host, a.application_server.port)
 
 
-def upstreams_of(a: Answers) -> tuple[str, ...]:
+def upstreams_of(a: Any) -> tuple[str, ...]:
     """Every application server of the upstream (nodes.members); empty: this host's own only."""
     members = a.nodes.members if a.platform == "unix" else ()
     return tuple(host_port(m["host"], m["port"]) for m in members)
 
 
-def site_of(a: Answers, path: str, detected_version: str | None = None) -> Site:
+def site_of(a: Any, path: str, detected_version: str | None = None) -> Site:
     ws = a.web_server
     version = ws.omero_web_version or detected_version
     upstreams = upstreams_of(a)
@@ -195,34 +196,36 @@ def site_of(a: Answers, path: str, detected_version: str | None = None) -> Site:
     )
 
 
-def wanted_files(a: Answers, detected_version: str | None = None, notes: list[str] | None = None,
-                 dist: str | None = None, default_server: bool = False) -> list[WantedFile]:
-    """``default_server``: this site also answers requests for other names on its ports (nginx)."""
+def wanted_files(a: Any, host: Host, detected_version: str | None = None, notes: list[str] | None = None,
+                 default_server: bool = False) -> list[WantedFile]:
+    """The files these answers ask for on ``host`` (its distribution decides the paths); ``default_server``:
+    this site also answers requests for other names on its ports (nginx). Pure: nothing is read."""
     notes = notes if notes is not None else []
+    dist = host.distribution
     ws = a.web_server
     out: list[WantedFile] = []
     place = web_server.web_server_file(a, dist, detected_version)
     if place is not None:
         site = site_of(a, place.path, detected_version)
         # a file for this host listens on IPv6 when the host has it; one for another host always does
-        ipv6 = platforms.ipv6_available() if web_server.native(a) and a.platform == "unix" else True
+        ipv6 = host.ipv6 if web_server.native(a) and a.platform == "unix" else True
         site = _replace(site, default_server=default_server, ipv6=ipv6)
         if ws.kind == "iis":
             out += _iis(a, site, place, detected_version, notes)
         else:
             out += _unix_site(a, site, place, dist, notes)
     if a.platform == "unix" and ws.systemd:
-        out.append(systemd_unit(a))
+        out.append(systemd_unit(a, dist))
     return out
 
 
-def _maintenance(a: Answers, site: Site, owner: str | None) -> WantedFile:
+def _maintenance(a: Any, site: Site, owner: str | None) -> WantedFile:
     sep = "\\" if a.platform == "windows" else "/"
     return WantedFile(f"{site.maintenance_dir}{sep}{site.maintenance_file}", render("maintenance.html.j2", site=site),
                       "the maintenance page shown while OMERO.web does not answer", owner=owner)
 
 
-def _unix_site(a: Answers, site: Site, place: web_server.Placement, dist: str | None,
+def _unix_site(a: Any, site: Site, place: web_server.Placement, dist: str | None,
                notes: list[str]) -> list[WantedFile]:
     kind = a.web_server.kind
     if kind == "nginx":
@@ -255,7 +258,7 @@ def _replace(site: Site, **changes: object) -> Site:
     return dataclasses.replace(site, **changes)  # type: ignore[arg-type]
 
 
-def _iis(a: Answers, site: Site, place: web_server.Placement, detected: str | None,
+def _iis(a: Any, site: Site, place: web_server.Placement, detected: str | None,
          notes: list[str]) -> list[WantedFile]:
     if web_server.legacy_iis(a, detected):
         dist = site.omero_dist
@@ -314,7 +317,7 @@ def register_command(dist: str) -> str:
     return f'schtasks /Create /XML "{task_path(dist)}" /TN "{platforms.TASK_NAME}" /F'
 
 
-def clearsessions_task(a: Answers, dist: str) -> WantedFile:
+def clearsessions_task(a: Any, dist: str) -> WantedFile:
     hourly, hour, minute = task_trigger(a.sessions.clearsessions)
     start = _dt.datetime(2024, 1, 1, hour, minute).isoformat()
     job = TaskJob(a.sessions.clearsessions, platforms.TASK_NAME, start, hourly, dist)
@@ -332,9 +335,9 @@ class Unit:
     front_end: str | None  # the web server's own unit, wanted (not required) before OMERO.web
 
 
-def systemd_unit(a: Answers) -> WantedFile:
+def systemd_unit(a: Any, dist: str) -> WantedFile:
     kind = a.web_server.kind
-    front = platforms.server_layout(kind).binary if kind in {"nginx", "apache"} else None
+    front = platforms.server_layout(kind, dist).binary if kind in {"nginx", "apache"} else None
     unit = Unit(PurePosixPath(platforms.SYSTEMD_UNIT).name, a.omero.user, a.omero.venv, a.omero.omerodir, front)
     return WantedFile(platforms.SYSTEMD_UNIT, render("omero-web.service.j2", unit=unit),
                       "systemd unit for OMERO.web (web_server.systemd)", check="systemd")
