@@ -413,7 +413,8 @@ class Applier:
             assert self.backup is not None
             self.backup.record_environment(dict(plan.state.packages), links)
             measured = plan.state.apps_measured
-            self.backup.record_added({p.package for p in plan.packages if p.action == "install" and p.app}
+            self.backup.record_added({apps.distribution(p.requirement) for p in plan.packages
+                                      if p.action == "install" and p.app}
                                      | set(measured.install if measured is not None else ()))
             say(f"the {len(plan.state.packages)} packages of {venv} recorded in the backup")
         features = [p.requirement for p in plan.packages if p.action == "install" and not p.app]

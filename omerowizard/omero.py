@@ -19,9 +19,7 @@ from pathlib import Path
 
 from omerowizard import locations, processes
 from omerowizard.errors import OmeroCommandError, PreflightError
-# the process helpers other modules have long imported from here
-from omerowizard.processes import (LineSink, Result, as_user_argv, current_user, end_running, runuser,  # noqa: F401
-                                   user_exists)
+from omerowizard.processes import LineSink, Result, as_user_argv, current_user, user_exists
 
 # the authority of a URL: after "://", up to the path, query, fragment, a blank, a quote or a backslash
 _AUTHORITY = re.compile(r"://([^/?#\s\"'\\]*)")

@@ -173,7 +173,9 @@ def resolve(path: str) -> tuple[str | None, str | None]:
             st = os.lstat(here)
         except (FileNotFoundError, NotADirectoryError):
             return None, None
-        if stat.S_ISLNK(st.st_mode):  # its directory is trusted (checked before): only root made it
+        if stat.S_ISLNK(st.st_mode):  # its directory is trusted (checked before); in a sticky one (/tmp) only
+            if st.st_uid not in (0, os.geteuid()):  # the link's owner can replace it: root's links only
+                return None, f"{here} is a symbolic link that {_owner(st.st_uid)} owns"
             hops += 1
             if hops > _MAX_LINKS:
                 return None, f"too many symbolic links resolving {path}"

@@ -18,7 +18,8 @@ from packaging.utils import canonicalize_name
 
 from omerowizard import processes
 from omerowizard.errors import InstallError
-from omerowizard.omero import CommandLog, LineSink, mask_secrets
+from omerowizard.omero import CommandLog, mask_secrets
+from omerowizard.processes import LineSink
 
 # What each optional feature needs in the OMERO.web environment (distribution names).
 FEATURE_PACKAGES = {

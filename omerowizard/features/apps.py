@@ -496,6 +496,11 @@ def _split(req: str) -> tuple[str, str]:
     return (m.group(1), m.group(2).strip()) if m else (req, "")
 
 
+def distribution(requirement: str) -> str:
+    """The distribution a requirement names, PEP 503-normalised (``omero._Figure>=8`` is ``omero-figure``)."""
+    return venv_mod.normalise(_split(requirement)[0])
+
+
 def wanted_packages(a: Any) -> list[Wanted]:
     from omerowizard.venv import normalise
 

@@ -200,3 +200,15 @@ def test_a_missing_program_says_so():
     with pytest.raises(processes.CannotRun) as err:
         processes.run(["/nonexistent/omw-tool"])
     assert processes.missing(err.value)
+
+
+def test_a_link_another_user_owns_in_a_sticky_directory_is_refused(tmp_path):
+    root_only()
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)  # like /tmp: anyone may add an entry, only its owner may replace it
+    (sticky / "tool").symlink_to("/bin/true")
+    assert processes.root_problem([str(sticky / "tool")]) is None  # root's link: only root can replace it
+    os.lchown(sticky / "tool", nobody().pw_uid, nobody().pw_gid)
+    why = processes.root_problem([str(sticky / "tool")])
+    assert why is not None and why.why == f"{sticky / 'tool'} is a symbolic link that nobody owns"
