@@ -454,7 +454,7 @@ class Applier:
             return self.reload_web()
         name = f"omero web {action}"
         log = self.omero.target.web_log
-        offset = log.stat().st_size if log.exists() else 0
+        offset = safefs.size(str(log))
         development = plan.answers.web_server.kind == "development"
         with self.step(name):
             if development:
@@ -469,7 +469,7 @@ class Applier:
             self._tail_web_log(log, offset, name)
             if not ok:
                 logs = [log] + ([self.dev_log] if self.dev_log else [])
-                shown = "\n".join(f"Last lines of {p}:\n{tail(p)}" for p in logs if p.exists()) or f"(no {log})"
+                shown = "\n".join(f"Last lines of {p}:\n{tail(p)}" for p in logs)
                 raise ApplyError(f"{url} did not answer 200 ({why}).\n{shown}")
             s.detail = f"{url} answers 200"
             self.login_checked = url
@@ -511,7 +511,7 @@ class Applier:
                 result = self.omero.collectstatic(on_line=lambda line: self.emit(Output("collect static files", line)))
                 s.detail = (result.output.strip().splitlines() or [""])[-1]
         log = t.web_log
-        offset = log.stat().st_size if log.exists() else 0
+        offset = safefs.size(str(log))
         url = login_url(plan)
         with self.step("reload OMERO.web") as s:
             master = gunicorn.find_master(t.omerodir, t.user)
@@ -549,12 +549,15 @@ class Applier:
         self.emit(Output(name, f"development server started (pid {proc.pid}); its output goes to {dep.dev_log}"))
 
     def _tail_web_log(self, log: Path, offset: int, name: str) -> None:
-        if not log.exists():
+        """What OMERO.web logged since ``offset`` (its last 40 lines), read through safefs: the OMERO.web user
+        owns the log, so a link there is not followed and a FIFO is not waited for."""
+        try:
+            data = safefs.read_since(str(log), offset)
+        except (OSError, safefs.UnsafePath) as exc:
+            self.emit(Output(name, f"OMEROweb.log not read: {exc}"))
             return
-        with open(log, "rb") as fh:
-            fh.seek(offset)
-            for raw in fh.read().decode("utf-8", "replace").splitlines()[-40:]:
-                self.emit(Output(name, f"OMEROweb.log: {mask_secrets(raw)}"))
+        for raw in (data or b"").decode("utf-8", "replace").splitlines()[-40:]:
+            self.emit(Output(name, f"OMEROweb.log: {mask_secrets(raw)}"))
 
 
 class _Step:
@@ -617,9 +620,13 @@ def stop_development(target) -> None:
 
 
 def tail(path: Path, n: int = 15) -> str:
+    """The last ``n`` lines of a log for an error message, read through safefs (the OMERO.web user owns
+    OMEROweb.log: a link there is not followed, a FIFO not waited for, a huge file not read whole)."""
     try:
-        lines = path.read_text(errors="replace").splitlines()[-n:]
-    except OSError:
+        lines = safefs.tail(str(path), n)
+    except (OSError, safefs.UnsafePath) as exc:
+        return f"(not read: {exc})"
+    if lines is None:
         return "(no log)"
     return mask_secrets("\n".join(lines))
 
