@@ -19,7 +19,7 @@ import signal
 import threading
 
 from omerowizard import backup as backup_mod
-from omerowizard import children, preflight, safefs, servercheck
+from omerowizard import children, hostlock, preflight, safefs, servercheck
 from omerowizard import probe as probe_mod
 from omerowizard.backup import Backup
 from omerowizard.errors import ApplyError, WizardError
@@ -287,13 +287,17 @@ class Applier:
                 self.stop_server(started)
             raise
 
-    def start_server(self) -> str:
-        """Start the system web server the plan says is not running; returns its kind."""
-        from omerowizard import servercheck
+    def start_server(self) -> str | None:
+        """Start the system web server the plan says is not running; returns its kind (None: another run started
+        it meanwhile, so this run must not stop it on a failure). Under the host-wide lock: the server is the host's."""
+        from omerowizard import frontdoor
 
         change = self.plan.server
         assert change is not None
-        with self.step(change.label) as s:
+        with self.step(change.label) as s, hostlock.held(f"the start of the system {change.kind}"):
+            if frontdoor.server_running(change.kind):
+                s.detail = f"{change.kind} runs already (another run started it)"
+                return None
             r = servercheck._run(list(change.argv), " ".join(change.argv))
             self.omero.log.server(r.what, r.ok, r.output)
             if not r.ok:
