@@ -45,7 +45,7 @@ class HostLockError(WizardError):
 
 def directory() -> str:
     """Where the host-wide lock lives for this process (see the module's docstring)."""
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and os.path.isdir(os.path.dirname(RUN_DIR)):
         return RUN_DIR
     return str(locations.state_dir())
 
@@ -56,13 +56,14 @@ def path() -> str:
 
 def _open() -> int:
     where = directory()
+    root = os.geteuid() == 0
     try:
-        if os.geteuid() == 0:
+        if root:
             safefs.makedirs(where)
         with safefs.directory(where) as d:
             st = os.fstat(d)
-            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-                raise HostLockError(f"{where} must be a directory only {'root' if os.geteuid() == 0 else 'you'} can "
+            if st.st_uid != os.geteuid() or st.st_mode & (0o022 if root else 0o002):
+                raise HostLockError(f"{where} must be a directory only {'root' if root else 'you'} can "
                                     f"write (it belongs to uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):o}): "
                                     f"remove it and run again")
             return os.open(NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=d)

@@ -27,6 +27,7 @@ def run_dir(tmp_path, monkeypatch):
     if os.geteuid() != 0:
         pytest.fail("these tests run as root (the host-wide lock of root lives in /run)", pytrace=False)
     os.chmod(tmp_path, 0o755)
+    (tmp_path / "run").mkdir(mode=0o755)
     d = tmp_path / "run" / "omerowizard"
     monkeypatch.setattr(hostlock, "RUN_DIR", str(d))
     return d
