@@ -56,7 +56,7 @@ def site_packages(venv: str | os.PathLike, skipped: list[str] | None = None) -> 
         names = safefs.listdir(lib) or []
     except (OSError, safefs.UnsafePath) as exc:
         if skipped is not None:
-            skipped.append(f"{lib}: {_why(exc)}")
+            skipped.append(f"{lib}: {_why(exc, lib)}")
         return []
     out = []
     for name in names:
@@ -67,7 +67,7 @@ def site_packages(venv: str | os.PathLike, skipped: list[str] | None = None) -> 
             st = safefs.lstat(site)
         except (OSError, safefs.UnsafePath) as exc:
             if skipped is not None:
-                skipped.append(f"{site}: {_why(exc)}")
+                skipped.append(f"{site}: {_why(exc, site)}")
             continue
         if st is None:
             continue
@@ -94,7 +94,7 @@ def read(venv: str | os.PathLike) -> Installed:
                     if dist is not None:
                         found.distributions.append(dist)
         except (OSError, safefs.UnsafePath) as exc:
-            found.skipped.append(f"{site}: {_why(exc)}")
+            found.skipped.append(f"{site}: {_why(exc, site)}")
     return found
 
 
@@ -110,7 +110,7 @@ def _one(d: int, site: str, entry: str, metadata: str, skipped: list[str]) -> Di
         finally:
             os.close(sub)
     except (OSError, safefs.UnsafePath) as exc:
-        skipped.append(f"{info}/{metadata}: {_why(exc)}")
+        skipped.append(f"{info}/{metadata}: {_why(exc, f'{info}/{metadata}')}")
         return None
     if data is None:
         return None
@@ -127,7 +127,9 @@ def _is_dir(mode: int) -> bool:
     return stat.S_ISDIR(mode)
 
 
-def _why(exc: BaseException) -> str:
+def _why(exc: BaseException, path: str = "") -> str:
+    """Why ``path`` was not read, without saying its name twice (safefs's messages start with it)."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    return str(exc)
+    text = str(exc)
+    return text[len(path):].lstrip(" :") if path and text.startswith(path + " ") else text
