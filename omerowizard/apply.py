@@ -454,6 +454,9 @@ class Applier:
     def start_web(self) -> None:
         plan = self.plan
         action = plan.web.action  # type: ignore[union-attr]
+        log_check = preflight.check_web_log(self.omero.target)  # again: a FIFO may have appeared since preflight
+        if not log_check.ok:
+            raise ApplyError(log_check.message)
         if action == "reload":
             return self.reload_web()
         name = f"omero web {action}"
@@ -591,9 +594,15 @@ class _Step:
 def web_as_before(omero: Omero, was_running: bool, say) -> None:
     """Put OMERO.web back in the state it had: restarted (with the restored config) or stopped."""
     stop_development(omero.target)
+    running = probe_mod.running_pid(omero.target) is not None
+    if was_running or running:
+        log_check = preflight.check_web_log(omero.target)  # `omero web` would block on a FIFO there
+        if not log_check.ok:
+            raise ApplyError(f"OMERO.web was not {'restarted' if was_running else 'stopped'}: {log_check.message}; "
+                             f"then `omero web {'restart' if was_running else 'stop'}` as {omero.target.user}")
     if was_running:
         omero.web("restart", on_line=say, check=False)
-    elif probe_mod.running_pid(omero.target) is not None:
+    elif running:
         omero.web("stop", on_line=say, check=False)
 
 

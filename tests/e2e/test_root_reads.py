@@ -8,6 +8,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 
@@ -140,3 +141,40 @@ def test_a_fifo_as_a_packages_metadata_in_the_users_venv_does_not_hang_a_dry_run
         in proc.stdout, proc.stdout
     assert "omero web start" in proc.stdout, "the plan was made from the packages that could be read"
     assert not d.config_xml.exists(), "a dry run changes nothing"
+
+
+def test_a_fifo_planted_at_the_web_log_during_the_run_does_not_hang_it(deployment):
+    """Reproduction #4 of issue 21, the FIFO planted after preflight: the step that would start OMERO.web looks
+    again and fails at once, the restore puts config.xml back and does not run `omero web` into the FIFO either;
+    the run ends within seconds, and OMERO.web, never stopped, runs as before."""
+    d = deployment
+    first = d.cli("apply", str(d.answers_file(LIGHT)), timeout=300)
+    assert first.returncode == 0, first.stdout + first.stderr
+    pid = _running_pid(d)
+    config = d.config_xml.read_bytes()
+    log = _log_dir(d) / "OMEROweb.log"
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "omerowizard", "apply",
+                             str(d.answers_file({**LIGHT, "prefix": "/omero"}, name="changed.yml"))],
+                            env=d.env(), cwd=str(d.workdir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        seen = ""
+        while "==> write OMERO config" not in seen:
+            line = proc.stdout.readline()
+            assert line, seen
+            seen += line
+        log.unlink()  # between preflight and the start: the OMERO.web user plants the FIFO
+        os.mkfifo(log)
+        _own(log)
+        start = time.monotonic()
+        out = seen + proc.communicate(timeout=120)[0]
+        assert time.monotonic() - start < 60
+        assert proc.returncode == 1, out
+        assert f"{log} is not a regular file" in out
+        assert f"NOT restored: OMERO.web or the web server: OMERO.web was not restarted: {log} is not a regular file" \
+            in out, out
+        assert d.config_xml.read_bytes() == config, "config.xml was restored"
+        assert _running_pid(d) == pid, "OMERO.web was never stopped: it runs as before"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.unlink()
