@@ -310,7 +310,8 @@ class Applier:
         from omerowizard import frontdoor, servercheck
 
         argv = frontdoor.stop_argv(kind)
-        r = servercheck._run(argv, " ".join(argv))
+        with hostlock.held(f"the stop of the system {kind}"):  # the host's: never between another run's check and reload
+            r = servercheck._run(argv, " ".join(argv))
         self.omero.log.server(r.what, r.ok, r.output)
         self.emit(Output("restore", f"{r.what} (it was not running before this run): {'done' if r.ok else r.output}"))
 
