@@ -120,8 +120,6 @@ def running(pidfiles: tuple[str, ...]) -> bool:
                 continue
             os.kill(pid, 0)
             return True
-        except PermissionError:
-            return True
         except (OSError, ValueError, safefs.UnsafePath):
             continue
     return False
