@@ -18,7 +18,7 @@ import signal
 import threading
 
 from omerowizard import backup as backup_mod
-from omerowizard import children, preflight, processes, safefs, servercheck
+from omerowizard import children, hostlock, preflight, processes, safefs, servercheck
 from omerowizard import probe as probe_mod
 from omerowizard.backup import Backup
 from omerowizard.errors import ApplyError, WizardError
@@ -286,13 +286,17 @@ class Applier:
                 self.stop_server(started)
             raise
 
-    def start_server(self) -> str:
-        """Start the system web server the plan says is not running; returns its kind."""
-        from omerowizard import servercheck
+    def start_server(self) -> str | None:
+        """Start the system web server the plan says is not running; returns its kind (None: another run started
+        it meanwhile, so this run must not stop it on a failure). Under the host-wide lock: the server is the host's."""
+        from omerowizard import frontdoor
 
         change = self.plan.server
         assert change is not None
-        with self.step(change.label) as s:
+        with self.step(change.label) as s, hostlock.held(f"the start of the system {change.kind}"):
+            if frontdoor.server_running(change.kind):
+                s.detail = f"{change.kind} runs already (another run started it)"
+                return None
             r = servercheck._run(list(change.argv), " ".join(change.argv))
             self.omero.log.server(r.what, r.ok, r.output)
             if not r.ok:
@@ -305,7 +309,8 @@ class Applier:
         from omerowizard import frontdoor, servercheck
 
         argv = frontdoor.stop_argv(kind)
-        r = servercheck._run(argv, " ".join(argv))
+        with hostlock.held(f"the stop of the system {kind}"):  # the host's: never between another run's check and reload
+            r = servercheck._run(argv, " ".join(argv))
         self.omero.log.server(r.what, r.ok, r.output)
         self.emit(Output("restore", f"{r.what} (it was not running before this run): {'done' if r.ok else r.output}"))
 
@@ -454,11 +459,14 @@ class Applier:
     def start_web(self) -> None:
         plan = self.plan
         action = plan.web.action  # type: ignore[union-attr]
+        log_check = preflight.check_web_log(self.omero.target)  # again: a FIFO may have appeared since preflight
+        if not log_check.ok:
+            raise ApplyError(log_check.message)
         if action == "reload":
             return self.reload_web()
         name = f"omero web {action}"
         log = self.omero.target.web_log
-        offset = log.stat().st_size if log.exists() else 0
+        offset = safefs.size(str(log))
         development = plan.answers.web_server.kind == "development"
         with self.step(name):
             if development:
@@ -473,7 +481,7 @@ class Applier:
             self._tail_web_log(log, offset, name)
             if not ok:
                 logs = [log] + ([self.dev_log] if self.dev_log else [])
-                shown = "\n".join(f"Last lines of {p}:\n{tail(p)}" for p in logs if p.exists()) or f"(no {log})"
+                shown = "\n".join(f"Last lines of {p}:\n{tail(p)}" for p in logs)
                 raise ApplyError(f"{url} did not answer 200 ({why}).\n{shown}")
             s.detail = f"{url} answers 200"
             self.login_checked = url
@@ -516,7 +524,7 @@ class Applier:
                 result = self.omero.collectstatic(on_line=lambda line: self.emit(Output("collect static files", line)))
                 s.detail = (result.output.strip().splitlines() or [""])[-1]
         log = t.web_log
-        offset = log.stat().st_size if log.exists() else 0
+        offset = safefs.size(str(log))
         url = login_url(plan)
         with self.step("reload OMERO.web") as s:
             master = gunicorn.find_master(t.omerodir, t.user)
@@ -550,12 +558,15 @@ class Applier:
         self.emit(Output(name, f"development server started (pid {proc.pid}); its output goes to {dep.dev_log}"))
 
     def _tail_web_log(self, log: Path, offset: int, name: str) -> None:
-        if not log.exists():
+        """What OMERO.web logged since ``offset`` (its last 40 lines), read through safefs: the OMERO.web user
+        owns the log, so a link there is not followed and a FIFO is not waited for."""
+        try:
+            data = safefs.read_since(str(log), offset)
+        except (OSError, safefs.UnsafePath) as exc:
+            self.emit(Output(name, f"OMEROweb.log not read: {exc}"))
             return
-        with open(log, "rb") as fh:
-            fh.seek(offset)
-            for raw in fh.read().decode("utf-8", "replace").splitlines()[-40:]:
-                self.emit(Output(name, f"OMEROweb.log: {mask_secrets(raw)}"))
+        for raw in (data or b"").decode("utf-8", "replace").splitlines()[-40:]:
+            self.emit(Output(name, f"OMEROweb.log: {mask_secrets(raw)}"))
 
 
 class _Step:
@@ -585,9 +596,15 @@ class _Step:
 def web_as_before(omero: Omero, was_running: bool, say) -> None:
     """Put OMERO.web back in the state it had: restarted (with the restored config) or stopped."""
     stop_development(omero.target)
+    running = probe_mod.running_pid(omero.target) is not None
+    if was_running or running:
+        log_check = preflight.check_web_log(omero.target)  # `omero web` would block on a FIFO there
+        if not log_check.ok:
+            raise ApplyError(f"OMERO.web was not {'restarted' if was_running else 'stopped'}: {log_check.message}; "
+                             f"then `omero web {'restart' if was_running else 'stop'}` as {omero.target.user}")
     if was_running:
         omero.web("restart", on_line=say, check=False)
-    elif probe_mod.running_pid(omero.target) is not None:
+    elif running:
         omero.web("stop", on_line=say, check=False)
 
 
@@ -618,9 +635,13 @@ def stop_development(target) -> None:
 
 
 def tail(path: Path, n: int = 15) -> str:
+    """The last ``n`` lines of a log for an error message, read through safefs (the OMERO.web user owns
+    OMEROweb.log: a link there is not followed, a FIFO not waited for, a huge file not read whole)."""
     try:
-        lines = path.read_text(errors="replace").splitlines()[-n:]
-    except OSError:
+        lines = safefs.tail(str(path), n)
+    except (OSError, safefs.UnsafePath) as exc:
+        return f"(not read: {exc})"
+    if lines is None:
         return "(no log)"
     return mask_secrets("\n".join(lines))
 

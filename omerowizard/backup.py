@@ -24,7 +24,7 @@ import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from omerowizard import cron, safefs
+from omerowizard import cron, hostlock, safefs
 from omerowizard.deployments import Deployment, write_private
 from omerowizard.errors import ApplyError, WizardError
 from omerowizard.lock import pid_alive
@@ -173,25 +173,12 @@ class Backup:
         never stops at the first failure. The manifest records each item's progress."""
         restored: list[str] = []
         failed: list[str] = []
-        for e in self.manifest.entries:
-            if e.restored:
-                continue
-            try:
-                _restore(e, self.directory)
-                e.restored, e.error = True, None
-                restored.append(e.path + ("" if e.existed else " (removed: it did not exist before)"))
-            except (OSError, WizardError) as exc:
-                e.error = str(exc)
-                failed.append(f"{e.path}: {exc}")
-            self._save_quietly()
         m = self.manifest
-        if m.cron_saved and not m.cron_restored:
-            try:
-                cron.restore_line(m.user, m.omerodir, m.cron_line)
-                m.cron_restored = True
-                restored.append(f"clearsessions line in the crontab of {m.user}")
-            except (OSError, WizardError) as exc:
-                failed.append(f"crontab of {m.user}: {exc}")
+        try:
+            with hostlock.held("the restore of the web-server files and the crontab"):  # the host's, shared
+                self._restore_files_and_cron(restored, failed)
+        except hostlock.HostLockError as exc:
+            failed.append(str(exc))
         if m.packages and not m.packages_restored:
             from omerowizard.venv import pip_install
 
@@ -211,6 +198,27 @@ class Backup:
         m.status = "failed-restore" if failed else "restored"
         self._save_quietly()
         return restored, failed
+
+    def _restore_files_and_cron(self, restored: list[str], failed: list[str]) -> None:
+        for e in self.manifest.entries:
+            if e.restored:
+                continue
+            try:
+                _restore(e, self.directory)
+                e.restored, e.error = True, None
+                restored.append(e.path + ("" if e.existed else " (removed: it did not exist before)"))
+            except (OSError, WizardError) as exc:
+                e.error = str(exc)
+                failed.append(f"{e.path}: {exc}")
+            self._save_quietly()
+        m = self.manifest
+        if m.cron_saved and not m.cron_restored:
+            try:
+                cron.restore_line(m.user, m.omerodir, m.cron_line)
+                m.cron_restored = True
+                restored.append(f"clearsessions line in the crontab of {m.user}")
+            except (OSError, WizardError) as exc:
+                failed.append(f"crontab of {m.user}: {exc}")
 
     def restore_state(self, deployment: Deployment) -> None:
         """The saved answers and the file record as they were when this backup was taken."""

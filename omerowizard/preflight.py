@@ -4,8 +4,10 @@ preflight changes nothing. Every check is cheap: no omero process is started."""
 from __future__ import annotations
 
 import socket
+import stat
 from urllib.parse import unquote, urlsplit
 
+from omerowizard import safefs
 from omerowizard.errors import PreflightError
 from omerowizard.features import FEATURES
 from omerowizard.features.base import Check
@@ -108,6 +110,8 @@ def checks(plan: Plan) -> list[Check]:
                                                 f"chown -R {t.user} {t.omerodir}"))
         else:
             out.append(Check("omerodir", True))
+    if plan.web:
+        out.append(check_web_log(t))
     if plan.web and plan.web.action == "reload":
         out.append(check_reload(t))
     for feature in FEATURES:
@@ -123,6 +127,22 @@ def failures(checks_: list[Check]) -> list[Check]:
 def warnings(checks_: list[Check]) -> list[Check]:
     """The checks that fail without stopping an apply (an OMERO.server not reachable yet)."""
     return [c for c in checks_ if not c.ok and c.warning]
+
+
+def check_web_log(t) -> Check:
+    """OMERO.web appends to OMERODIR/var/log/OMEROweb.log, which its user owns: a FIFO there blocks every
+    OMERO.web process that opens it (the start, new workers, the restart of a restore) and a device or socket
+    fails it. Looked at with lstat through safefs (a link is neither followed nor refused: OMERO.web follows
+    it as its user, and root never reads through it)."""
+    try:
+        st = safefs.lstat(str(t.web_log))
+    except (OSError, safefs.UnsafePath):
+        return Check("web log", True)  # e.g. var/log is a link: root does not look through it, OMERO.web does
+    if st is None or stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+        return Check("web log", True)
+    return Check("web log", False, f"{t.web_log} is not a regular file (a FIFO, a socket, a device or a directory): "
+                                   f"OMERO.web would hang or fail writing its log there; remove it as {t.user} "
+                                   "(OMERO.web creates the file again)")
 
 
 def check_reload(t) -> Check:

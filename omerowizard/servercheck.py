@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from omerowizard import platforms, processes
+from omerowizard import hostlock, platforms, processes, safefs
 
 SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 
@@ -110,28 +110,34 @@ def check_systemd(path: str) -> list[CheckResult]:
 
 
 def running(pidfiles: tuple[str, ...]) -> bool:
+    """Whether a process named in one of these pid files runs. A pid file may be below OMERODIR (the standalone
+    nginx's), which the OMERO.web user owns: read through safefs (no link followed, a FIFO not waited for)."""
     for pidfile in pidfiles:
         try:
-            pid = int(Path(pidfile).read_text().strip())
+            pid = int((safefs.read_bytes(pidfile, limit=64) or b"").decode("ascii", "replace").strip())
+            if pid <= 0:
+                continue
             os.kill(pid, 0)
             return True
-        except (OSError, ValueError):
+        except (OSError, ValueError, safefs.UnsafePath):
             continue
     return False
 
 
 def reload_system(kind: str) -> CheckResult | None:
-    """Reload the system nginx or Apache when it runs; None when it does not run."""
+    """Reload the system nginx or Apache when it runs; None when it does not run. Under the host-wide lock: every
+    deployment's site is in that server, and another run's files are only reloaded once they passed their check."""
     layout = platforms.server_layout(kind)
-    if not running(layout.pidfiles):
-        return None
-    systemctl = which("systemctl")
-    if systemctl and Path("/run/systemd/system").exists():
-        return _run([systemctl, "reload", "nginx" if kind == "nginx" else layout.binary], f"systemctl reload {kind}")
-    if kind == "nginx":
-        return _run([which("nginx") or "nginx", "-s", "reload"], "nginx -s reload")
-    ctl = which(layout.ctl) or layout.ctl
-    return _run([ctl, "graceful"], f"{layout.ctl} graceful")
+    with hostlock.held(f"the reload of the system {kind}"):
+        if not running(layout.pidfiles):
+            return None
+        systemctl = which("systemctl")
+        if systemctl and Path("/run/systemd/system").exists():
+            return _run([systemctl, "reload", "nginx" if kind == "nginx" else layout.binary], f"systemctl reload {kind}")
+        if kind == "nginx":
+            return _run([which("nginx") or "nginx", "-s", "reload"], "nginx -s reload")
+        ctl = which(layout.ctl) or layout.ctl
+        return _run([ctl, "graceful"], f"{layout.ctl} graceful")
 
 
 def reload_development(path: str, user: str, log_dir: str, run_dir: str) -> CheckResult | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omerowizard import distributions, safefs
 from omerowizard import venv as venv_mod
 from omerowizard.errors import InstallError
 from omerowizard.features.base import Check, Feature, Key, effective, effective_json
@@ -622,20 +623,17 @@ class _AppsVersions(_AppsView):
 
 
 def required_by(venv: Any, package: str) -> list[str]:
-    """The installed distributions that require ``package`` (read from their metadata in this process)."""
-    import importlib.metadata
-
-    from omerowizard.probe import site_packages
+    """The installed distributions that require ``package`` (read from their metadata in this process, through
+    safefs: the environment may belong to the OMERO.web user)."""
     from omerowizard.venv import normalise
 
-    paths = [str(p) for p in site_packages(venv)]
     out = []
-    for dist in importlib.metadata.distributions(path=paths):
-        for req in dist.requires or ():
+    for dist in distributions.read(venv).distributions:
+        for req in dist.requires:
             if ";" in req and "extra ==" in req:
                 continue
             if normalise(_split(req)[0]) == package:
-                out.append(normalise(dist.metadata["Name"] or "?"))
+                out.append(normalise(dist.name))
                 break
     return sorted(set(out))
 
@@ -845,30 +843,21 @@ class Apps(Feature):
 def distribution_of(venv: str | None, module: str) -> str:
     """The distribution that installs the top-level module ``module`` in ``venv`` (its top_level.txt or RECORD),
     else the module's name with '-' for '_' (what OME's apps use: omero_figure is omero-figure)."""
-    from pathlib import Path
-
     guess = module.split(".")[0].replace("_", "-")
     if not venv:
         return guess
     top = module.split(".")[0]
-    from omerowizard import safefs
-
-    def text(path: Path) -> str | None:
-        # the environment may belong to the OMERO.web user: never follow a link or block on a FIFO there
-        data = safefs.read_bytes(str(path), limit=16 * 1024 * 1024)
-        return None if data is None else data.decode("utf-8", "replace")
-
-    for site in sorted(Path(venv).glob("lib/python3*/site-packages")):
-        for info in site.glob("*.dist-info"):
-            try:
-                top_level = text(info / "top_level.txt")
-                record = text(info / "RECORD") if top_level is None else None
-            except (OSError, safefs.UnsafePath):
-                continue
-            names = top_level.split() if top_level is not None else \
-                {line.split("/", 1)[0] for line in (record or "").splitlines() if "/" in line}
-            if top in names:
-                return info.name.removesuffix(".dist-info").rsplit("-", 1)[0].replace("_", "-")
+    # the environment may belong to the OMERO.web user: never follow a link or block on a FIFO there
+    for dist in distributions.read(venv).distributions:
+        try:
+            top_level = dist.text("top_level.txt")
+            record = dist.text("RECORD") if top_level is None else None
+        except (OSError, safefs.UnsafePath):
+            continue
+        names = top_level.split() if top_level is not None else \
+            {line.split("/", 1)[0] for line in (record or "").splitlines() if "/" in line}
+        if top in names:
+            return dist.info.rsplit("/", 1)[-1].removesuffix(".dist-info").rsplit("-", 1)[0].replace("_", "-")
     return guess
 
 
