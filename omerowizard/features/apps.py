@@ -11,7 +11,6 @@ other entry stays, in its order. ``omero.web.viewer.view`` is reset only when it
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import re
@@ -28,10 +27,9 @@ from omerowizard.features.base import Check, Feature, Key, effective, effective_
 from omerowizard.model import validators as v
 from omerowizard.model.errors import InstallError
 from omerowizard.model.qtypes import BOOL, MULTI, TEXT, Field, Mapping_, Question, Records
-from omerowizard.system import safefs
+from omerowizard.system import distributions, safefs
 from omerowizard.system import venv as venv_mod
-from omerowizard.system.safefs import trusted_path
-from omerowizard.system.venv import normalise, site_packages
+from omerowizard.system.venv import normalise
 
 # ---------------------------------------------------------------------------------------------- catalogue
 # Each app's entries exactly as its README (the PyPI long description of the release checked: omero-figure
@@ -498,6 +496,11 @@ def _split(req: str) -> tuple[str, str]:
     return (m.group(1), m.group(2).strip()) if m else (req, "")
 
 
+def distribution(requirement: str) -> str:
+    """The distribution a requirement names, PEP 503-normalised (``omero._Figure>=8`` is ``omero-figure``)."""
+    return venv_mod.normalise(_split(requirement)[0])
+
+
 def wanted_packages(a: Any) -> list[Wanted]:
 
     if a is None or getattr(a, "platform", "unix") != "unix":
@@ -549,9 +552,31 @@ def to_install(a: Any, packages: Mapping[str, str]) -> list[Wanted]:
     return [p for p in wanted_packages(a) if satisfied(p.requirement, packages.get(p.package)) is not True]
 
 
-def pip_options(a: Any) -> list[str]:
-    link = a.apps.find_links if a is not None else None
-    return ["--find-links", link] if link else []
+def find_links(a: Any) -> str | None:
+    """apps.find_links of the answers: the same sources for every pip run about the apps (the dry run, the
+    install, an upgrade that reinstalls them, a rollback's reinstall). Wheels only (``venv.pip_args``)."""
+    if a is None or getattr(a, "platform", "unix") != "unix":
+        return None
+    return a.apps.find_links or None
+
+
+def sources_problem(link: str | None, venv: Any) -> str | None:
+    """Why pip must not read packages from ``link`` for ``venv`` (before any pip runs, dry runs included):
+    a local path that is not a directory, or, when root runs pip, a link, directory or package another user
+    can write (what root's pip installs, root later runs). None when fine."""
+    if not link or not link.startswith("/"):
+        return None
+    if not os.path.isdir(link):
+        return f"apps.find_links {link} is not a directory"
+    try:
+        root = os.geteuid() == 0 and venv_mod.pip_user(Path(venv)) is None
+    except InstallError as exc:
+        return str(exc)
+    why = venv_mod.source_problem(link) if root else None
+    if why:
+        return (f"apps.find_links {link} is not safe for root's pip: {why}. Make the directory and its wheels "
+                "root's and not writable by others (chown -R root: and chmod 755/644)")
+    return None
 
 
 def measure(a: Any, venv: Any, packages: Mapping[str, str], log: Any = None) -> Measured | None:
@@ -562,8 +587,11 @@ def measure(a: Any, venv: Any, packages: Mapping[str, str], log: Any = None) -> 
     if not todo:
         return None
     reqs = tuple(p.requirement for p in todo)
+    why = sources_problem(find_links(a), venv)
+    if why:  # refused before pip runs: a dry run builds what it cannot take as a wheel
+        return Measured(reqs, error=why)
     try:
-        found = venv_mod.dry_run(venv, [*reqs, *pins(packages)], log=log, extra=pip_options(a))
+        found = venv_mod.dry_run(venv, [*reqs, *pins(packages)], log=log, find_links=find_links(a))
     except InstallError as exc:
         return Measured(reqs, error=str(exc))
     return Measured(reqs, found)
@@ -589,17 +617,16 @@ class _AppsVersions(_AppsView):
 
 
 def required_by(venv: Any, package: str) -> list[str]:
-    """The installed distributions that require ``package`` (read from their metadata in this process)."""
+    """The installed distributions that require ``package`` (read from their metadata in this process, through
+    safefs: the environment may belong to the OMERO.web user)."""
 
-
-    paths = [str(p) for p in site_packages(venv)]
     out = []
-    for dist in importlib.metadata.distributions(path=paths):
-        for req in dist.requires or ():
+    for dist in distributions.read(venv).distributions:
+        for req in dist.requires:
             if ";" in req and "extra ==" in req:
                 continue
             if normalise(_split(req)[0]) == package:
-                out.append(normalise(dist.metadata["Name"] or "?"))
+                out.append(normalise(dist.name))
                 break
     return sorted(set(out))
 
@@ -739,8 +766,11 @@ class Apps(Feature):
         link = flat.get("apps.find_links")
         if isinstance(link, str) and link and "apps.find_links" not in bad:
 
-            if link.startswith(("https://", "http://")):
-                if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/+@%-]*)?", link):
+            if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", link) and not link.startswith("https://"):
+                problem("apps.find_links", f"{link!r} is not https: pip would take packages over a channel anyone "
+                                           "between here and there can change")
+            elif link.startswith("https://"):
+                if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/+@%-]*)?", link):
                     problem("apps.find_links", f"{link!r} is not a URL of letters, digits and . _ ~ / + @ % -")
             else:
                 msg = v.unix_path(link)
@@ -748,37 +778,12 @@ class Apps(Feature):
                     problem("apps.find_links", f"{link!r} {msg}")
 
     def preflight(self, plan):
-        link = plan.answers.apps.find_links if plan.answers.platform == "unix" else None
-        out = []
-        if link and link.startswith("/") and any(p.action == "install" for p in plan.packages):
-
-            if not os.path.isdir(link):
-                out.append(Check("web apps", False, f"apps.find_links {link} is not a directory"))
-            else:
-                why = untrusted_wheels(link, plan.answers.omero.venv)
-                if why:
-                    out.append(Check("web apps", False, f"apps.find_links {link} is not safe for root's pip: {why}. "
-                                                        "Make the directory and its wheels root's and not writable "
-                                                        "by others (chown -R root: and chmod 755/644)"))
-        return out
-
-
-def untrusted_wheels(link: str, venv: str) -> str | None:
-    """Why pip, run as root for a root-owned environment, must not read packages from ``link`` (a link, or a
-    directory or package another user can write: what it installs runs as root), else None. pip runs as the
-    environment's owner when that is not root (omerowizard.system.venv.owner): then that user's rights suffice."""
-
-
-    if os.geteuid() != 0 or venv_mod.owner(Path(venv)) is not None:
-        return None
-    why = trusted_path(Path(link))
-    if why:
-        return why
-    for entry in sorted(os.listdir(link)):
-        why = trusted_path(Path(link) / entry)
-        if why:
-            return why
-    return None
+        if not (plan.packages or plan.upgrade):
+            return []
+        why = sources_problem(find_links(plan.answers), plan.answers.omero.venv)
+        if why is None or any(why in refusal for refusal in plan.refusals):  # the plan says it already
+            return []
+        return [Check("web apps", False, why)]
 
 
 def distribution_of(venv: str | None, module: str) -> str:
@@ -789,23 +794,17 @@ def distribution_of(venv: str | None, module: str) -> str:
     if not venv:
         return guess
     top = module.split(".")[0]
-
-    def text(path: Path) -> str | None:
-        # the environment may belong to the OMERO.web user: never follow a link or block on a FIFO there
-        data = safefs.read_bytes(str(path), limit=16 * 1024 * 1024)
-        return None if data is None else data.decode("utf-8", "replace")
-
-    for site in sorted(Path(venv).glob("lib/python3*/site-packages")):
-        for info in site.glob("*.dist-info"):
-            try:
-                top_level = text(info / "top_level.txt")
-                record = text(info / "RECORD") if top_level is None else None
-            except (OSError, safefs.UnsafePath):
-                continue
-            names = top_level.split() if top_level is not None else \
-                {line.split("/", 1)[0] for line in (record or "").splitlines() if "/" in line}
-            if top in names:
-                return info.name.removesuffix(".dist-info").rsplit("-", 1)[0].replace("_", "-")
+    # the environment may belong to the OMERO.web user: never follow a link or block on a FIFO there
+    for dist in distributions.read(venv).distributions:
+        try:
+            top_level = dist.text("top_level.txt")
+            record = dist.text("RECORD") if top_level is None else None
+        except (OSError, safefs.UnsafePath):
+            continue
+        names = top_level.split() if top_level is not None else \
+            {line.split("/", 1)[0] for line in (record or "").splitlines() if "/" in line}
+        if top in names:
+            return dist.info.rsplit("/", 1)[-1].removesuffix(".dist-info").rsplit("-", 1)[0].replace("_", "-")
     return guess
 
 

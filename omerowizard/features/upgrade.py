@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from omerowizard.features import apps
+from omerowizard.model.errors import InstallError
 from omerowizard.system import venv as venv_mod
 from omerowizard.system.venv import FEATURE_PACKAGES, normalise
 
@@ -114,7 +115,11 @@ def measure(answers, venv, packages: dict[str, str], log=None) -> Measured | Non
     reqs = requirements(wanted, answers.sessions.backend, answers.cors.mode != "off")
 
     reqs += [p.requirement for p in apps.wanted_packages(answers)]
-    return Measured(wanted, tuple(reqs), venv_mod.dry_run(venv, reqs, log=log))
+    links = apps.find_links(answers)  # the same sources as the install
+    why = apps.sources_problem(links, venv)
+    if why:  # refused before pip runs
+        raise InstallError(why)
+    return Measured(wanted, tuple(reqs), venv_mod.dry_run(venv, reqs, log=log, find_links=links))
 
 
 def plan_upgrade(answers, packages: dict[str, str], measured: Measured | None) -> UpgradeChange | None:

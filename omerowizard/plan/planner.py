@@ -92,8 +92,9 @@ def plan_app_packages(plan: Plan, previous: Answers | None) -> None:
     if todo and not plan.upgrade:
         if measured is None or measured.error:
             why = measured.error if measured is not None else "pip's dry run did not run"
-            plan.refusals.append(f"web apps: {why}. pip must reach the package index, or a directory of wheels "
-                                 "given as apps.find_links")
+            hint = "" if why.startswith("apps.find_links") else (". pip must reach the package index, or a directory "
+                                                                  "of wheels given as apps.find_links")
+            plan.refusals.append(f"web apps: {why}{hint}")
         install = measured.install if measured is not None else {}
         for p in todo:
             old = state.packages.get(p.package)

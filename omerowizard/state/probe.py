@@ -22,13 +22,13 @@ from omerowizard.features import apps, upgrade, web_server
 from omerowizard.features.apps import not_enabled
 from omerowizard.features.web_server import site as site_files
 from omerowizard.model.errors import AnswersError, ApplyError, InstallError, Problem, WizardError
-from omerowizard.model.host import EMPTY, FileFact, Host, frozen_map
+from omerowizard.model.host import FileFact, Host, frozen_map
 from omerowizard.system import crontab as cron
 from omerowizard.system import locations, platforms, safefs
 from omerowizard.system import webservers as servercheck
 from omerowizard.system.deployments import Deployment, owner_of
+from omerowizard.system.distributions import packages, site_packages
 from omerowizard.system.omero import Omero, OmeroTarget
-from omerowizard.system.venv import packages, site_packages
 
 # the programs a plan may name (the web servers, their control programs, systemd's)
 BINARIES = ("nginx", "apache2", "httpd", "apache2ctl", "apachectl", "systemctl", "a2enmod", "systemd-analyze")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -78,7 +77,8 @@ def reach(host: str, port: int, timeout: float = 3.0) -> str | None:
         return exc.strerror or str(exc)
 
 
-def check_login_page(url: str, timeout: float = 60, proc: subprocess.Popen | None = None) -> tuple[bool, str]:
+def check_login_page(url: str, timeout: float = 60, proc=None) -> tuple[bool, str]:
+    """Wait for ``url`` to answer 200 (``proc``: a started server, whose exit ends the wait)."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:

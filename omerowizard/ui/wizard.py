@@ -22,8 +22,8 @@ from omerowizard.run.apply import apply_plan
 from omerowizard.run.planning import choose, plan_for, saved, target_of
 from omerowizard.state.probe import running_pid
 from omerowizard.system.deployments import Deployment, known_omerodirs
+from omerowizard.system.distributions import packages
 from omerowizard.system.omero import Omero
-from omerowizard.system.venv import packages
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from omerowizard.features import apps as apps_mod
-from omerowizard.system.venv import packages as installed
+from omerowizard.system.distributions import packages as installed
 from tests import parts
 from tests.e2e.conftest import APPS_VENV, USER
 from tests.parts import nginx_wrapper

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from omerowizard.system import gunicorn
-from omerowizard.system.omero import current_user
+from omerowizard.system.processes import current_user
 
 
 @pytest.fixture
