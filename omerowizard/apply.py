@@ -8,7 +8,6 @@ page, and reports each step as an event.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -19,15 +18,16 @@ import signal
 import threading
 
 from omerowizard import backup as backup_mod
-from omerowizard import children, hostlock, preflight, safefs, servercheck
+from omerowizard import children, hostlock, preflight, processes, safefs, servercheck
 from omerowizard import probe as probe_mod
 from omerowizard.backup import Backup
 from omerowizard.errors import ApplyError, WizardError
 from omerowizard.lock import DeploymentLock
+from omerowizard.features import apps
 from omerowizard.events import Emit, Finished, Output, StepDone, StepFailed, StepStarted
 from omerowizard.omero import Omero, mask_secrets
 from omerowizard.plan import Plan
-from omerowizard.venv import pip_install
+from omerowizard.venv import pip_install, pip_uninstall
 
 
 def login_url(plan: Plan) -> str:
@@ -52,7 +52,8 @@ def public_url(plan: Plan) -> str:
     return f"http://{ws.server_name}{port}{prefix}"
 
 
-def check_login_page(url: str, timeout: float = 60, proc: subprocess.Popen | None = None) -> tuple[bool, str]:
+def check_login_page(url: str, timeout: float = 60, proc=None) -> tuple[bool, str]:
+    """Wait for ``url`` to answer 200 (``proc``: a started server, whose exit ends the wait)."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -110,9 +111,7 @@ def interrupt_current() -> bool:
     if applier is None:
         return False
     applier.cancel.set()
-    from omerowizard.omero import end_running
-
-    end_running()
+    processes.end_running()
     return True
 
 
@@ -409,41 +408,46 @@ class Applier:
         """The planned packages: the features' in one pip run, then each web app in its own (so a failure names
         the app), then the uninstalls. Before any app is touched the whole environment is recorded in the
         backup: a failure (or `omerowizard rollback`) uninstalls what was added and reinstalls what changed."""
-        from omerowizard.features import apps
-        from omerowizard.venv import pip_uninstall
-
         plan = self.plan
         venv = self.omero.target.venv
         say = lambda line: self.emit(Output("install packages", line))  # noqa: E731
         pinned = apps.pins(plan.state.packages)
-        if any(p.app for p in plan.packages):  # the uninstalls too: their step comes later
+        links = apps.find_links(plan.answers)  # the sources of every pip run of this apply (and of its restore)
+        recorded = any(p.app for p in plan.packages)
+        if recorded:  # the uninstalls too: their step comes later
             assert self.backup is not None
-            self.backup.record_environment(dict(plan.state.packages))
+            self.backup.record_environment(dict(plan.state.packages), links)
+            measured = plan.state.apps_measured
+            self.backup.record_added({apps.distribution(p.requirement) for p in plan.packages
+                                      if p.action == "install" and p.app}
+                                     | set(measured.install if measured is not None else ()))
             say(f"the {len(plan.state.packages)} packages of {venv} recorded in the backup")
         features = [p.requirement for p in plan.packages if p.action == "install" and not p.app]
-        if features:
-            pip_install(venv, [*features, *pinned], on_line=say, log=self.omero.log)
         done = []
-        for p in plan.packages:
-            if p.action == "install" and p.app:
-                say(f"web app {p.app}: pip install {p.requirement}")
-                pip_install(venv, [p.requirement, *pinned], on_line=say, log=self.omero.log,
-                            extra=apps.pip_options(plan.answers))
-                done.append(f"{p.requirement} {p.version}".strip())
+        try:
+            if features:
+                pip_install(venv, [*features, *pinned], on_line=say, log=self.omero.log, find_links=links)
+            for p in plan.packages:
+                if p.action == "install" and p.app:
+                    say(f"web app {p.app}: pip install {p.requirement}")
+                    pip_install(venv, [p.requirement, *pinned], on_line=say, log=self.omero.log, find_links=links)
+                    done.append(f"{p.requirement} {p.version}".strip())
+        finally:
+            if recorded:
+                assert self.backup is not None
+                self.backup.record_added(set(probe_mod.packages(venv)) - set(plan.state.packages))
         return ", ".join([*features, *done])
 
     def uninstall_packages(self) -> None:
         """The packages of removed apps (apps.uninstall_removed), once OMERO.web runs without them: old workers
         that still had the app loaded are gone by then."""
-        from omerowizard.venv import pip_uninstall
-
         removed = [p.requirement for p in self.plan.packages if p.action == "uninstall"]
         if not removed:
             return
         with self.step("uninstall removed apps") as s:
             assert self.backup is not None
             if not self.backup.manifest.environment:
-                self.backup.record_environment(dict(self.plan.state.packages))
+                self.backup.record_environment(dict(self.plan.state.packages), apps.find_links(self.plan.answers))
             pip_uninstall(self.omero.target.venv, removed, log=self.omero.log,
                           on_line=lambda line: self.emit(Output("uninstall removed apps", line)))
             s.detail = ", ".join(removed)
@@ -492,11 +496,12 @@ class Applier:
         name = f"{u.verb} OMERO.web"
         with self.step(name) as s:
             previous = {dist: old for dist, old, new in u.versions if old is not None and old != new}
-            self.backup.record_packages(previous)
+            links = apps.find_links(self.plan.answers)
+            self.backup.record_packages(previous, links)
             self.emit(Output(name, "previous versions recorded in the backup: "
                                    + ", ".join(f"{d}=={v}" for d, v in sorted(previous.items()))))
             pip_install(self.omero.target.venv, list(u.requirements),
-                        on_line=lambda line: self.emit(Output(name, line)), log=self.omero.log)
+                        on_line=lambda line: self.emit(Output(name, line)), log=self.omero.log, find_links=links)
             s.detail = f"omero-web {u.old} -> {u.new}"
         if u.clear_sessions:
             with self.step("clear the session store") as s:
@@ -545,13 +550,9 @@ class Applier:
         Its pid file and log live in the deployment's state (root never writes into OMERODIR/var)."""
         if action == "restart":
             stop_development(self.omero.target)
-        argv = self.omero.argv("web", "start")
         dep = self.omero.deployment
-        out = open(dep.dev_log, "ab")
-        self.omero.calls += 1
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd="/")
-        out.close()
+        with open(dep.dev_log, "ab") as out:
+            proc = self.omero.start("web", "start", output=out)
         self.dev_log = dep.dev_log
         dep.dev_pidfile.write_text(f"{proc.pid}\n")
         self.emit(Output(name, f"development server started (pid {proc.pid}); its output goes to {dep.dev_log}"))

@@ -14,7 +14,6 @@ another run has just set.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 
 from crontab import CronSlices
@@ -22,7 +21,8 @@ from crontab import CronSlices
 from omerowizard import hostlock
 from omerowizard.answers import Answers
 from omerowizard.errors import ApplyError
-from omerowizard.omero import current_user
+from omerowizard import processes
+from omerowizard.processes import current_user
 
 SPECIAL = {"daily": "@daily", "hourly": "@hourly"}
 
@@ -98,21 +98,27 @@ def read(user: str) -> str | None:
     access = Access(user)
     if not access.possible:
         return None
-    try:
-        proc = subprocess.run(access.argv("-l"), capture_output=True, text=True, cwd="/")
-    except FileNotFoundError:
-        raise ApplyError("the crontab command is missing: install cron (apt-get install cron)") from None
+    proc = _crontab(access.argv("-l"))
     if proc.returncode != 0:
-        if "no crontab for" in proc.stderr:
+        if "no crontab for" in proc.errors:
             return ""
-        raise ApplyError(f"`crontab -l` for {user} failed: {proc.stderr.strip()}")
-    return proc.stdout
+        raise ApplyError(f"`crontab -l` for {user} failed: {proc.errors.strip()}")
+    return proc.output
 
 
 def write(user: str, text: str) -> None:
-    proc = subprocess.run(Access(user).argv("-"), input=text, capture_output=True, text=True, cwd="/")
+    proc = _crontab(Access(user).argv("-"), text)
     if proc.returncode != 0:
-        raise ApplyError(f"installing the crontab of {user} failed: {proc.stderr.strip()}")
+        raise ApplyError(f"installing the crontab of {user} failed: {proc.errors.strip()}")
+
+
+def _crontab(argv: list[str], input: str | None = None) -> processes.Result:
+    try:
+        return processes.run(argv, input=input, separate_errors=True)
+    except processes.CannotRun as exc:
+        if processes.missing(exc):
+            raise ApplyError("the crontab command is missing: install cron (apt-get install cron)") from None
+        raise
 
 
 def restore_line(user: str, omerodir: str, line: str | None) -> None:

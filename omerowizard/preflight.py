@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import stat
-import subprocess
 from urllib.parse import unquote, urlsplit
 
 from omerowizard import safefs
@@ -13,7 +12,8 @@ from omerowizard.errors import PreflightError
 from omerowizard.features import FEATURES
 from omerowizard.features.base import Check
 from omerowizard.features.https import check_certificate  # noqa: F401 (re-exported)
-from omerowizard.omero import as_user_argv, user_exists
+from omerowizard import processes
+from omerowizard.processes import user_exists
 from omerowizard.plan import Plan
 
 __all__ = ["Check", "checks", "run", "warnings", "failures"]
@@ -21,10 +21,9 @@ __all__ = ["Check", "checks", "run", "warnings", "failures"]
 
 def _as_user_ok(user: str, argv: list[str]) -> bool:
     try:
-        full = as_user_argv(user, argv, {"HOME": "/"})
+        return processes.run(argv, user=user, env={"HOME": "/"}, separate_errors=True).returncode == 0
     except PreflightError:
         return False
-    return subprocess.run(full, capture_output=True, cwd="/").returncode == 0
 
 
 def port_in_use(host: str, port: int) -> bool:

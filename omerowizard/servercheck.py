@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from omerowizard import hostlock, platforms, safefs
-from omerowizard.omero import as_user_argv
+from omerowizard import hostlock, platforms, processes, safefs
 
 SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 
@@ -36,9 +34,10 @@ class CheckResult:
     ran: bool = True
 
 
-def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> CheckResult:
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd="/", env=env)
-    return CheckResult(proc.returncode == 0, what, (proc.stdout + proc.stderr).strip())
+def _run(argv: list[str], what: str, user: str | None = None) -> CheckResult:
+    """Run a web server's command (as root, its own binary; or as ``user``); its output, both streams."""
+    proc = processes.run(argv, user=user, separate_errors=True)
+    return CheckResult(proc.returncode == 0, what, (proc.output + proc.errors).strip())
 
 
 def nginx_wrapper(site: str, tmp: Path, mime_types: str = "/etc/nginx/mime.types") -> str:
@@ -99,8 +98,8 @@ def check_nginx_development(path: str, user: str, log_dir: str) -> list[CheckRes
     nginx = which("nginx")
     if nginx is None:
         return [CheckResult(True, "nginx is not installed here: the file was not checked", ran=False)]
-    argv = as_user_argv(user, [nginx, "-t", "-q", "-c", path, "-e", f"{log_dir}/nginx_error.log"], {})
-    return [_run(argv, f"nginx -t -c {path} (as {user})")]
+    argv = [nginx, "-t", "-q", "-c", path, "-e", f"{log_dir}/nginx_error.log"]
+    return [_run(argv, f"nginx -t -c {path} (as {user})", user=user)]
 
 
 def check_systemd(path: str) -> list[CheckResult]:
@@ -144,9 +143,8 @@ def reload_system(kind: str) -> CheckResult | None:
 def reload_development(path: str, user: str, log_dir: str, run_dir: str) -> CheckResult | None:
     if not running((f"{run_dir}/nginx.pid",)):
         return None
-    argv = as_user_argv(user, [which("nginx") or "nginx", "-c", path, "-e", f"{log_dir}/nginx_error.log",
-                               "-s", "reload"], {})
-    return _run(argv, f"nginx -c {path} -s reload (as {user})")
+    argv = [which("nginx") or "nginx", "-c", path, "-e", f"{log_dir}/nginx_error.log", "-s", "reload"]
+    return _run(argv, f"nginx -c {path} -s reload (as {user})", user=user)
 
 
 def enable_apache_modules(modules: tuple[str, ...]) -> CheckResult | None:
