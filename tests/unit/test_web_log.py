@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import apply, preflight
-from omerowizard.omero import OmeroTarget
+from omerowizard.run import apply, preflight
+from omerowizard.system.omero import OmeroTarget
 
 NOBODY = 65534
 
