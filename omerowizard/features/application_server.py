@@ -108,3 +108,25 @@ class ApplicationServer(Feature):
 
 
 FEATURE = ApplicationServer()
+
+
+def login_url(a) -> str:
+    """The login page on the application server itself (what apply checks first)."""
+    host = a.application_server.host
+    if host in {"0.0.0.0", "::"}:
+        host = "127.0.0.1"
+    prefix = "" if a.prefix == "/" else a.prefix
+    return f"http://{host}:{a.application_server.port}{prefix}/webclient/login/"
+
+
+def public_url(a) -> str:
+    """The URL browsers use: through the web server, else the application server's own."""
+    ws = a.web_server
+    prefix = "/" if a.prefix == "/" else a.prefix + "/"
+    if ws.kind in {"development", "none"}:  # no web server on this host: the application server's own URL
+        return login_url(a).rsplit("/webclient/login/", 1)[0] + "/"
+    if ws.https:
+        port = "" if ws.https.port == 443 else f":{ws.https.port}"
+        return f"https://{ws.server_name}{port}{prefix}"
+    port = "" if ws.port == 80 else f":{ws.port}"
+    return f"http://{ws.server_name}{port}{prefix}"

@@ -23,12 +23,14 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from omerowizard.features.application_server import login_url
 from omerowizard.features.base import Check, Feature, Key, effective, effective_json
 from omerowizard.model import validators as v
-from omerowizard.model.errors import InstallError
+from omerowizard.model.errors import ApplyError, InstallError
 from omerowizard.model.qtypes import BOOL, MULTI, TEXT, Field, Mapping_, Question, Records
 from omerowizard.system import distributions, safefs
 from omerowizard.system import venv as venv_mod
+from omerowizard.system.network import http_status
 from omerowizard.system.venv import normalise
 
 # ---------------------------------------------------------------------------------------------- catalogue
@@ -111,6 +113,7 @@ MAPR_PRESETS: dict[str, tuple[dict[str, Any], list[Any]]] = {
 # what extra_config's refusal of omero.web.apps says to do instead
 APPS_HINT = ("remove it from extra_config: a web app is installed and added by the apps section, apps.enabled for "
              + " | ".join(NAMES) + ", apps.custom for any other app (its requirement and Django app name)")
+VERIFY = "check the web apps"
 LIST_KEYS = ("omero.web.apps", "omero.web.open_with", "omero.web.ui.top_links", "omero.web.ui.center_plugins")
 VIEWER_KEY = "omero.web.viewer.view"
 MAPR_KEY = "omero.web.mapr.config"
@@ -776,6 +779,33 @@ class Apps(Feature):
                 msg = v.unix_path(link)
                 if msg:
                     problem("apps.find_links", f"{link!r} {msg}")
+
+    def verify_steps(self, plan):
+        a = plan.answers
+        if a.platform != "unix" or not a.apps.enabled:
+            return []
+        if not (plan.packages or any(c.key in LIST_KEYS or c.key == MAPR_KEY for c in plan.config)):
+            return []
+        return [VERIFY]
+
+    def verify(self, run):
+        """Each catalogue app of the answers answers at its URL on the application server (its login redirect, or
+        its page): a web app that does not load fails the run, which restores everything."""
+        plan = run.plan
+        if not self.verify_steps(plan):
+            return
+        base = login_url(plan.answers).rsplit("/webclient/login/", 1)[0] + "/"
+        with run.step(VERIFY) as s:
+            seen = []
+            for name in plan.answers.apps.enabled:
+                app = BY_NAME[name]
+                url = base + app.url
+                status = http_status(url)
+                if not (isinstance(status, int) and 200 <= status < 400):  # its page, or a redirect (to log in)
+                    raise ApplyError(f"{app.title} does not answer at {url} ({status}): the app is not loaded")
+                seen.append(f"{name} {status}")
+            s.detail = ", ".join(seen)
+        run.checked.append("the web apps " + ", ".join(seen) + " on the application server")
 
     def preflight(self, plan):
         if not (plan.packages or plan.upgrade):

@@ -153,3 +153,11 @@ class Feature:
     def preflight(self, plan: Any) -> list[Check]:
         """Checks before anything changes (cheap; a warning does not stop the apply)."""
         return []
+
+    def verify_steps(self, plan: Any) -> list[str]:
+        """The steps of ``verify`` for this plan (its checklist shows them); none by default."""
+        return []
+
+    def verify(self, run: Any) -> None:
+        """Check, once OMERO.web runs with the changes, that what this feature configured works (raise ApplyError:
+        the run restores everything); ``run`` is the running apply (model.change.Run)."""

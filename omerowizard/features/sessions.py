@@ -9,11 +9,13 @@ from crontab import CronSlices
 from omerowizard.features.base import Check, Feature, Key, effective, effective_json
 from omerowizard.features.conditions import Flat
 from omerowizard.model import validators as v
+from omerowizard.model.errors import ApplyError
 from omerowizard.model.qtypes import BOOL, CHOICE, INT, TEXT, Question
 from omerowizard.model.secrets import mask_secrets
 from omerowizard.system.crontab import marker
 from omerowizard.system.network import ping_memcached, ping_redis
 
+VERIFY = "check the session store"
 FILE_ENGINE = "django.contrib.sessions.backends.file"
 CACHE_ENGINE = "django.contrib.sessions.backends.cache"
 REDIS_BACKEND = "django_redis.cache.RedisCache"
@@ -132,6 +134,18 @@ class Sessions(Feature):
             except NoTaskTrigger:
                 problem("sessions.clearsessions", f"{clear!r} has no Task Scheduler equivalent on Windows",
                         "daily | hourly | off | 'M H * * *' | 'M * * * *'")
+
+    def verify_steps(self, plan):
+        return [VERIFY] if plan.answers.sessions.backend != "file" else []
+
+    def verify(self, run):
+        """The session store answers now that OMERO.web uses it."""
+        if not self.verify_steps(run.plan):
+            return
+        with run.step(VERIFY):
+            why = check_session_store(run.plan)
+            if why:
+                raise ApplyError(f"{why} after the start: OMERO.web cannot keep sessions")
 
     def preflight(self, plan):
         if not (plan.web or plan.config):

@@ -9,9 +9,12 @@ always installs, collects static files and restarts: new code is never a mere re
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from omerowizard.features import apps
+from omerowizard.model.change import Kind, Run
 from omerowizard.model.errors import InstallError
 from omerowizard.system import venv as venv_mod
 from omerowizard.system.venv import FEATURE_PACKAGES, normalise
@@ -68,6 +71,40 @@ class Measured:
     install: dict[str, str] = field(default_factory=dict)  # distribution -> version pip would install
 
 
+def _steps(changes: Sequence[UpgradeChange]) -> list[str]:
+    out = []
+    for u in changes:
+        out.append(f"{u.verb} OMERO.web")
+        if u.clear_sessions:
+            out.append(CLEAR)
+    return out
+
+
+def _apply(changes: Sequence[UpgradeChange], run: Run) -> None:
+    """Install the wanted omero-web (the previous versions are recorded in the backup first, so a
+    failure or `omerowizard rollback` reinstalls them); clear the session store when the notes say so.
+    The restart that follows (``omero web restart``) collects the static files."""
+    for u in changes:
+        name = f"{u.verb} OMERO.web"
+        with run.step(name) as s:
+            previous = {dist: old for dist, old, new in u.versions if old is not None and old != new}
+            links = apps.find_links(run.plan.answers)
+            run.backup.record_packages(previous, links)
+            run.say(name, "previous versions recorded in the backup: "
+                          + ", ".join(f"{d}=={v}" for d, v in sorted(previous.items())))
+            venv_mod.pip_install(run.omero.target.venv, list(u.requirements), on_line=lambda line: run.say(name, line),
+                                 log=run.omero.log, find_links=links)
+            s.detail = f"omero-web {u.old} -> {u.new}"
+        if u.clear_sessions:
+            with run.step(CLEAR) as s:
+                result = run.omero.clear_session_store(on_line=lambda line: run.say(CLEAR, line))
+                s.detail = (result.output.strip().splitlines() or [""])[-1]
+
+
+CLEAR = "clear the session store"
+KIND = Kind("upgrade", "OMERO.web version", order=10, shown=10, steps=_steps, apply=_apply, single=True)
+
+
 @dataclass(frozen=True)
 class UpgradeChange:
     old: str
@@ -76,6 +113,22 @@ class UpgradeChange:
     versions: tuple[tuple[str, str | None, str], ...]  # (distribution, installed or None, after)
     notes: tuple[str, ...] = ()
     clear_sessions: bool = False
+    kind: ClassVar[Kind] = KIND
+
+    def title(self) -> str:
+        return self.describe()
+
+    def details(self) -> tuple[str, ...]:
+        return tuple(line[2:] for line in self.lines()[1:])
+
+    def diff(self) -> str:
+        return ""
+
+    def values(self) -> None:
+        return None
+
+    def as_dict(self) -> list[str]:
+        return self.lines()
 
     @property
     def verb(self) -> str:

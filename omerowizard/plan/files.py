@@ -8,7 +8,8 @@ from omerowizard.features import sessions, web_server
 from omerowizard.features.sessions import NoTaskTrigger
 from omerowizard.features.web_server import site as site_files
 from omerowizard.model.errors import AnswersError, Problem
-from omerowizard.plan.changes import FileChange, JobChange
+from omerowizard.plan.changes.files import FileChange
+from omerowizard.plan.changes.jobs import JobChange
 from omerowizard.plan.plan import Plan
 from omerowizard.state.probe import staging_path
 from omerowizard.system import crontab as cron
@@ -48,9 +49,9 @@ def plan_files(plan: Plan) -> None:
                                          "web_server.replace_existing: true to replace it (the backup keeps it), or "
                                          "choose another web_server.config_path")
                 adopted = True
-        plan.files.append(FileChange(w.path, old, w.content, w.why, w.mode, w.link, staged, w.encoding, w.check,
+        plan.add(FileChange(w.path, old, w.content, w.why, w.mode, w.link, staged, w.encoding, w.check,
                                      w.system, w.commands, w.owner, w.modules, adopted=adopted))
-    plan.files += default_changes
+    plan.add(*default_changes)
     if native:
         _plan_removals(plan, {w.path for w in wanted})
     _plan_job(plan)
@@ -118,7 +119,7 @@ def _plan_removals(plan: Plan, wanted: set[str]) -> None:
         if fact.sha256 != entry.get("sha256"):
             plan.notes.append(f"{path} was written by an earlier run and edited since: left in place.")
             continue
-        plan.files.append(FileChange(path, fact.content, None, "no longer needed with these answers",
+        plan.add(FileChange(path, fact.content, None, "no longer needed with these answers",
                                      link=entry.get("link"), staged=not fact.writable,
                                      check=entry.get("check"), system=bool(entry.get("system"))))
 
@@ -133,10 +134,10 @@ def _plan_job(plan: Plan) -> None:
         plan.notes.append(f"clearsessions: {state.crontab_problem}")
     if state.crontab is None:
         if new is not None:
-            plan.jobs.append(JobChange(user, None, new, sessions.clearsessions_why(a), staged=True))
+            plan.add(JobChange(user, None, new, sessions.clearsessions_why(a), staged=True))
             plan.notes.append(f"cannot edit the crontab of {user} from here: the line is printed for an administrator.")
         return
     lines = cron.managed_lines(state.crontab, a.omero.omerodir)
     old = "\n".join(lines) if lines else None
     if old != new:
-        plan.jobs.append(JobChange(user, old, new, sessions.clearsessions_why(a)))
+        plan.add(JobChange(user, old, new, sessions.clearsessions_why(a)))

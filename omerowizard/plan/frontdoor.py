@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from omerowizard.features import web_server
 from omerowizard.model.host import Host
-from omerowizard.plan.changes import Door, ServerChange
-from omerowizard.plan.plan import Plan
+from omerowizard.plan.changes.server import ServerChange
+from omerowizard.plan.plan import Door, Plan
 from omerowizard.system import platforms
 
 # collected by `omero web start` (collectstatic) from omero-web's webgateway app, in every 5.x release
@@ -85,7 +85,7 @@ def plan_server(plan: Plan) -> None:
     argv = start_argv(kind, host)
     if argv is None:
         return  # not installed: preflight says so
-    plan.server = ServerChange(kind, tuple(argv), f"{via} is not running; it serves {place.path}")
+    plan.add(ServerChange(kind, tuple(argv), f"{via} is not running; it serves {place.path}"))
 
 
 def start_argv(kind: str, host: Host) -> list[str] | None:

@@ -7,7 +7,9 @@ from omerowizard.catalogue.answers import Answers
 from omerowizard.features import apps
 from omerowizard.features.upgrade import plan_upgrade
 from omerowizard.plan import files, frontdoor
-from omerowizard.plan.changes import STATIC_KEYS, ConfigChange, PackageChange, WebChange, restart_reason
+from omerowizard.plan.changes.config import ConfigChange
+from omerowizard.plan.changes.packages import PackageChange, PackageRemoval
+from omerowizard.plan.changes.web import STATIC_KEYS, WebChange, restart_reason
 from omerowizard.plan.plan import Plan
 from omerowizard.state.probe import State
 from omerowizard.system.venv import normalise
@@ -26,14 +28,15 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
             continue
         if new is None and key in omeroconfig.DEFAULTS and omeroconfig.same(key, old, None):
             continue  # set explicitly to OMERO's default: same effect, leave it
-        plan.config.append(ConfigChange(key, old, new, wanted.why[key]))
+        plan.add(ConfigChange(key, old, new, wanted.why[key]))
     plan.notes += wanted.notes
     plan.notes += list(answers.warnings)
+    plan.notes += [f"not read (root reads no link and waits for no FIFO there): {x}" for x in state.skipped]
 
-    plan.upgrade = plan_upgrade(answers, state.packages, state.upgrade)
+    plan.add(plan_upgrade(answers, state.packages, state.upgrade))
     for dist, why in omeroconfig.packages(answers):
         if normalise(dist) not in state.packages and not plan.upgrade:  # an upgrade installs them with omero-web
-            plan.packages.append(PackageChange(dist, why))
+            plan.add(PackageChange(dist, why))
     plan_app_packages(plan, previous)
 
     files.plan_files(plan)
@@ -41,13 +44,13 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
 
     if answers.start:
         if not state.running:
-            plan.web = WebChange("start", "OMERO.web is not running")
+            plan.add(WebChange("start", "OMERO.web is not running"))
         elif plan.upgrade:
-            plan.web = WebChange("restart", f"new code: the {plan.upgrade.verb} of omero-web",
-                                 (f"omero-web {plan.upgrade.old} -> {plan.upgrade.new}: an upgrade is never a mere "
-                                  "reload",))
+            plan.add(WebChange("restart", f"new code: the {plan.upgrade.verb} of omero-web",
+                               (f"omero-web {plan.upgrade.old} -> {plan.upgrade.new}: an upgrade is never a mere "
+                                "reload",)))
         elif plan.config or plan.packages:
-            plan.web = web_change(plan, state)
+            plan.add(web_change(plan, state))
     elif state.running and (plan.config or plan.packages or plan.upgrade):
         plan.notes.append("start is false: the changes take effect at the next `omero web restart`.")
     plan.door, plan.door_why = frontdoor.door(plan)
@@ -108,7 +111,7 @@ def plan_app_packages(plan: Plan, previous: Answers | None) -> None:
             why = f"web app {p.name}: {p.package} {version}"
             if deps and p is todo[-1]:
                 why += "; with " + ", ".join(deps)
-            plan.packages.append(PackageChange(p.requirement, why, version=new or "", app=p.name))
+            plan.add(PackageChange(p.requirement, why, version=new or "", app=p.name))
     if a.apps.uninstall_removed:
         for p in apps.removed_apps(a, previous, state.config):
             if p.package not in state.packages:
@@ -120,5 +123,5 @@ def plan_app_packages(plan: Plan, previous: Answers | None) -> None:
             if users:
                 plan.notes.append(f"{p.package} is not uninstalled: {', '.join(users)} require it")
                 continue
-            plan.packages.append(PackageChange(p.package, f"web app {p.name} removed (apps.uninstall_removed)",
-                                               action="uninstall", version=state.packages[p.package], app=p.name))
+            plan.add(PackageRemoval(p.package, f"web app {p.name} removed (apps.uninstall_removed)",
+                                    version=state.packages[p.package], app=p.name))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from omerowizard.plan.changes import Door
+from omerowizard.plan.plan import Door
 from omerowizard.system import network
 
 

@@ -3,15 +3,14 @@ preflight changes nothing. Every check is cheap: no omero process is started."""
 
 from __future__ import annotations
 
-import stat
-
 from omerowizard.catalogue import FEATURES
 from omerowizard.features.base import Check
 from omerowizard.features.https import check_certificate  # noqa: F401 (re-exported)
 from omerowizard.features.sessions import check_session_store as check
 from omerowizard.model.errors import PreflightError
 from omerowizard.plan.plan import Plan
-from omerowizard.system import gunicorn, processes, safefs
+from omerowizard.system import gunicorn, processes
+from omerowizard.system.omero import web_log_problem
 from omerowizard.system.processes import user_exists
 
 __all__ = ["Check", "checks", "run", "warnings", "failures"]
@@ -74,19 +73,8 @@ def warnings(checks_: list[Check]) -> list[Check]:
 
 
 def check_web_log(t) -> Check:
-    """OMERO.web appends to OMERODIR/var/log/OMEROweb.log, which its user owns: a FIFO there blocks every
-    OMERO.web process that opens it (the start, new workers, the restart of a restore) and a device or socket
-    fails it. Looked at with lstat through safefs (a link is neither followed nor refused: OMERO.web follows
-    it as its user, and root never reads through it)."""
-    try:
-        st = safefs.lstat(str(t.web_log))
-    except (OSError, safefs.UnsafePath):
-        return Check("web log", True)  # e.g. var/log is a link: root does not look through it, OMERO.web does
-    if st is None or stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
-        return Check("web log", True)
-    return Check("web log", False, f"{t.web_log} is not a regular file (a FIFO, a socket, a device or a directory): "
-                                   f"OMERO.web would hang or fail writing its log there; remove it as {t.user} "
-                                   "(OMERO.web creates the file again)")
+    why = web_log_problem(t)
+    return Check("web log", why is None, why or "")
 
 
 def check_reload(t) -> Check:

@@ -27,7 +27,7 @@ from omerowizard.system import crontab as cron
 from omerowizard.system import locations, platforms, safefs
 from omerowizard.system import webservers as servercheck
 from omerowizard.system.deployments import Deployment, owner_of
-from omerowizard.system.distributions import packages, site_packages
+from omerowizard.system import distributions
 from omerowizard.system.omero import Omero, OmeroTarget
 
 # the programs a plan may name (the web servers, their control programs, systemd's)
@@ -56,6 +56,7 @@ class State:
     owners: Mapping[str, str] = field(default_factory=frozen_map)  # a path another deployment's runs wrote -> that deployment's OMERODIR
     crontab: str | None = ""  # the OMERO.web user's crontab ("" none; None: this process may not read it)
     crontab_problem: str | None = None  # why the crontab could not be read
+    skipped: tuple[str, ...] = ()  # "PATH: why": what the probe would not read (a link, a FIFO)
 
     @property
     def running(self) -> bool:
@@ -105,13 +106,14 @@ def probe_deployment(omero: Omero) -> State:
     target = omero.target
     if not target.executable.exists():
         return State(target=target, installed=False)
-    pkgs = packages(target.venv)
+    found = distributions.read(target.venv)
+    pkgs = found.versions()
     config = omero.config_read()
     pid = running_pid(target)
     return State(target=target, installed=True, config=frozen_map(config), packages=frozen_map(pkgs),
                  running_pid=pid,
                  development_running=pid is not None and _alive_pid(target.omerodir / "var" / "django.pid") is None,
-                 apps_not_enabled=frozen_map(not_enabled(pkgs, config, site_packages(target.venv))))
+                 apps_not_enabled=frozen_map(not_enabled(pkgs, config)), skipped=tuple(found.skipped))
 
 
 # ---------------------------------------------------------------------------- for a plan

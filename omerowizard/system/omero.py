@@ -13,6 +13,7 @@ import os
 import pwd
 import re
 import shlex
+import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -407,4 +408,18 @@ def parse_config_get(output: str) -> dict[str, str]:
 def user_group(user: str) -> str:
     return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
 
+
+def web_log_problem(t: OmeroTarget) -> str | None:
+    """Why OMERO.web cannot write OMERODIR/var/log/OMEROweb.log, which its user owns, else None: a FIFO there
+    blocks every OMERO.web process that opens it (the start, new workers, the restart of a restore) and a device
+    or socket fails it. Looked at with lstat through safefs (a link is neither followed nor refused: OMERO.web
+    follows it as its user, and root never reads through it)."""
+    try:
+        st = safefs.lstat(str(t.web_log))
+    except (OSError, safefs.UnsafePath):
+        return None  # e.g. var/log is a link: root does not look through it, OMERO.web does
+    if st is None or stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+        return None
+    return (f"{t.web_log} is not a regular file (a FIFO, a socket, a device or a directory): OMERO.web would hang "
+            f"or fail writing its log there; remove it as {t.user} (OMERO.web creates the file again)")
 

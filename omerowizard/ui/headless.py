@@ -23,8 +23,9 @@ from omerowizard.model.errors import UsageError, WizardError
 from omerowizard.model.events import Event, Finished, as_line
 from omerowizard.plan.plan import Plan
 from omerowizard.run import preflight
-from omerowizard.run.apply import Applier, list_backups, rollback
+from omerowizard.run.apply import Applier
 from omerowizard.run.planning import current_answers, plan_for, saved, target_of
+from omerowizard.run.rollback import list_backups, rollback
 from omerowizard.system import backups as backup
 from omerowizard.system.deployments import Deployment
 from omerowizard.system.omero import Omero
@@ -36,8 +37,8 @@ def print_plan(plan: Plan, out=sys.stdout, show_diff: bool = False) -> None:
     for line in plan.lines():
         print(line, file=out)
     if show_diff:
-        for f in plan.files:
-            print(f.diff(), file=out, end="")
+        for diff in plan.diffs():
+            print(diff, file=out, end="")
     for note in plan.notes:
         print(f"note: {note}", file=out)
 

@@ -14,10 +14,12 @@ from typing import Any
 
 from omerowizard.model.errors import AnswersError, WizardError
 from omerowizard.model.events import Event, Finished, StepDone, StepFailed
-from omerowizard.model.secrets import mask_secrets
 from omerowizard.plan.plan import Plan
 
 VERSION = 1  # of this document's shape; raised when a field changes meaning
+# the keys of the plan's changes that version 1 always holds (a kind of change added later adds its own key)
+SHAPE: dict[str, Any] = {"config": [], "packages": [], "files": [], "jobs": [], "server": None, "web": None,
+                         "upgrade": None}
 
 
 def plan_dict(plan: Plan) -> dict[str, Any]:
@@ -26,33 +28,22 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "empty": plan.empty,
         "lines": plan.lines(),
         "steps": plan.steps(),
-        "config": [{"key": c.key, "action": c.action, "old": c.old_text, "new": c.new_text, "why": c.why,
-                    "was_set": c.old is not None} for c in plan.config],
-        "packages": [{"requirement": p.requirement, "why": p.why} for p in plan.packages],
-        "files": [{"path": f.path, "action": _file_action(f), "describe": f.describe(), "why": f.why,
-                   "staged": f.staged, "link": f.link, "before": _masked(f.old), "after": _masked(f.new),
-                   "diff": mask_secrets(f.diff())} for f in plan.files],
-        "jobs": [{"user": j.user, "old": j.old, "new": j.new, "why": j.why, "describe": j.describe()}
-                 for j in plan.jobs],
-        "server": plan.server.describe() if plan.server else None,
-        "web": ({"action": plan.web.action, "why": plan.web.why, "reasons": list(plan.web.reasons),
-                 "collectstatic": plan.web.collectstatic, "describe": plan.web.describe()} if plan.web else None),
-        "upgrade": plan.upgrade.lines() if plan.upgrade else None,
+        **changes_by_key(plan),
         "notes": list(plan.notes),
     }
     return out
 
 
-def _file_action(f) -> str:
-    if f.link_only:
-        return "disable"
-    if f.new is None:
-        return "remove"
-    return "create" if f.old is None else ("link" if f.old == f.new else "update")
-
-
-def _masked(text: str | None) -> str | None:
-    return None if text is None else mask_secrets(text)
+def changes_by_key(plan: Plan) -> dict[str, Any]:
+    """Each kind's changes under its key (``config``, ``files``...): a list, or one value (or null) for the kinds
+    a plan holds at most one of; every key of the shape is present, also when the plan has no such change."""
+    out: dict[str, Any] = dict(SHAPE)
+    for kind, changes in plan.kinds():
+        if kind.single:
+            out[kind.key] = changes[0].as_dict()
+        else:
+            out[kind.key] = [*(out.get(kind.key) or []), *(c.as_dict() for c in changes)]
+    return out
 
 
 @dataclass

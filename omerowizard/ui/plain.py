@@ -362,7 +362,7 @@ def _width() -> int:
 def review_menu(plan: Plan, a: Answers, prompts: Prompts) -> bool:
     """True to apply, False to quit without changes. File diffs and saving the answers come back here."""
     while True:
-        choices = [APPLY] + ([DIFF] if plan.files else []) + [SAVE, QUIT]
+        choices = [APPLY] + ([DIFF] if plan.diffs() else []) + [SAVE, QUIT]
         say("")
         choice = prompts.select("What now?", choices, APPLY)
         if choice == APPLY:
@@ -370,8 +370,8 @@ def review_menu(plan: Plan, a: Answers, prompts: Prompts) -> bool:
         if choice == QUIT:
             return False
         if choice == DIFF:
-            for f in plan.files:
-                sys.stdout.write(f.diff())
+            for diff in plan.diffs():
+                sys.stdout.write(diff)
             sys.stdout.flush()
         if choice == SAVE:
             save_answers(a, prompts)

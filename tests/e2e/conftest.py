@@ -140,7 +140,7 @@ class Deployment:
             self.omero("web", "stop", check=False)
         # a development server runs in the foreground: end what apply started (its pid file), then
         # anything still serving this deployment's port
-        from omerowizard.run.apply import stop_development
+        from omerowizard.plan.changes.web import stop_development
         from omerowizard.system.omero import OmeroTarget
         stop_development(OmeroTarget(USER, VENV, self.omerodir))
         subprocess.run(["pkill", "-f", f"OMERODIR={self.omerodir}"], check=False)

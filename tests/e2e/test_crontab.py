@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from omerowizard.catalogue import answers
-from omerowizard.system import crontab as cron
-from omerowizard.plan import serverfiles
-from omerowizard.system.omero import OmeroTarget
+from omerowizard.plan.changes import jobs
 from omerowizard.plan.plan import Plan
-from omerowizard.state.probe import State
+from omerowizard.plan.planner import make_plan
+from omerowizard.state.probe import probe
+from omerowizard.system import crontab as cron
+from omerowizard.system.omero import Omero, OmeroTarget
 from tests import parts
 
 USER = "omero-web"
@@ -43,9 +44,8 @@ def others():
 def plan_and_apply(omerodir: str, sessions: dict) -> Plan:
     a = answers.validate({"omero": {"user": USER, "venv": "/opt/omerowizard-e2e/venv3", "omerodir": omerodir},
                           "web_server": {"kind": "development"}, "sessions": sessions})
-    plan = Plan(a, State(target=OmeroTarget(USER, Path(a.omero.venv), Path(omerodir)), installed=True))
-    serverfiles.plan_files(plan)
-    serverfiles.apply_jobs(plan, lambda line: None)
+    plan = make_plan(a, probe(a, Omero(OmeroTarget(USER, Path(a.omero.venv), Path(omerodir)))))
+    jobs.apply_jobs(plan, lambda line: None)
     return plan
 
 

@@ -231,11 +231,11 @@ def test_a_server_name_that_could_end_a_directive_exits_2_and_writes_nothing(dep
 
 def test_a_file_nginx_refuses_is_restored_to_the_previous_one(tmp_path, monkeypatch):
     """Real nginx -t: a broken file (here forced past validation) never stays on disk."""
-    from omerowizard.plan import serverfiles
+    from omerowizard.plan.changes import files as serverfiles
     from omerowizard.model.errors import ApplyError
     from omerowizard.system.omero import OmeroTarget
     from omerowizard.plan.plan import Plan
-    from omerowizard.plan.changes import FileChange
+    from omerowizard.plan.changes.files import FileChange
     from omerowizard.state.probe import State
 
     parts.require("nginx")

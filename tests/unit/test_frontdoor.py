@@ -9,8 +9,8 @@ import pytest
 
 from omerowizard.catalogue import answers
 from omerowizard.plan import frontdoor
-from omerowizard.plan.changes import STEP as FRONT_DOOR_STEP
-from omerowizard.plan import serverfiles
+from omerowizard.plan.plan import STEP as FRONT_DOOR_STEP
+from omerowizard.plan.changes import files as serverfiles
 from omerowizard.system.omero import OmeroTarget
 from omerowizard.plan.planner import make_plan
 from omerowizard.model.host import FileFact

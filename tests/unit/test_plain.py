@@ -10,6 +10,7 @@ import pytest
 from omerowizard.catalogue import answers as answers_mod
 from omerowizard.ui import plain, wizard
 from omerowizard.system.omero import OmeroTarget
+from omerowizard.plan.changes.config import ConfigChange
 from omerowizard.plan.plan import Plan
 from omerowizard.state.probe import State
 from omerowizard.catalogue import BY_KEY
@@ -278,8 +279,7 @@ def _fake_make(changes: bool):
         a = answers_mod.from_flat(flat)
         plan = Plan(a, State(OmeroTarget("omero-web", "/v", "/d"), installed=True, running_pid=1))
         if changes:
-            from omerowizard.plan.changes import ConfigChange
-            plan.config.append(ConfigChange("omero.web.prefix", None, a.prefix, "prefix"))
+            plan.add(ConfigChange("omero.web.prefix", None, a.prefix, "prefix"))
         return a, plan, None
     return make
 

@@ -105,13 +105,13 @@ def test_removed_extra_config_is_unset_on_the_next_run():
 
 
 def test_an_unset_key_shows_the_value_omero_uses_meanwhile():
-    from omerowizard.plan.changes import ConfigChange
+    from omerowizard.plan.changes.config import ConfigChange
 
-    assert ConfigChange("omero.web.wsgi_workers", None, "3", "").describe() == \
+    assert ConfigChange("omero.web.wsgi_workers", None, "3", "").change() == \
         "omero.web.wsgi_workers: (unset: OMERO's default 5) -> 3"
-    assert ConfigChange("omero.web.wsgi_workers", "3", None, "").describe() == \
+    assert ConfigChange("omero.web.wsgi_workers", "3", None, "").change() == \
         "omero.web.wsgi_workers: 3 -> (unset: OMERO's default 5)"
-    assert ConfigChange("omero.web.prefix", None, "/omero", "").describe() == "omero.web.prefix: (unset) -> /omero"
+    assert ConfigChange("omero.web.prefix", None, "/omero", "").change() == "omero.web.prefix: (unset) -> /omero"
 
 
 def test_a_cors_change_on_a_running_gunicorn_is_a_graceful_reload():

@@ -14,7 +14,7 @@ from omerowizard.system import platforms
 from omerowizard.model import render
 from omerowizard.features.web_server import site as sitefiles
 from omerowizard.model.host import Host
-from omerowizard.plan import serverfiles
+from omerowizard.plan.changes import files as serverfiles
 from omerowizard.model.errors import AnswersError
 from omerowizard.system.omero import OmeroTarget
 from omerowizard.state.probe import State

@@ -11,7 +11,7 @@ import pytest
 
 from omerowizard.catalogue import answers
 from omerowizard.system import platforms, webservers as servercheck
-from omerowizard.plan import serverfiles
+from omerowizard.plan.changes import files as serverfiles
 from omerowizard.model.errors import ApplyError
 from omerowizard.system.omero import OmeroTarget
 from omerowizard.plan.plan import Plan

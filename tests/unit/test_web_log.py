@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard.run import apply, preflight
+from omerowizard.plan.changes import web as apply
+from omerowizard.run import preflight
 from omerowizard.system.omero import OmeroTarget
 
 NOBODY = 65534

@@ -62,43 +62,30 @@ class ReviewStep(Step):
             self._derived(box, derived)
             self._notes(box, plan)
             return
-        n = (len(plan.config) + len(plan.packages) + len(plan.files) + len(plan.jobs) + (1 if plan.server else 0)
-             + (1 if plan.web else 0) + (1 if plan.upgrade else 0))
-        box.mount(Static(Text(summary(n), style="bold"), classes="summary"))
+        box.mount(Static(Text(summary(len(plan.changes)), style="bold"), classes="summary"))
         self._derived(box, derived)
-        if plan.upgrade:
-            box.mount(Label("OMERO.web version", classes="group"))
-            box.mount(Static("\n".join(plan.upgrade.lines()), classes="items"))
-        if plan.config:
-            box.mount(Label(f"OMERO config ({len(plan.config)})", classes="group"))
+        for title, changes in plan.groups():
+            box.mount(Label(f"{title} ({len(changes)})" if changes[0].values() else title, classes="group"))
             text = Text()
-            for c in plan.config:
-                text.append(f"{c.action} ", style="bold")
-                text.append(c.key + "\n", style="bold")
-                text.append(f"  - {c.old_text}\n", style="red")
-                text.append(f"  + {c.new_text}\n", style="green")
-            text.rstrip()
-            box.mount(Static(text, classes="items"))
-        if plan.packages:
-            box.mount(Label("Packages in the OMERO.web environment", classes="group"))
-            box.mount(Static("\n".join(p.describe() for p in plan.packages), classes="items"))
-        if plan.files:
-
-            box.mount(Label("Files", classes="group"))
-            for f in plan.files:
-                box.mount(Collapsible(Static(Syntax(f.diff() or "(no difference)", "diff", theme="ansi_dark",
-                                                    word_wrap=True), classes="diff"),
-                                      title=f.describe(), collapsed=True))
-        if plan.jobs:
-            box.mount(Label("Scheduled jobs", classes="group"))
-            box.mount(Static("\n".join(j.describe() for j in plan.jobs), classes="items"))
-        if plan.server:
-            box.mount(Label("Web server", classes="group"))
-            box.mount(Static(plan.server.describe(), classes="items"))
-        if plan.web:
-            box.mount(Label("OMERO.web", classes="group"))
-            box.mount(Static("\n".join([plan.web.describe(), *(f"  restart because {r}" for r in plan.web.reasons)]),
-                             classes="items"))
+            for c in changes:
+                if c.diff():  # a file: its difference, folded
+                    if text:
+                        text.rstrip()
+                        box.mount(Static(text, classes="items"))
+                        text = Text()
+                    box.mount(Collapsible(Static(Syntax(c.diff(), "diff", theme="ansi_dark", word_wrap=True),
+                                                 classes="diff"), title=c.title(), collapsed=True))
+                    continue
+                values = c.values()
+                text.append(c.title() + "\n", style="bold" if values else "")
+                if values:
+                    text.append(f"  - {values[0]}\n", style="red")
+                    text.append(f"  + {values[1]}\n", style="green")
+                for d in c.details():
+                    text.append(f"  {d}\n")
+            if text:
+                text.rstrip()
+                box.mount(Static(text, classes="items"))
         self._notes(box, plan)
 
     def _derived(self, box: Vertical, derived: list[str] | None) -> None:

@@ -1,26 +1,28 @@
-"""Web-server files and scheduled jobs: planned as differences, applied safely.
+"""Web-server files (and Debian's sites-enabled links): written atomically, checked by the server, reloaded.
 
-``plan_files`` compares the files the answers ask for (``sitefiles``) with what is on disk,
-and the clearsessions line (``cron``) with the OMERO.web user's crontab; equal gives nothing.
-``apply_files`` writes atomically, keeps the previous version as a backup, runs the server's
-own check, restores every file it wrote when a check fails, and reloads a running server only
-after the checks passed. What this process may not write (not root, or Windows files made on
-Unix) goes to a staging directory, with the exact commands an administrator runs.
+``apply_files`` writes each file through safefs (no link followed, random O_EXCL temporary name), runs the
+server's own check, restores every file it wrote when a check fails, and reloads a running server only after
+the checks passed, all under the host-wide lock (the system server's directories and reload are the host's).
+What this process may not write (not root, or Windows files made on Unix) goes to a staging directory, with
+the exact commands an administrator runs. The run's backup holds the previous versions; a failed run
+restores them, and the system web servers are reloaded with them (``undo``).
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 from omerowizard.features.web_server import site as sitefiles
+from omerowizard.model.change import Kind, Run
 from omerowizard.model.errors import ApplyError, WizardError
-from omerowizard.plan.changes import FileChange
-from omerowizard.plan.plan import Plan
+from omerowizard.model.secrets import mask_secrets
 from omerowizard.state.probe import staging_dir, staging_path
-from omerowizard.system import crontab as cron
 from omerowizard.system import hostlock, platforms, safefs
 from omerowizard.system import webservers as servercheck
 from omerowizard.system.deployments import Deployment
@@ -64,11 +66,45 @@ class _Written:
         say("restored the previous files")
 
 
-def apply_files(plan: Plan, say: Say, log: CommandLog | None = None) -> None:
+STEP = "write web-server files"
+
+
+def apply(changes: Sequence[FileChange], run: Run) -> None:
+    with run.step(STEP):
+        apply_files(run.plan, lambda line: run.say(STEP, line), run.omero.log, changes)
+
+
+def backup_paths(changes: Sequence[FileChange], plan: Any) -> list[str]:
+    out = []
+    for f in changes:
+        if not f.staged:
+            out.append(f.path)
+            if f.link:
+                out.append(f.link)
+    return out
+
+
+def undo(changes: Sequence[FileChange], run: Run) -> None:
+    """After the backup put the files back: a system nginx or Apache reloaded with the new ones serves the
+    restored ones again."""
+    kinds = {f.check for f in changes if f.system and f.check in {"nginx", "apache"}}
+    for kind in sorted(kinds):
+        result = servercheck.reload_system(kind)
+        if result is not None:
+            run.say("restore", f"{result.what}: {'done' if result.ok else result.output}")
+
+
+KIND = Kind("files", "Files", order=40, shown=40, steps=lambda changes: [STEP], apply=apply,
+            backup_paths=backup_paths, undo=undo)
+
+
+def apply_files(plan: Any, say: Say, log: CommandLog | None = None,
+                files: Sequence[FileChange] | None = None) -> None:
     log = log or CommandLog()
     a = plan.answers
-    direct = [f for f in plan.files if not f.staged]
-    staged = [f for f in plan.files if f.staged]
+    files = plan.files if files is None else files
+    direct = [f for f in files if not f.staged]
+    staged = [f for f in files if f.staged]
     written = _Written()
     # the system web server's directories, its check and reload, Debian's default site link and the systemd units
     # are the host's, shared by every deployment: written, checked and reloaded by one run at a time
@@ -136,7 +172,7 @@ def _write_one(f: FileChange, omerodir: str, written: _Written, say: Say, log: C
         written.undo.append(undo_link)
 
 
-def _check_all(plan: Plan, files: list[FileChange], say: Say) -> None:
+def _check_all(plan: Any, files: list[FileChange], say: Say) -> None:
     a = plan.answers
     for f in files:
         if f.new is None or f.check is None:
@@ -168,7 +204,7 @@ def _check_all(plan: Plan, files: list[FileChange], say: Say) -> None:
                 raise ApplyError(f"{r.what} failed, so the previous files were restored:\n{r.output}")
 
 
-def _reload(plan: Plan, files: list[FileChange], say: Say, log: CommandLog) -> None:
+def _reload(plan: Any, files: list[FileChange], say: Say, log: CommandLog) -> None:
     a = plan.answers
     kinds = {f.check for f in files if f.system and f.check in {"nginx", "apache"}}
     for kind in sorted(kinds):
@@ -208,7 +244,7 @@ def _update_record(dep: Deployment, files: list[FileChange]) -> None:
     dep.save_record(data)
 
 
-def admin_commands(plan: Plan, files: list[FileChange]) -> list[str]:
+def admin_commands(plan: Any, files: list[FileChange]) -> list[str]:
     """The exact commands an administrator runs to install the staged files."""
     out: list[str] = []
     windows = plan.answers.platform == "windows"
@@ -240,7 +276,7 @@ def admin_commands(plan: Plan, files: list[FileChange]) -> list[str]:
     return out
 
 
-def _stage(plan: Plan, files: list[FileChange], say: Say, log: CommandLog | None = None) -> None:
+def _stage(plan: Any, files: list[FileChange], say: Say, log: CommandLog | None = None) -> None:
     log = log or CommandLog()
     for f in files:
         if f.new is None:
@@ -258,15 +294,69 @@ def _stage(plan: Plan, files: list[FileChange], say: Say, log: CommandLog | None
         say(f"  {c}")
 
 
-# ---------------------------------------------------------------------------- applying jobs
-def apply_jobs(plan: Plan, say: Say, log: CommandLog | None = None) -> None:
-    log = log or CommandLog()
-    a = plan.answers
-    for job in plan.jobs:
-        if job.staged:
-            say(f"cannot edit the crontab of {job.user}. As root, run `crontab -u {job.user} -e` and "
-                + (f"add this line:\n  {job.new}" if job.new else f"remove the line ending with {cron.marker(a.omero.omerodir)}"))
-            continue
-        cron.set_job(job.user, a.omero.omerodir, job.new)
-        log.crontab(job.user, job.new)
-        say(f"crontab of {job.user}: " + (f"{job.new}" if job.new else "clearsessions line removed"))
+@dataclass(frozen=True)
+class FileChange:
+    """Write (or remove, when ``new`` is None) one file, checked by ``check`` before it counts."""
+
+    path: str
+    old: str | None
+    new: str | None
+    why: str
+    mode: int = 0o644
+    link: str | None = None  # a symlink to create pointing at path (Debian sites-enabled)
+    staged: bool = False  # written to the staging directory for an administrator to install
+    encoding: str = "utf-8"
+    check: str | None = None  # the server check that proves it: nginx | apache | nginx-development | systemd
+    system: bool = False  # part of the system server's configuration: checked whole, reloaded when running
+    commands: tuple[str, ...] = ()  # what an administrator runs after installing it (IIS, Task Scheduler)
+    owner: str | None = None  # new directories and the file belong to this user (files inside OMERODIR)
+    modules: tuple[str, ...] = ()  # Apache modules the file needs
+    adopted: bool = False  # the file exists but no run of this deployment wrote it
+    link_only: bool = False  # path is a link (a site enabled in sites-enabled, ``old`` its target): only the link
+    #                          is removed, and the backup and undo put the same link back
+
+    kind: ClassVar[Kind] = KIND
+
+    def title(self) -> str:
+        return self.describe()
+
+    def details(self) -> tuple[str, ...]:
+        return ()
+
+    def values(self) -> None:
+        return None
+
+    @property
+    def action(self) -> str:
+        if self.link_only:
+            return "disable"
+        if self.new is None:
+            return "remove"
+        return "create" if self.old is None else ("link" if self.old == self.new else "update")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "action": self.action, "describe": self.describe(), "why": self.why,
+                "staged": self.staged, "link": self.link, "before": _masked(self.old), "after": _masked(self.new),
+                "diff": mask_secrets(self.diff())}
+
+    def describe(self) -> str:
+        if self.link_only:
+            return f"disable {self.path}: remove its link to {self.old}, the file stays ({self.why})"
+        verb = "remove" if self.new is None else ("create" if self.old is None else "update")
+        if self.new is not None and self.old == self.new:
+            verb = "link"
+        if self.adopted:
+            return f"replace {self.path}, a file omerowizard did not write (kept in the backup) ({self.why})"
+        staged = " [staged for an administrator]" if self.staged else ""
+        return f"{verb} {self.path} ({self.why}){staged}"
+
+    def diff(self) -> str:
+        if self.link_only:
+            return f"--- {self.path} (now: a link to {self.old})\n+++ {self.path} (planned: no link)\n"
+        return "".join(difflib.unified_diff((self.old or "").splitlines(True), (self.new or "").splitlines(True),
+                                            fromfile=f"{self.path} (now)", tofile=f"{self.path} (planned)"))
+
+
+def _masked(text: str | None) -> str | None:
+    return None if text is None else mask_secrets(text)
+
