@@ -85,6 +85,25 @@ TEXT_KEYS: dict[str, tuple[str, dict[str, str]]] = {
     "extra_config.omero.web.login_logo": ("/static/logo.png", {}),
     "apps.mapr_config": ("gene, phenotype", {"apps.enabled": "[mapr]"}),
     "apps.find_links": ("/srv/wheels", {}),
+    "omero.web_version": ("5.33.2", {}),
+    "apps.enabled[0]": ("figure", {}),
+    "apps.versions.figure": ("==8.0.1", {"apps.enabled": "[figure]"}),
+    "apps.custom[0].requirement": ("omero-gallery", {"apps.custom[0].app": "omero_gallery"}),
+    "apps.custom[0].app": ("omero_gallery", {"apps.custom[0].requirement": "omero-gallery"}),
+    "apps.custom[0].open_with": ('["gallery", "gallery_index", {"supported_objects": ["images"]}]',
+                                 {"apps.custom[0].requirement": "omero-gallery", "apps.custom[0].app": "omero_gallery"}),
+    "apps.custom[0].top_links": ('["Gallery", "gallery_index", {"title": "Gallery"}]',
+                                 {"apps.custom[0].requirement": "omero-gallery", "apps.custom[0].app": "omero_gallery"}),
+    "servers[0].host": ("omero.example.org", {"servers[0].port": "4064"}),
+    "servers[0].name": ("Main", {"servers[0].host": "omero.example.org"}),
+    "public.user": ("public", {"public.enabled": "true", "public.password": "secret-pw"}),
+    "public.password": ("secret-pw", {"public.enabled": "true", "public.user": "public"}),
+    "public.url_filter": ("^/webclient", {"public.enabled": "true", "public.user": "public",
+                                          "public.password": "secret-pw"}),
+    "public.server": ("Main", {"public.enabled": "true", "public.user": "public", "public.password": "secret-pw",
+                               "servers": "[{host: omero.example.org, name: Main}]"}),
+    "nodes.members[0].host": ("10.0.0.1", {"nodes.secret_key": "shared-secret-key-of-the-nodes-0123456789abcdefghij"}),
+    "nodes.secret_key": ("shared-secret-key-of-the-nodes-0123456789abcdefghij", {"nodes.members": "[{host: 10.0.0.1}]"}),
 }
 
 
@@ -115,6 +134,7 @@ MUTATIONS = {
     "backslash": lambda v: v + "\\",
     "lookalike": _lookalike,
     "huge": lambda v: v + "x" * 5000,
+    "jinja": lambda v: v[:1] + "{{ lookup('pipe', 'id') }}" + v[1:],
 }
 # what is a legitimate config value, or a legitimate Windows path, is not a mutation for that key
 ACCEPTED = {
@@ -129,7 +149,7 @@ def per_key(venv: str, omerodir: str, site: str, every: int = 1) -> list[Entry]:
     fill = {"venv": venv, "omerodir": omerodir, "site": site}
     out = []
     for k, (key, (good, context)) in enumerate(TEXT_KEYS.items()):
-        good = good.format(**fill)
+        good = good.format(**fill) if good.startswith("{") else good
         for m, (name, mutate) in enumerate(MUTATIONS.items()):
             if name in ACCEPTED.get(key, set()) or (k + m) % every:
                 continue
@@ -137,16 +157,25 @@ def per_key(venv: str, omerodir: str, site: str, every: int = 1) -> list[Entry]:
             tree: dict = {}
             if context.get("platform") != "windows":  # the deployment under test (its own entries override it)
                 tree["omero"] = {"user": "omero-web", "venv": venv, "omerodir": omerodir}
-            base = key.split("[")[0]
-            text = f"[{q(value)}]" if key.endswith("[0]") else q(value)
-            if key.startswith("extra_config."):
-                tree["extra_config"] = {key[len("extra_config."):]: text}
-            else:
-                _put(tree, base, text)
-            for ck, cv in context.items():
-                _put(tree, ck, cv)
+            items: dict[str, dict[str, str]] = {}  # a list of one mapping (servers[0].host): its fields
+            for ck, cv in {**context, key: None}.items():
+                text = q(value) if cv is None else cv
+                if "[0]." in ck:
+                    lst, fld = ck.split("[0].")
+                    items.setdefault(lst, {})[fld] = text
+                elif ck.endswith("[0]"):
+                    _put(tree, ck[:-3], f"[{text}]")
+                elif ck.startswith("extra_config."):
+                    tree.setdefault("extra_config", {})[ck[len("extra_config."):]] = text
+                else:
+                    _put(tree, ck, text)
+            for lst, fields in items.items():
+                _put(tree, lst, "[{" + ", ".join(f"{f}: {t}" for f, t in fields.items()) + "}]")
             lines, where = _emit(tree)
-            line = where[base] if not key.startswith("extra_config.") else where["extra_config." + key[13:]]
+            if key.startswith("extra_config."):
+                line = where["extra_config." + key[13:]]
+            else:
+                line = where[key.split("[")[0]]
             out.append(Entry(f"{key}-{name}", ("\n".join(lines) + "\n").encode(), key, line))
     return out
 
