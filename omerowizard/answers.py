@@ -181,6 +181,7 @@ def json_schema() -> dict[str, Any]:
 # ---------------------------------------------------------------------------- reading YAML with lines
 MAX_DEPTH = 20  # the answers nest 4 deep; extra_config values a few more
 MAX_ALIASES = 100
+MAX_DIGITS = 100  # far above any answer's range, far below the 4300 digits Python reads into an int
 MAX_NODES = 100_000  # values after every alias is expanded (a 478-byte alias bomb expands to 10^9)
 CORE_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
 COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
@@ -338,6 +339,11 @@ class _Reader:
         them rather than let a port of 1:20 become 80. Plain decimal numbers only."""
         if node.tag == "tag:yaml.org,2002:int":
             ok = re.fullmatch(r"[-+]?(0|[1-9][0-9]*)", node.value)
+            if ok and len(node.value) > MAX_DIGITS:  # Python refuses to read more than 4300 digits: a traceback
+                self.problems.append(Problem(where or "(file)", f"is a number of {len(node.value)} digits",
+                                             self.source, node.start_mark.line + 1,
+                                             allowed=f"a number of at most {MAX_DIGITS} digits"))
+                return False
         elif node.tag == "tag:yaml.org,2002:float":
             ok = re.fullmatch(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", node.value)
         else:

@@ -331,6 +331,7 @@ def venv_problems(venv: Path) -> list[str]:
             entries = sorted(os.scandir(sp), key=lambda e: e.name)
         except OSError:
             continue
+        changeable = []
         for e in entries:  # a .pth runs at start; a package there is imported
             try:
                 st = e.stat(follow_symlinks=False)
@@ -338,7 +339,10 @@ def venv_problems(venv: Path) -> list[str]:
                 continue
             why = _who(st, e.is_dir(follow_symlinks=False))
             if why:
-                problems.append(f"{e.path} {why}")
+                changeable.append(f"{e.path} {why}")
+        pth = [c for c in changeable if ".pth " in c]
+        rest = [c for c in changeable if ".pth " not in c]
+        problems += pth + rest[:3] + ([f"and {len(rest) - 3} more entries of {sp}"] if len(rest) > 3 else [])
     return problems
 
 
@@ -421,9 +425,11 @@ class Violation:
     path: str
     reasons: list[str]
     chain: str  # the programs from the command down to this process
+    count: int = 1  # how many calls of this kind (the path is the first one's)
 
     def __str__(self) -> str:
-        return f"[{self.run}] pid {self.pid} {self.what} {self.path}\n      via {self.chain}\n" + \
+        times = f" (and {self.count - 1} more like it)" if self.count > 1 else ""
+        return f"[{self.run}] pid {self.pid} {self.what} {self.path}{times}\n      via {self.chain}\n" + \
             "".join(f"      - {r}\n" for r in self.reasons)
 
 
@@ -439,13 +445,14 @@ class RunReport:
     user_execs: Counter = field(default_factory=Counter)  # "user: program" -> count
     root_opens_in_user_dirs: Counter = field(default_factory=Counter)  # path -> count (all flagged or not)
     violations: list[Violation] = field(default_factory=list)
+    note: str = ""  # what a command that had to be killed was doing
 
     def summary(self) -> str:
         head = (f"{self.label}: exit {self.returncode} in {self.seconds:.1f}s; {self.processes} processes, "
                 f"{self.root_processes} as root; {sum(self.root_execs.values())} execs by root "
                 f"({', '.join(f'{k} x{v}' for k, v in sorted(self.root_execs.items()))}); "
                 f"{sum(self.user_execs.values())} by other users; {len(self.violations)} violations")
-        return head + "".join(f"\n  {v}" for v in self.violations)
+        return head + (f"\n  {self.note}" if self.note else "") + "".join(f"\n  {v}" for v in self.violations)
 
 
 def _program(path: str) -> str:
@@ -502,12 +509,24 @@ def analyse(label: str, argv: list[str], returncode: int, seconds: float, text: 
                     flags = c.args[2] if c.name in ("openat", "openat2") else c.args[1] if len(c.args) > 1 else ""
                     report.violations.append(Violation(label, p.pid, "open", f"{full} ({flags})", problems,
                                                        chain(p.pid)))
-    # one line per distinct problem: the same open repeated by one program is one violation
+    # one violation per code path: the same kind of open (every METADATA of an environment, say) by one
+    # program is one violation, counted, with the first path as its example
     unique: dict[tuple, Violation] = {}
     for v in report.violations:
-        unique.setdefault((v.what, v.path, tuple(v.reasons), v.chain.split(" < ")[0]), v)
+        key = (v.what, _pattern(v.path), tuple(_pattern(r) for r in v.reasons), v.chain.split(" < ")[0])
+        if key in unique:
+            unique[key].count += 1
+        else:
+            unique[key] = v
     report.violations = list(unique.values())
     return report
+
+
+def _pattern(text: str) -> str:
+    """A path with what varies between the files one code path reads (a distribution's name and version, a
+    number) replaced by *."""
+    text = re.sub(r"[^/\s]+\.(dist-info|egg-info)", r"*.\1", text)
+    return re.sub(r"\d+", "N", text)
 
 
 # ----------------------------------------------------------------------------- the audit of many runs
@@ -536,9 +555,11 @@ class Audit:
             tracer = subprocess.Popen([*strace_argv(log), *argv], env=env, cwd=str(cwd), stdout=fo, stderr=fe,
                                       stdin=subprocess.DEVNULL)
         self.tracers.append(tracer)
-        returncode = _wait_for_command(tracer, log, timeout)
+        note: list[str] = []
+        returncode = _wait_for_command(tracer, log, timeout, note)
         seconds = time.monotonic() - start
         report = analyse(label, argv, returncode, seconds, log.read_text(errors="replace"))
+        report.note = "\n  ".join(note)
         self.runs.append(report)
         (self.workdir / "strace-audit-report.txt").write_text(self.text())
         proc = subprocess.CompletedProcess(argv, returncode, out.read_text(errors="replace"),
@@ -573,7 +594,30 @@ class Audit:
 _EXIT = re.compile(r"^(\d+) \+\+\+ (?:exited with (\d+)|killed by (SIG\w+))")
 
 
-def _wait_for_command(tracer: subprocess.Popen, log: Path, timeout: float) -> int:
+def _stuck(pid: int) -> str:
+    """What a process (and its children) is waiting in, for the report of a run that had to be killed."""
+    out = []
+    for p in [pid, *_children(pid)]:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            wchan = Path(f"/proc/{p}/wchan").read_text()
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:150]
+        except OSError:
+            continue
+        state = re.search(r"^State:\s*(.*)$", status, re.M)
+        out.append(f"pid {p} ({cmd}): {state.group(1) if state else '?'}, waiting in {wchan or '-'}")
+    return "; ".join(out)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        kids = [int(k) for k in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return [k for kid in kids for k in (kid, *_children(kid))]
+
+
+def _wait_for_command(tracer: subprocess.Popen, log: Path, timeout: float, note: list[str]) -> int:
     """The exit status of the command strace runs (its first process), once it has exited; on a timeout
     the command is killed and -9 returned."""
     deadline = time.monotonic() + timeout
@@ -603,6 +647,7 @@ def _wait_for_command(tracer: subprocess.Popen, log: Path, timeout: float) -> in
         if time.monotonic() > deadline:
             if killed:
                 return -signal.SIGKILL.value
+            note.append(f"killed after {timeout:.0f}s: " + (_stuck(first) if first else "nothing started"))
             if first is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(first, signal.SIGKILL)
@@ -611,3 +656,10 @@ def _wait_for_command(tracer: subprocess.Popen, log: Path, timeout: float) -> in
             killed = True
             deadline = time.monotonic() + 30  # for the kill to show in the trace
         time.sleep(0.05)
+
+
+if __name__ == "__main__":  # python -m tests.strace_audit LOG...: the audit of traces kept from earlier runs
+    import sys
+
+    for name in sys.argv[1:]:
+        print(analyse(Path(name).name, [], 0, 0.0, Path(name).read_text(errors="replace")).summary())
