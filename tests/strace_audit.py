@@ -513,7 +513,7 @@ def analyse(label: str, argv: list[str], returncode: int, seconds: float, text: 
     # program is one violation, counted, with the first path as its example
     unique: dict[tuple, Violation] = {}
     for v in report.violations:
-        key = (v.what, _pattern(v.path), tuple(_pattern(r) for r in v.reasons), v.chain.split(" < ")[0])
+        key = (v.what, pattern(v.path), tuple(pattern(r) for r in v.reasons), v.chain.split(" < ")[0])
         if key in unique:
             unique[key].count += 1
         else:
@@ -522,7 +522,7 @@ def analyse(label: str, argv: list[str], returncode: int, seconds: float, text: 
     return report
 
 
-def _pattern(text: str) -> str:
+def pattern(text: str) -> str:
     """A path with what varies between the files one code path reads (a distribution's name and version, a
     number) replaced by *."""
     text = re.sub(r"[^/\s]+\.(dist-info|egg-info)", r"*.\1", text)

@@ -12,24 +12,25 @@ of the module (pytest -s shows it)."""
 
 from __future__ import annotations
 
+import io
 import os
 import pwd
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from omerowizard.probe import packages as installed
 from tests import ansible_parts, parts
-from tests.e2e.conftest import APPS_VENV, E2E_ROOT, USER, VENV, WHEEL_CACHE
+from tests.e2e.conftest import E2E_ROOT, USER, VENV, WHEEL_CACHE
 from tests.e2e.test_ansible import ansible_bin  # noqa: F401  (the session's ansible-core)
 from tests.e2e.test_upgrade import OLD, UPGRADE_VENV, newest  # noqa: F401  (the older environment)
-from tests.strace_audit import Audit
+from tests.strace_audit import Audit, pattern
 
 USER_VENV = E2E_ROOT / "venv-user-owned"  # an environment the OMERO.web user made and owns, as its docs allow
 LIGHT = {"application_server": {"workers": 1}, "sessions": {"clearsessions": "off"}}
@@ -89,6 +90,20 @@ def user_venv(omero_install) -> Path:
     return USER_VENV
 
 
+def sdist(directory: Path, name: str, version: str) -> Path:
+    """A source distribution that builds (a setup.py that only declares the package)."""
+    path = directory / f"{name}-{version}.tar.gz"
+    files = {"setup.py": f"from setuptools import setup\nsetup(name={name!r}, version={version!r}, py_modules=[])\n",
+             "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"}
+    with tarfile.open(path, "w:gz") as tar:
+        for rel, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{name}-{version}/{rel}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
 def answers(d, venv: Path = VENV, **extra) -> dict:
     site = {"kind": "nginx", "config_path": str(d.workdir / "site" / "omero-web.conf"), "port": parts.free_port()}
     return {"omero": {"venv": str(venv)}, **LIGHT, "web_server": site, **extra}
@@ -140,15 +155,18 @@ def test_web_apps_installed_and_removed(audit, deployment, apps_venv, tmp_path):
     wizard(audit, d, "apply --dry-run (a web app)", "apply", "--dry-run", str(on), timeout=900)
     wizard(audit, d, "apply (a web app installed)", "apply", str(on), timeout=900)
     assert name in installed(apps_venv)
-    off = d.answers_file({**base, "apps": {"enabled": []}}, name="off.yml")
+    off = d.answers_file({**base, "apps": {"enabled": [], "uninstall_removed": True}}, name="off.yml")
     wizard(audit, d, "apply (the web app removed)", "apply", str(off), timeout=900)
     assert name not in installed(apps_venv)
 
-    # wheels in a directory the OMERO.web user owns: nothing there is opened by root, the dry run included
+    # packages in a directory the OMERO.web user owns (a newer fpbioimage as an sdist): nothing there is
+    # opened by root, the dry run included
     wheels = tmp_path / "wheels"
     wheels.mkdir()
+    sdist(wheels, "omero_fpbioimage", "99.0")
     pw = pwd.getpwnam(USER)
-    os.chown(wheels, pw.pw_uid, pw.pw_gid)
+    for p in (wheels, *wheels.iterdir()):
+        os.chown(p, pw.pw_uid, pw.pw_gid)
     links = d.answers_file({**base, "apps": {"enabled": ["fpbioimage"], "find_links": str(wheels)}}, name="links.yml")
     wizard(audit, d, "apply --dry-run (find_links the user owns)", "apply", "--dry-run", str(links), expect=None,
            timeout=900)
@@ -174,13 +192,17 @@ def test_playbook_and_the_ansible_playbook_it_recommends(audit, deployment, ansi
     as_user("sh", "-c", f"printf '#!/bin/sh\\nid > {marker}\\n' > {evil} && chmod 755 {evil}")
     applied = d.cli("apply", str(d.answers_file(answers(d, start=False))))
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    d.omero("config", "set", "omero.web.login_logo", "/static/{{ lookup('pipe', '" + str(evil) + "') }}.png")
+    for key, value in (("omero.web.public.enabled", "true"), ("omero.web.public.user", "public"),
+                       ("omero.web.public.password", "public-pw"),
+                       ("omero.web.public.url_filter", "^/webclient|{{ lookup('pipe', '" + str(evil) + "') }}"),
+                       ("omero.web.login_logo", "/static/{{ lookup('pipe', '" + str(evil) + "') }}.png")):
+        d.omero("config", "set", key, value)
     skel = tmp_path / "skeleton"
     proc, _ = wizard(audit, d, "playbook", "playbook", "--omerodir", str(d.omerodir), "--output", str(skel),
                      "--host", "localhost")
-    commands = re.findall(r"^\s*(ansible-playbook [^\n]*)$", proc.stdout, re.M)
-    assert commands, proc.stdout
-    argv = [str(ansible_bin / "ansible-playbook"), *commands[0].split()[1:],
+    first = re.search(r"&& (ansible-playbook [^&\n]*?) &&", proc.stdout)  # the check it recommends first
+    assert first, proc.stdout
+    argv = [str(ansible_bin / "ansible-playbook"), *first.group(1).split()[1:],
             "-e", f"omerowizard_python={sys.executable}"]
     env = ansible_parts.ansible_env(tmp_path, skel / "collections")
     env.pop("ANSIBLE_COLLECTIONS_PATH")
@@ -188,3 +210,76 @@ def test_playbook_and_the_ansible_playbook_it_recommends(audit, deployment, ansi
                         env={**env, "OMEROWIZARD_HOME": str(d.home)}, cwd=skel, timeout=600)
     assert not marker.exists(), "a value read from config.xml ran as root in Ansible"
     clean(audit, since)
+
+
+# ----------------------------------------------------------------------------- planted links and FIFOs
+def test_a_link_or_fifo_planted_at_any_path_root_reads_leaks_nothing_and_hangs_nothing(audit, deployment, user_venv,
+                                                                                     tmp_path):
+    """The paths root reads in the OMERO.web user's directories, as the audit saw them (one per code path:
+    config.xml, var/django.pid, var/log/OMEROweb.log, a METADATA of the environment, ...), each replaced in
+    turn by a link to a root-only file and by a FIFO, by that user; the run that read it is run again: it
+    ends within its time, and the root-only file's content is nowhere in its output or omerowizard's files."""
+    d, since = deployment, len(audit.runs)
+    secret = tmp_path / "root-only"
+    token = "ROOT-ONLY-" + os.urandom(8).hex()
+    secret.write_text(f"{token}\n" * 50)
+    secret.chmod(0o600)
+    started = d.answers_file(answers(d, user_venv, prefix="/a"), name="a.yml")
+    wizard(audit, d, "apply (to plant in)", "apply", str(started))
+    dry = d.answers_file(answers(d, user_venv, prefix="/b"), name="b.yml")
+    wizard(audit, d, "apply --dry-run (to plant in)", "apply", "--dry-run", str(dry))
+    # what each run read in a directory another user controls: one file per code path
+    reads: dict[str, tuple[str, Path]] = {}
+    for report, argv in ((audit.runs[since + 1], ["apply", "--dry-run"]), (audit.runs[since], ["apply"])):
+        for path in sorted(report.root_opens_in_user_dirs):
+            p = Path(path)
+            if p.is_file() and not p.is_symlink():
+                reads.setdefault(pattern(path), (" ".join(argv), p))
+    kinds = {k: p for k, (_, p) in reads.items()}
+    assert any(p.name == "config.xml" for p in kinds.values()), sorted(kinds)
+    assert any(p.name == "METADATA" for p in kinds.values()), sorted(kinds)
+    failures, ran = [], 0
+    for kind, (command, path) in sorted(reads.items()):
+        for plant in ("link", "fifo"):
+            aside = path.with_name(path.name + ".planted-aside")
+            os.rename(path, aside)
+            try:
+                if plant == "link":
+                    as_user("ln", "-s", str(secret), str(path))
+                else:
+                    as_user("mkfifo", str(path))
+                ran += 1
+                # an apply must change something to read what a start reads: the prefix alternates
+                f = d.answers_file(answers(d, user_venv, prefix=f"/p{ran}"), name=f"planted-{ran}.yml")
+                args = command.split() + [str(f)]
+                limit = 60 if "--dry-run" in args else 120
+                rc, out, seconds = _run_bounded(d, args, timeout=limit)
+                leaked = [str(q) for q in d.home.rglob("*") if q.is_file() and token in q.read_text(errors="replace")]
+                if rc is None or token in out or leaked:
+                    failures.append(f"{plant} at {path} ({kind}), `omerowizard {' '.join(command.split())}`: "
+                                    + (f"did not end in {limit} s" if rc is None else f"exit {rc} in {seconds:.0f}s")
+                                    + (", printed the root-only file" if token in out else "")
+                                    + (f", copied it into {leaked}" if leaked else ""))
+            finally:
+                if path.is_symlink() or path.exists():
+                    path.unlink()
+                os.rename(aside, path)
+    print(f"\nplanted a link and a FIFO at each of {len(reads)} paths root reads: "
+          + ", ".join(f"{p} ({c})" for c, p in sorted(reads.values())))
+    assert ran >= 6
+    assert not failures, f"{len(failures)} of {ran} planted runs:\n" + "\n".join(failures)
+
+
+def _run_bounded(d, args: list[str], timeout: float) -> tuple[int | None, str, float]:
+    """``omerowizard ARGS`` with a time limit; on the limit, it and every omero of the deployment are ended."""
+    start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "omerowizard", *args], env=d.env(), cwd=str(d.workdir),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, out, time.monotonic() - start
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        subprocess.run(["pkill", "-KILL", "-f", f"OMERODIR={d.omerodir}"], check=False)
+        out, _ = proc.communicate()
+        return None, out, time.monotonic() - start
