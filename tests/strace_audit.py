@@ -591,7 +591,7 @@ class Audit:
         return "\n".join(lines) + "\n"
 
 
-_EXIT = re.compile(r"^(\d+) \+\+\+ (?:exited with (\d+)|killed by (SIG\w+))")
+_EXIT = re.compile(r"^(\d+)\s+\+\+\+ (?:exited with (\d+)|killed by (SIG\w+))")
 
 
 def _stuck(pid: int) -> str:
@@ -637,7 +637,7 @@ def _wait_for_command(tracer: subprocess.Popen, log: Path, timeout: float, note:
         partial = lines.pop()
         for raw in lines:
             line = raw.decode("ascii", "replace")
-            if first is None and (m := re.match(r"^(\d+) ", line)):
+            if first is None and (m := re.match(r"^(\d+)\s", line)):  # strace pads the pid to 5 columns
                 first = int(m.group(1))
             m = _EXIT.match(line)
             if m and int(m.group(1)) == first:

@@ -118,9 +118,13 @@ def test_apply_its_dry_run_and_rollback(audit, deployment):
     second = d.answers_file(answers(d, prefix="/two", sessions={"clearsessions": "daily"}), name="two.yml")
     wizard(audit, d, "apply --dry-run --json (reconfigure)", "apply", "--dry-run", "--json", str(second))
     wizard(audit, d, "apply (reconfigure: restart)", "apply", str(second))
+    third = d.answers_file(answers(d, prefix="/two", sessions={"clearsessions": "daily", "cookie_age": 7200}),
+                           name="three.yml")
+    proc, _ = wizard(audit, d, "apply (reconfigure: graceful reload)", "apply", str(third))
+    assert "reload OMERO.web" in proc.stdout, proc.stdout
     wizard(audit, d, "rollback --dry-run", "rollback", "--dry-run")
     wizard(audit, d, "rollback", "rollback")
-    assert parts.http_get(d.login_url("/one")).status == 200
+    assert parts.http_get(d.login_url("/two")).status == 200  # as before the reload
     clean(audit, since)
 
 

@@ -167,3 +167,16 @@ def test_a_real_trace_of_runuser_is_read(tmp_path):
     assert dict(report.root_execs) == {"runuser": 1}, report.summary()
     assert dict(report.user_execs) == {"nobody: env": 1, "nobody: true": 1}, report.summary()
     assert stat.S_ISREG(os.stat(tmp_path / "strace-audit-report.txt").st_mode)
+
+
+def test_the_end_of_the_command_is_seen_whatever_the_width_of_its_pid(tmp_path):
+    """strace pads pids to five columns: '2830  +++ exited with 0 +++' ends the command 2830."""
+    log = tmp_path / "log"
+    log.write_text(f"2830  execve({q('/usr/bin/true')}, [{q('true')}], 0x1 /* 1 vars */) = 0\n"
+                   "2831  +++ exited with 1 +++\n2830  +++ exited with 3 +++\n")
+    tracer = subprocess.Popen(["sleep", "30"])
+    try:
+        assert sa._wait_for_command(tracer, log, 10, []) == 3
+    finally:
+        tracer.kill()
+        tracer.wait()
