@@ -8,7 +8,6 @@ page, and reports each step as an event.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -19,15 +18,16 @@ import signal
 import threading
 
 from omerowizard import backup as backup_mod
-from omerowizard import children, preflight, safefs, servercheck
+from omerowizard import children, hostlock, preflight, processes, safefs, servercheck
 from omerowizard import probe as probe_mod
 from omerowizard.backup import Backup
 from omerowizard.errors import ApplyError, WizardError
 from omerowizard.lock import DeploymentLock
+from omerowizard.features import apps
 from omerowizard.events import Emit, Finished, Output, StepDone, StepFailed, StepStarted
 from omerowizard.omero import Omero, mask_secrets
 from omerowizard.plan import Plan
-from omerowizard.venv import pip_install
+from omerowizard.venv import pip_install, pip_uninstall
 
 
 def login_url(plan: Plan) -> str:
@@ -52,7 +52,8 @@ def public_url(plan: Plan) -> str:
     return f"http://{ws.server_name}{port}{prefix}"
 
 
-def check_login_page(url: str, timeout: float = 60, proc: subprocess.Popen | None = None) -> tuple[bool, str]:
+def check_login_page(url: str, timeout: float = 60, proc=None) -> tuple[bool, str]:
+    """Wait for ``url`` to answer 200 (``proc``: a started server, whose exit ends the wait)."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -110,9 +111,7 @@ def interrupt_current() -> bool:
     if applier is None:
         return False
     applier.cancel.set()
-    from omerowizard.omero import end_running
-
-    end_running()
+    processes.end_running()
     return True
 
 
@@ -287,13 +286,17 @@ class Applier:
                 self.stop_server(started)
             raise
 
-    def start_server(self) -> str:
-        """Start the system web server the plan says is not running; returns its kind."""
-        from omerowizard import servercheck
+    def start_server(self) -> str | None:
+        """Start the system web server the plan says is not running; returns its kind (None: another run started
+        it meanwhile, so this run must not stop it on a failure). Under the host-wide lock: the server is the host's."""
+        from omerowizard import frontdoor
 
         change = self.plan.server
         assert change is not None
-        with self.step(change.label) as s:
+        with self.step(change.label) as s, hostlock.held(f"the start of the system {change.kind}"):
+            if frontdoor.server_running(change.kind):
+                s.detail = f"{change.kind} runs already (another run started it)"
+                return None
             r = servercheck._run(list(change.argv), " ".join(change.argv))
             self.omero.log.server(r.what, r.ok, r.output)
             if not r.ok:
@@ -306,7 +309,8 @@ class Applier:
         from omerowizard import frontdoor, servercheck
 
         argv = frontdoor.stop_argv(kind)
-        r = servercheck._run(argv, " ".join(argv))
+        with hostlock.held(f"the stop of the system {kind}"):  # the host's: never between another run's check and reload
+            r = servercheck._run(argv, " ".join(argv))
         self.omero.log.server(r.what, r.ok, r.output)
         self.emit(Output("restore", f"{r.what} (it was not running before this run): {'done' if r.ok else r.output}"))
 
@@ -404,41 +408,46 @@ class Applier:
         """The planned packages: the features' in one pip run, then each web app in its own (so a failure names
         the app), then the uninstalls. Before any app is touched the whole environment is recorded in the
         backup: a failure (or `omerowizard rollback`) uninstalls what was added and reinstalls what changed."""
-        from omerowizard.features import apps
-        from omerowizard.venv import pip_uninstall
-
         plan = self.plan
         venv = self.omero.target.venv
         say = lambda line: self.emit(Output("install packages", line))  # noqa: E731
         pinned = apps.pins(plan.state.packages)
-        if any(p.app for p in plan.packages):  # the uninstalls too: their step comes later
+        links = apps.find_links(plan.answers)  # the sources of every pip run of this apply (and of its restore)
+        recorded = any(p.app for p in plan.packages)
+        if recorded:  # the uninstalls too: their step comes later
             assert self.backup is not None
-            self.backup.record_environment(dict(plan.state.packages))
+            self.backup.record_environment(dict(plan.state.packages), links)
+            measured = plan.state.apps_measured
+            self.backup.record_added({apps.distribution(p.requirement) for p in plan.packages
+                                      if p.action == "install" and p.app}
+                                     | set(measured.install if measured is not None else ()))
             say(f"the {len(plan.state.packages)} packages of {venv} recorded in the backup")
         features = [p.requirement for p in plan.packages if p.action == "install" and not p.app]
-        if features:
-            pip_install(venv, [*features, *pinned], on_line=say, log=self.omero.log)
         done = []
-        for p in plan.packages:
-            if p.action == "install" and p.app:
-                say(f"web app {p.app}: pip install {p.requirement}")
-                pip_install(venv, [p.requirement, *pinned], on_line=say, log=self.omero.log,
-                            extra=apps.pip_options(plan.answers))
-                done.append(f"{p.requirement} {p.version}".strip())
+        try:
+            if features:
+                pip_install(venv, [*features, *pinned], on_line=say, log=self.omero.log, find_links=links)
+            for p in plan.packages:
+                if p.action == "install" and p.app:
+                    say(f"web app {p.app}: pip install {p.requirement}")
+                    pip_install(venv, [p.requirement, *pinned], on_line=say, log=self.omero.log, find_links=links)
+                    done.append(f"{p.requirement} {p.version}".strip())
+        finally:
+            if recorded:
+                assert self.backup is not None
+                self.backup.record_added(set(probe_mod.packages(venv)) - set(plan.state.packages))
         return ", ".join([*features, *done])
 
     def uninstall_packages(self) -> None:
         """The packages of removed apps (apps.uninstall_removed), once OMERO.web runs without them: old workers
         that still had the app loaded are gone by then."""
-        from omerowizard.venv import pip_uninstall
-
         removed = [p.requirement for p in self.plan.packages if p.action == "uninstall"]
         if not removed:
             return
         with self.step("uninstall removed apps") as s:
             assert self.backup is not None
             if not self.backup.manifest.environment:
-                self.backup.record_environment(dict(self.plan.state.packages))
+                self.backup.record_environment(dict(self.plan.state.packages), apps.find_links(self.plan.answers))
             pip_uninstall(self.omero.target.venv, removed, log=self.omero.log,
                           on_line=lambda line: self.emit(Output("uninstall removed apps", line)))
             s.detail = ", ".join(removed)
@@ -450,11 +459,14 @@ class Applier:
     def start_web(self) -> None:
         plan = self.plan
         action = plan.web.action  # type: ignore[union-attr]
+        log_check = preflight.check_web_log(self.omero.target)  # again: a FIFO may have appeared since preflight
+        if not log_check.ok:
+            raise ApplyError(log_check.message)
         if action == "reload":
             return self.reload_web()
         name = f"omero web {action}"
         log = self.omero.target.web_log
-        offset = log.stat().st_size if log.exists() else 0
+        offset = safefs.size(str(log))
         development = plan.answers.web_server.kind == "development"
         with self.step(name):
             if development:
@@ -469,7 +481,7 @@ class Applier:
             self._tail_web_log(log, offset, name)
             if not ok:
                 logs = [log] + ([self.dev_log] if self.dev_log else [])
-                shown = "\n".join(f"Last lines of {p}:\n{tail(p)}" for p in logs if p.exists()) or f"(no {log})"
+                shown = "\n".join(f"Last lines of {p}:\n{tail(p)}" for p in logs)
                 raise ApplyError(f"{url} did not answer 200 ({why}).\n{shown}")
             s.detail = f"{url} answers 200"
             self.login_checked = url
@@ -484,11 +496,12 @@ class Applier:
         name = f"{u.verb} OMERO.web"
         with self.step(name) as s:
             previous = {dist: old for dist, old, new in u.versions if old is not None and old != new}
-            self.backup.record_packages(previous)
+            links = apps.find_links(self.plan.answers)
+            self.backup.record_packages(previous, links)
             self.emit(Output(name, "previous versions recorded in the backup: "
                                    + ", ".join(f"{d}=={v}" for d, v in sorted(previous.items()))))
             pip_install(self.omero.target.venv, list(u.requirements),
-                        on_line=lambda line: self.emit(Output(name, line)), log=self.omero.log)
+                        on_line=lambda line: self.emit(Output(name, line)), log=self.omero.log, find_links=links)
             s.detail = f"omero-web {u.old} -> {u.new}"
         if u.clear_sessions:
             with self.step("clear the session store") as s:
@@ -511,7 +524,7 @@ class Applier:
                 result = self.omero.collectstatic(on_line=lambda line: self.emit(Output("collect static files", line)))
                 s.detail = (result.output.strip().splitlines() or [""])[-1]
         log = t.web_log
-        offset = log.stat().st_size if log.exists() else 0
+        offset = safefs.size(str(log))
         url = login_url(plan)
         with self.step("reload OMERO.web") as s:
             master = gunicorn.find_master(t.omerodir, t.user)
@@ -537,24 +550,23 @@ class Applier:
         Its pid file and log live in the deployment's state (root never writes into OMERODIR/var)."""
         if action == "restart":
             stop_development(self.omero.target)
-        argv = self.omero.argv("web", "start")
         dep = self.omero.deployment
-        out = open(dep.dev_log, "ab")
-        self.omero.calls += 1
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd="/")
-        out.close()
+        with open(dep.dev_log, "ab") as out:
+            proc = self.omero.start("web", "start", output=out)
         self.dev_log = dep.dev_log
         dep.dev_pidfile.write_text(f"{proc.pid}\n")
         self.emit(Output(name, f"development server started (pid {proc.pid}); its output goes to {dep.dev_log}"))
 
     def _tail_web_log(self, log: Path, offset: int, name: str) -> None:
-        if not log.exists():
+        """What OMERO.web logged since ``offset`` (its last 40 lines), read through safefs: the OMERO.web user
+        owns the log, so a link there is not followed and a FIFO is not waited for."""
+        try:
+            data = safefs.read_since(str(log), offset)
+        except (OSError, safefs.UnsafePath) as exc:
+            self.emit(Output(name, f"OMEROweb.log not read: {exc}"))
             return
-        with open(log, "rb") as fh:
-            fh.seek(offset)
-            for raw in fh.read().decode("utf-8", "replace").splitlines()[-40:]:
-                self.emit(Output(name, f"OMEROweb.log: {mask_secrets(raw)}"))
+        for raw in (data or b"").decode("utf-8", "replace").splitlines()[-40:]:
+            self.emit(Output(name, f"OMEROweb.log: {mask_secrets(raw)}"))
 
 
 class _Step:
@@ -584,9 +596,15 @@ class _Step:
 def web_as_before(omero: Omero, was_running: bool, say) -> None:
     """Put OMERO.web back in the state it had: restarted (with the restored config) or stopped."""
     stop_development(omero.target)
+    running = probe_mod.running_pid(omero.target) is not None
+    if was_running or running:
+        log_check = preflight.check_web_log(omero.target)  # `omero web` would block on a FIFO there
+        if not log_check.ok:
+            raise ApplyError(f"OMERO.web was not {'restarted' if was_running else 'stopped'}: {log_check.message}; "
+                             f"then `omero web {'restart' if was_running else 'stop'}` as {omero.target.user}")
     if was_running:
         omero.web("restart", on_line=say, check=False)
-    elif probe_mod.running_pid(omero.target) is not None:
+    elif running:
         omero.web("stop", on_line=say, check=False)
 
 
@@ -617,9 +635,13 @@ def stop_development(target) -> None:
 
 
 def tail(path: Path, n: int = 15) -> str:
+    """The last ``n`` lines of a log for an error message, read through safefs (the OMERO.web user owns
+    OMEROweb.log: a link there is not followed, a FIFO not waited for, a huge file not read whole)."""
     try:
-        lines = path.read_text(errors="replace").splitlines()[-n:]
-    except OSError:
+        lines = safefs.tail(str(path), n)
+    except (OSError, safefs.UnsafePath) as exc:
+        return f"(not read: {exc})"
+    if lines is None:
         return "(no log)"
     return mask_secrets("\n".join(lines))
 

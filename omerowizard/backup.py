@@ -24,7 +24,7 @@ import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from omerowizard import cron, safefs
+from omerowizard import cron, hostlock, safefs
 from omerowizard.deployments import Deployment, write_private
 from omerowizard.errors import ApplyError, WizardError
 from omerowizard.lock import pid_alive
@@ -77,6 +77,10 @@ class Manifest:
     # uninstalls what is there now and was not then, and reinstalls what changed ({distribution: version})
     environment: dict[str, str] = field(default_factory=dict)
     environment_restored: bool = False
+    # the distributions this run added to the environment (recorded before each pip run from pip's dry run, and
+    # after it from what is new): restore uninstalls only these, never one installed by hand since
+    added: list[str] = field(default_factory=list)
+    find_links: str | None = None  # the sources the run's pip used (apps.find_links): a reinstall uses the same
 
     def save(self, directory: Path) -> None:
         write_private(directory / "manifest.json", json.dumps(asdict(self), indent=1))
@@ -132,15 +136,26 @@ class Backup:
                              f"changed; free space in {deployment.backups}") from None
         return cls(directory, m)
 
-    def record_packages(self, versions: dict[str, str]) -> None:
-        """Before an upgrade: the versions to reinstall on restore (saved at once, in case the run is killed)."""
+    def record_packages(self, versions: dict[str, str], find_links: str | None = None) -> None:
+        """Before an upgrade: the versions to reinstall on restore (saved at once, in case the run is killed),
+        and the sources pip installs them from."""
         self.manifest.packages = dict(versions)
+        self.manifest.find_links = find_links
         self.save()
 
-    def record_environment(self, versions: dict[str, str]) -> None:
+    def record_environment(self, versions: dict[str, str], find_links: str | None = None) -> None:
         """Before web apps are installed or uninstalled: the whole environment, to come back to on restore."""
         self.manifest.environment = dict(versions)
+        self.manifest.find_links = find_links
         self.save()
+
+    def record_added(self, names: list[str] | set[str]) -> None:
+        """Distributions this run adds to the environment (before pip runs: what its dry run said; after: what
+        is new), saved at once: a restore uninstalls these and nothing else."""
+        new = sorted(set(self.manifest.added) | {n for n in names if n not in self.manifest.environment})
+        if new != self.manifest.added:
+            self.manifest.added = new
+            self.save()
 
     def save(self) -> None:
         self.manifest.save(self.directory)
@@ -158,6 +173,33 @@ class Backup:
         never stops at the first failure. The manifest records each item's progress."""
         restored: list[str] = []
         failed: list[str] = []
+        m = self.manifest
+        try:
+            with hostlock.held("the restore of the web-server files and the crontab"):  # the host's, shared
+                self._restore_files_and_cron(restored, failed)
+        except hostlock.HostLockError as exc:
+            failed.append(str(exc))
+        if m.packages and not m.packages_restored:
+            from omerowizard.venv import pip_install
+
+            pins = [f"{name}=={version}" for name, version in sorted(m.packages.items())]
+            try:
+                pip_install(Path(m.venv), pins, find_links=m.find_links)
+                m.packages_restored = True
+                restored.append("packages " + ", ".join(pins))
+            except (OSError, WizardError) as exc:
+                failed.append(f"packages {', '.join(pins)}: {exc}")
+        if m.environment and not m.environment_restored:
+            try:
+                restored += restore_environment(Path(m.venv), m.environment, m.added, m.find_links)
+                m.environment_restored = True
+            except (OSError, WizardError) as exc:
+                failed.append(f"the packages of {m.venv}: {exc}")
+        m.status = "failed-restore" if failed else "restored"
+        self._save_quietly()
+        return restored, failed
+
+    def _restore_files_and_cron(self, restored: list[str], failed: list[str]) -> None:
         for e in self.manifest.entries:
             if e.restored:
                 continue
@@ -177,25 +219,6 @@ class Backup:
                 restored.append(f"clearsessions line in the crontab of {m.user}")
             except (OSError, WizardError) as exc:
                 failed.append(f"crontab of {m.user}: {exc}")
-        if m.packages and not m.packages_restored:
-            from omerowizard.venv import pip_install
-
-            pins = [f"{name}=={version}" for name, version in sorted(m.packages.items())]
-            try:
-                pip_install(Path(m.venv), pins)
-                m.packages_restored = True
-                restored.append("packages " + ", ".join(pins))
-            except (OSError, WizardError) as exc:
-                failed.append(f"packages {', '.join(pins)}: {exc}")
-        if m.environment and not m.environment_restored:
-            try:
-                restored += restore_environment(Path(m.venv), m.environment)
-                m.environment_restored = True
-            except (OSError, WizardError) as exc:
-                failed.append(f"the packages of {m.venv}: {exc}")
-        m.status = "failed-restore" if failed else "restored"
-        self._save_quietly()
-        return restored, failed
 
     def restore_state(self, deployment: Deployment) -> None:
         """The saved answers and the file record as they were when this backup was taken."""
@@ -383,20 +406,22 @@ def unified(path: str, old: str, new: str) -> str:
                                         f"{path} (restored)"))
 
 
-def restore_environment(venv: Path, before: dict[str, str]) -> list[str]:
-    """Bring the environment back to the distributions ``before``: uninstall those added since, reinstall
-    (without their dependencies, which are restored the same way) those removed or changed."""
+def restore_environment(venv: Path, before: dict[str, str], added_by_run: list[str] | None = None,
+                        find_links: str | None = None) -> list[str]:
+    """Bring the environment back to the distributions ``before``: uninstall those the run recorded as added
+    (``added_by_run``; one installed by hand since stays), reinstall (without their dependencies, which are
+    restored the same way) those removed or changed, from the sources the run used."""
     from omerowizard.probe import packages
     from omerowizard.venv import pip_install, pip_uninstall
 
     now = packages(venv)
-    added = sorted(n for n in now if n not in before)
+    added = sorted(n for n in (added_by_run or ()) if n in now and n not in before)
     changed = sorted(f"{n}=={v}" for n, v in before.items() if now.get(n) != v)
     out = []
     if added:
         pip_uninstall(venv, added)
         out.append("uninstalled " + ", ".join(f"{n} {now[n]}" for n in added))
     if changed:
-        pip_install(venv, changed, extra=["--no-deps"])
+        pip_install(venv, changed, extra=["--no-deps"], find_links=find_links)
         out.append("reinstalled " + ", ".join(changed))
     return out

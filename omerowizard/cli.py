@@ -9,11 +9,21 @@ import sys
 from omerowizard import __version__
 
 DESCRIPTION = "Deploy and configure OMERO.web: interactively, line by line, or from an answers file."
-EPILOG = """\
+# where to read further and ask (the README links the same three)
+OME_DOCS = "https://omero.readthedocs.io/en/stable/sysadmins/unix/install-web/web-deployment.html"
+FORUM = "https://forum.image.sc/tag/omero"
+TRACKER = "the issue tracker of the omerowizard repository"
+EPILOG = f"""\
 With no subcommand, omerowizard starts the full-screen wizard (or, with --plain or on a
 terminal that cannot hold it, plain prompts). Exit status: 0 done, 1 failed while applying
 (what was restored is printed), 2 bad answers or usage, 130 interrupted, 141 the output
 pipe was closed (as `omerowizard schema | head` does).
+
+The manual: docs/ in omerowizard's source (its README links every page).
+OMERO.web deployment, OME's documentation:
+  {OME_DOCS}
+Questions about OMERO: the image.sc forum, {FORUM}
+A problem with omerowizard: report it on {TRACKER}.
 """
 
 

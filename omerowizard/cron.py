@@ -5,19 +5,24 @@ OMERO.web's file session store is never purged by OMERO.web itself; its docs ask
 OMERODIR, marked by a trailing comment, and edits only that line: every other line of the
 crontab is kept byte for byte. (python-crontab checks and normalises the schedule; it is not
 used to rewrite the file, because it reformats other people's lines.)
+
+Every deployment run as the same user shares that crontab: each read-modify-write of it happens under
+the host-wide lock (``hostlock``), so concurrent runs never write back a crontab without the line
+another run has just set.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 
 from crontab import CronSlices
 
+from omerowizard import hostlock
 from omerowizard.answers import Answers
 from omerowizard.errors import ApplyError
-from omerowizard.omero import current_user
+from omerowizard import processes
+from omerowizard.processes import current_user
 
 SPECIAL = {"daily": "@daily", "hourly": "@hourly"}
 
@@ -93,44 +98,52 @@ def read(user: str) -> str | None:
     access = Access(user)
     if not access.possible:
         return None
-    try:
-        proc = subprocess.run(access.argv("-l"), capture_output=True, text=True, cwd="/")
-    except FileNotFoundError:
-        raise ApplyError("the crontab command is missing: install cron (apt-get install cron)") from None
+    proc = _crontab(access.argv("-l"))
     if proc.returncode != 0:
-        if "no crontab for" in proc.stderr:
+        if "no crontab for" in proc.errors:
             return ""
-        raise ApplyError(f"`crontab -l` for {user} failed: {proc.stderr.strip()}")
-    return proc.stdout
+        raise ApplyError(f"`crontab -l` for {user} failed: {proc.errors.strip()}")
+    return proc.output
 
 
 def write(user: str, text: str) -> None:
-    proc = subprocess.run(Access(user).argv("-"), input=text, capture_output=True, text=True, cwd="/")
+    proc = _crontab(Access(user).argv("-"), text)
     if proc.returncode != 0:
-        raise ApplyError(f"installing the crontab of {user} failed: {proc.stderr.strip()}")
+        raise ApplyError(f"installing the crontab of {user} failed: {proc.errors.strip()}")
+
+
+def _crontab(argv: list[str], input: str | None = None) -> processes.Result:
+    try:
+        return processes.run(argv, input=input, separate_errors=True)
+    except processes.CannotRun as exc:
+        if processes.missing(exc):
+            raise ApplyError("the crontab command is missing: install cron (apt-get install cron)") from None
+        raise
 
 
 def restore_line(user: str, omerodir: str, line: str | None) -> None:
     """Put back this deployment's managed line as it was (None: no line), and touch nothing else:
     lines others added or changed since the backup stay as they are."""
-    current = read(user)
-    if current is None:
-        raise ApplyError(f"cannot edit the crontab of {user}: run omerowizard as root or as {user}")
-    kept = replace_managed(current, omerodir, None)
-    text = kept + "".join(f"{x}\n" for x in (line.splitlines() if line else []))
-    if text != current:
-        write(user, text)
+    with hostlock.held(f"the crontab of {user}"):
+        current = read(user)
+        if current is None:
+            raise ApplyError(f"cannot edit the crontab of {user}: run omerowizard as root or as {user}")
+        kept = replace_managed(current, omerodir, None)
+        text = kept + "".join(f"{x}\n" for x in (line.splitlines() if line else []))
+        if text != current:
+            write(user, text)
 
 
 def set_job(user: str, omerodir: str, new: str | None) -> str:
     """Replace (or remove) our line in the live crontab and read it back. Returns the new crontab."""
-    current = read(user)
-    if current is None:
-        raise ApplyError(f"cannot edit the crontab of {user}: run omerowizard as root or as {user}")
-    text = replace_managed(current, omerodir, new)
-    if text != current:
-        write(user, text)
-    after = read(user) or ""
+    with hostlock.held(f"the crontab of {user}"):
+        current = read(user)
+        if current is None:
+            raise ApplyError(f"cannot edit the crontab of {user}: run omerowizard as root or as {user}")
+        text = replace_managed(current, omerodir, new)
+        if text != current:
+            write(user, text)
+        after = read(user) or ""
     lines = managed_lines(after, omerodir)
     if lines != ([new] if new else []):
         raise ApplyError(f"the crontab of {user} does not hold the expected clearsessions line after writing it: "

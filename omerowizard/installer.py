@@ -21,7 +21,6 @@ import re
 import shutil
 import signal
 import stat
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -31,12 +30,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omerowizard import locations
+from omerowizard import locations, processes, safefs
 from omerowizard.errors import InstallError, UsageError
-from omerowizard.omero import CommandLog, Omero, OmeroTarget, as_user_argv, end_running, run_streamed, user_exists
-from omerowizard.venv import FEATURE_PACKAGES, inspect, normalise, pip_install
+from omerowizard.omero import CommandLog, Omero, OmeroTarget, mask_secrets
+from omerowizard.probe import packages
+from omerowizard.processes import end_running, user_exists
+from omerowizard.venv import FEATURE_PACKAGES, normalise, pip_install, pip_user
 
 ICE_VERSION = "3.6.5"
+# the sha256 of zeroc-ice 3.6.5's sdist on PyPI (zeroc-ice-3.6.5.tar.gz): a build runs its setup.py, so only
+# that exact source is built (pip --require-hashes), never one anybody could have changed
+ICE_SDIST_SHA256 = "4235ffeb605bcd4e22e716577f7d61e4aa1bc82f65276bb542701a81b7933356"
 WHEEL_NAME = re.compile(r"^zeroc_ice-" + re.escape(ICE_VERSION) + r"-[^-]+-[^-]+-[^-]+\.whl$")
 Say = Callable[[str], None]
 
@@ -251,8 +255,8 @@ class Installer:
         candidates = [self.o.python] if self.o.python else ["/usr/bin/python3", sys.executable, shutil.which("python3") or ""]
         tried = []
         for cand in filter(None, candidates):
-            argv = as_user_argv(self.o.user, [cand, "-c", "import sys, venv; assert sys.version_info >= (3, 10)"], {"HOME": "/"})
-            ok = subprocess.run(argv, capture_output=True, cwd="/").returncode == 0
+            ok = processes.run([cand, "-c", "import sys, venv; assert sys.version_info >= (3, 10)"], user=self.o.user,
+                               env={"HOME": "/"}, separate_errors=True).returncode == 0
             if ok:
                 return cand
             tried.append(cand)
@@ -262,7 +266,7 @@ class Installer:
 
     def ensure_venv(self) -> None:
         venv = self.o.venv
-        if (venv / "bin" / "python").exists() and inspect(venv) is not None:
+        if (venv / "bin" / "python").exists() and python_version(venv) is not None:
             return self._present(f"virtual environment {venv}")
         python = self._python_for_user()
         venv.parent.mkdir(parents=True, exist_ok=True)
@@ -277,13 +281,14 @@ class Installer:
             self._stop_if_cancelled()
 
     def _pytag(self) -> str:
-        found = inspect(self.o.venv)
-        assert found is not None
-        major, minor = found[0].split(".")
+        found = python_version(self.o.venv)
+        if found is None:
+            raise InstallError(f"cannot tell the Python version of {self.o.venv} (no pyvenv.cfg, no lib/pythonX.Y)")
+        major, minor = found.split(".")
         return f"cp{major}{minor}"
 
     def ensure_ice(self) -> None:
-        dists = inspect(self.o.venv)[1]  # type: ignore[index]
+        dists = packages(self.o.venv)
         if dists.get("zeroc-ice", "").startswith(ICE_VERSION):
             return self._present(f"zeroc-ice {dists['zeroc-ice']}")
         if self.o.wheel is not None:
@@ -327,10 +332,13 @@ class Installer:
         tmp = self._tmpdir()
         # pip's own temporary directories (the build environment, the unpacked source) go below
         # ours, so that a cancelled build leaves nothing behind
-        env = {**os.environ, "TMPDIR": str(tmp), "MAKEFLAGS": f"-j{self.o.jobs}"}
+        env = {"TMPDIR": str(tmp), "MAKEFLAGS": f"-j{self.o.jobs}"}
         try:
-            self._check([str(self.o.venv / "bin" / "python"), "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                         "--disable-pip-version-check", "-d", str(tmp), f"zeroc-ice=={ICE_VERSION}"],
+            python = self.build_python(tmp)
+            pinned = tmp / "zeroc-ice.txt"
+            pinned.write_text(f"zeroc-ice=={ICE_VERSION} --hash=sha256:{ICE_SDIST_SHA256}\n")
+            self._check([python, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
+                         "--disable-pip-version-check", "-d", str(tmp), "-r", str(pinned)],
                         "download the zeroc-ice sdist", env=env)
             sdist = next(tmp.glob("zeroc-ice-*.tar.gz"))
             with tarfile.open(sdist) as tar:
@@ -350,9 +358,9 @@ class Installer:
                     elapsed = int(time.monotonic() - start)
                     self.say(f"    [{elapsed // 60}:{elapsed % 60:02d}] compiled {compiled} of about 217: {source}")
 
-            argv = [str(self.o.venv / "bin" / "python"), "-m", "pip", "wheel", "-v", "--no-deps",
-                    "--disable-pip-version-check", "-w", str(cache), str(src)]
-            result = run_streamed(argv, on_line=progress, log=self.log, env=env)
+            argv = [python, "-m", "pip", "wheel", "-v", "--no-deps", "--disable-pip-version-check", "-w", str(cache),
+                    str(src)]
+            result = processes.run(argv, on_line=progress, log=self.log, env=env)
             self._stop_if_cancelled()
             if result.returncode != 0:
                 tail = "\n".join(result.output.strip().splitlines()[-20:])
@@ -368,17 +376,35 @@ class Installer:
             raise InstallError(f"pip reported success but no zeroc-ice wheel is in {cache}")
         return wheel
 
+    def build_python(self, tmp: Path) -> str:
+        """The Python that builds zeroc-ice (as this process: the sdist is PyPI's, checked by its hash, unpacked in
+        a directory only this process can write): the environment's own when root may run it, else a fresh
+        environment in ``tmp`` made from the same interpreter (root never runs the Python of an environment
+        another user can change; the wheel is then installed there as that user)."""
+        own = str(self.o.venv / "bin" / "python")
+        if os.geteuid() != 0 or pip_user(self.o.venv) is None:
+            return own
+        base = base_interpreter(self.o.venv)
+        why = processes.path_problem(base) if base else f"{self.o.venv}/pyvenv.cfg names no interpreter"
+        if base is None or why:
+            raise InstallError(f"cannot build zeroc-ice for {self.o.venv} as root: {why}. Give a zeroc-ice wheel with "
+                               "--wheel, or make the environment from an interpreter root owns (/usr/bin/python3)")
+        build = tmp / "build-venv"
+        self.say(f"  {self.o.venv} belongs to {pip_user(self.o.venv)}: building in a fresh environment of {base}")
+        self._check([base, "-m", "venv", str(build)], f"create a build environment with {base}")
+        return str(build / "bin" / "python")
+
     def ensure_omero_web(self) -> None:
-        dists = inspect(self.o.venv)[1]  # type: ignore[index]
+        dists = packages(self.o.venv)
         want = self.o.omero_web_version
         have = dists.get("omero-web")
         if have and (want is None or have == want):
             return self._present(f"omero-web {have}")
         self._pip([f"omero-web=={want}" if want else "omero-web"])
-        self._done(f"installed omero-web {inspect(self.o.venv)[1].get('omero-web')}")  # type: ignore[index]
+        self._done(f"installed omero-web {packages(self.o.venv).get('omero-web')}")
 
     def ensure_features(self) -> None:
-        dists = inspect(self.o.venv)[1]  # type: ignore[index]
+        dists = packages(self.o.venv)
         missing = [FEATURE_PACKAGES[f] for f in self.o.features if normalise(FEATURE_PACKAGES[f]) not in dists]
         for f in self.o.features:
             if normalise(FEATURE_PACKAGES[f]) in dists:
@@ -407,11 +433,12 @@ class Installer:
         # `omero version` prints omero-py's version (the CLI's), not omero-web's
         self.say(f"  omero version (as {self.o.user}): {self.report.omero_version} (omero-py)")
 
-    def _check(self, argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
-        result = run_streamed(argv, log=self.log, env=env)
+    def _check(self, argv: list[str], what: str, env: dict[str, str] | None = None, as_owner: bool = False) -> None:
+        result = processes.run(argv, log=self.log, env=env, as_owner=as_owner)
         self._stop_if_cancelled()
         if result.returncode != 0:
-            raise InstallError(f"could not {what}: `{' '.join(argv)}` exited {result.returncode}\n{result.output.strip()}")
+            raise InstallError(f"could not {what}: `{' '.join(argv)}` exited {result.returncode}\n"
+                               f"{mask_secrets(result.output.strip())}")
 
 
 _COMPILE = re.compile(r"(?:^|[\s/-])(?:gcc|g\+\+|c\+\+|cc)\s.*?\s-c\s+(\S+)")
@@ -424,8 +451,63 @@ def compiled_source(line: str) -> str | None:
 
 
 def installed_versions(venv: Path) -> dict[str, str]:
-    found = inspect(venv)
-    return found[1] if found else {}
+    return packages(venv)
+
+
+def base_interpreter(venv: Path) -> str | None:
+    """The interpreter an environment was made from (pyvenv.cfg's executable, else home/pythonX.Y), read
+    through safefs."""
+    try:
+        cfg = (safefs.read_bytes(str(venv / "pyvenv.cfg"), limit=64 * 1024) or b"").decode("utf-8", "replace")
+    except (OSError, safefs.UnsafePath):
+        return None
+    values = {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in cfg.splitlines())}
+    if values.get("executable", "").startswith("/"):
+        return values["executable"]
+    version = python_version(venv)
+    if values.get("home", "").startswith("/") and version:
+        return f"{values['home']}/python{version}"
+    return None
+
+
+_PYTHON_NAME = re.compile(r"python(\d)\.(\d+)$")
+
+
+def python_version(venv: Path) -> str | None:
+    """The environment's Python version ("3.11"), read without running its interpreter (root never runs the
+    Python of an environment another user can change): pyvenv.cfg's version, else its lib/pythonX.Y, else the
+    name of the interpreter its bin/python leads to. None when there is no bin/python."""
+    if not os.path.lexists(venv / "bin" / "python"):
+        return None
+    try:
+        cfg = (safefs.read_bytes(str(venv / "pyvenv.cfg"), limit=64 * 1024) or b"").decode("utf-8", "replace")
+    except (OSError, safefs.UnsafePath):
+        cfg = ""
+    for line in cfg.splitlines():
+        key, _, value = line.partition("=")
+        m = re.fullmatch(r"(\d)\.(\d+)(\.\S*)?", value.strip())
+        if key.strip() in {"version", "version_info"} and m:
+            return f"{m.group(1)}.{m.group(2)}"
+    try:
+        with safefs.directory(str(venv / "lib")) as d:
+            names = sorted(os.listdir(d))
+    except (OSError, safefs.UnsafePath):
+        names = []
+    for name in names:
+        m = _PYTHON_NAME.fullmatch(name)
+        if m:
+            return f"{m.group(1)}.{m.group(2)}"
+    program = str(venv / "bin" / "python")
+    for _ in range(4):
+        resolved = os.path.realpath(program)
+        m = _PYTHON_NAME.search(os.path.basename(resolved))
+        if m:
+            return f"{m.group(1)}.{m.group(2)}"
+        chain = processes.interpreter(resolved)
+        if not chain:
+            break
+        program = chain[-1] if "/" in chain[-1] else (shutil.which(chain[-1]) or chain[-1])
+    return None
 
 
 # setuptools' own parallel option (build_ext -j) runs one extension per process, and zeroc-ice

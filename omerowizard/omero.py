@@ -13,16 +13,13 @@ import os
 import pwd
 import re
 import shlex
-import subprocess
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from omerowizard import children, locations
+from omerowizard import locations, processes
 from omerowizard.errors import OmeroCommandError, PreflightError
-
-LineSink = Callable[[str], None]
+from omerowizard.processes import LineSink, Result, as_user_argv, current_user, user_exists
 
 # the authority of a URL: after "://", up to the path, query, fragment, a blank, a quote or a backslash
 _AUTHORITY = re.compile(r"://([^/?#\s\"'\\]*)")
@@ -90,57 +87,6 @@ class OmeroTarget:
         return self.omerodir / "etc" / "grid" / "config.xml"
 
 
-@dataclass
-class Result:
-    argv: list[str]
-    returncode: int
-    output: str
-
-
-def current_user() -> str:
-    return pwd.getpwuid(os.geteuid()).pw_name
-
-
-def user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-def as_user_argv(user: str, argv: list[str], env: Mapping[str, str]) -> list[str]:
-    """Prefix ``argv`` so that it runs as ``user`` with exactly ``env`` added.
-
-    Root switches with ``runuser``; the user itself runs directly. Anything else
-    cannot work and is refused with the fix. Root itself is never the target.
-    """
-    if user == "root":
-        raise PreflightError(
-            "omero must not run as root (it refuses, and it would corrupt directory permissions); "
-            "set omero.user to the OMERO.web account, e.g. omero-web"
-        )
-    env_args = [f"{k}={v}" for k, v in env.items()]
-    me = current_user()
-    if me == user:
-        return ["/usr/bin/env", *env_args, *argv]
-    if os.geteuid() == 0:
-        if not user_exists(user):
-            raise PreflightError(f"the user {user!r} does not exist; create it or run `omerowizard install-omero --user {user}`")
-        return [runuser(), "-u", user, "--", "/usr/bin/env", *env_args, *argv]
-    raise PreflightError(f"omero must run as {user!r}, but the wizard runs as {me!r}: run it as root or as {user!r}")
-
-
-def runuser() -> str:
-    """Absolute path of util-linux's runuser (it lives in sbin, often not on a cron or sudo PATH)."""
-    import shutil
-
-    for cand in (shutil.which("runuser"), "/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"):
-        if cand and os.access(cand, os.X_OK):
-            return cand
-    raise PreflightError("runuser (util-linux) is needed to run omero as its user: apt-get install util-linux")
-
-
 class CommandLog:
     """The run log: the start of each run, every command when it starts and when it ends (with its
     output), what was fed to a command, and every change to the machine (file, link, crontab,
@@ -198,84 +144,6 @@ class CommandLog:
         self._append("\n".join(lines))
 
 
-_RUNNING: set[subprocess.Popen] = set()  # the process groups run_streamed has started and not yet reaped
-
-
-def end_running() -> None:
-    """End every process group run_streamed is running (a cancelled installation: pip and the
-    compilers it started), from any thread or a signal handler; their readers then see the end."""
-    for proc in list(_RUNNING):
-        _end_group(proc)
-
-
-def run_streamed(argv: list[str], on_line: LineSink | None = None, log: CommandLog | None = None,
-                 timeout: float | None = None, cwd: str | None = None, input: str | None = None,
-                 track: Path | None = None, env: Mapping[str, str] | None = None) -> Result:
-    """Run ``argv``, feeding each output line to ``on_line`` as it is printed.
-
-    ``input`` is written to its standard input (so nothing secret goes through a temporary file).
-    ``track`` names a file that holds the child's process group while it runs: a run killed with
-    SIGKILL cannot end its child itself, so the next run ends that group before it repairs."""
-    start = time.monotonic()
-    lines: list[str] = []
-    if log:
-        log.command_started(argv)
-    try:
-        # its own session: a Ctrl-C reaches the wizard only, which then ends the whole group itself
-        # (runuser does not pass a kill on to omero) before restoring
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                                text=True, bufsize=1, cwd=cwd or "/", start_new_session=True,
-                                env=dict(env) if env is not None else None)
-    except OSError as exc:
-        if log:
-            log.write(argv, f"cannot run: {exc}", None, 0.0)
-        raise PreflightError(f"cannot run {argv[0]}: {exc.strerror}") from None
-    assert proc.stdout is not None
-    _RUNNING.add(proc)
-    if track is not None:
-        children.remember(track, proc.pid)
-    try:
-        if input is not None:
-            assert proc.stdin is not None
-            try:
-                proc.stdin.write(input)
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-        for line in proc.stdout:
-            lines.append(line)
-            if on_line:
-                on_line(mask_secrets(line.rstrip("\n")))
-        proc.wait(timeout=timeout)
-    except BaseException:
-        _end_group(proc)
-        raise
-    finally:
-        _RUNNING.discard(proc)
-        if track is not None:
-            children.forget(track, proc.pid)
-        output = "".join(lines)
-        if log:
-            log.write(argv, output, proc.returncode, time.monotonic() - start)
-    return Result(argv, proc.returncode, output)
-
-
-def _end_group(proc: subprocess.Popen) -> None:
-    import signal
-
-    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-
-
 class Omero:
     """Runs the real ``omero`` CLI of one OMERO.web installation."""
 
@@ -298,17 +166,35 @@ class Omero:
             "LANG": "C.UTF-8",
         }
 
+    def _user(self) -> str:
+        if self.target.user == "root":
+            raise PreflightError("omero must not run as root (it refuses, and it would corrupt directory permissions); "
+                                 "set omero.user to the OMERO.web account, e.g. omero-web")
+        return self.target.user
+
     def argv(self, *args: str) -> list[str]:
-        return as_user_argv(self.target.user, [str(self.target.executable), *args], self.env())
+        """The whole command line of ``omero ARGS`` as the user (what the command log shows)."""
+        return as_user_argv(self._user(), [str(self.target.executable), *args], self.env())
+
+    def _as_user(self, argv: list[str], env: dict[str, str], on_line: LineSink | None, timeout: float | None,
+                 input: str | None = None, track: Path | None = None) -> Result:
+        self.calls += 1
+        sink = (lambda line: on_line(mask_secrets(line))) if on_line else None
+        return processes.run(argv, user=self._user(), env=env, on_line=sink, log=self.log, timeout=timeout,
+                             input=input, track=track)
+
+    def start(self, *args: str, output=None):
+        """Start ``omero ARGS`` as the user in its own session, not waited for (Django's development server)."""
+        self.calls += 1
+        return processes.start([str(self.target.executable), *args], user=self._user(), env=self.env(), output=output)
 
     def run(self, *args: str, check: bool = True, on_line: LineSink | None = None,
             timeout: float | None = 600, input: str | None = None) -> Result:
         if not self.target.executable.exists():
             raise PreflightError(f"no omero executable at {self.target.executable}; "
                                  "install OMERO.web with `omerowizard install-omero` or set omero.venv")
-        self.calls += 1
-        result = run_streamed(self.argv(*args), on_line=on_line, log=self.log, timeout=timeout, input=input,
-                              track=self.deployment.children)
+        result = self._as_user([str(self.target.executable), *args], self.env(), on_line, timeout, input,
+                               track=self.deployment.children)
         if check and result.returncode != 0:
             raise OmeroCommandError([str(self.target.executable), *map(mask_secrets, args)], result.returncode, mask_secrets(result.output))
         return result
@@ -416,10 +302,8 @@ class Omero:
         """Collect the static files into OMERODIR/var/static as ``omero web start`` does, without
         starting or stopping anything: Django's collectstatic with omero-web's settings, as the user."""
         env = {**self.env(), "DJANGO_SETTINGS_MODULE": "omeroweb.settings"}
-        argv = as_user_argv(self.target.user, [str(self.target.python), "-m", "django", "collectstatic",
-                                               "--noinput"], env)
-        self.calls += 1
-        result = run_streamed(argv, on_line=on_line, log=self.log, timeout=600)
+        result = self._as_user([str(self.target.python), "-m", "django", "collectstatic", "--noinput"], env,
+                               on_line, 600)
         if result.returncode != 0:
             raise OmeroCommandError([str(self.target.python), "-m", "django", "collectstatic", "--noinput"],
                                     result.returncode, mask_secrets(result.output))
@@ -430,9 +314,7 @@ class Omero:
         session format changes): the files of the file store, or the cache that holds cache sessions.
         Runs as the user, with the settings of the installed omero-web."""
         env = {**self.env(), "DJANGO_SETTINGS_MODULE": "omeroweb.settings"}
-        argv = as_user_argv(self.target.user, [str(self.target.python), "-c", _CLEAR_SESSIONS], env)
-        self.calls += 1
-        result = run_streamed(argv, on_line=on_line, log=self.log, timeout=600)
+        result = self._as_user([str(self.target.python), "-c", _CLEAR_SESSIONS], env, on_line, 600)
         if result.returncode != 0:
             raise OmeroCommandError([str(self.target.python), "-c", "(clear the session store)"], result.returncode,
                                     mask_secrets(result.output))

@@ -297,6 +297,7 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
         plan.config.append(ConfigChange(key, old, new, wanted.why[key]))
     plan.notes += wanted.notes
     plan.notes += list(answers.warnings)
+    plan.notes += [f"not read (root reads no link and waits for no FIFO there): {x}" for x in state.skipped]
 
     plan.upgrade = plan_upgrade(answers, state.packages, state.upgrade)
     for dist, why in omeroconfig.packages(answers):

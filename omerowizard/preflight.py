@@ -4,14 +4,16 @@ preflight changes nothing. Every check is cheap: no omero process is started."""
 from __future__ import annotations
 
 import socket
-import subprocess
+import stat
 from urllib.parse import unquote, urlsplit
 
+from omerowizard import safefs
 from omerowizard.errors import PreflightError
 from omerowizard.features import FEATURES
 from omerowizard.features.base import Check
 from omerowizard.features.https import check_certificate  # noqa: F401 (re-exported)
-from omerowizard.omero import as_user_argv, user_exists
+from omerowizard import processes
+from omerowizard.processes import user_exists
 from omerowizard.plan import Plan
 
 __all__ = ["Check", "checks", "run", "warnings", "failures"]
@@ -19,10 +21,9 @@ __all__ = ["Check", "checks", "run", "warnings", "failures"]
 
 def _as_user_ok(user: str, argv: list[str]) -> bool:
     try:
-        full = as_user_argv(user, argv, {"HOME": "/"})
+        return processes.run(argv, user=user, env={"HOME": "/"}, separate_errors=True).returncode == 0
     except PreflightError:
         return False
-    return subprocess.run(full, capture_output=True, cwd="/").returncode == 0
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -109,6 +110,8 @@ def checks(plan: Plan) -> list[Check]:
                                                 f"chown -R {t.user} {t.omerodir}"))
         else:
             out.append(Check("omerodir", True))
+    if plan.web:
+        out.append(check_web_log(t))
     if plan.web and plan.web.action == "reload":
         out.append(check_reload(t))
     for feature in FEATURES:
@@ -124,6 +127,22 @@ def failures(checks_: list[Check]) -> list[Check]:
 def warnings(checks_: list[Check]) -> list[Check]:
     """The checks that fail without stopping an apply (an OMERO.server not reachable yet)."""
     return [c for c in checks_ if not c.ok and c.warning]
+
+
+def check_web_log(t) -> Check:
+    """OMERO.web appends to OMERODIR/var/log/OMEROweb.log, which its user owns: a FIFO there blocks every
+    OMERO.web process that opens it (the start, new workers, the restart of a restore) and a device or socket
+    fails it. Looked at with lstat through safefs (a link is neither followed nor refused: OMERO.web follows
+    it as its user, and root never reads through it)."""
+    try:
+        st = safefs.lstat(str(t.web_log))
+    except (OSError, safefs.UnsafePath):
+        return Check("web log", True)  # e.g. var/log is a link: root does not look through it, OMERO.web does
+    if st is None or stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+        return Check("web log", True)
+    return Check("web log", False, f"{t.web_log} is not a regular file (a FIFO, a socket, a device or a directory): "
+                                   f"OMERO.web would hang or fail writing its log there; remove it as {t.user} "
+                                   "(OMERO.web creates the file again)")
 
 
 def check_reload(t) -> Check:

@@ -2,7 +2,8 @@
 
 The OMERO config is read from config.xml (read-only: ``omero config get`` would rewrite
 the file); the environment's packages are read from its site-packages in this process
-(no extra interpreter start); whether OMERO.web runs comes from its pid file. Probing
+(no extra interpreter start; through ``distributions``, which follows no link and waits for no
+FIFO the environment's owner planted); whether OMERO.web runs comes from its pid file. Probing
 starts no process at all.
 """
 
@@ -13,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from pathlib import Path
 
+from omerowizard import distributions
 from omerowizard.omero import Omero, OmeroTarget
-from omerowizard.venv import normalise
 
 
 @dataclass
@@ -32,6 +33,7 @@ class State:
     # {catalogue name (figure, ...) or distribution name: installed version}; shown on the welcome step
     apps_not_enabled: dict[str, str] = field(default_factory=dict)
     apps_measured: Any = None  # features.apps.Measured: pip's dry run for the apps the answers want
+    skipped: list[str] = field(default_factory=list)  # "PATH: why": what the probe would not read (a link, a FIFO)
 
     @property
     def running(self) -> bool:
@@ -48,21 +50,11 @@ class State:
 
 
 def site_packages(venv: Path) -> list[Path]:
-    return sorted(venv.glob("lib/python3*/site-packages"))
+    return [Path(p) for p in distributions.site_packages(venv)]
 
 
 def packages(venv: Path) -> dict[str, str]:
-    import importlib.metadata  # here, not at start-up: it pulls in the email parser
-
-    paths = [str(p) for p in site_packages(venv)]
-    if not paths:
-        return {}
-    found: dict[str, str] = {}
-    for dist in importlib.metadata.distributions(path=paths):
-        name = dist.metadata["Name"]
-        if name:
-            found[normalise(name)] = dist.version
-    return found
+    return distributions.read(venv).versions()
 
 
 def running_pid(target: OmeroTarget) -> int | None:
@@ -100,11 +92,13 @@ def probe(omero: Omero) -> State:
     state = State(target=target, installed=installed)
     if not installed:
         return state
-    state.packages = packages(target.venv)
+    found = distributions.read(target.venv)
+    state.packages = found.versions()
+    state.skipped += found.skipped
     state.config = omero.config_read()
     state.running_pid = running_pid(target)
     state.development_running = state.running and _alive_pid(target.omerodir / "var" / "django.pid") is None
     from omerowizard.features.apps import not_enabled
 
-    state.apps_not_enabled = not_enabled(state.packages, state.config, site_packages(target.venv))
+    state.apps_not_enabled = not_enabled(state.packages, state.config)
     return state

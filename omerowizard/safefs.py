@@ -139,40 +139,162 @@ def lstat(path: str):
         return None
 
 
-def read_bytes(path: str, limit: int = 64 * 1024 * 1024) -> bytes | None:
-    """The content of a regular file (None when missing). A link or anything but a regular file
-    where a file is expected is refused (a FIFO would block, a device would leak)."""
-    parent, name = _split(path)
-    try:
-        with directory(parent) as d:
-            try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=d)
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    if _trusted(d):  # a link root controls (e.g. Debian's sites-enabled): read its target
-                        return read_bytes(os.path.join(parent, os.readlink(name, dir_fd=d)), limit)
-                    raise UnsafePath(f"{path} is a symbolic link in a directory that "
-                                     f"{_owner_name(os.fstat(d).st_uid)} can write: refusing to read it") from None
-                raise
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _open_regular_at(d: int, name: str, path: str) -> int:
+    """A read descriptor of the regular file ``name`` in directory ``d``: never through a link (ELOOP is
+    the caller's), never blocking (O_NONBLOCK: a FIFO opens at once and is then refused), never a device,
+    and never a hard link to someone else's file in a directory another user can write."""
+    fd = os.open(name, _FILE_FLAGS, dir_fd=d)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise UnsafePath(f"{path} is not a regular file")
-        chunks = []
-        size = 0
-        while True:
+        if st.st_nlink > 1 and not _trusted(d):
+            owner = os.fstat(d).st_uid
+            if st.st_uid != owner:
+                raise UnsafePath(f"{path} is a hard link to a file of {_owner_name(st.st_uid)} in a directory that "
+                                 f"{_owner_name(owner)} can write: refusing to read it")
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _open_regular(path: str) -> int | None:
+    """``_open_regular_at`` from a safe walk of the parent; None when missing. A link is followed only in a
+    directory root controls (e.g. Debian's sites-enabled); elsewhere it is refused, naming it."""
+    parent, name = _split(path)
+    try:
+        with directory(parent) as d:
+            try:
+                return _open_regular_at(d, name, path)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                if _trusted(d):
+                    return _open_regular(os.path.join(parent, os.readlink(name, dir_fd=d)))
+                raise UnsafePath(f"{path} is a symbolic link in a directory that "
+                                 f"{_owner_name(os.fstat(d).st_uid)} can write: refusing to read it") from None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _read_fd(fd: int, path: str, limit: int) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        try:
             chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > limit:
-                raise UnsafePath(f"{path} is larger than {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        except BlockingIOError:  # a regular file never says so; be safe anyway
+            break
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise UnsafePath(f"{path} is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_bytes(path: str, limit: int = 64 * 1024 * 1024) -> bytes | None:
+    """The content of a regular file (None when missing). A link or anything but a regular file
+    where a file is expected is refused (a FIFO would block, a device would leak)."""
+    fd = _open_regular(path)
+    if fd is None:
+        return None
+    try:
+        return _read_fd(fd, path, limit)
     finally:
         os.close(fd)
+
+
+def read_bytes_at(d: int, name: str, path: str, limit: int = 16 * 1024 * 1024) -> bytes | None:
+    """The content of the regular file ``name`` in the directory descriptor ``d`` (``path`` names it in
+    messages); None when missing. A link there is refused unless ``d`` is a directory root controls."""
+    try:
+        fd = _open_regular_at(d, name, path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            if _trusted(d):
+                return read_bytes(path, limit)
+            raise UnsafePath(f"{path} is a symbolic link in a directory that "
+                             f"{_owner_name(os.fstat(d).st_uid)} can write: refusing to read it") from None
+        raise
+    try:
+        return _read_fd(fd, path, limit)
+    finally:
+        os.close(fd)
+
+
+def size(path: str) -> int:
+    """The size of a regular file; 0 when it is missing, a link (not followed) or not a regular file."""
+    try:
+        fd = _open_regular(path)
+    except (OSError, UnsafePath):
+        return 0
+    if fd is None:
+        return 0
+    try:
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def read_since(path: str, offset: int, limit: int = 256 * 1024) -> bytes | None:
+    """What was appended to a regular file since ``offset`` (all of it when the file is shorter: it was
+    rotated), at most its last ``limit`` bytes; None when missing. A link or a FIFO is refused (UnsafePath)."""
+    fd = _open_regular(path)
+    if fd is None:
+        return None
+    try:
+        end = os.fstat(fd).st_size
+        start = offset if 0 <= offset <= end else 0
+        start = max(start, end - limit)
+        return os.pread(fd, end - start, start) if end > start else b""
+    finally:
+        os.close(fd)
+
+
+def tail(path: str, lines: int = 15, limit: int = 256 * 1024) -> list[str] | None:
+    """The last ``lines`` lines of a regular file, reading at most its last ``limit`` bytes (never a huge
+    file whole); None when missing. A link or a FIFO is refused (UnsafePath)."""
+    fd = _open_regular(path)
+    if fd is None:
+        return None
+    try:
+        end = os.fstat(fd).st_size
+        start = max(0, end - limit)
+        data = os.pread(fd, end - start, start) if end > start else b""
+    finally:
+        os.close(fd)
+    found = data.decode("utf-8", "replace").splitlines()
+    if start > 0 and found:
+        found = found[1:]  # the first line read is cut
+    return found[-lines:] if lines > 0 else []
+
+
+def open_directory_at(d: int, name: str, path: str) -> int:
+    """A descriptor of the directory ``name`` in ``d``, never through a link (a link or anything but a
+    directory raises UnsafePath naming ``path``; a missing one FileNotFoundError). Close it."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=d)
+    except OSError as exc:
+        if exc.errno in {errno.ELOOP, errno.ENOTDIR}:
+            raise UnsafePath(f"{path} is not a directory (a link or another file): refusing to enter it") from None
+        raise
+
+
+def listdir(path: str) -> list[str] | None:
+    """The names in a directory, walked safely (sorted); None when missing."""
+    try:
+        with directory(path) as d:
+            return sorted(os.listdir(d))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def read_text(path: str, encoding: str = "utf-8") -> str | None:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from omerowizard import platforms
-from omerowizard.omero import as_user_argv
+from omerowizard import hostlock, platforms, processes, safefs
 
 SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 
@@ -36,9 +34,10 @@ class CheckResult:
     ran: bool = True
 
 
-def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> CheckResult:
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd="/", env=env)
-    return CheckResult(proc.returncode == 0, what, (proc.stdout + proc.stderr).strip())
+def _run(argv: list[str], what: str, user: str | None = None) -> CheckResult:
+    """Run a web server's command (as root, its own binary; or as ``user``); its output, both streams."""
+    proc = processes.run(argv, user=user, separate_errors=True)
+    return CheckResult(proc.returncode == 0, what, (proc.output + proc.errors).strip())
 
 
 def nginx_wrapper(site: str, tmp: Path, mime_types: str = "/etc/nginx/mime.types") -> str:
@@ -99,8 +98,8 @@ def check_nginx_development(path: str, user: str, log_dir: str) -> list[CheckRes
     nginx = which("nginx")
     if nginx is None:
         return [CheckResult(True, "nginx is not installed here: the file was not checked", ran=False)]
-    argv = as_user_argv(user, [nginx, "-t", "-q", "-c", path, "-e", f"{log_dir}/nginx_error.log"], {})
-    return [_run(argv, f"nginx -t -c {path} (as {user})")]
+    argv = [nginx, "-t", "-q", "-c", path, "-e", f"{log_dir}/nginx_error.log"]
+    return [_run(argv, f"nginx -t -c {path} (as {user})", user=user)]
 
 
 def check_systemd(path: str) -> list[CheckResult]:
@@ -111,36 +110,41 @@ def check_systemd(path: str) -> list[CheckResult]:
 
 
 def running(pidfiles: tuple[str, ...]) -> bool:
+    """Whether a process named in one of these pid files runs. A pid file may be below OMERODIR (the standalone
+    nginx's), which the OMERO.web user owns: read through safefs (no link followed, a FIFO not waited for)."""
     for pidfile in pidfiles:
         try:
-            pid = int(Path(pidfile).read_text().strip())
+            pid = int((safefs.read_bytes(pidfile, limit=64) or b"").decode("ascii", "replace").strip())
+            if pid <= 0:
+                continue
             os.kill(pid, 0)
             return True
-        except (OSError, ValueError):
+        except (OSError, ValueError, safefs.UnsafePath):
             continue
     return False
 
 
 def reload_system(kind: str) -> CheckResult | None:
-    """Reload the system nginx or Apache when it runs; None when it does not run."""
+    """Reload the system nginx or Apache when it runs; None when it does not run. Under the host-wide lock: every
+    deployment's site is in that server, and another run's files are only reloaded once they passed their check."""
     layout = platforms.server_layout(kind)
-    if not running(layout.pidfiles):
-        return None
-    systemctl = which("systemctl")
-    if systemctl and Path("/run/systemd/system").exists():
-        return _run([systemctl, "reload", "nginx" if kind == "nginx" else layout.binary], f"systemctl reload {kind}")
-    if kind == "nginx":
-        return _run([which("nginx") or "nginx", "-s", "reload"], "nginx -s reload")
-    ctl = which(layout.ctl) or layout.ctl
-    return _run([ctl, "graceful"], f"{layout.ctl} graceful")
+    with hostlock.held(f"the reload of the system {kind}"):
+        if not running(layout.pidfiles):
+            return None
+        systemctl = which("systemctl")
+        if systemctl and Path("/run/systemd/system").exists():
+            return _run([systemctl, "reload", "nginx" if kind == "nginx" else layout.binary], f"systemctl reload {kind}")
+        if kind == "nginx":
+            return _run([which("nginx") or "nginx", "-s", "reload"], "nginx -s reload")
+        ctl = which(layout.ctl) or layout.ctl
+        return _run([ctl, "graceful"], f"{layout.ctl} graceful")
 
 
 def reload_development(path: str, user: str, log_dir: str, run_dir: str) -> CheckResult | None:
     if not running((f"{run_dir}/nginx.pid",)):
         return None
-    argv = as_user_argv(user, [which("nginx") or "nginx", "-c", path, "-e", f"{log_dir}/nginx_error.log",
-                               "-s", "reload"], {})
-    return _run(argv, f"nginx -c {path} -s reload (as {user})")
+    argv = [which("nginx") or "nginx", "-c", path, "-e", f"{log_dir}/nginx_error.log", "-s", "reload"]
+    return _run(argv, f"nginx -c {path} -s reload (as {user})", user=user)
 
 
 def enable_apache_modules(modules: tuple[str, ...]) -> CheckResult | None:

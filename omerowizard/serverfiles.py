@@ -17,7 +17,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from omerowizard import cron, locations, platforms, safefs, servercheck, sitefiles
+from omerowizard import cron, hostlock, locations, platforms, safefs, servercheck, sitefiles
 from omerowizard.deployments import Deployment, owner_of
 from omerowizard.errors import AnswersError, ApplyError, Problem, WizardError
 from omerowizard.omero import CommandLog
@@ -249,19 +249,22 @@ def apply_files(plan: Plan, say: Say, log: CommandLog | None = None) -> None:
     direct = [f for f in plan.files if not f.staged]
     staged = [f for f in plan.files if f.staged]
     written = _Written()
-    try:
-        for f in direct:
-            _write_one(f, a.omero.omerodir, written, say, log)
-        _check_all(plan, direct, say)
-    except ApplyError:
-        written.restore(say)
-        log.change("a check failed: restored the files written before it")
-        raise
-    except (OSError, WizardError) as exc:
-        written.restore(say)
-        raise ApplyError(f"writing the web-server files failed: {exc}") from exc
-    _update_record(Deployment(a.omero.omerodir), direct)
-    _reload(plan, direct, say, log)
+    # the system web server's directories, its check and reload, Debian's default site link and the systemd units
+    # are the host's, shared by every deployment: written, checked and reloaded by one run at a time
+    with hostlock.held("the web-server files"):
+        try:
+            for f in direct:
+                _write_one(f, a.omero.omerodir, written, say, log)
+            _check_all(plan, direct, say)
+        except ApplyError:
+            written.restore(say)
+            log.change("a check failed: restored the files written before it")
+            raise
+        except (OSError, WizardError) as exc:
+            written.restore(say)
+            raise ApplyError(f"writing the web-server files failed: {exc}") from exc
+        _update_record(Deployment(a.omero.omerodir), direct)
+        _reload(plan, direct, say, log)
     if staged:
         _stage(plan, staged, say, log)
 

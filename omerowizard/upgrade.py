@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from omerowizard.errors import InstallError
 from omerowizard.venv import FEATURE_PACKAGES, normalise
 
 # Upgrade notes of OMERO.web (its UPGRADING notes and release notes) that matter when deploying:
@@ -113,7 +114,11 @@ def measure(answers, venv, packages: dict[str, str], log=None) -> Measured | Non
     from omerowizard.features import apps  # the web apps, in versions that work with the new omero-web
 
     reqs += [p.requirement for p in apps.wanted_packages(answers)]
-    return Measured(wanted, tuple(reqs), venv_mod.dry_run(venv, reqs, log=log))
+    links = apps.find_links(answers)  # the same sources as the install
+    why = apps.sources_problem(links, venv)
+    if why:  # refused before pip runs
+        raise InstallError(why)
+    return Measured(wanted, tuple(reqs), venv_mod.dry_run(venv, reqs, log=log, find_links=links))
 
 
 def plan_upgrade(answers, packages: dict[str, str], measured: Measured | None) -> UpgradeChange | None:

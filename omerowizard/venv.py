@@ -1,16 +1,25 @@
-"""Inspecting and installing into the OMERO.web virtual environment."""
+"""Installing into the OMERO.web virtual environment with pip, within root's boundary.
+
+pip runs through ``processes`` with ``as_owner``: as root only in an environment root alone can change
+(else as the environment's owner, the OMERO.web user for its own environment; or refused). When root runs
+it, pip builds no sdist (``--only-binary :all:``: building one runs its setup.py) and reads no local file or
+directory another user can write (a wheel, ``--find-links``). Packages from ``find_links`` are wheels only,
+whoever runs pip. Names are compared PEP 503-normalised (``normalise``).
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import pwd
-import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
+from omerowizard import processes
 from omerowizard.errors import InstallError
-from omerowizard.omero import CommandLog, LineSink, as_user_argv, run_streamed
+from omerowizard.omero import CommandLog, mask_secrets
+from omerowizard.processes import LineSink
 
 # What each optional feature needs in the OMERO.web environment (distribution names).
 FEATURE_PACKAGES = {
@@ -18,97 +27,108 @@ FEATURE_PACKAGES = {
     "memcached": "pymemcache",
     "cors": "django-cors-headers",
 }
-
-_LIST_SCRIPT = (
-    "import json, importlib.metadata as m, sys;"
-    "print(json.dumps({'python': '%d.%d' % sys.version_info[:2],"
-    " 'dists': {d.metadata['Name'].lower().replace('_', '-'): d.version for d in m.distributions() if d.metadata['Name']}}))"
-)
+BINARY_ONLY = ("--only-binary", ":all:")
 
 
 def normalise(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
+    """A distribution name as PEP 503 compares it (``omero._Figure`` is ``omero-figure``)."""
+    return canonicalize_name(name)
 
 
-def inspect(venv: Path) -> tuple[str, dict[str, str]] | None:
-    """(python version, {distribution: version}) of the environment, or None if it is missing."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        return None
-    proc = subprocess.run([str(python), "-c", _LIST_SCRIPT], capture_output=True, text=True, cwd="/")
-    if proc.returncode != 0:
-        return None
-    data = json.loads(proc.stdout)
-    return data["python"], {normalise(k): v for k, v in data["dists"].items()}
+def python_of(venv: Path) -> list[str]:
+    return [str(venv / "bin" / "python"), "-m", "pip"]
 
 
-def installed(venv: Path) -> dict[str, str]:
-    found = inspect(venv)
-    return found[1] if found else {}
+def pip_user(venv: Path) -> str | None:
+    """Who runs pip in ``venv``: None for this process (root in an environment only root can change), else the
+    environment's owner. Raises InstallError when root may run it as nobody (naming the path and the fix)."""
+    try:
+        return processes.runs_as(python_of(venv))
+    except processes.UntrustedProgram as exc:
+        raise InstallError(str(exc)) from None
+
+
+def source_problem(path: str) -> str | None:
+    """Why root's pip must not read ``path`` (a wheel, a directory of wheels and every entry in it), or None."""
+    why = processes.path_problem(path)
+    if why or not os.path.isdir(path) or os.path.islink(path):
+        return why
+    for entry in sorted(os.listdir(path)):
+        why = processes.path_problem(os.path.join(path, entry))
+        if why:
+            return why
+    return None
+
+
+def pip_args(venv: Path, args: Sequence[str], find_links: str | None = None, binary_only: bool = False) -> list[str]:
+    """pip's arguments for ``args`` in ``venv``: with ``find_links`` (wheels only), and, when root runs pip, no
+    sdist built and no local package or directory another user can write (raises InstallError naming it)."""
+    root = os.geteuid() == 0 and pip_user(venv) is None
+    extra: list[str] = []
+    if find_links:
+        extra += ["--find-links", find_links]
+    if find_links or root or binary_only:
+        extra += BINARY_ONLY
+    if root:
+        local = [a for a in [*args, *([find_links] if find_links else [])] if a.startswith("/")]
+        for path in local:
+            why = source_problem(path)
+            if why:
+                raise InstallError(f"{path} is not safe for root's pip: {why}. Make it root's and writable by nobody "
+                                   f"else (chown -R root: {path}; chmod -R go-w {path})")
+    return [*args[:1], *extra, *args[1:]]
+
+
+def _pip_env(venv: Path) -> dict[str, str]:
+    return {"PATH": f"{venv / 'bin'}:{processes.PLAIN_PATH}", "LANG": "C.UTF-8"}
+
+
+def _tail(text: str, n: int = 10) -> str:
+    return mask_secrets("\n".join(text.strip().splitlines()[-n:]))
 
 
 def pip_install(venv: Path, requirements: Iterable[str], on_line: LineSink | None = None,
-                log: CommandLog | None = None, extra: Iterable[str] = ()) -> None:
+                log: CommandLog | None = None, extra: Iterable[str] = (), find_links: str | None = None) -> None:
     reqs = list(requirements)
     if not reqs:
         return
-    argv = _pip_argv(venv, ["install", "--disable-pip-version-check", "--no-input", *extra, *reqs])
-    result = run_streamed(argv, on_line=on_line, log=log or CommandLog())
+    args = pip_args(venv, ["install", "--disable-pip-version-check", "--no-input", *extra, *reqs], find_links)
+    sink = (lambda line: on_line(mask_secrets(line))) if on_line else None
+    result = processes.run([*python_of(venv), *args], as_owner=True, env=_pip_env(venv), on_line=sink,
+                           log=log or CommandLog())
     if result.returncode != 0:
-        tail = "\n".join(result.output.strip().splitlines()[-10:])
-        raise InstallError(f"pip could not install {', '.join(reqs)} into {venv} (exit {result.returncode}):\n{tail}")
-
-
-def owner(venv: Path) -> str | None:
-    """The user who owns the environment's interpreter directory, when it is not the one running the wizard:
-    root must not run code that another user can change, so pip runs as that user instead."""
-    try:
-        uid = (venv / "bin").stat().st_uid
-    except OSError:
-        return None
-    if uid == os.geteuid():
-        return None
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return None
-
-
-def _pip_argv(venv: Path, args: list[str]) -> list[str]:
-    argv = [str(venv / "bin" / "python"), "-m", "pip", *args]
-    user = owner(venv)
-    if user is None or os.geteuid() != 0:
-        return argv
-    home = pwd.getpwnam(user).pw_dir
-    return as_user_argv(user, argv, {"HOME": home, "PATH": f"{venv / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8"})
+        raise InstallError(f"pip could not install {', '.join(reqs)} into {venv} (exit {result.returncode}):\n"
+                           f"{_tail(result.output)}")
 
 
 def dry_run(venv: Path, requirements: Iterable[str], log: CommandLog | None = None,
-            extra: Iterable[str] = ()) -> dict[str, str]:
+            extra: Iterable[str] = (), find_links: str | None = None) -> dict[str, str]:
     """What ``pip install REQUIREMENTS`` would install into the environment, as {distribution: version}:
-    pip's dry-run report (nothing is written to the environment), run as the environment's owner."""
+    pip's dry-run report (nothing is written to the environment), within root's boundary as pip_install."""
     reqs = list(requirements)
-    argv = _pip_argv(venv, ["install", "--dry-run", "--report", "-", "--quiet", "--disable-pip-version-check",
-                            "--no-input", *extra, *reqs])
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=600)
+    args = pip_args(venv, ["install", "--dry-run", "--report", "-", "--quiet", "--disable-pip-version-check",
+                           "--no-input", *extra, *reqs], find_links)
+    proc = processes.run([*python_of(venv), *args], as_owner=True, env=_pip_env(venv), separate_errors=True,
+                         timeout=600)
     if log:
-        log.write(argv, proc.stdout[-2000:] + proc.stderr[-4000:], proc.returncode, 0.0)
+        log.write(proc.argv, proc.output[-2000:] + proc.errors[-4000:], proc.returncode, 0.0)
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        lines = [ln for ln in proc.errors.strip().splitlines() if ln.strip()]
         raise InstallError(f"pip cannot install {', '.join(reqs)} into {venv}: " + " ".join(lines[-3:]))
-    start = proc.stdout.find("{")
-    report = json.loads(proc.stdout[start:]) if start >= 0 else {"install": []}
+    start = proc.output.find("{")
+    report = json.loads(proc.output[start:]) if start >= 0 else {"install": []}
     return {normalise(item["metadata"]["name"]): item["metadata"]["version"] for item in report.get("install", [])}
 
 
 def pip_uninstall(venv: Path, names: Iterable[str], on_line: LineSink | None = None,
                   log: CommandLog | None = None) -> None:
-    """``pip uninstall -y NAMES`` in the environment, as its owner."""
+    """``pip uninstall -y NAMES`` in the environment, within root's boundary as pip_install."""
     names = list(names)
     if not names:
         return
-    argv = _pip_argv(venv, ["uninstall", "--disable-pip-version-check", "--no-input", "-y", *names])
-    result = run_streamed(argv, on_line=on_line, log=log or CommandLog())
+    sink = (lambda line: on_line(mask_secrets(line))) if on_line else None
+    result = processes.run([*python_of(venv), "uninstall", "--disable-pip-version-check", "--no-input", "-y", *names],
+                           as_owner=True, env=_pip_env(venv), on_line=sink, log=log or CommandLog())
     if result.returncode != 0:
-        tail = "\n".join(result.output.strip().splitlines()[-10:])
-        raise InstallError(f"pip could not uninstall {', '.join(names)} from {venv} (exit {result.returncode}):\n{tail}")
+        raise InstallError(f"pip could not uninstall {', '.join(names)} from {venv} (exit {result.returncode}):\n"
+                           f"{_tail(result.output)}")

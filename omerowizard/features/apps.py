@@ -12,11 +12,16 @@ other entry stays, in its order. ``omero.web.viewer.view`` is reset only when it
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from omerowizard import distributions, safefs
+from omerowizard import venv as venv_mod
+from omerowizard.errors import InstallError
 from omerowizard.features.base import Check, Feature, Key, effective, effective_json
 from omerowizard.qtypes import BOOL, MULTI, TEXT, Field, Mapping_, Question, Records
 
@@ -492,6 +497,11 @@ def _split(req: str) -> tuple[str, str]:
     return (m.group(1), m.group(2).strip()) if m else (req, "")
 
 
+def distribution(requirement: str) -> str:
+    """The distribution a requirement names, PEP 503-normalised (``omero._Figure>=8`` is ``omero-figure``)."""
+    return venv_mod.normalise(_split(requirement)[0])
+
+
 def wanted_packages(a: Any) -> list[Wanted]:
     from omerowizard.venv import normalise
 
@@ -549,23 +559,45 @@ def to_install(a: Any, packages: Mapping[str, str]) -> list[Wanted]:
     return [p for p in wanted_packages(a) if satisfied(p.requirement, packages.get(p.package)) is not True]
 
 
-def pip_options(a: Any) -> list[str]:
-    link = a.apps.find_links if a is not None else None
-    return ["--find-links", link] if link else []
+def find_links(a: Any) -> str | None:
+    """apps.find_links of the answers: the same sources for every pip run about the apps (the dry run, the
+    install, an upgrade that reinstalls them, a rollback's reinstall). Wheels only (``venv.pip_args``)."""
+    if a is None or getattr(a, "platform", "unix") != "unix":
+        return None
+    return a.apps.find_links or None
+
+
+def sources_problem(link: str | None, venv: Any) -> str | None:
+    """Why pip must not read packages from ``link`` for ``venv`` (before any pip runs, dry runs included):
+    a local path that is not a directory, or, when root runs pip, a link, directory or package another user
+    can write (what root's pip installs, root later runs). None when fine."""
+    if not link or not link.startswith("/"):
+        return None
+    if not os.path.isdir(link):
+        return f"apps.find_links {link} is not a directory"
+    try:
+        root = os.geteuid() == 0 and venv_mod.pip_user(Path(venv)) is None
+    except InstallError as exc:
+        return str(exc)
+    why = venv_mod.source_problem(link) if root else None
+    if why:
+        return (f"apps.find_links {link} is not safe for root's pip: {why}. Make the directory and its wheels "
+                "root's and not writable by others (chown -R root: and chmod 755/644)")
+    return None
 
 
 def measure(a: Any, venv: Any, packages: Mapping[str, str], log: Any = None) -> Measured | None:
     """pip's dry run for the apps the answers want and the environment lacks (I/O: runs while probing).
     Nothing is run when every app is installed at a version its requirement accepts."""
-    from omerowizard import venv as venv_mod
-    from omerowizard.errors import InstallError
-
     todo = to_install(a, packages)
     if not todo:
         return None
     reqs = tuple(p.requirement for p in todo)
+    why = sources_problem(find_links(a), venv)
+    if why:  # refused before pip runs: a dry run builds what it cannot take as a wheel
+        return Measured(reqs, error=why)
     try:
-        found = venv_mod.dry_run(venv, [*reqs, *pins(packages)], log=log, extra=pip_options(a))
+        found = venv_mod.dry_run(venv, [*reqs, *pins(packages)], log=log, find_links=find_links(a))
     except InstallError as exc:
         return Measured(reqs, error=str(exc))
     return Measured(reqs, found)
@@ -591,20 +623,17 @@ class _AppsVersions(_AppsView):
 
 
 def required_by(venv: Any, package: str) -> list[str]:
-    """The installed distributions that require ``package`` (read from their metadata in this process)."""
-    import importlib.metadata
-
-    from omerowizard.probe import site_packages
+    """The installed distributions that require ``package`` (read from their metadata in this process, through
+    safefs: the environment may belong to the OMERO.web user)."""
     from omerowizard.venv import normalise
 
-    paths = [str(p) for p in site_packages(venv)]
     out = []
-    for dist in importlib.metadata.distributions(path=paths):
-        for req in dist.requires or ():
+    for dist in distributions.read(venv).distributions:
+        for req in dist.requires:
             if ";" in req and "extra ==" in req:
                 continue
             if normalise(_split(req)[0]) == package:
-                out.append(normalise(dist.metadata["Name"] or "?"))
+                out.append(normalise(dist.name))
                 break
     return sorted(set(out))
 
@@ -622,8 +651,9 @@ def plan_packages(plan: Any, previous: Any) -> None:
     if todo and not plan.upgrade:
         if measured is None or measured.error:
             why = measured.error if measured is not None else "pip's dry run did not run"
-            plan.refusals.append(f"web apps: {why}. pip must reach the package index, or a directory of wheels "
-                                 "given as apps.find_links")
+            hint = "" if why.startswith("apps.find_links") else (". pip must reach the package index, or a directory "
+                                                                  "of wheels given as apps.find_links")
+            plan.refusals.append(f"web apps: {why}{hint}")
         install = measured.install if measured is not None else {}
         for p in todo:
             old = state.packages.get(p.package)
@@ -790,8 +820,11 @@ class Apps(Feature):
         if isinstance(link, str) and link and "apps.find_links" not in bad:
             from omerowizard import validators as v
 
-            if link.startswith(("https://", "http://")):
-                if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/+@%-]*)?", link):
+            if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", link) and not link.startswith("https://"):
+                problem("apps.find_links", f"{link!r} is not https: pip would take packages over a channel anyone "
+                                           "between here and there can change")
+            elif link.startswith("https://"):
+                if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/+@%-]*)?", link):
                     problem("apps.find_links", f"{link!r} is not a URL of letters, digits and . _ ~ / + @ % -")
             else:
                 msg = v.unix_path(link)
@@ -799,71 +832,32 @@ class Apps(Feature):
                     problem("apps.find_links", f"{link!r} {msg}")
 
     def preflight(self, plan):
-        link = plan.answers.apps.find_links if plan.answers.platform == "unix" else None
-        out = []
-        if link and link.startswith("/") and any(p.action == "install" for p in plan.packages):
-            import os
-
-            if not os.path.isdir(link):
-                out.append(Check("web apps", False, f"apps.find_links {link} is not a directory"))
-            else:
-                why = untrusted_wheels(link, plan.answers.omero.venv)
-                if why:
-                    out.append(Check("web apps", False, f"apps.find_links {link} is not safe for root's pip: {why}. "
-                                                        "Make the directory and its wheels root's and not writable "
-                                                        "by others (chown -R root: and chmod 755/644)"))
-        return out
-
-
-def untrusted_wheels(link: str, venv: str) -> str | None:
-    """Why pip, run as root for a root-owned environment, must not read packages from ``link`` (a link, or a
-    directory or package another user can write: what it installs runs as root), else None. pip runs as the
-    environment's owner when that is not root (omerowizard.venv.owner): then that user's rights suffice."""
-    import os
-    from pathlib import Path
-
-    from omerowizard import venv as venv_mod
-    from omerowizard.installer import trusted_path
-
-    if os.geteuid() != 0 or venv_mod.owner(Path(venv)) is not None:
-        return None
-    why = trusted_path(Path(link))
-    if why:
-        return why
-    for entry in sorted(os.listdir(link)):
-        why = trusted_path(Path(link) / entry)
-        if why:
-            return why
-    return None
+        if not (plan.packages or plan.upgrade):
+            return []
+        why = sources_problem(find_links(plan.answers), plan.answers.omero.venv)
+        if why is None or any(why in refusal for refusal in plan.refusals):  # the plan says it already
+            return []
+        return [Check("web apps", False, why)]
 
 
 def distribution_of(venv: str | None, module: str) -> str:
     """The distribution that installs the top-level module ``module`` in ``venv`` (its top_level.txt or RECORD),
     else the module's name with '-' for '_' (what OME's apps use: omero_figure is omero-figure)."""
-    from pathlib import Path
-
     guess = module.split(".")[0].replace("_", "-")
     if not venv:
         return guess
     top = module.split(".")[0]
-    from omerowizard import safefs
-
-    def text(path: Path) -> str | None:
-        # the environment may belong to the OMERO.web user: never follow a link or block on a FIFO there
-        data = safefs.read_bytes(str(path), limit=16 * 1024 * 1024)
-        return None if data is None else data.decode("utf-8", "replace")
-
-    for site in sorted(Path(venv).glob("lib/python3*/site-packages")):
-        for info in site.glob("*.dist-info"):
-            try:
-                top_level = text(info / "top_level.txt")
-                record = text(info / "RECORD") if top_level is None else None
-            except (OSError, safefs.UnsafePath):
-                continue
-            names = top_level.split() if top_level is not None else \
-                {line.split("/", 1)[0] for line in (record or "").splitlines() if "/" in line}
-            if top in names:
-                return info.name.removesuffix(".dist-info").rsplit("-", 1)[0].replace("_", "-")
+    # the environment may belong to the OMERO.web user: never follow a link or block on a FIFO there
+    for dist in distributions.read(venv).distributions:
+        try:
+            top_level = dist.text("top_level.txt")
+            record = dist.text("RECORD") if top_level is None else None
+        except (OSError, safefs.UnsafePath):
+            continue
+        names = top_level.split() if top_level is not None else \
+            {line.split("/", 1)[0] for line in (record or "").splitlines() if "/" in line}
+        if top in names:
+            return dist.info.rsplit("/", 1)[-1].removesuffix(".dist-info").rsplit("-", 1)[0].replace("_", "-")
     return guess
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import ast
 import difflib
 import json
+import os
+import stat
 from pathlib import Path
 
+from omerowizard import distributions, safefs
 from omerowizard import validators as v
 from omerowizard.features.base import Feature
 from omerowizard.qtypes import Mapping_, Question
@@ -39,14 +42,18 @@ def declared_settings(venv: str) -> tuple[str, dict[str, str], set[str]] | None:
     """(omero-web version, {key: type} of every setting omero-web and its installed apps declare, the apps'
     key prefixes) read from the packages installed in the OMERO.web environment; None when omero-web is not
     installed there. Cached per omero-web version (and set of installed apps) in omerowizard's cache."""
-    from omerowizard import locations, safefs
+    from omerowizard import locations
 
-    sites = sorted(Path(venv).glob("lib/python3*/site-packages"))
-    site = next((s for s in sites if (s / "omeroweb" / "settings.py").is_file()), None)
-    if site is None:
+    # the environment may belong to the OMERO.web user: list it without following a link it planted
+    found = next((f for f in map(_packages_with_settings, distributions.site_packages(venv)) if "omeroweb" in f[1]),
+                 None)
+    if found is None:
         return None
-    version = next((p.name.removesuffix(".dist-info").split("-")[1] for p in site.glob("omero_web-*.dist-info")), "?")
-    apps = sorted(p.parent.name for p in site.glob("*/settings.py") if p.parent.name != "omeroweb")
+    site_dir, packages, names = found
+    site = Path(site_dir)
+    version = next((n.removesuffix(".dist-info").split("-")[1] for n in names
+                    if n.startswith("omero_web-") and n.endswith(".dist-info")), "?")
+    apps = sorted(p for p in packages if p != "omeroweb")
     cache = locations.cache_dir() / f"omero-web-settings-{version}.json"
     try:
         data = json.loads(cache.read_text())
@@ -57,7 +64,10 @@ def declared_settings(venv: str) -> tuple[str, dict[str, str], set[str]] | None:
     settings: dict[str, str] = {}
     prefixes: set[str] = set()
     for name in ["omeroweb", *apps]:
-        raw = safefs.read_bytes(str(site / name / "settings.py"), limit=2 * 1024 * 1024)
+        try:
+            raw = safefs.read_bytes(str(site / name / "settings.py"), limit=2 * 1024 * 1024)
+        except (OSError, safefs.UnsafePath):
+            raw = None
         text = raw.decode("utf-8", "replace") if raw else ""
         if name != "omeroweb" and "SETTINGS_MAPPINGS" not in text:
             continue
@@ -70,6 +80,31 @@ def declared_settings(venv: str) -> tuple[str, dict[str, str], set[str]] | None:
     except OSError:
         pass
     return version, settings, prefixes
+
+
+def _packages_with_settings(site: str) -> tuple[str, list[str], list[str]]:
+    """(site, the packages in ``site`` that have a settings.py, every name in ``site``), listed through directory
+    descriptors: a link or a FIFO there is passed over, never followed or opened."""
+    with_settings: list[str] = []
+    try:
+        with safefs.directory(site) as d:
+            names = sorted(os.listdir(d))
+            for name in names:
+                try:
+                    sub = safefs.open_directory_at(d, name, f"{site}/{name}")
+                except (OSError, safefs.UnsafePath):
+                    continue
+                try:
+                    st = os.stat("settings.py", dir_fd=sub, follow_symlinks=False)
+                except OSError:
+                    continue
+                finally:
+                    os.close(sub)
+                if stat.S_ISREG(st.st_mode):
+                    with_settings.append(name)
+    except (OSError, safefs.UnsafePath):
+        return site, [], []
+    return site, with_settings, names
 
 
 def type_problem(kind: str, value: object) -> str | None:

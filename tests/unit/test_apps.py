@@ -185,6 +185,18 @@ def test_uninstall_only_when_asked_and_never_what_omero_web_needs():
      "apps.custom[0].top_links", "is not a omero.web.ui.top_links entry", ""),
     ("apps:\n  custom:\n    - {requirement: omero-figure, app: omero_figure}\n", "apps.custom[0].app",
      "'omero_figure' is the catalogue's figure", "add figure to apps.enabled instead"),
+    # issue 21: pip takes packages only over https or from a local directory; names are compared PEP 503-normalised
+    ("apps:\n  find_links: 'http://wheels.example.org/simple/'\n", "apps.find_links",
+     "'http://wheels.example.org/simple/' is not https", "an absolute path or an https:// URL"),
+    ("apps:\n  find_links: 'file:///srv/wheels'\n", "apps.find_links", "is not https",
+     "an absolute path or an https:// URL"),
+    ("apps:\n  find_links: 'ftp://example.org/wheels'\n", "apps.find_links", "is not https", "https://"),
+    ("apps:\n  custom:\n    - {requirement: omero._figure, app: omero_figur}\n", "apps.custom[0].requirement",
+     "'omero._figure' is the catalogue's figure", "add figure to apps.enabled"),
+    ("apps:\n  custom:\n    - {requirement: 'omero-_web==5.6.0', app: omero_webx}\n", "apps.custom[0].requirement",
+     "'omero-_web==5.6.0' is part of OMERO.web, not a web app", "the package of a web app"),
+    ("apps:\n  custom:\n    - {requirement: 'Django__Redis', app: dredis}\n", "apps.custom[0].requirement",
+     "is part of OMERO.web", "the package of a web app"),
     ("extra_config: {omero.web.apps: '[\"omero_figure\"]'}\n", "extra_config.omero.web.apps",
      "is set by the answer apps.enabled or apps.custom, not by extra_config", "apps.custom for any other app"),
     ("extra_config: {omero.web.mapr.config: '[]'}\n", "extra_config.omero.web.mapr.config",
@@ -245,39 +257,44 @@ def test_the_probe_reports_apps_installed_but_not_enabled():
 
 def test_root_pip_never_reads_wheels_another_user_can_replace(tmp_path):
     """pip runs as root for a root-owned environment: a wheel directory (or wheel) another user can
-    write would run that user's code as root, so preflight refuses it; for an environment owned by
+    write would run that user's code as root, so it is refused before any pip runs; for an environment owned by
     another user, pip runs as that user and its rights suffice."""
     import os
     import pwd
 
-    from omerowizard.features.apps import untrusted_wheels
+    from omerowizard.features.apps import sources_problem
 
     if os.geteuid() != 0:
         pytest.fail("this test runs as root (as the wizard does on a production host)", pytrace=False)
     nobody = pwd.getpwnam("nobody")
     root_venv, user_venv = tmp_path / "venv", tmp_path / "venv-user"
-    (root_venv / "bin").mkdir(parents=True)
-    (user_venv / "bin").mkdir(parents=True)
-    os.chown(user_venv / "bin", nobody.pw_uid, nobody.pw_gid)
+    for venv in (root_venv, user_venv):
+        (venv / "bin").mkdir(parents=True)
+        (venv / "bin" / "python").symlink_to("/usr/bin/python3")
+        (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    for path in [user_venv, *user_venv.rglob("*")]:
+        os.chown(path, nobody.pw_uid, nobody.pw_gid, follow_symlinks=False)
     wheels = tmp_path / "wheels"
     wheels.mkdir(mode=0o755)
     wheel = wheels / "omero_figure-8.0.1-py3-none-any.whl"
     wheel.write_bytes(b"PK")
     wheel.chmod(0o644)
-    assert untrusted_wheels(str(wheels), str(root_venv)) is None
+    assert sources_problem(str(wheels), str(root_venv)) is None
 
     os.chown(wheel, nobody.pw_uid, nobody.pw_gid)
-    assert "belongs to uid" in untrusted_wheels(str(wheels), str(root_venv))
-    assert untrusted_wheels(str(wheels), str(user_venv)) is None  # pip runs as nobody there
+    assert f"{wheel} belongs to nobody" in sources_problem(str(wheels), str(root_venv))
+    assert sources_problem(str(wheels), str(user_venv)) is None  # pip runs as nobody there
     os.chown(wheel, 0, 0)
 
     wheels.chmod(0o777)
-    assert "can be written by other users" in untrusted_wheels(str(wheels), str(root_venv))
+    assert "can be written by its group and others" in sources_problem(str(wheels), str(root_venv))
     wheels.chmod(0o755)
-    link = tmp_path / "link"
-    link.symlink_to(wheels)
-    os.lchown(link, nobody.pw_uid, nobody.pw_gid)
-    assert "symbolic link" in untrusted_wheels(str(link), str(root_venv))
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, nobody.pw_uid, nobody.pw_gid)
+    (theirs / "link").symlink_to(wheels)
+    assert f"{theirs} belongs to nobody" in sources_problem(str(theirs / "link"), str(root_venv))
+    assert "is not a directory" in sources_problem(str(wheel), str(root_venv))
 
 
 def test_the_distribution_of_an_app_is_read_without_following_a_planted_link(tmp_path):

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from omerowizard import gunicorn
-from omerowizard.omero import current_user
+from omerowizard.processes import current_user
 
 
 @pytest.fixture

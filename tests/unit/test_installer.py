@@ -132,3 +132,53 @@ def test_the_sources_of_one_extension_compile_on_all_cores(tmp_path):
             assert took >= 4
         else:
             assert took < serial - 1.5, (serial, took)
+
+
+def _venv_files(root: Path, owner: int) -> Path:
+    """An environment's files (bin/python a link to Debian's interpreter), owned by ``owner``."""
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "python").symlink_to("/usr/bin/python3")
+    (root / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
+    (root / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.11.2\nexecutable = /usr/bin/python3.11\n")
+    for path in [root, *root.rglob("*")]:
+        os.chown(path, owner, owner, follow_symlinks=False)
+    return root
+
+
+def test_the_zeroc_ice_build_never_runs_the_python_of_an_environment_another_user_owns(tmp_path):
+    """The build runs setup.py as root: only with an interpreter root owns (a fresh environment of the same
+    Python when the environment is the OMERO.web user's), and only PyPI's exact sdist (its sha256)."""
+    from omerowizard import processes
+    from omerowizard.installer import ICE_SDIST_SHA256, base_interpreter, python_version
+    from omerowizard.omero import CommandLog
+
+    if os.geteuid() != 0:
+        pytest.fail("this test checks what root runs: run it as root", pytrace=False)
+    theirs = _venv_files(tmp_path / "theirs", 65534)
+    assert python_version(theirs) == "3.11" and base_interpreter(theirs) == "/usr/bin/python3.11"
+    said: list[str] = []
+    build = tmp_path / "build"
+    build.mkdir()
+    installer = Installer(InstallOptions(user="nobody", venv=theirs, omerodir=tmp_path / "od"), say=said.append,
+                          log=CommandLog(tmp_path / "log"))
+    python = installer.build_python(build)
+    assert python == str(build / "build-venv" / "bin" / "python")
+    assert processes.root_problem([python, "-m", "pip"]) is None  # root's alone
+    assert any("belongs to nobody: building in a fresh environment of /usr/bin/python3.11" in s for s in said), said
+
+    mine = _venv_files(tmp_path / "mine", 0)
+    assert Installer(InstallOptions(venv=mine), say=said.append).build_python(build) == str(mine / "bin" / "python")
+    assert len(ICE_SDIST_SHA256) == 64
+
+
+def test_the_python_version_of_an_environment_is_read_from_its_files(tmp_path):
+    from omerowizard.installer import python_version
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    assert python_version(venv) is None  # no bin/python: no environment
+    (venv / "bin" / "python").symlink_to("/nonexistent/python")
+    (venv / "lib" / "python3.12").mkdir(parents=True)
+    assert python_version(venv) == "3.12"
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion_info = 3.13.1.final.0\n")
+    assert python_version(venv) == "3.13"

@@ -321,13 +321,13 @@ def test_a_member_without_a_host_value_is_refused_not_rendered():
     assert p.line == 7 and "is empty, but it is required" in p.message
 
 
-def test_the_readmes_nodes_example_is_valid_for_a_front_end_and_for_a_node_only_host():
+def test_the_manuals_nodes_example_is_valid_for_a_front_end_and_for_a_node_only_host():
     import re
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    example = re.search(r"```yaml\n(sessions: \{backend: redis.*?nodes:.*?)```", readme, re.S)
-    assert example, "the README has an example of the nodes answers"
-    front = answers.load_text(example.group(1), "README.md")
+    page = (Path(__file__).resolve().parents[2] / "docs" / "nodes.md").read_text()
+    example = re.search(r"```yaml\n(sessions: \{backend: redis.*?nodes:.*?)```", page, re.S)
+    assert example, "docs/nodes.md has an example of the nodes answers"
+    front = answers.load_text(example.group(1), "docs/nodes.md")
     assert len(front.nodes.members) == 3 and front.nodes.static == "nodes"
     node = answers.load_text(example.group(1) + "web_server: {kind: none}\napplication_server: {host: 0.0.0.0}\n")
     assert sitefiles.wanted_files(node, None, [], "debian") == []

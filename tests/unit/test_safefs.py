@@ -108,3 +108,65 @@ def test_new_directories_below_omerodir_belong_to_its_user(user_dir):
                        create_below=str(user_dir))
     assert (user_dir / "etc").stat().st_uid == NOBODY
     assert (user_dir / "etc" / "maintenance").stat().st_uid == NOBODY
+
+
+# ----------------------------------------------------------------------------- reading another user's files
+# (OMEROweb.log, a venv's METADATA): no link, no FIFO, no device, no hard link to someone else's file, no huge read
+
+@pytest.mark.timeout(20)
+def test_a_fifo_as_a_log_is_neither_waited_for_nor_read(user_dir):
+    os.mkfifo(user_dir / "OMEROweb.log")
+    for read in (lambda p: safefs.tail(p, 15), lambda p: safefs.read_since(p, 0), safefs.read_bytes):
+        with pytest.raises(UnsafePath, match="not a regular file"):
+            read(str(user_dir / "OMEROweb.log"))
+    assert safefs.size(str(user_dir / "OMEROweb.log")) == 0
+
+
+def test_a_linked_log_is_not_followed_by_tail_size_or_read_since(user_dir, secret):
+    (user_dir / "OMEROweb.log").symlink_to(secret)
+    with pytest.raises(UnsafePath, match="symbolic link"):
+        safefs.tail(str(user_dir / "OMEROweb.log"))
+    with pytest.raises(UnsafePath, match="symbolic link"):
+        safefs.read_since(str(user_dir / "OMEROweb.log"), 0)
+    assert safefs.size(str(user_dir / "OMEROweb.log")) == 0
+
+
+def test_a_hard_link_to_a_root_file_in_another_users_directory_is_refused(user_dir, secret):
+    os.link(secret, user_dir / "OMEROweb.log")
+    with pytest.raises(UnsafePath, match="hard link"):
+        safefs.tail(str(user_dir / "OMEROweb.log"))
+    with pytest.raises(UnsafePath, match="hard link"):
+        safefs.read_bytes(str(user_dir / "OMEROweb.log"))
+
+
+def test_the_users_own_log_is_read(user_dir):
+    log = user_dir / "OMEROweb.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    os.chown(log, NOBODY, NOBODY)
+    assert safefs.tail(str(log), 3) == ["line 97", "line 98", "line 99"]
+    offset = safefs.size(str(log))
+    with open(log, "a") as fh:
+        fh.write("new 1\nnew 2\n")
+    assert safefs.read_since(str(log), offset) == b"new 1\nnew 2\n"
+    log.write_text("rotated\n")  # shorter than the offset: a new file, read from its start
+    assert safefs.read_since(str(log), offset) == b"rotated\n"
+    assert safefs.tail(str(user_dir / "missing.log")) is None
+
+
+def test_a_huge_log_is_never_read_whole(user_dir):
+    log = user_dir / "OMEROweb.log"
+    with open(log, "wb") as fh:  # 8 GiB, sparse: reading it whole would take minutes and all the memory
+        fh.truncate(8 << 30)
+        fh.seek(8 << 30)
+        fh.write(b"first cut line\nthe end\n")
+    assert safefs.tail(str(log), 5, limit=64 * 1024)[-1] == "the end"
+    assert len(safefs.read_since(str(log), 0, limit=4096)) == 4096
+
+
+def test_listing_a_directory_through_a_planted_link_is_refused(user_dir, secret):
+    (user_dir / "lib").symlink_to(secret.parent)
+    with pytest.raises(UnsafePath, match="lib is a symbolic link"):
+        safefs.listdir(str(user_dir / "lib" / "."))
+    with pytest.raises(UnsafePath, match="symbolic link"):
+        safefs.listdir(str(user_dir / "lib"))
+    assert safefs.listdir(str(user_dir / "nothing")) is None
