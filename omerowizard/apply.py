@@ -780,7 +780,10 @@ def rollback(dep, omero: Omero, emit: Emit, to: str | None = None, dry_run: bool
             omero.log.run_started(dep.omerodir, f"the backup {target.id}", what="rollback")
             for line in restored:
                 omero.log.change(f"rollback restored {line}")
-            web_as_before(omero, m.was_running, lambda line: emit(Output("rollback", line)))
+            try:
+                web_as_before(omero, m.was_running, lambda line: emit(Output("rollback", line)))
+            except ApplyError as exc:  # OMERO.web's log is a FIFO: the files are back all the same; say what to do
+                emit(Output("rollback", str(exc)))
             for kind in _system_servers([e.path for e in m.entries]):
                 result = servercheck.reload_system(kind)  # a running nginx/Apache serves the restored files
                 if result is not None:
