@@ -23,10 +23,14 @@ import jinja2
 from markupsafe import Markup
 
 import omerowizard
+from omerowizard.errors import WizardError
 
 
-class RenderError(ValueError):
-    """A value the file's language cannot carry exactly (the validators should have refused it)."""
+class RenderError(WizardError, ValueError):
+    """A value the file's language cannot carry exactly (the validators should have refused it): like a bad
+    answer, it stops the run before anything changed (planning renders every file first)."""
+
+    exit_code = 2
 
 
 # the characters each language reads as syntax in a value, besides blanks and line breaks (refused in all
@@ -88,7 +92,8 @@ def _finalize(lang: str):
         text = str(value)
         problem = value_problem(lang, text)
         if problem:
-            raise RenderError(f"{text!r} cannot be written into a {lang} file: it {problem}")
+            raise RenderError(f"{text!r} cannot be written into a {lang} file exactly: it {problem}; nothing was "
+                              "changed (allowed: the characters the answer's validator allows)")
         return value if isinstance(value, Markup) or lang in {"xml", "html"} else text
     return finalize
 
