@@ -38,7 +38,8 @@ def _unsafe(dumper: _Dumper, value: str) -> yaml.ScalarNode:
     # !unsafe 'true' a boolean, !unsafe '' null. A string that a plain scalar would not keep as a string
     # holds no template (no "{{"), so it is written as a quoted string, which every version keeps as it is.
     if dumper.resolve(yaml.ScalarNode, value, (True, False)) != STR_TAG:
-        assert not any(m in value for m in TEMPLATE_MARKERS), value
+        if any(m in value for m in TEMPLATE_MARKERS):  # cannot happen: YAML's implicit types have no braces
+            raise ValueError(f"{value!r} cannot be written for Ansible as data")
         return dumper.represent_str(value)
     return dumper.represent_scalar(UNSAFE_TAG, value)
 
