@@ -46,7 +46,16 @@ def test_a_jinja_expression_in_config_xml_reaches_ansible_as_data_and_runs_nothi
     """Reproduction 2 of issue 21: the OMERO.web user sets public.url_filter to `^/webclient|{{ lookup('pipe',
     'id > /tmp/y') }}` (and public access on); root runs `omerowizard playbook`, then the check it recommends."""
     d = deployment
-    pwned = [d.workdir / f"pwned-{n}" for n in range(6)]
+    token = uuid.uuid4().hex[:8]  # short paths: some answers have a length limit (a server name: 100)
+    pwned = [Path(f"/tmp/omw-{token}-{n}") for n in range(6)]
+    try:
+        _reproduction_2(d, ansible_bin, pwned)
+    finally:
+        for p in pwned:
+            p.unlink(missing_ok=True)
+
+
+def _reproduction_2(d, ansible_bin: Path, pwned: list[Path]) -> None:
     base = {"start": False, "application_server": {"workers": 1}, "sessions": {"clearsessions": "off"},
             "web_server": {"kind": "nginx", "config_path": str(d.workdir / "site.conf")},
             "servers": [{"host": "omero.example.org", "port": 4064, "name": "Main"}]}
