@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from omerowizard.features import BY_KEY, SECRET_KEYS
+from omerowizard import features  # the package: features -> apps -> venv -> omero -> here
 from omerowizard.secret import MASK, MIN_SECRET, Secret, mask_urls, shown
 
 # the last part of a config key that names a secret (extra_config keys no feature declares)
@@ -28,7 +28,7 @@ EXTRA = "extra_config."
 
 def config_secret(key: str) -> bool:
     """Whether the OMERO config key ``key`` holds a secret."""
-    return key in SECRET_KEYS or bool(_SECRET_NAME.search(key.rsplit(".", 1)[-1]))
+    return key in features.SECRET_KEYS or bool(_SECRET_NAME.search(key.rsplit(".", 1)[-1]))
 
 
 def config_value(key: str, value: Any) -> str:
@@ -39,7 +39,7 @@ def config_value(key: str, value: Any) -> str:
 def answer_value(key: str, value: Any) -> str:
     """An answer (its dotted key in the answers file) as it may be shown: a secret question's value masked
     as its type shows it (a Redis URL by its password only), an extra_config key by its config key."""
-    q = BY_KEY.get(key)
+    q = features.BY_KEY.get(key)
     if q is not None and q.secret and value not in (None, ""):
         return q.display(value)
     if key.startswith(EXTRA):
