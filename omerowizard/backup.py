@@ -24,7 +24,7 @@ import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from omerowizard import cron, hostlock, safefs
+from omerowizard import cron, hostlock, masking, safefs
 from omerowizard.deployments import Deployment, write_private
 from omerowizard.errors import ApplyError, WizardError
 from omerowizard.lock import pid_alive
@@ -284,7 +284,7 @@ def _current(path: str):
 def _config_diff(path: str, now, before: bytes) -> list[str]:
     if not path.endswith("config.xml"):
         return []
-    from omerowizard.omero import mask_secrets, parse_config_bytes
+    from omerowizard.omero import parse_config_bytes
 
     old = parse_config_bytes(now[1]) if now and now[0] == "file" and now[1] is not None else {}
     new = parse_config_bytes(before) or {}
@@ -292,8 +292,8 @@ def _config_diff(path: str, now, before: bytes) -> list[str]:
     out = []
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
-            a = mask_secrets(old[key]) if key in old else "(unset)"
-            b = mask_secrets(new[key]) if key in new else "(unset)"
+            a = masking.config_value(key, old[key]) if key in old else "(unset)"
+            b = masking.config_value(key, new[key]) if key in new else "(unset)"
             out.append(f"      {key}: {a} -> {b}")
     return out
 
@@ -395,10 +395,11 @@ def answers_summary(before: str | None, after: str | None) -> list[str]:
         return out
 
     a, b = flat(before), flat(after)
-    from omerowizard.omero import mask_secrets
 
-    return [f"{k}: {mask_secrets(str(a.get(k, '(default)')))} -> {mask_secrets(str(b.get(k, '(default)')))}"
-            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    def shown(values: dict, k: str) -> str:  # masked by key: whichever run set the secret
+        return masking.answer_value(k, values[k]) if k in values else "(default)"
+
+    return [f"{k}: {shown(a, k)} -> {shown(b, k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 def unified(path: str, old: str, new: str) -> str:

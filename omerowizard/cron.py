@@ -14,6 +14,7 @@ another run has just set.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from crontab import CronSlices
@@ -25,6 +26,18 @@ from omerowizard import processes
 from omerowizard.processes import current_user
 
 SPECIAL = {"daily": "@daily", "hourly": "@hourly"}
+# what a crontab command line (run by /bin/sh) carries as it is: no blank, no '%' (cron makes it a line
+# break), nothing the shell reads as syntax
+WORD = re.compile(r"[A-Za-z0-9._/+@:,=-]+")
+
+
+def word(value: str) -> str:
+    """``value`` as one word of the managed crontab line, exactly; anything else is refused (the answers'
+    validators refuse it first: this is the crontab's own rule, in one place)."""
+    if not WORD.fullmatch(value):
+        raise ValueError(f"{value!r} cannot be written into a crontab line exactly (allowed: letters, digits and "
+                         "._/+@:,=-)")
+    return value
 
 
 def marker(omerodir: str) -> str:
@@ -45,8 +58,9 @@ def wanted_line(a: Answers) -> str | None:
     s = a.sessions
     if a.platform != "unix" or s.backend != "file" or s.clearsessions == "off":
         return None
-    omerodir = a.omero.omerodir
-    return f"{schedule_text(s.clearsessions)} OMERODIR={omerodir} {a.omero.venv}/bin/omero web clearsessions {marker(omerodir)}"
+    omerodir = word(a.omero.omerodir)
+    return (f"{schedule_text(s.clearsessions)} OMERODIR={omerodir} {word(a.omero.venv)}/bin/omero web clearsessions "
+            f"{marker(omerodir)}")
 
 
 def why(a: Answers) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from omerowizard import omeroconfig
 from omerowizard.answers import Answers
 from omerowizard.errors import printable
-from omerowizard.omero import mask_secrets
+from omerowizard.masking import config_value
 from omerowizard.probe import State
 from omerowizard.upgrade import UpgradeChange, plan_upgrade
 from omerowizard.venv import normalise
@@ -37,16 +37,14 @@ class ConfigChange:
         return self._shown(self.new) if self.new is not None else self._unset()
 
     def _shown(self, value: str) -> str:
-        from omerowizard.features import SECRET_KEYS
-
-        return "****" if self.key in SECRET_KEYS else printable(mask_secrets(value))
+        return printable(config_value(self.key, value))
 
     def _unset(self) -> str:
         """An unset key, with the value OMERO.web then uses (``(unset: OMERO's default 5)``)."""
         from omerowizard.omeroconfig import DEFAULTS
 
         default = DEFAULTS.get(self.key)
-        return f"(unset: OMERO's default {mask_secrets(default)})" if default is not None else "(unset)"
+        return f"(unset: OMERO's default {config_value(self.key, default)})" if default is not None else "(unset)"
 
     def describe(self) -> str:
         return f"{self.key}: {self.old_text} -> {self.new_text}"

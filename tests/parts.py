@@ -32,6 +32,7 @@ APT = {
     "runuser": "util-linux",
     "openssl": "openssl",
     "chromium": "chromium",
+    "strace": "strace",
 }
 SBIN = ["/usr/sbin", "/sbin"]
 _apt_updated = False

@@ -7,8 +7,8 @@ import json
 from omerowizard import validators as v
 from omerowizard.features.base import Check, Feature, Key, effective, effective_json
 from omerowizard.features.conditions import Flat
-from omerowizard.omero import mask_secrets
 from omerowizard.qtypes import BOOL, CHOICE, INT, TEXT, Question
+from omerowizard.secret import mask_urls
 
 FILE_ENGINE = "django.contrib.sessions.backends.file"
 CACHE_ENGINE = "django.contrib.sessions.backends.cache"
@@ -118,7 +118,7 @@ class Sessions(Feature):
         if backend in {"redis", "memcached"} and "sessions.location" not in bad and isinstance(loc, str):
             msg = v.redis_url(loc) if backend == "redis" else v.memcached_location(loc)
             if msg:
-                problem("sessions.location", f"{_short(mask_secrets(loc))} {msg}")
+                problem("sessions.location", f"{_short(mask_urls(loc))} {msg}")
         clear = flat.get("sessions.clearsessions")
         if flat["platform"] == "windows" and backend == "file" and isinstance(clear, str) and clear != "off" \
                 and "sessions.clearsessions" not in bad:
@@ -148,7 +148,7 @@ def check_session_store(plan) -> str | None:
     s = plan.answers.sessions
     if s.backend == "redis" and s.location:
         why = ping_redis(s.location)
-        return f"Redis at {mask_secrets(s.location)} {why}" if why else None
+        return f"Redis at {mask_urls(s.location)} {why}" if why else None
     if s.backend == "memcached" and s.location:
         why = ping_memcached(s.location)
         return f"Memcached at {s.location} {why}" if why else None

@@ -158,7 +158,7 @@ def test_public_access_is_read_back_from_a_live_config():
     a = answers.load_text(PUBLIC)
     config = dict(make_plan(a, state()).sets)
     back = answers.validate(answers_from_config(config, answers.defaults().to_nested()))
-    assert back.public.server == "B" and back.public.url_filter == "viewer" and back.public.password == "pw-Zq81x!"
+    assert back.public.server == "B" and back.public.url_filter == "viewer" and back.public.password.reveal() == "pw-Zq81x!"
     assert make_plan(back, state(config)).config == []
 
 
