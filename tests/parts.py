@@ -32,6 +32,8 @@ APT = {
     "runuser": "util-linux",
     "openssl": "openssl",
     "chromium": "chromium",
+    "mmdebstrap": "mmdebstrap",
+    "unshare": "util-linux",
 }
 SBIN = ["/usr/sbin", "/sbin"]
 _apt_updated = False
