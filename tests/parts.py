@@ -33,6 +33,8 @@ APT = {
     "openssl": "openssl",
     "chromium": "chromium",
     "strace": "strace",
+    "mmdebstrap": "mmdebstrap",
+    "unshare": "util-linux",
 }
 SBIN = ["/usr/sbin", "/sbin"]
 _apt_updated = False
