@@ -85,6 +85,25 @@ TEXT_KEYS: dict[str, tuple[str, dict[str, str]]] = {
     "extra_config.omero.web.login_logo": ("/static/logo.png", {}),
     "apps.mapr_config": ("gene, phenotype", {"apps.enabled": "[mapr]"}),
     "apps.find_links": ("/srv/wheels", {}),
+    "omero.web_version": ("5.33.2", {}),
+    "apps.enabled[0]": ("figure", {}),
+    "apps.versions.figure": ("==8.0.1", {"apps.enabled": "[figure]"}),
+    "apps.custom[0].requirement": ("omero-gallery", {"apps.custom[0].app": "omero_gallery"}),
+    "apps.custom[0].app": ("omero_gallery", {"apps.custom[0].requirement": "omero-gallery"}),
+    "apps.custom[0].open_with": ('["gallery", "gallery_index", {"supported_objects": ["images"]}]',
+                                 {"apps.custom[0].requirement": "omero-gallery", "apps.custom[0].app": "omero_gallery"}),
+    "apps.custom[0].top_links": ('["Gallery", "gallery_index", {"title": "Gallery"}]',
+                                 {"apps.custom[0].requirement": "omero-gallery", "apps.custom[0].app": "omero_gallery"}),
+    "servers[0].host": ("omero.example.org", {"servers[0].port": "4064"}),
+    "servers[0].name": ("Main", {"servers[0].host": "omero.example.org"}),
+    "public.user": ("public", {"public.enabled": "true", "public.password": "secret-pw"}),
+    "public.password": ("secret-pw", {"public.enabled": "true", "public.user": "public"}),
+    "public.url_filter": ("^/webclient", {"public.enabled": "true", "public.user": "public",
+                                          "public.password": "secret-pw"}),
+    "public.server": ("Main", {"public.enabled": "true", "public.user": "public", "public.password": "secret-pw",
+                               "servers": "[{host: omero.example.org, name: Main}]"}),
+    "nodes.members[0].host": ("10.0.0.1", {"nodes.secret_key": "shared-secret-key-of-the-nodes-0123456789abcdefghij"}),
+    "nodes.secret_key": ("shared-secret-key-of-the-nodes-0123456789abcdefghij", {"nodes.members": "[{host: 10.0.0.1}]"}),
 }
 
 
@@ -115,11 +134,23 @@ MUTATIONS = {
     "backslash": lambda v: v + "\\",
     "lookalike": _lookalike,
     "huge": lambda v: v + "x" * 5000,
+    "jinja": lambda v: v[:1] + "{{ lookup('pipe', 'id') }}" + v[1:],
 }
-# what is a legitimate config value, or a legitimate Windows path, is not a mutation for that key
+# what is a legitimate config value, or a legitimate Windows path, is not a mutation for that key; free
+# text (a password, a label, a regular expression, JSON) may hold blanks, backslashes, any letter and
+# "{{": such a value is written exactly and never templated (playbook marks it !unsafe)
+FREE_TEXT = {"trailing-space", "leading-space", "backslash", "lookalike", "jinja"}
 ACCEPTED = {
-    "extra_config.omero.web.login_logo": {"trailing-space", "leading-space", "backslash", "lookalike", "huge"},
+    "extra_config.omero.web.login_logo": {"trailing-space", "leading-space", "backslash", "lookalike", "huge", "jinja"},
     "web_server.omero_dist": {"backslash"},
+    "apps.custom[0].requirement": {"trailing-space"},  # PEP 508 allows blanks around a requirement
+    "apps.custom[0].open_with": {"trailing-space", "leading-space", "lookalike"},  # JSON: blanks, and a label
+    "apps.custom[0].top_links": {"trailing-space", "leading-space", "lookalike"},
+    "servers[0].name": FREE_TEXT,  # a label on the login page
+    "public.user": FREE_TEXT,  # an OMERO user name (DOMAIN\\user, any script)
+    "public.password": FREE_TEXT,
+    "public.url_filter": FREE_TEXT - {"backslash"} | {"trailing-space", "leading-space"},  # a regular expression
+    "nodes.secret_key": {"backslash"},  # printable ASCII
 }
 
 
@@ -129,7 +160,7 @@ def per_key(venv: str, omerodir: str, site: str, every: int = 1) -> list[Entry]:
     fill = {"venv": venv, "omerodir": omerodir, "site": site}
     out = []
     for k, (key, (good, context)) in enumerate(TEXT_KEYS.items()):
-        good = good.format(**fill)
+        good = good.format(**fill) if good.startswith("{") else good
         for m, (name, mutate) in enumerate(MUTATIONS.items()):
             if name in ACCEPTED.get(key, set()) or (k + m) % every:
                 continue
@@ -137,16 +168,25 @@ def per_key(venv: str, omerodir: str, site: str, every: int = 1) -> list[Entry]:
             tree: dict = {}
             if context.get("platform") != "windows":  # the deployment under test (its own entries override it)
                 tree["omero"] = {"user": "omero-web", "venv": venv, "omerodir": omerodir}
-            base = key.split("[")[0]
-            text = f"[{q(value)}]" if key.endswith("[0]") else q(value)
-            if key.startswith("extra_config."):
-                tree["extra_config"] = {key[len("extra_config."):]: text}
-            else:
-                _put(tree, base, text)
-            for ck, cv in context.items():
-                _put(tree, ck, cv)
+            items: dict[str, dict[str, str]] = {}  # a list of one mapping (servers[0].host): its fields
+            for ck, cv in {**context, key: None}.items():
+                text = q(value) if cv is None else cv
+                if "[0]." in ck:
+                    lst, fld = ck.split("[0].")
+                    items.setdefault(lst, {})[fld] = text
+                elif ck.endswith("[0]"):
+                    _put(tree, ck[:-3], f"[{text}]")
+                elif ck.startswith("extra_config."):
+                    tree.setdefault("extra_config", {})[ck[len("extra_config."):]] = text
+                else:
+                    _put(tree, ck, text)
+            for lst, fields in items.items():
+                _put(tree, lst, "[{" + ", ".join(f"{f}: {t}" for f, t in fields.items()) + "}]")
             lines, where = _emit(tree)
-            line = where[base] if not key.startswith("extra_config.") else where["extra_config." + key[13:]]
+            if key.startswith("extra_config."):
+                line = where["extra_config." + key[13:]]
+            else:
+                line = where[key.split("[")[0]]
             out.append(Entry(f"{key}-{name}", ("\n".join(lines) + "\n").encode(), key, line))
     return out
 
@@ -246,4 +286,50 @@ def yaml_features() -> list[Entry]:
     add("extra-key-managed", "extra_config:\n  omero.web.prefix: /evil\n", "extra_config.omero.web.prefix", 2)
     add("extra-value-esc-nested", 'extra_config:\n  omero.web.x: {"a": ["\\e"]}\n', "extra_config.omero.web.x.a[0]", 2)
     add("extra-value-c1-key", 'extra_config:\n  omero.web.x: {"a\\x9b": 1}\n', "extra_config.omero.web.x.a\x9b", 2)
+    # the newer sections: aliases across sections, nested duplicates, tags, huge numbers, look-alike keys,
+    # a byte order mark, tabs, CRLF, document markers, keys that are numbers, booleans or null
+    add("alias-across-sections", 'servers: [{host: &h "omero.example.org\\n", port: 4064}]\n'
+        "public: {enabled: true, user: public, password: secret-pw, server: *h}\n", "servers[0].host", 1)
+    # an alias's problem is named where its value is written (the anchor's line)
+    add("alias-section-into-nodes", "apps: &a {enabled: [figure]}\nnodes: *a\n", "nodes.enabled", 1)
+    add("alias-list-into-enabled", "x: &x [figure, '{{ 7*7 }}']\napps:\n  enabled: *x\n", "apps.enabled[1]", 1)
+    add("duplicate-custom-app", "apps:\n  custom:\n    - requirement: omero-gallery\n      app: omero_gallery\n"
+        "      app: omero_other\n", "apps.custom[0].app", 5)
+    add("duplicate-public-user", "public:\n  enabled: true\n  user: public\n  user: root\n", "public.user", 4)
+    add("duplicate-node-host", "nodes:\n  members:\n    - host: 10.0.0.1\n      host: 10.0.0.2\n",
+        "nodes.members[0].host", 4)
+    add("duplicate-versions", "apps:\n  enabled: [figure]\n  versions:\n    figure: ==8.0.1\n    figure: ==7.0\n",
+        "apps.versions.figure", 5)
+    add("tag-enabled", "apps: {enabled: !!python/tuple [figure]}\n", "apps.enabled", 1)
+    add("tag-servers", "servers: !!set {omero.example.org}\n", "servers", 1)
+    add("tag-password", "public: {enabled: true, user: public, password: !!binary aGVsbG8td29ybGQ=}\n",
+        "public.password", 1)
+    add("tag-secret-key", "nodes:\n  members: [{host: 10.0.0.1}]\n  secret_key: !!python/object/apply:os.getcwd []\n",
+        "nodes.secret_key", 3)
+    add("huge-https-port", "web_server:\n  https: {certificate: /etc/ssl/c.pem, key: /etc/ssl/k.pem, "
+        "port: 99999999999999999999999}\n", "web_server.https.port", 2)
+    add("huge-node-port", "nodes:\n  members: [{host: 10.0.0.1, port: 18446744073709551617}]\n",
+        "nodes.members[0].port", 2)
+    add("huge-server-port", "servers: [{host: omero.example.org, port: -4064}]\n", "servers[0].port", 1)
+    add("int-with-5000-digits", "application_server:\n  timeout: " + "9" * 5000 + "\n", "application_server.timeout", 2)
+    add("lookalike-section", "\u0430pps: {enabled: [figure]}\n", "\u0430pps", 1)
+    add("lookalike-nested-key", "public: {enabled: true, us\u0435r: public}\n", "public.us\u0435r", 1)
+    add("lookalike-app", "apps: {enabled: [figur\u0435]}\n", "apps.enabled[0]", 1)
+    add("bom-then-apps", "\ufeffapps: {enabled: [figure, mapr], mapr_config: 'gene\\n'}\n", "apps.mapr_config", 1)
+    add("tab-in-flow", "servers: [{host:\tomero.example.org\t, name: '\t'}]\n", "(file)", 1)
+    add("tab-before-nested", "public:\n  enabled: true\n\tuser: public\n", "(file)", 3)
+    add("crlf-apps", "apps:\r\n  enabled: [figure]\r\n  find_links: http://example.org/wheels\r\n",
+        "apps.find_links", 3)
+    add("document-start-apps", "apps: {enabled: [figure]}\n---\nnodes: {static: nodes}\n", "(file)", 2)
+    add("document-end-then-more", "apps: {enabled: [figure]}\n...\nprefix: /x\n", "(file)", 3)
+    add("key-int-in-public", "public: {1: x}\n", "public.1", 1)
+    add("key-bool-in-apps", "apps: {true: x}\n", "apps.True", 1)
+    add("key-null-in-server", "servers: [{host: omero.example.org, ~: x}]\n", "servers[0].None", 1)
+    add("key-int-in-versions", "apps:\n  enabled: [figure]\n  versions: {8: ==8.0.1}\n", "apps.versions.8", 3)
+    add("extra-web-version-https", "omero: {web_version: '{{ 5 }}'}\nweb_server: {https: {certificate: '/c.pem{{x}}', "
+        "key: /k.pem}}\n", "omero.web_version", 1)
+    add("jinja-node-host", "nodes: {members: [{host: '{{ ansible_host }}'}]}\n", "nodes.members[0].host", 1)
+    add("jinja-extra-key", "extra_config: {'omero.web.{{ x }}': 1}\n", "extra_config.omero.web.{{ x }}", 1)
+    add("jinja-mapr", "apps: {enabled: [mapr], mapr_config: '{{ 7*7 }}'}\n", "apps.mapr_config", 1)
+    add("jinja-find-links", "apps: {find_links: '/srv/{{ x }}'}\n", "apps.find_links", 1)
     return e

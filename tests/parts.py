@@ -32,6 +32,9 @@ APT = {
     "runuser": "util-linux",
     "openssl": "openssl",
     "chromium": "chromium",
+    "strace": "strace",
+    "mmdebstrap": "mmdebstrap",
+    "unshare": "util-linux",
 }
 SBIN = ["/usr/sbin", "/sbin"]
 _apt_updated = False

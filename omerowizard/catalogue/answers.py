@@ -18,11 +18,12 @@ from typing import Any
 import jsonschema
 import yaml
 
-from omerowizard.catalogue import BY_KEY, CATALOGUE, FEATURES, KEYS, Question, optional_sections
+from omerowizard.catalogue import BY_KEY, CATALOGUE, FEATURES, KEYS, Question, masking, optional_sections
+from omerowizard.model import ansible_yaml
 from omerowizard.model import validators as v
 from omerowizard.model.errors import AnswersError, Problem
 from omerowizard.model.qtypes import Records
-from omerowizard.model.secrets import register_secret
+from omerowizard.model.secrets import Secret
 from omerowizard.system.deployments import normalise
 
 MAX_FILE = 1_000_000
@@ -111,15 +112,22 @@ class Answers(Section):
         """The answers that apply, nested as in an answers file (what `validate` reads back)."""
         return nest(self.applicable())
 
-    def to_yaml(self, header: str = "") -> str:
-        """The answers as a file `apply` accepts, holding only the answers that apply."""
+    def to_yaml(self, header: str = "", unsafe: bool = False) -> str:
+        """The answers as a file `apply` accepts, holding only the answers that apply. ``unsafe``: every string
+        tagged ``!unsafe`` (``ansible_yaml``), for a file that may end up among Ansible's variables."""
         nested = self.to_nested()
         nested.setdefault("extra_config", {})
-        body = yaml.safe_dump(nested, sort_keys=False, default_flow_style=False, allow_unicode=True)
+        if unsafe:
+            body = ansible_yaml.dump(nested)
+        else:
+            body = yaml.safe_dump(nested, sort_keys=False, default_flow_style=False, allow_unicode=True)
         return (header + body) if header else body
 
 
 def _plain(value: Any) -> Any:
+    """A value of the model as plain data (what front ends prefill and files hold): a Secret revealed."""
+    if isinstance(value, Secret):
+        return value.reveal()
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
@@ -184,6 +192,7 @@ def json_schema() -> dict[str, Any]:
 # ---------------------------------------------------------------------------- reading YAML with lines
 MAX_DEPTH = 20  # the answers nest 4 deep; extra_config values a few more
 MAX_ALIASES = 100
+MAX_DIGITS = 100  # far above any answer's range, far below the 4300 digits Python reads into an int
 MAX_NODES = 100_000  # values after every alias is expanded (a 478-byte alias bomb expands to 10^9)
 CORE_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
 COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
@@ -288,7 +297,7 @@ class _Reader:
 
     def _tag_ok(self, node: yaml.Node, where: str) -> bool:
         allowed = CORE_TAGS if isinstance(node, yaml.ScalarNode) else COLLECTION_TAGS
-        if node.tag in allowed:
+        if node.tag in allowed or (node.tag == ansible_yaml.UNSAFE_TAG and isinstance(node, yaml.ScalarNode)):
             return True
         if node.tag == "tag:yaml.org,2002:merge":
             msg, hint = "is a merge key (<<), which omerowizard does not expand", "the keys written out"
@@ -332,6 +341,8 @@ class _Reader:
                 self.lines[f"{where}[{i}]"] = item.start_mark.line + 1
                 items.append(self._value(item, f"{where}[{i}]."))
             return items
+        if node.tag == ansible_yaml.UNSAFE_TAG:  # Ansible's "never template this": the text, exactly
+            return node.value
         if not self._plain_number(node, where):
             return None
         return self._scalar(node)
@@ -341,6 +352,11 @@ class _Reader:
         them rather than let a port of 1:20 become 80. Plain decimal numbers only."""
         if node.tag == "tag:yaml.org,2002:int":
             ok = re.fullmatch(r"[-+]?(0|[1-9][0-9]*)", node.value)
+            if ok and len(node.value) > MAX_DIGITS:  # Python refuses to read more than 4300 digits: a traceback
+                self.problems.append(Problem(where or "(file)", f"is a number of {len(node.value)} digits",
+                                             self.source, node.start_mark.line + 1,
+                                             allowed=f"a number of at most {MAX_DIGITS} digits"))
+                return False
         elif node.tag == "tag:yaml.org,2002:float":
             ok = re.fullmatch(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", node.value)
         else:
@@ -420,6 +436,12 @@ def _all_keys() -> list[str]:
     return sorted(keys)
 
 
+def _shown(key: str, value: Any) -> str:
+    """A value named in a problem: shortened, and masked when its key is secret (or it holds a URL's password)."""
+    masked = masking.answer_value(key, value)
+    return _short(value) if masked == str(value) else _short(masked)
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -459,16 +481,16 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
             # "null" (empty: the default) is allowed everywhere and is no help in the message
             types = [err.validator_value] if isinstance(err.validator_value, str) else list(err.validator_value)
             want = " or ".join(t for t in types if t != "null") or "null"
-            msg = f"{_short(err.instance)} is not {'an' if want[0] in 'aeiou' else 'a'} {want}"
+            msg = f"{_shown(key, err.instance)} is not {'an' if want[0] in 'aeiou' else 'a'} {want}"
             if err.instance is None:  # only a required field of a record refuses null
                 msg = f"is empty, but it is required ({want})"
             elif "string" in want and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
-                msg = f"was read as the number {err.instance!r}: write the value in quotes"
+                msg = f"was read as the number {_shown(key, err.instance)}: write the value in quotes"
         elif err.validator == "enum":
-            msg = f"{_short(err.instance)} is not one of the choices"
+            msg = f"{_shown(key, err.instance)} is not one of the choices"
             allowed = " | ".join(map(str, err.validator_value))
         elif err.validator in {"minimum", "maximum"}:
-            msg = f"{_short(err.instance)} is out of range"
+            msg = f"{_shown(key, err.instance)} is out of range"
             low, high = err.schema.get("minimum"), err.schema.get("maximum")
             if "[" in key and low is not None and high is not None:  # a field of a record: its own range
                 allowed = f"an integer from {low} to {high}"
@@ -549,7 +571,7 @@ def validate(data: dict[str, Any], source: str = "<answers>", lines: Mapping[str
         if q.check and isinstance(value, str):
             msg = q.check(value)
             if msg:
-                problem(q.key, f"{_short(q.display(value) if q.secret else value)} {msg}")
+                problem(q.key, f"{_shown(q.key, value)} {msg}")
         if q.item_check and isinstance(value, list):
             for i, item in enumerate(value):
                 msg = q.item_check(item)
@@ -586,10 +608,6 @@ def _model(flat: Mapping[str, Any], warnings: tuple[str, ...], given: frozenset[
         values[q.key] = q.type.model(q, value)
     for key in ("omero.venv", "omero.omerodir"):
         values[key] = str(PurePosixPath(values[key]))
-    for q in CATALOGUE:
-        if q.secret and isinstance(values[q.key], str):
-
-            register_secret(values[q.key])
     return Answers(values, warnings, given)
 
 
@@ -618,10 +636,8 @@ def _text_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]) 
         msg = v.text(text)
         if msg and key not in seen:
             seen.add(key)
-            q = BY_KEY.get(key)
-            shown = q.display(text) if q is not None and q.secret else text
             line = lines.get(key) or lines.get(key.split("[")[0])
-            problems.append(Problem(key, f"{_short(shown)} {msg}", source, line, value=text,
+            problems.append(Problem(key, f"{_shown(key, text)} {msg}", source, line, value=text,
                                     allowed="printable text on one line (write the character out, or leave it away)"))
     return problems
 

@@ -701,7 +701,8 @@ class Apps(Feature):
                 names = [n for n, (entry, _) in MAPR_PRESETS.items() for m in mapr if m == entry]
                 text = ", ".join(names) if len(names) == len(mapr) else json.dumps(mapr)
                 section["mapr_config"] = text
-                links = effective_json(keys, config, "omero.web.ui.top_links") or []
+                links = effective_json(keys, config, "omero.web.ui.top_links")
+                links = links if isinstance(links, list) else []  # config.xml may hold anything: not a list, none
                 try:
                     section["mapr_top_links"] = all(e in links for e in mapr_top_links(text))
                 except ValueError:

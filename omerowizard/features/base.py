@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from omerowizard.model.qtypes import Question
+from omerowizard.model.secrets import Secret
 
 Flat = Mapping[str, Any]
 ProblemSink = Callable[..., None]  # problem(key, message, allowed="", at=None): at, the answer whose line to name
@@ -69,6 +70,9 @@ class Wanted:
 
 
 def to_text(value: Any) -> str | None:
+    """A value as config.xml holds it (a Secret: its value; this is where it is written)."""
+    if isinstance(value, Secret):
+        return value.reveal()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list, tuple)):

@@ -31,7 +31,7 @@ from omerowizard.features.base import Check, Feature, Key, effective_json
 from omerowizard.features.conditions import Flat, server_kind, unix
 from omerowizard.features.cors import DEFAULT_MIDDLEWARE
 from omerowizard.model import validators as v
-from omerowizard.model.qtypes import BOOL, CHOICE, TEXT, Field, Question, Records
+from omerowizard.model.qtypes import BOOL, CHOICE, SECRET, Field, Question, Records
 from omerowizard.system.network import reach
 
 DEFAULT_PORT = 4080
@@ -140,7 +140,7 @@ class Nodes(Feature):
                  "generated for it (var/django_secret_key); with several nodes.members the review warns. "
                  "Generate one with "
                  "`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'`; kept secret (masked).",
-                 TEXT, "advanced", default=None, nullable=True, secret=True, check=secret_key, when=_applies,
+                 SECRET, "advanced", default=None, nullable=True, secret=True, check=secret_key, when=_applies,
                  unused=None,
                  allowed=f"at least {SECRET_MIN} printable ASCII characters without blanks, the same on every node"),
         Question("nodes.behind_https", "Does the front end on the other host serve HTTPS?",

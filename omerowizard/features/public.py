@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from omerowizard.features.base import Feature, Key
-from omerowizard.model.qtypes import BOOL, TEXT, Question
+from omerowizard.model.qtypes import BOOL, SECRET, TEXT, Question
 from omerowizard.model.secrets import MIN_SECRET
 
 # the OMERO docs' common filters (sysadmins/public.html)
@@ -65,7 +65,7 @@ class Public(Feature):
         Question("public.password", "Password of that OMERO user",
                  "omero.web.public.password: kept secret (masked in plans, reviews and logs; answers files "
                  "holding it are written 0600).",
-                 TEXT, "public", default=None, when=_enabled, secret=True,
+                 SECRET, "public", default=None, when=_enabled, secret=True,
                  allowed=f"the password, at least {MIN_SECRET} characters"),
         Question("public.url_filter", "Which URLs may public visitors open?",
                  "omero.web.public.url_filter: webclient (browse data in the full webclient, without scripts, "

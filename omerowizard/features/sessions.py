@@ -11,8 +11,8 @@ from omerowizard.features.conditions import Flat
 from omerowizard.model import validators as v
 from omerowizard.model.errors import ApplyError
 from omerowizard.model.qtypes import BOOL, CHOICE, INT, TEXT, Question
-from omerowizard.model.secrets import mask_secrets
-from omerowizard.system.crontab import marker
+from omerowizard.model.secrets import mask_urls
+from omerowizard.system.crontab import marker, word
 from omerowizard.system.network import ping_memcached, ping_redis
 
 VERIFY = "check the session store"
@@ -124,7 +124,7 @@ class Sessions(Feature):
         if backend in {"redis", "memcached"} and "sessions.location" not in bad and isinstance(loc, str):
             msg = v.redis_url(loc) if backend == "redis" else v.memcached_location(loc)
             if msg:
-                problem("sessions.location", f"{_short(mask_secrets(loc))} {msg}")
+                problem("sessions.location", f"{_short(mask_urls(loc))} {msg}")
         clear = flat.get("sessions.clearsessions")
         if flat["platform"] == "windows" and backend == "file" and isinstance(clear, str) and clear != "off" \
                 and "sessions.clearsessions" not in bad:
@@ -164,7 +164,7 @@ def check_session_store(plan) -> str | None:
     s = plan.answers.sessions
     if s.backend == "redis" and s.location:
         why = ping_redis(s.location)
-        return f"Redis at {mask_secrets(s.location)} {why}" if why else None
+        return f"Redis at {mask_urls(s.location)} {why}" if why else None
     if s.backend == "memcached" and s.location:
         why = ping_memcached(s.location)
         return f"Memcached at {s.location} {why}" if why else None
@@ -210,8 +210,9 @@ def clearsessions_line(a) -> str | None:
     s = a.sessions
     if a.platform != "unix" or s.backend != "file" or s.clearsessions == "off":
         return None
-    omerodir = a.omero.omerodir
-    return f"{cron_schedule(s.clearsessions)} OMERODIR={omerodir} {a.omero.venv}/bin/omero web clearsessions {marker(omerodir)}"
+    omerodir = word(a.omero.omerodir)
+    return (f"{cron_schedule(s.clearsessions)} OMERODIR={omerodir} {word(a.omero.venv)}/bin/omero web clearsessions "
+            f"{marker(omerodir)}")
 
 
 def clearsessions_why(a) -> str:

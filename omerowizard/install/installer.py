@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omerowizard.model.errors import InstallError, UsageError
-from omerowizard.model.secrets import mask_secrets
+from omerowizard.model.secrets import mask_text
 from omerowizard.system import locations, processes, safefs
 from omerowizard.system.distributions import packages
 from omerowizard.system.omero import CommandLog, Omero, OmeroTarget
@@ -418,7 +418,7 @@ class Installer:
         self._stop_if_cancelled()
         if result.returncode != 0:
             raise InstallError(f"could not {what}: `{' '.join(argv)}` exited {result.returncode}\n"
-                               f"{mask_secrets(result.output.strip())}")
+                               f"{mask_text(result.output.strip())}")
 
 
 _COMPILE = re.compile(r"(?:^|[\s/-])(?:gcc|g\+\+|c\+\+|cc)\s.*?\s-c\s+(\S+)")

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from omerowizard.model.secrets import mask_secrets
+from omerowizard.model.secrets import MASK, Secret, mask_urls
 
 MAX_TEXT = 4096
 Flat = Mapping[str, Any]
-SECRET_SHOWN = "****"
+SECRET_SHOWN = MASK
 
 
 def _always(_: Flat) -> bool:
@@ -53,8 +53,7 @@ class QType:
         if value is None or value == "":
             return "(empty)"
         if q.secret:
-
-            return mask_secrets(str(value)) if "://" in str(value) else SECRET_SHOWN
+            return mask_urls(str(value)) if "://" in str(value) else SECRET_SHOWN
         return self.as_text(q, value)
 
     def options(self, q: "Question") -> list[tuple[str, Any]]:
@@ -78,6 +77,24 @@ class QType:
 
 class Text(QType):
     pass
+
+
+class SecretText(Text):
+    """A password or a key: the answers model holds it as a ``Secret`` (shown as ``****`` wherever it is
+    printed), and it is shown masked whole, even when it looks like a URL."""
+
+    def display(self, q, value):
+        if value is None or value == "":
+            return "(empty)"
+        return SECRET_SHOWN
+
+    def as_text(self, q, value):
+        if isinstance(value, Secret):
+            return value.reveal()
+        return super().as_text(q, value)
+
+    def model(self, q, value):
+        return Secret(value) if isinstance(value, str) else value
 
 
 class Size(Text):
@@ -407,3 +424,4 @@ class Question:
 
 
 TEXT, CHOICE, BOOL, INT, LIST, SIZE, MULTI = Text(), Choice(), Bool(), Int(), TextList(), Size(), MultiChoice()
+SECRET = SecretText()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
+from omerowizard.catalogue.masking import answer_value
 from omerowizard.model.errors import ApplyError, WizardError
 from omerowizard.model.events import Emit, Finished, Output, StepDone, StepFailed, StepStarted
 from omerowizard.plan.changes.web import web_as_before
@@ -63,7 +66,7 @@ def rollback_lines(dep, target: Backup, omero: Omero) -> list[str]:
     out.append(f"  omero web {'restart' if m.was_running else 'stop'}" if (m.was_running or running)
                else "  OMERO.web stays stopped")
     current = dep.answers.read_text() if dep.answers.exists() else None
-    diff = backup_mod.answers_summary(current, m.answers_before)
+    diff = answers_summary(current, m.answers_before)
     out.append("  saved answers: " + ("back to those before that run: " + "; ".join(diff) if diff else "unchanged"))
     return out
 
@@ -143,7 +146,34 @@ def list_backups(dep) -> list[str]:
             head += f" (rolled back by {m.rolled_back_by})"
         out.append(head)
         out += [f"    holds: {h}" for h in b.holds()]
-        changed = backup_mod.answers_summary(m.answers_before, m.answers_after) if m.answers_after is not None else []
+        changed = answers_summary(m.answers_before, m.answers_after) if m.answers_after is not None else []
         if changed:
             out.append("    answers that run changed: " + "; ".join(changed))
     return out or [f"No backups of {dep.omerodir}."]
+
+
+def answers_summary(before: str | None, after: str | None) -> list[str]:
+    """The answers a run changed, as "key: old -> new" lines (from the two answers files)."""
+
+    def flat(text: str | None) -> dict:
+        try:
+            data = yaml.safe_load(text) if text else {}
+        except yaml.YAMLError:
+            return {}
+        out: dict = {}
+
+        def walk(node, prefix=""):
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    walk(v, f"{prefix}{k}.")
+            else:
+                out[prefix.rstrip(".")] = node
+        walk(data if isinstance(data, dict) else {})
+        return out
+
+    a, b = flat(before), flat(after)
+
+    def shown(values: dict, k: str) -> str:  # masked by key: whichever run set the secret
+        return answer_value(k, values[k]) if k in values else "(default)"
+
+    return [f"{k}: {shown(a, k)} -> {shown(b, k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]

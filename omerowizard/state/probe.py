@@ -24,10 +24,9 @@ from omerowizard.features.web_server import site as site_files
 from omerowizard.model.errors import AnswersError, ApplyError, InstallError, Problem, WizardError
 from omerowizard.model.host import FileFact, Host, frozen_map
 from omerowizard.system import crontab as cron
-from omerowizard.system import locations, platforms, safefs
+from omerowizard.system import distributions, locations, platforms, safefs
 from omerowizard.system import webservers as servercheck
 from omerowizard.system.deployments import Deployment, owner_of
-from omerowizard.system import distributions
 from omerowizard.system.omero import Omero, OmeroTarget
 
 # the programs a plan may name (the web servers, their control programs, systemd's)

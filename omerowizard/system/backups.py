@@ -24,10 +24,8 @@ import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
+from omerowizard.model import secrets as masking
 from omerowizard.model.errors import ApplyError, WizardError
-from omerowizard.model.secrets import mask_secrets
 from omerowizard.system import crontab as cron
 from omerowizard.system import hostlock, safefs
 from omerowizard.system.deployments import Deployment, write_private
@@ -297,8 +295,8 @@ def _config_diff(path: str, now, before: bytes) -> list[str]:
     out = []
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
-            a = mask_secrets(old[key]) if key in old else "(unset)"
-            b = mask_secrets(new[key]) if key in new else "(unset)"
+            a = masking.config_value(key, old[key]) if key in old else "(unset)"
+            b = masking.config_value(key, new[key]) if key in new else "(unset)"
             out.append(f"      {key}: {a} -> {b}")
     return out
 
@@ -377,31 +375,6 @@ def prune(deployment: Deployment, keep: int | None = None) -> list[str]:
         shutil.rmtree(b.directory, ignore_errors=True)
         removed.append(b.id)
     return removed
-
-
-def answers_summary(before: str | None, after: str | None) -> list[str]:
-    """The answers a run changed, as "key: old -> new" lines (from the two answers files)."""
-
-    def flat(text: str | None) -> dict:
-        try:
-            data = yaml.safe_load(text) if text else {}
-        except yaml.YAMLError:
-            return {}
-        out: dict = {}
-
-        def walk(node, prefix=""):
-            if isinstance(node, dict):
-                for k, v in node.items():
-                    walk(v, f"{prefix}{k}.")
-            else:
-                out[prefix.rstrip(".")] = node
-        walk(data if isinstance(data, dict) else {})
-        return out
-
-    a, b = flat(before), flat(after)
-
-    return [f"{k}: {mask_secrets(str(a.get(k, '(default)')))} -> {mask_secrets(str(b.get(k, '(default)')))}"
-            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 def unified(path: str, old: str, new: str) -> str:

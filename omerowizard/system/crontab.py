@@ -14,11 +14,25 @@ another run has just set.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from omerowizard.model.errors import ApplyError
 from omerowizard.system import hostlock, processes
 from omerowizard.system.processes import current_user
+
+# what a crontab command line (run by /bin/sh) carries as it is: no blank, no '%' (cron makes it a line
+# break), nothing the shell reads as syntax
+WORD = re.compile(r"[A-Za-z0-9._/+@:,=-]+")
+
+
+def word(value: str) -> str:
+    """``value`` as one word of the managed crontab line, exactly; anything else is refused (the answers'
+    validators refuse it first: this is the crontab's own rule, in one place)."""
+    if not WORD.fullmatch(value):
+        raise ValueError(f"{value!r} cannot be written into a crontab line exactly (allowed: letters, digits and "
+                         "._/+@:,=-)")
+    return value
 
 
 def marker(omerodir: str) -> str:

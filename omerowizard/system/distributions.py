@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 
 from omerowizard.system import safefs
-from omerowizard.system.venv import normalise
+from omerowizard.system import venv as venv_mod
 
 METADATA_LIMIT = 16 * 1024 * 1024
 _INFO = {".dist-info": "METADATA", ".egg-info": "PKG-INFO"}
@@ -45,7 +45,7 @@ class Installed:
         """{normalised name: version}; the first found wins, as for an import."""
         out: dict[str, str] = {}
         for d in self.distributions:
-            out.setdefault(normalise(d.name), d.version)
+            out.setdefault(venv_mod.normalise(d.name), d.version)
         return out
 
 

@@ -19,11 +19,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from omerowizard.model import secrets as masking
 from omerowizard.model.errors import ConfigXmlError, OmeroCommandError, PreflightError
-from omerowizard.model.secrets import mask_secrets
 from omerowizard.system import locations, processes, safefs
 from omerowizard.system.deployments import Deployment
 from omerowizard.system.processes import LineSink, Result, as_user_argv, current_user, user_exists
+
+MIN_SECRET = masking.MIN_SECRET
+
+
+def mask_secrets(text: str, known: Iterable[str] = ()) -> str:
+    """Any text that is shown or logged, with its secrets masked by what they are (``secrets.mask_text``):
+    the value of every secret config key, every URL's password, and the ``known`` secret values."""
+    return masking.mask_text(text, known)
 
 
 @dataclass(frozen=True)
@@ -58,10 +66,16 @@ class CommandLog:
 
     def __init__(self, path: Path | None = None):
         self.path = path or locations.command_log()
+        # the values of secret config keys this log's commands were given: masked also where they appear
+        # without their key (omero's own output, an error message)
+        self.secrets: set[str] = set()
+
+    def mask(self, text: str) -> str:
+        return mask_secrets(text, self.secrets)
 
     def _append(self, text: str) -> None:
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(mask_secrets(text.rstrip("\n")) + "\n")
+            fh.write(self.mask(text.rstrip("\n")) + "\n")
 
     @staticmethod
     def _stamp() -> str:
@@ -142,7 +156,7 @@ class Omero:
     def _as_user(self, argv: list[str], env: dict[str, str], on_line: LineSink | None, timeout: float | None,
                  input: str | None = None, track: Path | None = None) -> Result:
         self.calls += 1
-        sink = (lambda line: on_line(mask_secrets(line))) if on_line else None
+        sink = (lambda line: on_line(self.log.mask(line))) if on_line else None
         return processes.run(argv, user=self._user(), env=env, on_line=sink, log=self.log, timeout=timeout,
                              input=input, track=track)
 
@@ -159,7 +173,8 @@ class Omero:
         result = self._as_user([str(self.target.executable), *args], self.env(), on_line, timeout, input,
                                track=self.deployment.children)
         if check and result.returncode != 0:
-            raise OmeroCommandError([str(self.target.executable), *map(mask_secrets, args)], result.returncode, mask_secrets(result.output))
+            raise OmeroCommandError(masking.mask_argv([str(self.target.executable), *args]), result.returncode,
+                                    self.log.mask(result.output))
         return result
 
     # -- config ----------------------------------------------------------------
@@ -196,6 +211,7 @@ class Omero:
         input on standard input: no temporary file that a kill could leave behind, with a password."""
         if not values:
             return
+        self.log.secrets.update(v for k, v in values.items() if masking.config_secret(k))
         loadable = {k: v for k, v in values.items() if loads_exactly(v)}
         rest = {k: v for k, v in values.items() if k not in loadable}
         if loadable:
@@ -203,7 +219,9 @@ class Omero:
             self.log.fed("omero config load -q (standard input)", text)
             self.run("config", "load", "-q", input=text)
         if rest:
-            self._run_commands([["config", "set", "--", k, v] for k, v in rest.items()])
+            # a secret never goes on a command line (`ps` shows it to every user): `omero load` reads it
+            self._run_commands([["config", "set", "--", k, v] for k, v in rest.items()],
+                               stdin=any(masking.config_secret(k) for k in rest))
         self.protect_config()
 
     def config_unset(self, key: str) -> None:
@@ -225,10 +243,10 @@ class Omero:
         self._run_commands([["config", "set", k] for k in keys])
         self.protect_config()
 
-    def _run_commands(self, commands: list[list[str]]) -> None:
+    def _run_commands(self, commands: list[list[str]], stdin: bool = False) -> None:
         """Run several CLI commands in one ``omero load`` process (a 0.65 s start-up each saved),
-        the commands fed on its standard input."""
-        if len(commands) == 1:
+        the commands fed on its standard input (one command runs by itself unless ``stdin``)."""
+        if len(commands) == 1 and not stdin:
             self.run(*commands[0])
             return
         text = commands_text(commands)
@@ -266,7 +284,7 @@ class Omero:
                                on_line, 600)
         if result.returncode != 0:
             raise OmeroCommandError([str(self.target.python), "-m", "django", "collectstatic", "--noinput"],
-                                    result.returncode, mask_secrets(result.output))
+                                    result.returncode, self.log.mask(result.output))
         return result
 
     def clear_session_store(self, on_line: LineSink | None = None) -> Result:
@@ -277,7 +295,7 @@ class Omero:
         result = self._as_user([str(self.target.python), "-c", _CLEAR_SESSIONS], env, on_line, 600)
         if result.returncode != 0:
             raise OmeroCommandError([str(self.target.python), "-c", "(clear the session store)"], result.returncode,
-                                    mask_secrets(result.output))
+                                    self.log.mask(result.output))
         return result
 
     def version(self) -> str:

@@ -17,9 +17,8 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from omerowizard.model.errors import InstallError
-from omerowizard.model.secrets import mask_secrets
+from omerowizard.system import omero as omero_mod
 from omerowizard.system import processes
-from omerowizard.system.omero import CommandLog
 from omerowizard.system.processes import LineSink
 
 # What each optional feature needs in the OMERO.web environment (distribution names).
@@ -85,24 +84,24 @@ def _pip_env(venv: Path) -> dict[str, str]:
 
 
 def _tail(text: str, n: int = 10) -> str:
-    return mask_secrets("\n".join(text.strip().splitlines()[-n:]))
+    return omero_mod.mask_secrets("\n".join(text.strip().splitlines()[-n:]))
 
 
 def pip_install(venv: Path, requirements: Iterable[str], on_line: LineSink | None = None,
-                log: CommandLog | None = None, extra: Iterable[str] = (), find_links: str | None = None) -> None:
+                log: omero_mod.CommandLog | None = None, extra: Iterable[str] = (), find_links: str | None = None) -> None:
     reqs = list(requirements)
     if not reqs:
         return
     args = pip_args(venv, ["install", "--disable-pip-version-check", "--no-input", *extra, *reqs], find_links)
-    sink = (lambda line: on_line(mask_secrets(line))) if on_line else None
+    sink = (lambda line: on_line(omero_mod.mask_secrets(line))) if on_line else None
     result = processes.run([*python_of(venv), *args], as_owner=True, env=_pip_env(venv), on_line=sink,
-                           log=log or CommandLog())
+                           log=log or omero_mod.CommandLog())
     if result.returncode != 0:
         raise InstallError(f"pip could not install {', '.join(reqs)} into {venv} (exit {result.returncode}):\n"
                            f"{_tail(result.output)}")
 
 
-def dry_run(venv: Path, requirements: Iterable[str], log: CommandLog | None = None,
+def dry_run(venv: Path, requirements: Iterable[str], log: omero_mod.CommandLog | None = None,
             extra: Iterable[str] = (), find_links: str | None = None) -> dict[str, str]:
     """What ``pip install REQUIREMENTS`` would install into the environment, as {distribution: version}:
     pip's dry-run report (nothing is written to the environment), within root's boundary as pip_install."""
@@ -122,14 +121,14 @@ def dry_run(venv: Path, requirements: Iterable[str], log: CommandLog | None = No
 
 
 def pip_uninstall(venv: Path, names: Iterable[str], on_line: LineSink | None = None,
-                  log: CommandLog | None = None) -> None:
+                  log: omero_mod.CommandLog | None = None) -> None:
     """``pip uninstall -y NAMES`` in the environment, within root's boundary as pip_install."""
     names = list(names)
     if not names:
         return
-    sink = (lambda line: on_line(mask_secrets(line))) if on_line else None
+    sink = (lambda line: on_line(omero_mod.mask_secrets(line))) if on_line else None
     result = processes.run([*python_of(venv), "uninstall", "--disable-pip-version-check", "--no-input", "-y", *names],
-                           as_owner=True, env=_pip_env(venv), on_line=sink, log=log or CommandLog())
+                           as_owner=True, env=_pip_env(venv), on_line=sink, log=log or omero_mod.CommandLog())
     if result.returncode != 0:
         raise InstallError(f"pip could not uninstall {', '.join(names)} from {venv} (exit {result.returncode}):\n"
                            f"{_tail(result.output)}")

@@ -136,7 +136,8 @@ def print_answers(user: str | None, venv: str | None, omerodir: str | None) -> i
     header += f"# with the {source} for what the config does not hold (web server, paths, jobs)\n"
     if differ and has_saved:
         header += "# NOTE: the live config differs from the saved answers in: " + ", ".join(differ) + "\n"
-    sys.stdout.write(live.to_yaml(header))
+    header += "# (each text is tagged !unsafe: Ansible, given this file, takes it as it is and never templates it)\n"
+    sys.stdout.write(live.to_yaml(header, unsafe=True))
     return 0
 
 

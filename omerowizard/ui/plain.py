@@ -29,7 +29,7 @@ from omerowizard.catalogue import STEPS as FEATURE_STEPS
 from omerowizard.catalogue.answers import Answers
 from omerowizard.model.errors import AnswersError
 from omerowizard.model.events import Event, Finished, as_line
-from omerowizard.model.secrets import mask_secrets
+from omerowizard.model.secrets import mask_text
 from omerowizard.plan.plan import Plan
 from omerowizard.system.omero import Omero
 from omerowizard.ui import wizard
@@ -311,7 +311,7 @@ def as_text(value: Any, secret: bool = False) -> str:
         return ""
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
-    return mask_secrets(str(value)) if secret else str(value)
+    return mask_text(str(value)) if secret else str(value)
 
 
 # ----------------------------------------------------------------------------- review

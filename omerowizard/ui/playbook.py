@@ -17,13 +17,13 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import omerowizard
 from omerowizard.catalogue import BY_KEY
 from omerowizard.catalogue.answers import Answers, nest
+from omerowizard.model import ansible_yaml
 from omerowizard.model.errors import UsageError
-from omerowizard.model.secrets import mask_secrets
+from omerowizard.model.secrets import has_url_password
+from omerowizard.model.validators import host_or_ip
 from omerowizard.system import safefs
 
 GROUP = "omero_web"
@@ -40,23 +40,22 @@ def collection_dir() -> Path:
 
 
 def _secret(key: str, value: Any) -> bool:
-
     q = BY_KEY.get(key)
     if q is None or not q.secret or not isinstance(value, str) or not value:
         return False
-    return "://" not in value or mask_secrets(value) != value  # a Redis URL is secret only with a password
+    return "://" not in value or has_url_password(value)  # a Redis URL is secret only with a password
 
 
 def split(a: Answers) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    """(group vars, host vars, vault vars) of the answers: secrets replaced by references to the vault."""
-
+    """(group vars, host vars, vault vars) of the answers: secrets replaced by references to the vault.
+    Every string is the deployment's (written ``!unsafe`` by ``_yaml``) except those references."""
     flat = {k: v for k, v in a.applicable().items()}
     vault: dict[str, str] = {}
     for key, value in list(flat.items()):
         if _secret(key, value):
             name = "vault_omero_web_" + key.replace(".", "_")
             vault[name] = value
-            flat[key] = "{{ " + name + " }}"
+            flat[key] = ansible_yaml.Template("{{ " + name + " }}")
     nested = nest(flat)
     group = {f"omero_web_{k}": v for k, v in nested.items() if k not in HOST_KEYS}
     host = {f"omero_web_{k}": v for k, v in nested.items() if k in HOST_KEYS}
@@ -64,7 +63,8 @@ def split(a: Answers) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
 
 
 def _yaml(data: dict[str, Any]) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+    """Variables for Ansible: the deployment's values ``!unsafe`` (never templated), ours templates."""
+    return ansible_yaml.dump(data)
 
 
 def files(a: Answers, host: str) -> dict[str, tuple[str, int]]:
@@ -74,8 +74,9 @@ def files(a: Answers, host: str) -> dict[str, tuple[str, int]]:
     out["ansible.cfg"] = ("# written by `omerowizard playbook`\n[defaults]\ninventory = inventory.yml\n"
                           "collections_path = ./collections\n", 0o644)
     # this host runs modules with the Python that runs Ansible (interpreter discovery could pick another)
-    inventory = {GROUP: {"hosts": {host: {"ansible_connection": "local",
-                                          "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}
+    inventory = {GROUP: {"hosts": {host: {"ansible_connection": ansible_yaml.Template("local"),
+                                          "ansible_python_interpreter": ansible_yaml.Template(
+                                              "{{ ansible_playbook_python }}")}}}}
     out["inventory.yml"] = (
         "# The OMERO.web nodes (written by `omerowizard playbook` from the deployment in "
         f"{a.omero.omerodir}).\n# This host runs the play itself (ansible_connection: local); add the other nodes "
@@ -107,6 +108,11 @@ def write(a: Answers, output: str, force: bool = False, host: str | None = None)
     """Write the skeleton below ``output`` (walked safely: never through a link another user planted);
     an existing file is refused unless ``force``. Returns the paths written."""
     host = host or socket.getfqdn() or socket.gethostname()
+    # the inventory's name of the host, and the name of its host_vars file: never a path or a YAML construct
+    problem = host_or_ip(host) if host != "localhost" else None
+    if problem or host.startswith("."):
+        raise UsageError(f"--host {host!r} {problem or 'starts with a dot'} (allowed: an inventory host name such as "
+                         "web1.example.org or localhost)")
     out_dir = Path(output).absolute()
     todo = files(a, host)
     if not force:

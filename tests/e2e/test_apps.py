@@ -14,8 +14,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 
+from omerowizard.catalogue import answers as answers_mod
 from omerowizard.features import apps as apps_mod
 from omerowizard.system.distributions import packages as installed
 from tests import parts
@@ -170,7 +170,8 @@ def test_figure_and_iviewer_then_figure_removed_with_a_hand_added_link_kept(site
     # `omerowizard answers` reads the apps back from the config
     answers = site.d.cli("answers", "--user", USER, "--venv", str(site.venv), "--omerodir", str(site.d.omerodir))
     assert answers.returncode == 0, answers.stderr
-    assert "enabled:\n  - iviewer" in answers.stdout and "iviewer_default_viewer: false" in answers.stdout
+    printed = answers_mod.load_text(answers.stdout)  # every string tagged !unsafe (for Ansible), read back as it is
+    assert printed.apps.enabled == ("iviewer",) and printed.apps.iviewer_default_viewer is False, answers.stdout
 
 
 def test_parade_mapr_and_a_custom_app_then_uninstalled(site):
@@ -273,7 +274,7 @@ def test_apps_added_by_hand_are_read_back_and_then_removed_with_their_own_entrie
     site.omero("config", "append", "omero.web.ui.top_links", json.dumps(MINE))
     printed = site.d.cli("answers", "--user", USER, "--venv", str(site.venv), "--omerodir", str(site.d.omerodir))
     assert printed.returncode == 0, printed.stderr
-    read_back = yaml.safe_load(printed.stdout)["apps"]
+    read_back = answers_mod.load_text(printed.stdout).to_nested()["apps"]
     assert read_back["enabled"] == ["iviewer"] and read_back["iviewer_default_viewer"] is True, printed.stdout
     # the apps read back, with this test's web server (never the system's: the printed file has the defaults)
     same = site.apply(read_back, name="read-back.yml")

@@ -22,7 +22,7 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("missing part: the playwright package (pip install -e '.[test]')", pytrace=False)
+        pytest.fail("missing part: the playwright package (the test extras: bash scripts/test --setup-only)", pytrace=False)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, headless=True, args=FLAGS)
         try:

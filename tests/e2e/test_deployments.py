@@ -10,8 +10,8 @@ import subprocess
 import uuid
 
 import pytest
-import yaml
 
+from omerowizard.catalogue import answers as answers_mod
 from tests import parts
 from tests.e2e.conftest import E2E_ROOT, USER, VENV, Deployment
 from tests.e2e.test_safety import digest
@@ -119,9 +119,9 @@ def test_two_deployments_apply_rerun_and_roll_back_independently(host):
     assert files_of(a, "a.example.org", sites)["site"] == files_a["site"]
 
     # answers of each deployment are its own
-    ans_a = yaml.safe_load(a.cli("answers", "--omerodir", str(a.omerodir)).stdout)
-    assert ans_a["web_server"]["server_name"] == "a.example.org"
-    assert ans_a["sessions"]["cookie_age"] == 7200
+    ans_a = answers_mod.load_text(a.cli("answers", "--omerodir", str(a.omerodir)).stdout)  # its strings are !unsafe
+    assert ans_a.web_server.server_name == "a.example.org"
+    assert ans_a.sessions.cookie_age == 7200
     several = a.cli("answers")
     assert several.returncode == 2 and "several deployments" in several.stderr
 
@@ -185,7 +185,7 @@ def test_rollback_list_to_dry_run_and_rollback_of_a_rollback(deployment):
     back = d.cli("rollback")
     assert back.returncode == 0, back.stdout + back.stderr
     assert d.config()["omero.web.prefix"] == "/two"
-    assert yaml.safe_load(d.cli("answers").stdout)["prefix"] == "/two"
+    assert answers_mod.load_text(d.cli("answers").stdout).prefix == "/two"
     again = d.cli("rollback")
     assert again.returncode == 1 and "already restored" in again.stderr + again.stdout
     undo = [line.split()[0] for line in d.cli("rollback", "--list").stdout.splitlines()
@@ -193,7 +193,7 @@ def test_rollback_list_to_dry_run_and_rollback_of_a_rollback(deployment):
     redo = d.cli("rollback", "--to", undo)
     assert redo.returncode == 0, redo.stdout + redo.stderr
     assert d.config()["omero.web.prefix"] == "/three"
-    assert yaml.safe_load(d.cli("answers").stdout)["prefix"] == "/three"
+    assert answers_mod.load_text(d.cli("answers").stdout).prefix == "/three"
     first = d.cli("rollback", "--to", ids[-1])
     assert first.returncode == 0, first.stdout + first.stderr
     assert not d.config_xml.exists(), "back to before the first apply: there was no config.xml"

@@ -9,6 +9,7 @@ import socket
 
 import pytest
 
+from omerowizard.catalogue import answers as answers_mod
 from tests import parts
 
 LIGHT = {"application_server": {"workers": 1}}
@@ -148,7 +149,9 @@ def test_answers_command_prints_a_file_apply_accepts(deployment, redis_server):
     apply_ok(d, {"prefix": "/omero", "sessions": {"backend": "redis", "location": redis_server.url}, "start": False})
     proc = d.cli("answers")
     assert proc.returncode == 0, proc.stderr
-    assert "backend: redis" in proc.stdout and "prefix: /omero" in proc.stdout
+    printed = answers_mod.load_text(proc.stdout)  # every string tagged !unsafe (for Ansible), read back as it is
+    assert printed.sessions.backend == "redis" and printed.prefix == "/omero"
+    assert "prefix: !unsafe '/omero'" in proc.stdout
     out = d.workdir / "current.yml"
     out.write_text(proc.stdout)
     dry = d.cli("apply", str(out), "--dry-run")

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pexpect
 import pytest
@@ -26,6 +27,7 @@ ENTER, DOWN, CTRL_C, CTRL_U = "\r", "\x1b[B", "\x03", "\x15"
 KEY_LINE = re.compile(r"\r\n  \[(" + "|".join(re.escape(q.key) for q in CATALOGUE) + r")\]")
 ADVANCED = "Change any of these?"
 REVIEW_MENU = "What now?"
+CHECKOUT = Path(__file__).resolve().parents[2]  # the code under test, for a child started with a clean environment
 REFUSED = re.compile(r"Not accepted: ([^\r\n]*)")
 
 
@@ -212,7 +214,8 @@ def test_with_standard_input_from_a_pipe_it_exits_at_once_without_prompting(depl
 
 
 def test_a_terminal_too_small_for_the_full_screen_wizard_gets_plain_prompts(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "TERM": "xterm-256color", "OMEROWIZARD_HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "TERM": "xterm-256color", "OMEROWIZARD_HOME": str(tmp_path),
+           "PYTHONPATH": str(CHECKOUT)}
     child = pexpect.spawn(sys.executable, ["-m", "omerowizard"], env=env, cwd=str(tmp_path), dimensions=(20, 60),
                           encoding="utf-8", timeout=30)
     child.expect_exact("This terminal cannot hold the full-screen wizard; using plain prompts (--plain).")

@@ -332,6 +332,14 @@ HOSTILE = [
     "",
     "# only a comment",
     "web_server: !!python/object/apply:os.system ['id']",
+    "apps: {enabled: [figure], find_links: 'file:///etc'}",
+    "apps: {custom: [{requirement: 'omero-x; id', app: omero_x}]}",
+    "apps: {custom: [{requirement: '--index-url=https://evil.example.org omero-x', app: omero_x}]}",
+    "apps: {enabled: [figure], versions: {figure: '==8.0.1 --pre'}}",
+    "nodes: {members: [{host: 10.0.0.1, port: 80}], static: everywhere}",
+    "public: {enabled: true, user: public}",
+    "servers: [{host: omero.example.org, port: 0}]",
+    "omero: {web_version: 'latest'}",
 ]
 
 
@@ -388,9 +396,10 @@ def test_hostile_answers_files_exit_2_and_change_nothing(deployment):
         text = body if body.startswith(("[", "key:", "#", "omero:")) or body == "" else head + body
         path.write_text(text + "\n")
         files.append((path, f"{path}:"))
-    # one in four of the per-key mutations (every key and every mutation still appears): the unit
+    # one in twelve of the per-key mutations (every key and every mutation still appears): the unit
     # tier checks all of them in-process (tests/unit/test_input_exact.py); this keeps the test ~2 min
-    entries = hostile_corpus.per_key(str(VENV), str(d.omerodir), str(site), every=4) + hostile_corpus.yaml_features()
+    # (about as many files as before the newer keys and YAML cases were added)
+    entries = hostile_corpus.per_key(str(VENV), str(d.omerodir), str(site), every=12) + hostile_corpus.yaml_features()
     for e in entries:
         path = corpus / f"{e.name.replace('/', '_')}.yml"
         path.write_bytes(e.body)

@@ -124,6 +124,17 @@ def test_apply_json_dry_run_gives_the_plan_with_diffs_and_masked_secrets(tmp_pat
     assert not omerodir.exists(), "a dry run changes nothing"
 
 
+class _AnsibleVarsLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that reads Ansible's !unsafe as the string it tags."""
+
+
+_AnsibleVarsLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
+def load_vars(text: str):
+    return yaml.load(text, Loader=_AnsibleVarsLoader)
+
+
 def test_playbook_writes_the_skeleton_with_secrets_only_in_a_private_vault(tmp_path):
     from omerowizard.ui import playbook
 
@@ -138,15 +149,18 @@ def test_playbook_writes_the_skeleton_with_secrets_only_in_a_private_vault(tmp_p
     vault = out / "group_vars/omero_web/vault.yml"
     assert "Very-Secret-99" not in main and "R3dis-pw" not in main and "ansible-vault encrypt" in main
     assert stat.S_IMODE(vault.stat().st_mode) == 0o600
-    v = yaml.safe_load(vault.read_text())
+    v = load_vars(vault.read_text())
     assert v == {"vault_omero_web_sessions_location": "redis://:R3dis-pw@10.0.0.5:6379/0",
                  "vault_omero_web_public_password": "Very-Secret-99"}
-    g = yaml.safe_load(main)
+    g = load_vars(main)
     assert g["omero_web_public"]["password"] == "{{ vault_omero_web_public_password }}"
     assert "omero_web_omero" not in g
-    h = yaml.safe_load((out / "host_vars/web1.example.org.yml").read_text())
+    # the deployment's values are data for Ansible (never templated); the vault references stay templates
+    assert "password: '{{ vault_omero_web_public_password }}'" in main and "name: !unsafe 'Main'" in main
+    assert "vault_omero_web_public_password: !unsafe 'Very-Secret-99'" in vault.read_text()
+    h = load_vars((out / "host_vars/web1.example.org.yml").read_text())
     assert h["omero_web_omero"]["omerodir"] == "/srv/omero/web"
-    inv = yaml.safe_load((out / "inventory.yml").read_text())
+    inv = load_vars((out / "inventory.yml").read_text())
     assert inv == {"omero_web": {"hosts": {"web1.example.org": {
         "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}
     assert (out / "site.yml").read_text() == (COLLECTION / "playbooks" / "site.yml").read_text()

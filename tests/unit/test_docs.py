@@ -31,7 +31,7 @@ def nav_pages() -> list[str]:
 
 def test_the_manual_builds_with_mkdocs_strict_and_without_any_warning(tmp_path):
     if importlib.util.find_spec("mkdocs") is None:
-        raise AssertionError("missing part: mkdocs (the `test` extras: pip install -e '.[test]')")
+        raise AssertionError("missing part: mkdocs (the `test` extras, in the environment `bash scripts/test --setup-only` makes)")
     site = tmp_path / "site"
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
                            str(ROOT / "mkdocs.yml"), "--site-dir", str(site)],

@@ -15,7 +15,7 @@ from omerowizard.catalogue import answers, config as omeroconfig
 from omerowizard.model.errors import AnswersError
 from omerowizard.catalogue.infer import answers_from_config
 from omerowizard.system.omero import OmeroTarget
-from omerowizard.model.secrets import mask_secrets
+from omerowizard.model.secrets import mask_text
 from omerowizard.plan.planner import make_plan
 from omerowizard.state.probe import State
 from omerowizard.model.qtypes import QType
@@ -144,7 +144,7 @@ def test_the_public_password_is_masked_in_the_plan_and_everything_that_masks():
     p = make_plan(a, state())
     text = "\n".join(p.lines() + p.notes)
     assert "pw-Zq81x!" not in text and "omero.web.public.password: (unset) -> ****" in text
-    assert "pw-Zq81x!" not in mask_secrets("fed: omero.web.public.password=pw-Zq81x!")
+    assert "pw-Zq81x!" not in mask_text("fed: omero.web.public.password=pw-Zq81x!")
     assert catalogue.BY_KEY["public.password"].display("pw-Zq81x!") == "****"
 
 
@@ -160,7 +160,7 @@ def test_public_access_is_read_back_from_a_live_config():
     a = answers.load_text(PUBLIC)
     config = dict(make_plan(a, state()).sets)
     back = answers.validate(answers_from_config(config, answers.defaults().to_nested()))
-    assert back.public.server == "B" and back.public.url_filter == "viewer" and back.public.password == "pw-Zq81x!"
+    assert back.public.server == "B" and back.public.url_filter == "viewer" and back.public.password.reveal() == "pw-Zq81x!"
     assert make_plan(back, state(config)).config == []
 
 

@@ -99,10 +99,6 @@ class Site:
         return re.escape(self.prefix)
 
     @property
-    def default_flag(self) -> str:
-        return " default_server" if self.default_server else ""
-
-    @property
     def https_port_suffix(self) -> str:
         return "" if self.https is None or self.https.port == 443 else f":{self.https.port}"
 

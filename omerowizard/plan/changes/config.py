@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from omerowizard.catalogue import SECRET_KEYS
 from omerowizard.catalogue.config import DEFAULTS
 from omerowizard.model.change import Kind, Run
 from omerowizard.model.errors import printable
-from omerowizard.model.secrets import mask_secrets
+from omerowizard.model.secrets import config_value
 
 STEP = "write OMERO config"
 
@@ -55,12 +54,12 @@ class ConfigChange:
         return self._shown(self.new) if self.new is not None else self._unset()
 
     def _shown(self, value: str) -> str:
-        return "****" if self.key in SECRET_KEYS else printable(mask_secrets(value))
+        return printable(config_value(self.key, value))
 
     def _unset(self) -> str:
         """An unset key, with the value OMERO.web then uses (``(unset: OMERO's default 5)``)."""
         default = DEFAULTS.get(self.key)
-        return f"(unset: OMERO's default {mask_secrets(default)})" if default is not None else "(unset)"
+        return f"(unset: OMERO's default {config_value(self.key, default)})" if default is not None else "(unset)"
 
     def change(self) -> str:
         return f"{self.key}: {self.old_text} -> {self.new_text}"

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from omerowizard.features.web_server import site as sitefiles
 from omerowizard.model.change import Kind, Run
 from omerowizard.model.errors import ApplyError, WizardError
-from omerowizard.model.secrets import mask_secrets
+from omerowizard.model.secrets import mask_text
 from omerowizard.state.probe import staging_dir, staging_path
 from omerowizard.system import hostlock, platforms, safefs
 from omerowizard.system import webservers as servercheck
@@ -337,7 +337,7 @@ class FileChange:
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "action": self.action, "describe": self.describe(), "why": self.why,
                 "staged": self.staged, "link": self.link, "before": _masked(self.old), "after": _masked(self.new),
-                "diff": mask_secrets(self.diff())}
+                "diff": mask_text(self.diff())}
 
     def describe(self) -> str:
         if self.link_only:
@@ -358,5 +358,5 @@ class FileChange:
 
 
 def _masked(text: str | None) -> str | None:
-    return None if text is None else mask_secrets(text)
+    return None if text is None else mask_text(text)
 

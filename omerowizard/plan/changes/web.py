@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from omerowizard.features.application_server import login_url
 from omerowizard.model.change import Kind, Run
 from omerowizard.model.errors import ApplyError
-from omerowizard.model.secrets import mask_secrets
+from omerowizard.model.secrets import mask_text
 from omerowizard.state.probe import running_pid
 from omerowizard.system import gunicorn, safefs
 from omerowizard.system.deployments import Deployment
@@ -168,7 +168,7 @@ def tail_web_log(log: Path, offset: int, say: Callable[[str], None]) -> None:
         say(f"OMEROweb.log not read: {exc}")
         return
     for raw in (data or b"").decode("utf-8", "replace").splitlines()[-40:]:
-        say(f"OMEROweb.log: {mask_secrets(raw)}")
+        say(f"OMEROweb.log: {mask_text(raw)}")
 
 
 def tail(path: Path, n: int = 15) -> str:
@@ -180,7 +180,7 @@ def tail(path: Path, n: int = 15) -> str:
         return f"(not read: {exc})"
     if lines is None:
         return "(no log)"
-    return mask_secrets("\n".join(lines))
+    return mask_text("\n".join(lines))
 
 
 def web_as_before(omero: Omero, was_running: bool, say: Callable[[str], None]) -> None:
