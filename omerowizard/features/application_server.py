@@ -11,14 +11,26 @@ from omerowizard.system.network import port_in_use
 
 class ApplicationServer(Feature):
     name = "application_server"
+    # gunicorn is started by `omero web start` with a command line built from these keys (omero/plugins/web.py,
+    # _build_run_cmd) and SCRIPT_NAME set from the prefix: a change to any of them needs a new master
     keys = {
-        "omero.web.application_server": Key("wsgi-tcp", "str", "web_server.kind"),
-        "omero.web.application_server.host": Key("127.0.0.1", "str", "application_server.host"),
-        "omero.web.application_server.port": Key("4080", "int", "application_server.port"),
-        "omero.web.wsgi_workers": Key("5", "int", "application_server.workers"),
-        "omero.web.wsgi_timeout": Key("60", "int", "application_server.timeout"),
-        "omero.web.prefix": Key(None, "str", "prefix"),
+        "omero.web.application_server": Key("wsgi-tcp", "str", "web_server.kind",
+                                            restart="the kind of application server (gunicorn or Django's "
+                                                    "development server)"),
+        "omero.web.application_server.host": Key("127.0.0.1", "str", "application_server.host",
+                                                 restart="gunicorn's --bind address"),
+        "omero.web.application_server.port": Key("4080", "int", "application_server.port",
+                                                 restart="gunicorn's --bind port"),
+        "omero.web.wsgi_workers": Key("5", "int", "application_server.workers", restart="gunicorn's --workers"),
+        "omero.web.wsgi_timeout": Key("60", "int", "application_server.timeout", restart="gunicorn's --timeout"),
+        "omero.web.prefix": Key(None, "str", "prefix", restart="the SCRIPT_NAME gunicorn is started with"),
         "omero.web.static_url": Key("/static/", "str", "static_url"),
+        # gunicorn's other settings, which only extra_config sets (no answer owns them)
+        "omero.web.application_server.max_requests": Key(None, "int", restart="gunicorn's --max-requests"),
+        "omero.web.wsgi_worker_class": Key(None, "str", restart="gunicorn's --worker-class"),
+        "omero.web.wsgi_worker_connections": Key(None, "int", restart="gunicorn's --worker-connections"),
+        "omero.web.wsgi_threads": Key(None, "int", restart="gunicorn's --threads"),
+        "omero.web.wsgi_args": Key(None, "str", restart="extra gunicorn arguments"),
     }
     questions = (
         Question("application_server.host", "Address OMERO.web's application server listens on",

@@ -639,7 +639,8 @@ class Apps(Feature):
     steps = (("apps", "Web apps"),)
     keys = {
         # web apps are added by the apps section only (corsheaders by cors.mode)
-        "omero.web.apps": Key("[]", "json", "apps.enabled or apps.custom"),
+        "omero.web.apps": Key("[]", "json", "apps.enabled or apps.custom",
+                              static="an added app brings its own static files"),
         # lists an administrator may set in extra_config too: the wizard adds and removes only its own entries
         "omero.web.open_with": Key(DEFAULT_OPEN_WITH, "json", "apps.enabled", shared=True),
         "omero.web.ui.top_links": Key(DEFAULT_TOP_LINKS, "json", "apps.enabled", shared=True),

@@ -31,6 +31,11 @@ class Key:
     question: str = ""  # the answer that sets it (named when extra_config tries to)
     secret: bool = False  # its value is masked wherever it is shown
     shared: bool = False  # extra_config may set it too: the feature then adds its own entries to that value
+    # the effect of a change on a running OMERO.web: every key is read by omeroweb.settings when a worker imports
+    # Django (gunicorn runs without --preload), so replacing the workers applies it without dropping a request;
+    # ``restart`` says why a key needs a new gunicorn master instead (its command line is built from it)
+    restart: str = ""
+    static: str = ""  # why a change needs the static files collected before new workers serve pages
 
 
 @dataclass

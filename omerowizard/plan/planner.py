@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from omerowizard.catalogue import KEYS
 from omerowizard.catalogue import config as omeroconfig
 from omerowizard.catalogue.answers import Answers
 from omerowizard.features import apps
@@ -9,7 +10,7 @@ from omerowizard.features.upgrade import plan_upgrade
 from omerowizard.plan import files, frontdoor
 from omerowizard.plan.changes.config import ConfigChange
 from omerowizard.plan.changes.packages import PackageChange, PackageRemoval
-from omerowizard.plan.changes.web import STATIC_KEYS, WebChange, restart_reason
+from omerowizard.plan.changes.web import WebChange
 from omerowizard.plan.plan import Plan
 from omerowizard.state.probe import State
 from omerowizard.system.venv import normalise
@@ -64,7 +65,7 @@ def web_change(plan: Plan, state: State) -> WebChange:
         return WebChange("restart", "gunicorn's own settings changed", reasons)
     if state.development_running or plan.answers.web_server.kind == "development":
         return WebChange("restart", "the configuration changed", ("Django's development server cannot reload",))
-    static = [c.key for c in plan.config if c.key in STATIC_KEYS]
+    static = [c.key for c in plan.config if c.key in KEYS and KEYS[c.key].static]
     collect = bool(static or plan.packages)
     return WebChange("reload", "only Django settings changed: new workers read them, the old ones finish "
                                "their requests", collectstatic=collect)
@@ -125,3 +126,11 @@ def plan_app_packages(plan: Plan, previous: Answers | None) -> None:
                 continue
             plan.add(PackageRemoval(p.package, f"web app {p.name} removed (apps.uninstall_removed)",
                                     version=state.packages[p.package], app=p.name))
+
+
+def restart_reason(key: str) -> str | None:
+    """Why a change to ``key`` needs a restart (its feature says); None when a graceful reload applies it. A key
+    no feature knows (extra_config) is a Django setting."""
+    spec = KEYS.get(key)
+    return spec.restart if spec is not None and spec.restart else None
+

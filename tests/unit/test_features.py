@@ -46,7 +46,19 @@ def test_the_catalogue_is_the_features_questions_in_order_and_every_question_has
 def test_every_owned_config_key_names_the_question_that_sets_it():
     for key, spec in catalogue.KEYS.items():
         assert key.startswith("omero.web."), key
-        assert spec.question.split(" ")[0] in catalogue.BY_KEY, (key, spec.question)
+        if spec.question:
+            assert spec.question.split(" ")[0] in catalogue.BY_KEY, (key, spec.question)
+        else:  # no answer owns it: a setting only extra_config sets, declared for the effect of its change
+            assert spec.restart or spec.static, key
+
+
+def test_each_key_says_the_effect_of_its_change_on_a_running_omero_web():
+    """gunicorn's own settings need a restart, the apps need their static files; everything else is a reload."""
+    restart = {k for k, spec in catalogue.KEYS.items() if spec.restart}
+    assert {"omero.web.application_server.port", "omero.web.wsgi_workers", "omero.web.prefix",
+            "omero.web.wsgi_threads", "omero.web.wsgi_args"} <= restart
+    assert "omero.web.session_cookie_age" not in restart
+    assert {k for k, spec in catalogue.KEYS.items() if spec.static} == {"omero.web.apps"}
 
 
 def test_the_model_is_generated_from_the_catalogue_with_attribute_access():

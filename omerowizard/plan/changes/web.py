@@ -31,39 +31,6 @@ CHECK = "check the login page"
 COLLECT = "collect static files"
 
 
-# How a change to each omero.web key reaches a running OMERO.web. gunicorn is started by `omero web start`
-# with a command line built from the keys below (omero/plugins/web.py, _build_run_cmd) and SCRIPT_NAME set
-# from the prefix: a change to any of them needs a restart. Every other key is read by omeroweb.settings
-# when a worker imports Django, and gunicorn runs without --preload, so replacing the workers (new ones
-# first, then the old ones finish their requests: gunicorn.reload) applies it without dropping a request.
-# Unknown keys (extra_config) count as Django settings. One table, so the feature modules can take their
-# rows later.
-RESTART_KEYS: dict[str, str] = {
-    "omero.web.application_server": "the kind of application server (gunicorn or Django's development server)",
-    "omero.web.application_server.host": "gunicorn's --bind address",
-    "omero.web.application_server.port": "gunicorn's --bind port",
-    "omero.web.application_server.max_requests": "gunicorn's --max-requests",
-    "omero.web.wsgi_workers": "gunicorn's --workers",
-    "omero.web.wsgi_timeout": "gunicorn's --timeout",
-    "omero.web.wsgi_worker_class": "gunicorn's --worker-class",
-    "omero.web.wsgi_worker_connections": "gunicorn's --worker-connections",
-    "omero.web.wsgi_threads": "gunicorn's --threads",
-    "omero.web.wsgi_args": "extra gunicorn arguments",
-    "omero.web.prefix": "the SCRIPT_NAME gunicorn is started with",
-}
-
-
-# Keys whose change needs the static files collected again before new workers serve pages.
-STATIC_KEYS: dict[str, str] = {
-    "omero.web.apps": "an added app brings its own static files",
-}
-
-
-def restart_reason(key: str) -> str | None:
-    """Why a change to ``key`` needs a restart; None when a graceful reload applies it."""
-    return RESTART_KEYS.get(key)
-
-
 def steps(changes: Sequence[WebChange]) -> list[str]:
     out = []
     for web in changes:
