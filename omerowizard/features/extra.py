@@ -9,7 +9,7 @@ import os
 import stat
 from pathlib import Path
 
-from omerowizard.features.apps import APPS_HINT
+from omerowizard.features.apps.catalogue import APPS_HINT
 from omerowizard.features.base import Feature, owner_of
 from omerowizard.model import validators as v
 from omerowizard.model.qtypes import Mapping_, Question

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from omerowizard.features import apps
+from omerowizard.features.apps import packages as apps
 from omerowizard.model.change import Kind, Run
 from omerowizard.model.errors import InstallError
 from omerowizard.system import venv as venv_mod

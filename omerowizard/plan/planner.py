@@ -5,7 +5,9 @@ from __future__ import annotations
 from omerowizard.catalogue import KEYS
 from omerowizard.catalogue import config as omeroconfig
 from omerowizard.catalogue.answers import Answers
-from omerowizard.features import apps
+from omerowizard.features.apps import packages as apps
+from omerowizard.features.apps.catalogue import PROTECTED
+from omerowizard.features.apps.entries import removed_apps
 from omerowizard.features.upgrade import plan_upgrade
 from omerowizard.plan import files, frontdoor
 from omerowizard.plan.changes.config import ConfigChange
@@ -114,10 +116,10 @@ def plan_app_packages(plan: Plan, previous: Answers | None) -> None:
                 why += "; with " + ", ".join(deps)
             plan.add(PackageChange(p.requirement, why, version=new or "", app=p.name))
     if a.apps.uninstall_removed:
-        for p in apps.removed_apps(a, previous, state.config):
+        for p in removed_apps(a, previous, state.config):
             if p.package not in state.packages:
                 continue
-            if p.package in apps.PROTECTED:
+            if p.package in PROTECTED:
                 plan.notes.append(f"{p.package} is not uninstalled: OMERO.web needs it")
                 continue
             users = [u for u in apps.required_by(state.target.venv, p.package) if u != p.package]

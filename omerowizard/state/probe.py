@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from omerowizard.features import apps, upgrade, web_server
-from omerowizard.features.apps import not_enabled
+from omerowizard.features import upgrade, web_server
+from omerowizard.features.apps import packages as apps
+from omerowizard.features.apps.packages import not_enabled
 from omerowizard.features.web_server import site as site_files
 from omerowizard.model.errors import AnswersError, ApplyError, InstallError, Problem, WizardError
 from omerowizard.model.host import FileFact, Host, frozen_map

@@ -13,7 +13,7 @@ from omerowizard.catalogue import BY_KEY, CATALOGUE, Question
 from omerowizard.catalogue import answers as answers_mod
 from omerowizard.catalogue.answers import Answers
 from omerowizard.catalogue.infer import answers_from_config
-from omerowizard.features.apps import not_enabled
+from omerowizard.features.apps.packages import not_enabled
 from omerowizard.model.errors import AnswersError, WizardError
 from omerowizard.model.events import Emit
 from omerowizard.plan.plan import Plan

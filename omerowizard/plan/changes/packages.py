@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from omerowizard.features import apps
+from omerowizard.features.apps import packages as apps
 from omerowizard.model.change import Kind, Run
 from omerowizard.system.distributions import packages as installed
 from omerowizard.system.venv import pip_install, pip_uninstall

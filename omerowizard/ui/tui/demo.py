@@ -26,7 +26,7 @@ from typing import Any
 
 from omerowizard.catalogue import answers as answers_mod
 from omerowizard.catalogue.answers import Answers
-from omerowizard.features import apps
+from omerowizard.features.apps import packages as apps
 from omerowizard.model import events as events_mod
 from omerowizard.model.events import Emit, Event, Finished, StepDone, StepStarted
 from omerowizard.model.host import FileFact, Host, frozen_map
