@@ -14,16 +14,18 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import jsonschema
 import yaml
 
 from omerowizard.catalogue import BY_KEY, CATALOGUE, FEATURES, KEYS, Question, masking, optional_sections
 from omerowizard.model import ansible_yaml, yamlread
 from omerowizard.model import validators as v
 from omerowizard.model.errors import AnswersError, Problem
+from omerowizard.model.lazy import lazy
 from omerowizard.model.qtypes import Records
 from omerowizard.model.secrets import Secret
 from omerowizard.system.deployments import normalise
+
+jsonschema = lazy("jsonschema")  # its code runs when the first answers are checked
 
 MAX_FILE = 1_000_000
 MAX_TEXT = 4096

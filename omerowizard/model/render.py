@@ -19,11 +19,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from markupsafe import Markup
 
 import omerowizard
 from omerowizard.model.errors import WizardError
+from omerowizard.model.lazy import lazy
+
+jinja2 = lazy("jinja2")  # its code runs when the first file is rendered
 
 
 class RenderError(WizardError, ValueError):
