@@ -264,7 +264,7 @@ class Bench:
                      goal="at most 2x, and under 1 s")
         if not tui_available():
             fig.status = "not yet available"
-            fig.notes.append("omerowizard/tui/app.py (run_app) does not exist yet: nothing to measure")
+            fig.notes.append("omerowizard/ui/tui/app.py (run_app) does not exist yet: nothing to measure")
         assert self.deployed is not None
         _, answers, home = self.deployed
         term = {"TERM": "xterm-256color", "COLORTERM": "truecolor"}
@@ -289,7 +289,7 @@ class Bench:
 
 def tui_available() -> bool:
     try:
-        spec = importlib.util.find_spec("omerowizard.tui.app")
+        spec = importlib.util.find_spec("omerowizard.ui.tui.app")
     except ModuleNotFoundError:
         return False
     return spec is not None

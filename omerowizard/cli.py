@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+from collections.abc import Callable
 
 from omerowizard import __version__
+from omerowizard.model.errors import WizardError, report
 
 DESCRIPTION = "Deploy and configure OMERO.web: interactively, line by line, or from an answers file."
 # where to read further and ask (the README links the same three)
@@ -104,32 +107,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Each command's function, named by module so that it is imported only when the command runs (as the
+# entry points of a package are): `--help` loads argparse alone, the headless commands never load the
+# full-screen app's Textual, and the full-screen app never loads the plain prompts' questionary.
+COMMANDS = {
+    "schema": "omerowizard.ui.headless:schema_command",
+    "apply": "omerowizard.ui.headless:apply_command",
+    "answers": "omerowizard.ui.headless:answers_command",
+    "playbook": "omerowizard.ui.headless:playbook_command",
+    "rollback": "omerowizard.ui.headless:rollback_command",
+    "install-omero": "omerowizard.ui.headless:install_command",
+    "plain": "omerowizard.ui.plain:main",
+    "full-screen": "omerowizard.ui.tui.app:main",
+}
+
+
+def command(name: str) -> Callable[..., int]:
+    module, _, function = COMMANDS[name].partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from omerowizard.errors import WizardError, report
-
     try:
-        if args.command == "schema":
-            from omerowizard.answers import schema_text
-            return _print_to_pipe(schema_text())
-        if args.command == "apply" and args.json:
-            return apply_json(args)
-        if args.command == "apply":
-            from omerowizard.headless import run_apply
-            return run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait,
-                             omerodir=args.omerodir)
-        if args.command == "answers":
-            from omerowizard.headless import print_answers
-            return print_answers(args.user, args.venv, args.omerodir)
-        if args.command == "playbook":
-            from omerowizard.headless import write_playbook
-            return write_playbook(args.user, args.venv, args.omerodir, args.output, force=args.force, host=args.host)
-        if args.command == "rollback":
-            from omerowizard.headless import run_rollback
-            return run_rollback(args.user, args.venv, args.omerodir, to=args.to, dry_run=args.dry_run,
-                                list_only=args.list)
-        if args.command == "install-omero":
-            return install_omero(args)
+        if args.command:
+            return command(args.command)(args)
         return interactive(args)
     except WizardError as exc:
         try:
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nInterrupted.", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return _pipe_closed()
+        return pipe_closed()
 
 
 def deployment_options(parser: argparse.ArgumentParser) -> None:
@@ -150,31 +152,7 @@ def deployment_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--venv", help="the OMERO.web virtual environment (default: from the deployment's record)")
 
 
-def apply_json(args: argparse.Namespace) -> int:
-    """`omerowizard apply --json`: whatever happens (bad answers, a failed step, Ctrl-C), standard output
-    gets exactly one JSON document whose exit_status is the process's."""
-    from omerowizard.errors import WizardError
-    from omerowizard.jsonreport import Report
-
-    rep = Report(dry_run=args.dry_run)
-    try:
-        from omerowizard.headless import run_apply
-        status = run_apply(args.file, dry_run=args.dry_run, show_diff=args.show_diff, wait=args.wait,
-                           omerodir=args.omerodir, report=rep)
-    except WizardError as exc:
-        print(exc.render(), file=sys.stderr)
-        rep.error(exc)
-        status = exc.exit_code
-    except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
-        rep.ok, rep.message = False, rep.message or "Interrupted."
-        status = 130
-    sys.stdout.write(rep.document(status) + "\n")
-    sys.stdout.flush()
-    return status
-
-
-def _pipe_closed() -> int:
+def pipe_closed() -> int:
     """The reader of our output went away (`omerowizard schema | head`): stop quietly, as a
     program killed by SIGPIPE would, instead of a traceback at exit when Python flushes stdout."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -183,53 +161,17 @@ def _pipe_closed() -> int:
     return 141
 
 
-def _print_to_pipe(text: str) -> int:
-    """Print ``text``; a reader that stops early (`omerowizard schema | head`) is not an error."""
-    try:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # nobody reads the rest: point stdout at /dev/null so the flush at exit does not fail again
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    return 0
-
-
-def install_omero(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from omerowizard.errors import UsageError
-    from omerowizard.installer import InstallOptions, Installer, cancel_on_signals, check_wheel, confirm_on_terminal, \
-        parse_features
-
-    # every option is checked before anything changes
-    wheel = check_wheel(args.wheel) if args.wheel else None
-    if args.jobs < 1:
-        raise UsageError(f"--jobs (command line): {args.jobs} is not a number of cores (allowed: 1 or more)")
-    opts = InstallOptions(user=args.user, venv=Path(args.venv), omerodir=Path(args.omerodir),
-                          omero_web_version=args.omero_web_version, features=parse_features(args.features),
-                          python=args.python, wheel=wheel, jobs=args.jobs)
-    with cancel_on_signals(confirm_on_terminal):
-        Installer(opts, say=lambda line: print(line, flush=True)).run()
-    return 0
-
-
 def interactive(args: argparse.Namespace) -> int:
     if not sys.stdin.isatty():
         print("omerowizard: standard input is not a terminal, so there is nobody to answer questions.\n"
               "Use `omerowizard apply ANSWERS.yml` for a headless run (`omerowizard schema` documents the file).",
               file=sys.stderr)
         return 2
-    if args.wizard_omerodir:
-        from omerowizard import wizard
-        wizard.chosen_omerodir = args.wizard_omerodir
     if args.plain or not _full_screen_fits():
         if not args.plain:
             print("This terminal cannot hold the full-screen wizard; using plain prompts (--plain).", file=sys.stderr)
-        from omerowizard.plain import run_plain
-        return run_plain(args.answers)
-    from omerowizard.tui.app import run_app
-    return run_app(args.answers)
+        return command("plain")(args.answers, args.wizard_omerodir)
+    return command("full-screen")(args.answers, args.wizard_omerodir)
 
 
 def _full_screen_fits() -> bool:

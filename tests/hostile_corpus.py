@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omerowizard.errors import printable
+from omerowizard.model.errors import printable
 
 
 @dataclass(frozen=True)

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-from omerowizard import validators as v
 from omerowizard.features.base import Check, Feature, Key, effective
 from omerowizard.features.conditions import gunicorn
-from omerowizard.qtypes import INT, TEXT, Question
+from omerowizard.model import validators as v
+from omerowizard.model.qtypes import INT, TEXT, Question
+from omerowizard.system.network import port_in_use
 
 
 class ApplicationServer(Feature):
     name = "application_server"
+    # gunicorn is started by `omero web start` with a command line built from these keys (omero/plugins/web.py,
+    # _build_run_cmd) and SCRIPT_NAME set from the prefix: a change to any of them needs a new master
     keys = {
-        "omero.web.application_server": Key("wsgi-tcp", "str", "web_server.kind"),
-        "omero.web.application_server.host": Key("127.0.0.1", "str", "application_server.host"),
-        "omero.web.application_server.port": Key("4080", "int", "application_server.port"),
-        "omero.web.wsgi_workers": Key("5", "int", "application_server.workers"),
-        "omero.web.wsgi_timeout": Key("60", "int", "application_server.timeout"),
-        "omero.web.prefix": Key(None, "str", "prefix"),
+        "omero.web.application_server": Key("wsgi-tcp", "str", "web_server.kind",
+                                            restart="the kind of application server (gunicorn or Django's "
+                                                    "development server)"),
+        "omero.web.application_server.host": Key("127.0.0.1", "str", "application_server.host",
+                                                 restart="gunicorn's --bind address"),
+        "omero.web.application_server.port": Key("4080", "int", "application_server.port",
+                                                 restart="gunicorn's --bind port"),
+        "omero.web.wsgi_workers": Key("5", "int", "application_server.workers", restart="gunicorn's --workers"),
+        "omero.web.wsgi_timeout": Key("60", "int", "application_server.timeout", restart="gunicorn's --timeout"),
+        "omero.web.prefix": Key(None, "str", "prefix", restart="the SCRIPT_NAME gunicorn is started with"),
         "omero.web.static_url": Key("/static/", "str", "static_url"),
+        # gunicorn's other settings, which only extra_config sets (no answer owns them)
+        "omero.web.application_server.max_requests": Key(None, "int", restart="gunicorn's --max-requests"),
+        "omero.web.wsgi_worker_class": Key(None, "str", restart="gunicorn's --worker-class"),
+        "omero.web.wsgi_worker_connections": Key(None, "int", restart="gunicorn's --worker-connections"),
+        "omero.web.wsgi_threads": Key(None, "int", restart="gunicorn's --threads"),
+        "omero.web.wsgi_args": Key(None, "str", restart="extra gunicorn arguments"),
     }
     questions = (
         Question("application_server.host", "Address OMERO.web's application server listens on",
@@ -77,7 +90,7 @@ class ApplicationServer(Feature):
         follows = "/static/" if prefix == "/" else f"{prefix}/static/"
         out["static_url"] = None if static == follows else static
 
-    def cross_checks(self, flat, given, bad, problem):
+    def cross_checks(self, flat, given, bad, problem, keys):
         kind, prefix = flat["web_server.kind"], flat["prefix"]
         if kind == "development" and prefix != "/" and "prefix" not in bad:
             problem("prefix", f"{prefix!r} cannot work with Django's development server, which does not strip a "
@@ -96,7 +109,6 @@ class ApplicationServer(Feature):
                     "a port from 1024 to 65535 (the web server listens on the public port and proxies to it)")
 
     def preflight(self, plan):
-        from omerowizard.preflight import port_in_use
 
         a = plan.answers
         if plan.web and plan.web.action == "start" and not plan.state.running:
@@ -108,3 +120,25 @@ class ApplicationServer(Feature):
 
 
 FEATURE = ApplicationServer()
+
+
+def login_url(a) -> str:
+    """The login page on the application server itself (what apply checks first)."""
+    host = a.application_server.host
+    if host in {"0.0.0.0", "::"}:
+        host = "127.0.0.1"
+    prefix = "" if a.prefix == "/" else a.prefix
+    return f"http://{host}:{a.application_server.port}{prefix}/webclient/login/"
+
+
+def public_url(a) -> str:
+    """The URL browsers use: through the web server, else the application server's own."""
+    ws = a.web_server
+    prefix = "/" if a.prefix == "/" else a.prefix + "/"
+    if ws.kind in {"development", "none"}:  # no web server on this host: the application server's own URL
+        return login_url(a).rsplit("/webclient/login/", 1)[0] + "/"
+    if ws.https:
+        port = "" if ws.https.port == 443 else f":{ws.https.port}"
+        return f"https://{ws.server_name}{port}{prefix}"
+    port = "" if ws.port == 80 else f":{ws.port}"
+    return f"http://{ws.server_name}{port}{prefix}"

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from omerowizard.qtypes import Question
-from omerowizard.secret import Secret
+from omerowizard.model.qtypes import Question
+from omerowizard.model.secrets import Secret
 
 Flat = Mapping[str, Any]
 ProblemSink = Callable[..., None]  # problem(key, message, allowed="", at=None): at, the answer whose line to name
@@ -31,6 +31,11 @@ class Key:
     question: str = ""  # the answer that sets it (named when extra_config tries to)
     secret: bool = False  # its value is masked wherever it is shown
     shared: bool = False  # extra_config may set it too: the feature then adds its own entries to that value
+    # the effect of a change on a running OMERO.web: every key is read by omeroweb.settings when a worker imports
+    # Django (gunicorn runs without --preload), so replacing the workers applies it without dropping a request;
+    # ``restart`` says why a key needs a new gunicorn master instead (its command line is built from it)
+    restart: str = ""
+    static: str = ""  # why a change needs the static files collected before new workers serve pages
 
 
 @dataclass
@@ -121,6 +126,13 @@ def effective_json(keys: Mapping[str, Key], config: Mapping[str, str], key: str)
         return None
 
 
+def owner_of(keys: Mapping[str, Key], config_key: str) -> str | None:
+    """The answer that sets an OMERO config key a feature owns (None: no feature owns it, or extra_config may
+    set it too)."""
+    spec = keys.get(config_key)
+    return spec.question if spec and not spec.shared else None
+
+
 class Feature:
     """A feature module subclasses this and overrides the hooks it needs; the defaults do nothing."""
 
@@ -143,9 +155,18 @@ class Feature:
     def infer(self, config: Mapping[str, str], out: dict[str, Any], keys: Mapping[str, Key]) -> None:
         """Overlay the nested answers ``out`` with what the live config says."""
 
-    def cross_checks(self, flat: Flat, given: Flat, bad: set[str], problem: ProblemSink) -> None:
-        """Rules that join several answers (each problem names one key)."""
+    def cross_checks(self, flat: Flat, given: Flat, bad: set[str], problem: ProblemSink,
+                     keys: Mapping[str, Key]) -> None:
+        """Rules that join several answers (each problem names one key); ``keys``: every feature's config keys."""
 
     def preflight(self, plan: Any) -> list[Check]:
         """Checks before anything changes (cheap; a warning does not stop the apply)."""
         return []
+
+    def verify_steps(self, plan: Any) -> list[str]:
+        """The steps of ``verify`` for this plan (its checklist shows them); none by default."""
+        return []
+
+    def verify(self, run: Any) -> None:
+        """Check, once OMERO.web runs with the changes, that what this feature configured works (raise ApplyError:
+        the run restores everything); ``run`` is the running apply (model.change.Run)."""

@@ -6,7 +6,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from omerowizard import validators as v
+from omerowizard.model import validators as v
 
 Flat = Mapping[str, Any]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from omerowizard import validators as v
 from omerowizard.features.base import Feature, Key, effective, effective_json
-from omerowizard.qtypes import CHOICE, LIST, Question
+from omerowizard.model import validators as v
+from omerowizard.model.qtypes import CHOICE, LIST, Question
 
 DEFAULT_MIDDLEWARE = [
     {"index": 1, "class": "django.middleware.common.BrokenLinkEmailsMiddleware"},
@@ -78,7 +78,7 @@ class Cors(Feature):
         else:
             cors["mode"], cors["origins"] = "off", []
 
-    def cross_checks(self, flat, given, bad, problem):
+    def cross_checks(self, flat, given, bad, problem, keys):
         if flat["cors.mode"] == "origins" and "cors.origins" not in bad and not flat.get("cors.origins"):
             problem("cors.origins", "is empty but cors.mode is origins", "at least one scheme://host[:port]")
 

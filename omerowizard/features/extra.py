@@ -9,10 +9,11 @@ import os
 import stat
 from pathlib import Path
 
-from omerowizard import distributions, safefs
-from omerowizard import validators as v
-from omerowizard.features.base import Feature
-from omerowizard.qtypes import Mapping_, Question
+from omerowizard.features.apps.catalogue import APPS_HINT
+from omerowizard.features.base import Feature, owner_of
+from omerowizard.model import validators as v
+from omerowizard.model.qtypes import Mapping_, Question
+from omerowizard.system import distributions, locations, safefs
 
 MAPPINGS = ("CUSTOM_SETTINGS_MAPPINGS", "DEPRECATED_SETTINGS_MAPPINGS", "DEVELOPMENT_SETTINGS_MAPPINGS")
 PARSER_TYPES = {"parse_boolean": "bool", "int": "int", "leave_none_unset_int": "int", "json.loads": "json"}
@@ -42,8 +43,6 @@ def declared_settings(venv: str) -> tuple[str, dict[str, str], set[str]] | None:
     """(omero-web version, {key: type} of every setting omero-web and its installed apps declare, the apps'
     key prefixes) read from the packages installed in the OMERO.web environment; None when omero-web is not
     installed there. Cached per omero-web version (and set of installed apps) in omerowizard's cache."""
-    from omerowizard import locations
-
     # the environment may belong to the OMERO.web user: list it without following a link it planted
     found = next((f for f in map(_packages_with_settings, distributions.site_packages(venv)) if "omeroweb" in f[1]),
                  None)
@@ -143,9 +142,7 @@ class Extra(Feature):
     )
 
     def wanted(self, a, ctx, w):
-        from omerowizard.features import KEYS
-
-        shared = {k for k, spec in KEYS.items() if spec.shared}  # their feature merges extra_config's value itself
+        shared = {k for k, spec in w.keys.items() if spec.shared}  # their feature merges extra_config's value itself
         for key, value in a.extra_config.items():
             if key not in shared:
                 w.want(key, value, "extra_config")
@@ -155,9 +152,7 @@ class Extra(Feature):
                 w.values[key] = None
                 w.why[key] = "removed from extra_config"
 
-    def cross_checks(self, flat, given, bad, problem):
-        from omerowizard.features import owner_of
-
+    def cross_checks(self, flat, given, bad, problem, keys):
         value = given.get("extra_config")
         if not isinstance(value, dict) or "extra_config" in bad:
             return
@@ -171,10 +166,8 @@ class Extra(Feature):
             msg = v.config_value(item)
             if msg:
                 problem(key, msg)
-            question = owner_of(k)
+            question = owner_of(keys, k)
             if question:
-                from omerowizard.features.apps import APPS_HINT
-
                 problem(key, f"is set by the answer {question}, not by extra_config",
                         APPS_HINT if k == "omero.web.apps" else f"remove it from extra_config and answer {question}")
                 continue

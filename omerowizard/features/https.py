@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import ssl
 
-from omerowizard import validators as v
 from omerowizard.features.base import Check, Feature, Key
 from omerowizard.features.conditions import front_end
-from omerowizard.qtypes import INT, TEXT, Question
+from omerowizard.model import validators as v
+from omerowizard.model.qtypes import INT, TEXT, Question
 
 
 def _on(a) -> bool:
@@ -46,7 +46,7 @@ class Https(Feature):
         w.want("omero.web.session_cookie_secure", https, "HTTPS: session cookie only over HTTPS" if https else "HTTP")
         w.want("omero.web.csrf_cookie_secure", https, "HTTPS: CSRF cookie only over HTTPS" if https else "HTTP")
 
-    def cross_checks(self, flat, given, bad, problem):
+    def cross_checks(self, flat, given, bad, problem, keys):
         kind = flat["web_server.kind"]
         cert, key = given.get("web_server.https.certificate"), given.get("web_server.https.key")
         if kind != "development" and bool(cert) != bool(key) \

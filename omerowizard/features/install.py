@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from omerowizard import validators as v
 from omerowizard.features.base import Feature
 from omerowizard.features.conditions import unix
-from omerowizard.qtypes import BOOL, CHOICE, TEXT, Question
+from omerowizard.model import validators as v
+from omerowizard.model.qtypes import BOOL, CHOICE, TEXT, Question
 
 
 class Install(Feature):

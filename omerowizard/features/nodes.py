@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-from omerowizard import validators as v
 from omerowizard.features.base import Check, Feature, Key, effective_json
 from omerowizard.features.conditions import Flat, server_kind, unix
-from omerowizard.qtypes import BOOL, CHOICE, SECRET, TEXT, Field, Question, Records
+from omerowizard.features.cors import DEFAULT_MIDDLEWARE
+from omerowizard.model import validators as v
+from omerowizard.model.qtypes import BOOL, CHOICE, SECRET, Field, Question, Records
+from omerowizard.system.network import reach
 
 DEFAULT_PORT = 4080
 WHITENOISE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
@@ -177,7 +180,6 @@ class Nodes(Feature):
         else:
             base = effective_json(w.keys, ctx.current, MIDDLEWARE)
         if base is None:
-            from omerowizard.features.cors import DEFAULT_MIDDLEWARE
             base = DEFAULT_MIDDLEWARE
         rest = [m for m in base if not (isinstance(m, dict) and m.get("class") == WHITENOISE_CLASS)]
         on = a.nodes.static == "nodes" and a.web_server.kind != "development"
@@ -190,9 +192,7 @@ class Nodes(Feature):
     def preflight(self, plan):
         """A warning per member that does not accept a connection (the web server skips it until it does);
         this host's own node is not asked: the run starts it."""
-        from concurrent.futures import ThreadPoolExecutor
 
-        from omerowizard.features.servers import reach
 
         a = plan.answers
         if a.platform != "unix" or a.web_server.kind == "none" or len(a.nodes.members) < 2:
@@ -227,7 +227,7 @@ class Nodes(Feature):
         else:  # none, or one set by hand that the answers would refuse: left as it is (not wanted, not unset)
             nodes.pop("secret_key", None)
 
-    def cross_checks(self, flat, given, bad, problem):
+    def cross_checks(self, flat, given, bad, problem, keys):
         members = flat.get("nodes.members") or ()
         if "nodes.members" in bad or not isinstance(members, (list, tuple)) or not _applies(flat):
             members = ()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 from omerowizard.features.base import Feature, Key
-from omerowizard.qtypes import BOOL, SECRET, TEXT, Question
-from omerowizard.secret import MIN_SECRET
+from omerowizard.model.qtypes import BOOL, SECRET, TEXT, Question
+from omerowizard.model.secrets import MIN_SECRET
 
 # the OMERO docs' common filters (sysadmins/public.html)
 PRESETS = {
@@ -120,7 +120,7 @@ class Public(Feature):
         public["get_only"] = config.get("omero.web.public.get_only", "true").strip().lower() == "true"
         public["cache"] = config.get("omero.web.public.cache.enabled", "false").strip().lower() == "true"
 
-    def cross_checks(self, flat, given, bad, problem):
+    def cross_checks(self, flat, given, bad, problem, keys):
         if not flat.get("public.enabled") or "public.enabled" in bad:
             return
         for key in ("public.user", "public.password"):

@@ -4,12 +4,12 @@ before its server."""
 
 from __future__ import annotations
 
-import socket
 from concurrent.futures import ThreadPoolExecutor
 
-from omerowizard import validators as v
 from omerowizard.features.base import Check, Feature, Key, effective_json
-from omerowizard.qtypes import Field, Question, Records
+from omerowizard.model import validators as v
+from omerowizard.model.qtypes import Field, Question, Records
+from omerowizard.system.network import reach
 
 DEFAULT_PORT = 4064
 TIMEOUT = 3.0
@@ -59,7 +59,7 @@ class Servers(Feature):
                 found.append({"host": host, "port": port, "name": name})
         out["servers"] = found
 
-    def cross_checks(self, flat, given, bad, problem):
+    def cross_checks(self, flat, given, bad, problem, keys):
         servers = flat.get("servers") or ()
         if "servers" in bad or not isinstance(servers, (list, tuple)):
             return
@@ -84,18 +84,6 @@ class Servers(Feature):
                       "OMERO.web would try it; OMERO.web is deployed anyway, but logging in to it fails until it "
                       "answers. Port 4064 is Glacier2 over SSL, 4063 plain TCP.", warning=True)
                 for s, why in zip(servers, reasons) if why]
-
-
-def reach(host: str, port: int, timeout: float = TIMEOUT) -> str | None:
-    """None when a TCP connection to the server opens within ``timeout`` (what OMERO.web's Ice client does
-    first), else the reason."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except socket.timeout:
-        return "no answer"
-    except OSError as exc:
-        return exc.strerror or str(exc)
 
 
 FEATURE = Servers()

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 
-from omerowizard import validators as v
+from crontab import CronSlices
+
 from omerowizard.features.base import Check, Feature, Key, effective, effective_json
 from omerowizard.features.conditions import Flat
-from omerowizard.qtypes import BOOL, CHOICE, INT, TEXT, Question
-from omerowizard.secret import mask_urls
+from omerowizard.model import validators as v
+from omerowizard.model.errors import ApplyError
+from omerowizard.model.qtypes import BOOL, CHOICE, INT, TEXT, Question
+from omerowizard.model.secrets import mask_urls
+from omerowizard.system.crontab import marker, word
+from omerowizard.system.network import ping_memcached, ping_redis
 
+VERIFY = "check the session store"
 FILE_ENGINE = "django.contrib.sessions.backends.file"
 CACHE_ENGINE = "django.contrib.sessions.backends.cache"
 REDIS_BACKEND = "django_redis.cache.RedisCache"
@@ -112,7 +118,7 @@ class Sessions(Feature):
         except ValueError:
             pass
 
-    def cross_checks(self, flat, given, bad, problem):
+    def cross_checks(self, flat, given, bad, problem, keys):
         backend = flat["sessions.backend"]
         loc = flat.get("sessions.location")
         if backend in {"redis", "memcached"} and "sessions.location" not in bad and isinstance(loc, str):
@@ -122,13 +128,24 @@ class Sessions(Feature):
         clear = flat.get("sessions.clearsessions")
         if flat["platform"] == "windows" and backend == "file" and isinstance(clear, str) and clear != "off" \
                 and "sessions.clearsessions" not in bad:
-            from omerowizard.sitefiles import NoTaskTrigger, task_trigger
 
             try:
                 task_trigger(clear)
             except NoTaskTrigger:
                 problem("sessions.clearsessions", f"{clear!r} has no Task Scheduler equivalent on Windows",
                         "daily | hourly | off | 'M H * * *' | 'M * * * *'")
+
+    def verify_steps(self, plan):
+        return [VERIFY] if plan.answers.sessions.backend != "file" else []
+
+    def verify(self, run):
+        """The session store answers now that OMERO.web uses it."""
+        if not self.verify_steps(run.plan):
+            return
+        with run.step(VERIFY):
+            why = check_session_store(run.plan)
+            if why:
+                raise ApplyError(f"{why} after the start: OMERO.web cannot keep sessions")
 
     def preflight(self, plan):
         if not (plan.web or plan.config):
@@ -143,7 +160,6 @@ def _short(value) -> str:
 
 
 def check_session_store(plan) -> str | None:
-    from omerowizard.preflight import ping_memcached, ping_redis
 
     s = plan.answers.sessions
     if s.backend == "redis" and s.location:
@@ -156,3 +172,55 @@ def check_session_store(plan) -> str | None:
 
 
 FEATURE = Sessions()
+
+
+class NoTaskTrigger(ValueError):
+    """A cron schedule that a Task Scheduler trigger cannot express."""
+
+
+def task_trigger(schedule: str) -> tuple[bool, int, int]:
+    """(hourly, hour, minute) for the schedules Task Scheduler can express; NoTaskTrigger otherwise."""
+    if schedule == "daily":
+        return False, 3, 0
+    if schedule == "hourly":
+        return True, 0, 0
+    fields = schedule.split()
+    if len(fields) == 5 and fields[2:] == ["*", "*", "*"] and fields[0].isdigit():
+        if fields[1] == "*":
+            return True, 0, int(fields[0])
+        if fields[1].isdigit():
+            return False, int(fields[1]), int(fields[0])
+    raise NoTaskTrigger(schedule)
+
+
+SPECIAL = {"daily": "@daily", "hourly": "@hourly"}
+
+
+def cron_schedule(schedule: str) -> str:
+    """The crontab time fields for a ``sessions.clearsessions`` answer."""
+    if schedule in SPECIAL:
+        return SPECIAL[schedule]
+    if not CronSlices.is_valid(schedule):
+        raise ValueError(f"not a cron schedule: {schedule!r}")
+    return str(CronSlices(schedule))
+
+
+def clearsessions_line(a) -> str | None:
+    """The managed line these answers ask for; None when no job should exist."""
+    s = a.sessions
+    if a.platform != "unix" or s.backend != "file" or s.clearsessions == "off":
+        return None
+    omerodir = word(a.omero.omerodir)
+    return (f"{cron_schedule(s.clearsessions)} OMERODIR={omerodir} {word(a.omero.venv)}/bin/omero web clearsessions "
+            f"{marker(omerodir)}")
+
+
+def clearsessions_why(a) -> str:
+    s = a.sessions
+    if a.platform != "unix":
+        return "not on Unix"
+    if s.backend != "file":
+        return f"{s.backend} sessions expire by themselves"
+    if s.clearsessions == "off":
+        return "sessions.clearsessions is off"
+    return f"file sessions are never purged by OMERO.web itself (sessions.clearsessions: {s.clearsessions})"

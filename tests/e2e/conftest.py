@@ -94,7 +94,7 @@ class Deployment:
     @property
     def state(self):
         """omerowizard's own state of this deployment (answers, command log, backups), below ``home``."""
-        from omerowizard.deployments import Deployment as State
+        from omerowizard.system.deployments import Deployment as State
 
         assert os.environ.get("OMEROWIZARD_HOME") == str(self.home), "the test's OMEROWIZARD_HOME is this home"
         return State(self.omerodir)
@@ -140,13 +140,13 @@ class Deployment:
             self.omero("web", "stop", check=False)
         # a development server runs in the foreground: end what apply started (its pid file), then
         # anything still serving this deployment's port
-        from omerowizard.apply import stop_development
-        from omerowizard.omero import OmeroTarget
+        from omerowizard.plan.changes.web import stop_development
+        from omerowizard.system.omero import OmeroTarget
         stop_development(OmeroTarget(USER, VENV, self.omerodir))
         subprocess.run(["pkill", "-f", f"OMERODIR={self.omerodir}"], check=False)
         subprocess.run(["pkill", "-f", f"runserver 127.0.0.1:{self.app_port} "], check=False)
         # the clearsessions line of this OMERODIR, if a test installed one
-        from omerowizard import cron
+        from omerowizard.system import crontab as cron
         cron.set_job(USER, str(self.omerodir), None)
 
 

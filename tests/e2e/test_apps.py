@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers as answers_mod
-from omerowizard.features import apps as apps_mod
-from omerowizard.probe import packages as installed
+from omerowizard.catalogue import answers as answers_mod
+from omerowizard.features.apps import catalogue as apps_mod
+from omerowizard.system.distributions import packages as installed
 from tests import parts
 from tests.e2e.conftest import APPS_VENV, USER
 from tests.parts import nginx_wrapper
@@ -102,7 +102,7 @@ def site(deployment, venv):
 
 
 def default(key: str) -> list:
-    return json.loads(apps_mod.FEATURE.keys[key].default)
+    return json.loads(apps_mod.KEYS[key].default)
 
 
 def login_redirect(r: parts.Response) -> bool:

@@ -22,7 +22,7 @@ def test_bench_runs_end_to_end_and_reports_five_figures(omero_install, tmp_path)
     result = json.loads(out.read_text())
     assert result["machine"]["nproc"] >= 1 and result["machine"]["python"]
     figures = {f["number"]: f for f in result["figures"]}
-    tui = importlib.util.find_spec("omerowizard.tui.app") is not None
+    tui = importlib.util.find_spec("omerowizard.ui.tui.app") is not None
     for n, f in figures.items():
         assert f["baseline"]["median_s"] > 0, f
         if n != 3 or tui:

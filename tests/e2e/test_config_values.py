@@ -7,10 +7,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from omerowizard import answers
-from omerowizard.omero import Omero, OmeroTarget, parse_config_xml
-from omerowizard.plan import make_plan
-from omerowizard.probe import probe
+from omerowizard.catalogue import answers
+from omerowizard.system.omero import Omero, OmeroTarget, parse_config_xml
+from omerowizard.plan.planner import make_plan
+from omerowizard.state.probe import probe
 from tests.e2e.conftest import USER, VENV
 
 # what validation lets through: everything but control characters, line and paragraph
@@ -24,7 +24,7 @@ EDGES = ["trailing space ", "C:\\plugins\\", "  leading", "#not a comment", "!ba
 
 def _keys(n: int) -> list[str]:
     """n text settings the installed omero-web declares and no feature owns (extra_config accepts only those)."""
-    from omerowizard.features import KEYS
+    from omerowizard.catalogue import KEYS
     from omerowizard.features.extra import declared_settings
 
     found = declared_settings(str(VENV))
@@ -51,7 +51,7 @@ def test_every_accepted_value_round_trips_through_the_real_omero(deployment, val
     got = d.omero("config", "get", "--show-password").stdout
     assert f"{_keys(1)[0]}=" in got
     # and the planner sees nothing left to do for these keys
-    plan = make_plan(a, probe(Omero(target)))
+    plan = make_plan(a, probe(a, Omero(target)))
     assert [c.key for c in plan.config if c.key in wanted] == []
 
 

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, cron, serverfiles
-from omerowizard.omero import OmeroTarget
-from omerowizard.plan import Plan
-from omerowizard.probe import State
+from omerowizard.catalogue import answers
+from omerowizard.plan.changes import jobs
+from omerowizard.plan.plan import Plan
+from omerowizard.plan.planner import make_plan
+from omerowizard.state.probe import probe
+from omerowizard.system import crontab as cron
+from omerowizard.system.omero import Omero, OmeroTarget
 from tests import parts
 
 USER = "omero-web"
@@ -41,9 +44,8 @@ def others():
 def plan_and_apply(omerodir: str, sessions: dict) -> Plan:
     a = answers.validate({"omero": {"user": USER, "venv": "/opt/omerowizard-e2e/venv3", "omerodir": omerodir},
                           "web_server": {"kind": "development"}, "sessions": sessions})
-    plan = Plan(a, State(target=OmeroTarget(USER, Path(a.omero.venv), Path(omerodir)), installed=True))
-    serverfiles.plan_files(plan)
-    serverfiles.apply_jobs(plan, lambda line: None)
+    plan = make_plan(a, probe(a, Omero(OmeroTarget(USER, Path(a.omero.venv), Path(omerodir)))))
+    jobs.apply_jobs(plan, lambda line: None)
     return plan
 
 

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from omerowizard import answers as answers_mod
+from omerowizard.catalogue import answers as answers_mod
 from tests import parts
 from tests.e2e.conftest import E2E_ROOT, USER, VENV, Deployment
 from tests.e2e.test_safety import digest

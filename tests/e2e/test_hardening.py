@@ -100,7 +100,7 @@ def test_links_at_the_old_lock_and_pid_paths_are_never_touched(deployment, secre
     other = tmp_path / "other-secret"
     other.write_text("ROOT ONLY\n")
     other.chmod(0o600)
-    plant(d.omerodir / ".omerowizard.lock", secret)
+    plant(d.omerodir / ".omerowizard.system.lock", secret)
     plant(d.omerodir / "var" / "omerowizard-development.pid", other)
     answers = {"web_server": {"kind": "development"}, "sessions": {"clearsessions": "off"}}
     proc = d.cli("apply", str(d.answers_file(answers)))
@@ -139,7 +139,7 @@ def stray_temps(tmp: Path) -> list[str]:
 
 
 def state_of(d, site: Path) -> dict:
-    from omerowizard.omero import parse_config_xml
+    from omerowizard.system.omero import parse_config_xml
 
     return {"config": parse_config_xml(d.config_xml), "site": digest(site),
             "cron": [line for line in crontab().splitlines() if f"OMERODIR={d.omerodir}" in line]}

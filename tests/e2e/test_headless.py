@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from omerowizard import answers as answers_mod
+from omerowizard.catalogue import answers as answers_mod
 from tests import parts
 
 LIGHT = {"application_server": {"workers": 1}}

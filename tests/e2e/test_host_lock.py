@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from omerowizard import cron
+from omerowizard.features import sessions as sessions_feature
+from omerowizard.system import crontab as cron
 from tests import parts
 from tests.e2e.conftest import E2E_ROOT, USER, VENV, WHEEL_CACHE
 
@@ -73,7 +74,7 @@ def test_six_deployments_applied_at_once_never_lose_a_crontab_line(omerodirs, tm
         for i, (d, run, out) in enumerate(zip(omerodirs, runs, outputs)):
             assert run.returncode == 0, f"round {round_}, deployment {i}:\n{out}"
             assert "Done." in out, out
-            want = [f"{cron.schedule_text(schedule(round_, i))} OMERODIR={d} {VENV}/bin/omero web clearsessions {cron.marker(str(d))}"]
+            want = [f"{sessions_feature.cron_schedule(schedule(round_, i))} OMERODIR={d} {VENV}/bin/omero web clearsessions {cron.marker(str(d))}"]
             if cron.managed_lines(text, str(d)) != want:
                 stale.append(f"deployment {i} said Done but its line is {cron.managed_lines(text, str(d))}, "
                              f"not {want}")

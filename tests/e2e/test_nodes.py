@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from omerowizard import answers, sitefiles
+from omerowizard.catalogue import answers
+from omerowizard.features.web_server import site as sitefiles
+from omerowizard.model.host import Host
 from tests import parts
 from tests.e2e.conftest import E2E_ROOT, VENV, WHEEL_CACHE
 from tests.parts import nginx_wrapper
@@ -151,7 +153,7 @@ def test_three_nodes_share_sessions_and_nginx_and_apache_skip_the_dead_ones(node
     with ThreadPoolExecutor(3) as pool:
         runs = list(pool.map(lambda i: apply(nodes[i], answers_of(i, nodes[i]), tmp_path, tmp_path / "home"),
                              range(3)))
-    from omerowizard.deployments import Deployment
+    from omerowizard.system.deployments import Deployment
 
     for n, run in zip(nodes, runs):
         assert run.returncode == 0, f"{n.user}:\n{run.stdout}\n{run.stderr}"
@@ -182,7 +184,7 @@ def test_three_nodes_share_sessions_and_nginx_and_apache_skip_the_dead_ones(node
     a = answers.validate({**answers_of(0, nodes[0]), "web_server": {
         "kind": "apache", "server_name": "omero.example.org", "port": apache_port,
         "config_path": str(tmp_path / "apache" / "omero-web.conf")}})
-    apache_site = sitefiles.wanted_files(a, None, [], "debian")[0]
+    apache_site = sitefiles.wanted_files(a, Host(), None, [])[0]
     Path(apache_site.path).parent.mkdir()
     Path(apache_site.path).write_text(apache_site.content)
     apache_conf = apache_wrapper(apache_site, tmp_path)
@@ -267,7 +269,7 @@ def render(tmp_path: Path, kind: str, static: str, prefix: str, https: bool = Fa
     a = answers.validate({"omero": {"omerodir": str(tmp_path / "OMERO.web")}, "prefix": prefix, "web_server": web,
                           "sessions": {"backend": "redis"},
                           "nodes": {"members": THREE, "static": static, "secret_key": SECRET}})
-    site = sitefiles.wanted_files(a, None, [], "debian")[0]
+    site = sitefiles.wanted_files(a, Host(), None, [])[0]
     Path(site.path).write_text(site.content)
     return site
 

@@ -53,7 +53,7 @@ def test_reading_config_xml_agrees_with_omero_config_get(deployment):
     """The probe reads config.xml itself (omero config get rewrites the file); prove they agree."""
     from pathlib import Path
 
-    from omerowizard.omero import Omero, OmeroTarget
+    from omerowizard.system.omero import Omero, OmeroTarget
 
     d = deployment
     omero = Omero(OmeroTarget(USER, VENV, d.omerodir))

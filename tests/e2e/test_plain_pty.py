@@ -19,8 +19,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from omerowizard import plain
-from omerowizard.questions import BY_KEY, CATALOGUE
+from omerowizard.ui import plain
+from omerowizard.catalogue import BY_KEY, CATALOGUE
 from tests import parts
 
 ENTER, DOWN, CTRL_C, CTRL_U = "\r", "\x1b[B", "\x03", "\x15"

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import backup as backup_mod
-from omerowizard.deployments import Deployment as State
-from omerowizard.probe import packages
+from omerowizard.system import backups as backup_mod
+from omerowizard.system.deployments import Deployment as State
+from omerowizard.system.distributions import packages
 from tests.e2e.conftest import E2E_ROOT, USER, WHEEL_CACHE
 
 

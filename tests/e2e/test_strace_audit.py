@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard.probe import packages as installed
+from omerowizard.system.distributions import packages as installed
 from tests import ansible_parts, parts
 from tests.e2e.conftest import E2E_ROOT, USER, VENV, WHEEL_CACHE
 from tests.e2e.test_ansible import ansible_bin  # noqa: F401  (the session's ansible-core)

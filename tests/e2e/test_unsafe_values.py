@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from omerowizard import answers as answers_mod
-from omerowizard import playbook
+from omerowizard.catalogue import answers as answers_mod
+from omerowizard.ui import playbook
 from tests import ansible_parts
 
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from omerowizard.probe import packages as installed  # read from site-packages: no interpreter runs
+from omerowizard.system.distributions import packages as installed  # read from site-packages: no interpreter runs
 from tests import parts
 from tests.e2e.conftest import E2E_ROOT, USER, WHEEL_CACHE
 

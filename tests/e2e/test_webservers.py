@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, cron, sitefiles
+from omerowizard.catalogue import answers
+from omerowizard.system import crontab as cron
+from omerowizard.features.web_server import site as sitefiles
+from omerowizard.model.host import Host
 from tests import parts
 from tests.parts import nginx_wrapper
 
@@ -51,7 +54,7 @@ def render_site(tmp_path: Path, kind: str, prefix: str, https: tuple[Path, Path]
         ws["https"] = {"certificate": str(https[0]), "key": str(https[1]), "port": https_port}
     a = answers.validate({"omero": {"omerodir": str(tmp_path / "OMERO.web")}, "web_server": ws, "prefix": prefix,
                           "application_server": {"port": app_port}})
-    site = sitefiles.wanted_files(a, None, [], "debian")[0]
+    site = sitefiles.wanted_files(a, Host(), None, [])[0]
     Path(site.path).write_text(site.content)
     return Path(site.path)
 
@@ -228,11 +231,12 @@ def test_a_server_name_that_could_end_a_directive_exits_2_and_writes_nothing(dep
 
 def test_a_file_nginx_refuses_is_restored_to_the_previous_one(tmp_path, monkeypatch):
     """Real nginx -t: a broken file (here forced past validation) never stays on disk."""
-    from omerowizard import serverfiles
-    from omerowizard.errors import ApplyError
-    from omerowizard.omero import OmeroTarget
-    from omerowizard.plan import FileChange, Plan
-    from omerowizard.probe import State
+    from omerowizard.plan.changes import files as serverfiles
+    from omerowizard.model.errors import ApplyError
+    from omerowizard.system.omero import OmeroTarget
+    from omerowizard.plan.plan import Plan
+    from omerowizard.plan.changes.files import FileChange
+    from omerowizard.state.probe import State
 
     parts.require("nginx")
     monkeypatch.setenv("OMEROWIZARD_HOME", str(tmp_path / "home"))

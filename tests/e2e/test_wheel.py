@@ -35,7 +35,7 @@ def test_built_wheel_installs_and_renders_templates(tmp_path):
     for command in ("apply", "rollback", "schema", "answers", "install-omero"):
         assert command in help_.stdout
     script = (
-        "import omerowizard, omerowizard.render as r; from omerowizard import answers;"
+        "import omerowizard, omerowizard.model.render as r; from omerowizard import answers;"
         "print(r.templates_dir());"
     )
     where = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, cwd="/",

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from ansible_collections.omerowizard.omero_web.plugins.module_utils import deploy_support as ds
-from omerowizard import answers
-from omerowizard.answers import json_schema as schema
+from omerowizard.catalogue import answers
+from omerowizard.catalogue.answers import json_schema as schema
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTION = ROOT / "ansible_collections" / "omerowizard" / "omero_web"
@@ -136,7 +136,7 @@ def load_vars(text: str):
 
 
 def test_playbook_writes_the_skeleton_with_secrets_only_in_a_private_vault(tmp_path):
-    from omerowizard import playbook
+    from omerowizard.ui import playbook
 
     a = answers.validate({"omero": {"omerodir": "/srv/omero/web"},
                           "servers": [{"host": "omero.example.org", "port": 4064, "name": "Main"}],
@@ -188,7 +188,8 @@ def test_playbook_never_writes_through_a_link_planted_in_a_directory_another_use
     import os
     import pwd
 
-    from omerowizard import playbook, safefs
+    from omerowizard.ui import playbook
+    from omerowizard.system import safefs
 
     nobody = pwd.getpwnam("nobody")
     a = answers.validate({"omero": {"omerodir": "/srv/omero/web"},

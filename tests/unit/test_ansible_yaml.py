@@ -9,11 +9,12 @@ import json
 import pytest
 import yaml
 
-from omerowizard import answers, ansible_yaml
-from omerowizard.errors import AnswersError
-from omerowizard.features import KEYS
-from omerowizard.infer import answers_from_config
-from omerowizard.questions import BY_KEY
+from omerowizard.catalogue import answers
+from omerowizard.model import ansible_yaml
+from omerowizard.model.errors import AnswersError
+from omerowizard.catalogue import KEYS
+from omerowizard.catalogue.infer import answers_from_config
+from omerowizard.catalogue import BY_KEY
 
 JINJA = "{{ lookup('pipe', 'id > /tmp/x') }}"
 

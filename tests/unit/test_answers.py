@@ -8,9 +8,9 @@ import jsonschema
 import pytest
 import yaml
 
-from omerowizard import answers
-from omerowizard.errors import AnswersError
-from omerowizard.questions import CATALOGUE
+from omerowizard.catalogue import answers
+from omerowizard.model.errors import AnswersError
+from omerowizard.catalogue import CATALOGUE
 
 
 def problems(text: str) -> list:

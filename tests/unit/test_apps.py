@@ -3,16 +3,19 @@ packages planned with pip's versions, and infer of a deployment whose apps were 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from omerowizard import answers
-from omerowizard.errors import AnswersError
+from omerowizard.catalogue import answers
+from omerowizard.model.errors import AnswersError
 from omerowizard.features import apps
-from omerowizard.features.apps import BY_NAME, MAPR_PRESETS, Measured, merge
-from omerowizard.infer import answers_from_config
-from omerowizard.plan import make_plan
+from omerowizard.features.apps.catalogue import BY_NAME, LIST_KEYS, MAPR_KEY, MAPR_PRESETS, VIEWER_KEY
+from omerowizard.features.apps.entries import merge
+from omerowizard.features.apps.packages import Measured, distribution_of, not_enabled, required_by, sources_problem
+from omerowizard.catalogue.infer import answers_from_config
+from omerowizard.plan.planner import make_plan
 from tests.unit.test_plan import ALL, apply_to, state
 
 FIGURE, IVIEWER, PARADE = BY_NAME["figure"], BY_NAME["iviewer"], BY_NAME["parade"]
@@ -27,7 +30,7 @@ def load(text: str):
 
 def plan(text: str, config=None, previous=None, packages=INSTALLED, measured=None):
     s = state(config or {}, packages=packages)
-    s.apps_measured = measured
+    s = dataclasses.replace(s, apps_measured=measured)
     return make_plan(load(text), s, previous=load(previous) if isinstance(previous, str) else previous)
 
 
@@ -241,7 +244,7 @@ def test_a_deployment_whose_apps_were_added_by_hand_is_read_back_including_the_e
     assert a.cors.mode == "all"
     # the answers read back describe the deployment: applying them changes nothing in the lists
     p = make_plan(a, state(config, packages=INSTALLED))
-    assert not [c for c in p.config if c.key in apps.LIST_KEYS + (apps.VIEWER_KEY, apps.MAPR_KEY)], p.lines()
+    assert not [c for c in p.config if c.key in LIST_KEYS + (VIEWER_KEY, MAPR_KEY)], p.lines()
     # and the wizard owns the catalogue apps' entries from then on: removing iviewer removes only its own
     b = answers.validate({**nested, "apps": {**nested["apps"], "enabled": ["mapr"]}}, "<edited>")
     after = apply_to(config, make_plan(b, state(config, packages=INSTALLED)))
@@ -251,7 +254,7 @@ def test_a_deployment_whose_apps_were_added_by_hand_is_read_back_including_the_e
 
 
 def test_the_probe_reports_apps_installed_but_not_enabled():
-    assert apps.not_enabled(INSTALLED, {"omero.web.apps": '["omero_iviewer"]'}) == {
+    assert not_enabled(INSTALLED, {"omero.web.apps": '["omero_iviewer"]'}) == {
         "figure": "8.0.1", "mapr": "0.5.3", "parade": "0.2.4", "fpbioimage": "0.4.1"}
 
 
@@ -262,7 +265,6 @@ def test_root_pip_never_reads_wheels_another_user_can_replace(tmp_path):
     import os
     import pwd
 
-    from omerowizard.features.apps import sources_problem
 
     if os.geteuid() != 0:
         pytest.fail("this test runs as root (as the wizard does on a production host)", pytrace=False)
@@ -302,7 +304,6 @@ def test_the_distribution_of_an_app_is_read_without_following_a_planted_link(tmp
     import os
     import pwd
 
-    from omerowizard.features.apps import distribution_of
 
     nobody = pwd.getpwnam("nobody")
     site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from omerowizard import backup
-from omerowizard.deployments import Deployment
+from omerowizard.run import rollback
+from omerowizard.system import backups as backup
+from omerowizard.system.deployments import Deployment
 
 
 @pytest.fixture
@@ -65,5 +66,5 @@ def test_old_finished_backups_are_pruned_unfinished_ones_kept(dep, tmp_path):
 
 
 def test_answers_summary_names_what_a_run_changed():
-    assert backup.answers_summary("prefix: /a\ncors: {mode: 'off'}\n", "prefix: /b\ncors: {mode: 'off'}\n") == \
+    assert rollback.answers_summary("prefix: /a\ncors: {mode: 'off'}\n", "prefix: /b\ncors: {mode: 'off'}\n") == \
         ["prefix: /a -> /b"]

@@ -11,7 +11,7 @@ from bench import manual
 from bench.run import Figure, table
 from bench.terminal import time_to_text, visible_text
 from bench.timing import Series
-from omerowizard import answers, omeroconfig
+from omerowizard.catalogue import answers, config as omeroconfig
 
 
 def run_manual(commands: list[list[str]]) -> dict[str, str]:

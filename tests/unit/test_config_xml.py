@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard.errors import ConfigXmlError
-from omerowizard.omero import Omero, OmeroTarget
+from omerowizard.model.errors import ConfigXmlError
+from omerowizard.system.omero import Omero, OmeroTarget
 
 
 def omero_for(tmp_path: Path) -> Omero:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from omerowizard import answers, cron
+from omerowizard.catalogue import answers
+from omerowizard.features import sessions as sessions_feature
+from omerowizard.system import crontab as cron
 
 OTHER = "# keep me\nMAILTO=admin@example.org\n0  3 * * *   /usr/local/bin/backup   # nightly\n@reboot echo hi\n"
 
@@ -15,7 +17,7 @@ def a(**sessions):
 
 
 def test_daily_line_runs_clearsessions_with_omerodir_set():
-    line = cron.wanted_line(a())
+    line = sessions_feature.clearsessions_line(a())
     assert line == ("@daily OMERODIR=/srv/OMERO.web /srv/venv3/bin/omero web clearsessions "
                     "# omerowizard: clearsessions OMERODIR=/srv/OMERO.web")
 
@@ -23,16 +25,16 @@ def test_daily_line_runs_clearsessions_with_omerodir_set():
 @pytest.mark.parametrize("schedule, fields", [("hourly", "@hourly"), ("30 3 * * *", "30 3 * * *"),
                                               ("*/15 1-3 * * 1,2", "*/15 1-3 * * 1,2")])
 def test_schedules(schedule, fields):
-    assert cron.wanted_line(a(clearsessions=schedule)).startswith(fields + " OMERODIR=")
+    assert sessions_feature.clearsessions_line(a(clearsessions=schedule)).startswith(fields + " OMERODIR=")
 
 
 @pytest.mark.parametrize("sessions", [{"clearsessions": "off"}, {"backend": "redis"}, {"backend": "memcached"}])
 def test_no_line_for_cache_sessions_or_off(sessions):
-    assert cron.wanted_line(a(**sessions)) is None
+    assert sessions_feature.clearsessions_line(a(**sessions)) is None
 
 
 def test_replace_keeps_every_other_line_and_collapses_duplicates():
-    line = cron.wanted_line(a())
+    line = sessions_feature.clearsessions_line(a())
     twice = OTHER + line + "\n" + line.replace("@daily", "@hourly") + "\n"
     out = cron.replace_managed(twice, "/srv/OMERO.web", line)
     assert out == OTHER + line + "\n"
@@ -41,7 +43,7 @@ def test_replace_keeps_every_other_line_and_collapses_duplicates():
 
 
 def test_lines_of_another_omerodir_are_not_ours():
-    mine = cron.wanted_line(a())
+    mine = sessions_feature.clearsessions_line(a())
     theirs = mine.replace("/srv/OMERO.web", "/srv/OMERO.web2")
     text = theirs + "\n" + mine + "\n"
     assert cron.managed_lines(text, "/srv/OMERO.web") == [mine]
@@ -49,5 +51,5 @@ def test_lines_of_another_omerodir_are_not_ours():
 
 
 def test_a_crontab_without_final_newline_keeps_its_last_line():
-    line = cron.wanted_line(a())
+    line = sessions_feature.clearsessions_line(a())
     assert cron.replace_managed("@reboot x", "/srv/OMERO.web", line) == f"@reboot x\n{line}\n"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from omerowizard.events import Finished, StepStarted
-from omerowizard.tui.demo import Demo, first_time_answers, reconfigure_answers
+from omerowizard.model.events import Finished, StepStarted
+from omerowizard.ui.tui.demo import Demo, first_time_answers, reconfigure_answers
 
 
 @pytest.mark.parametrize("change", [

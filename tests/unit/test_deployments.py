@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from omerowizard import backup, deployments, locations
-from omerowizard.deployments import Deployment, normalise, slug
+from omerowizard.system import backups as backup, deployments, locations
+from omerowizard.system.deployments import Deployment, normalise, slug
 
 
 @pytest.fixture(autouse=True)

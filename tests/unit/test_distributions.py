@@ -11,9 +11,10 @@ import sys
 
 import pytest
 
-from omerowizard import distributions, probe
-from omerowizard.features import apps
-from omerowizard.venv import normalise
+from omerowizard.system import distributions
+from omerowizard.system import distributions as probe
+from omerowizard.features.apps import packages as app_packages
+from omerowizard.system.venv import normalise
 
 NOBODY = 65534
 
@@ -54,8 +55,8 @@ def test_a_fifo_as_metadata_is_skipped_and_said_never_waited_for(venv):
     assert probe.packages(v) == {"omero-web": "5.33.2"}
     found = distributions.read(v)
     assert found.skipped == [f"{site}/evil-1.0.dist-info/METADATA: is not a regular file"]
-    assert apps.required_by(v, "django") == ["omero-web"]
-    assert apps.distribution_of(str(v), "omeroweb.settings") == "omero-web"
+    assert app_packages.required_by(v, "django") == ["omero-web"]
+    assert app_packages.distribution_of(str(v), "omeroweb.settings") == "omero-web"
 
 
 def test_links_planted_in_the_environment_are_not_followed(venv):

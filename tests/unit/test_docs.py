@@ -15,8 +15,9 @@ from pathlib import Path
 import yaml
 
 from bench import readme, reconfigure
-from omerowizard import cli, reference
-from omerowizard.questions import CATALOGUE
+from omerowizard import cli
+from omerowizard.catalogue import reference
+from omerowizard.catalogue import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -56,7 +57,7 @@ def test_the_readme_stays_short():
 
 
 def test_the_generated_references_are_what_the_features_say():
-    assert reference.stale() == [], "run `python3 -m omerowizard.reference` to rewrite the generated references"
+    assert reference.stale() == [], "run `python3 -m omerowizard.catalogue.reference` to rewrite the generated references"
 
 
 def test_a_new_question_changes_every_generated_reference(monkeypatch):

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, features, omeroconfig
-from omerowizard.errors import AnswersError
-from omerowizard.infer import answers_from_config
-from omerowizard.omero import OmeroTarget, mask_secrets
-from omerowizard.plan import make_plan
-from omerowizard.probe import State
-from omerowizard.qtypes import QType
+from omerowizard import catalogue
+from omerowizard.catalogue import answers, config as omeroconfig
+from omerowizard.model.errors import AnswersError
+from omerowizard.catalogue.infer import answers_from_config
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.model.secrets import mask_text
+from omerowizard.plan.planner import make_plan
+from omerowizard.state.probe import State
+from omerowizard.model.qtypes import QType
 
 ALL = {"django": "5.2", "omero-web": "5.33.2", "django-redis": "5", "pymemcache": "4", "django-cors-headers": "3.7.0"}
 
@@ -35,16 +37,28 @@ def problems(text: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------------ the framework
 def test_the_catalogue_is_the_features_questions_in_order_and_every_question_has_a_type_object():
-    keys = [q.key for f in features.FEATURES for q in f.questions]
-    assert [q.key for q in features.CATALOGUE] == keys
+    keys = [q.key for f in catalogue.FEATURES for q in f.questions]
+    assert [q.key for q in catalogue.CATALOGUE] == keys
     assert len(set(keys)) == len(keys)
-    assert all(isinstance(q.type, QType) for q in features.CATALOGUE)
+    assert all(isinstance(q.type, QType) for q in catalogue.CATALOGUE)
 
 
 def test_every_owned_config_key_names_the_question_that_sets_it():
-    for key, spec in features.KEYS.items():
+    for key, spec in catalogue.KEYS.items():
         assert key.startswith("omero.web."), key
-        assert spec.question.split(" ")[0] in features.BY_KEY, (key, spec.question)
+        if spec.question:
+            assert spec.question.split(" ")[0] in catalogue.BY_KEY, (key, spec.question)
+        else:  # no answer owns it: a setting only extra_config sets, declared for the effect of its change
+            assert spec.restart or spec.static, key
+
+
+def test_each_key_says_the_effect_of_its_change_on_a_running_omero_web():
+    """gunicorn's own settings need a restart, the apps need their static files; everything else is a reload."""
+    restart = {k for k, spec in catalogue.KEYS.items() if spec.restart}
+    assert {"omero.web.application_server.port", "omero.web.wsgi_workers", "omero.web.prefix",
+            "omero.web.wsgi_threads", "omero.web.wsgi_args"} <= restart
+    assert "omero.web.session_cookie_age" not in restart
+    assert {k for k, spec in catalogue.KEYS.items() if spec.static} == {"omero.web.apps"}
 
 
 def test_the_model_is_generated_from_the_catalogue_with_attribute_access():
@@ -103,7 +117,7 @@ def test_bad_servers_name_the_entry_and_its_line(text, where):
 
 
 def test_an_unreachable_server_is_a_warning_that_names_the_ports(monkeypatch):
-    from omerowizard import preflight
+    from omerowizard.run import preflight
 
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -142,8 +156,8 @@ def test_the_public_password_is_masked_in_the_plan_and_everything_that_masks():
     p = make_plan(a, state())
     text = "\n".join(p.lines() + p.notes)
     assert "pw-Zq81x!" not in text and "omero.web.public.password: (unset) -> ****" in text
-    assert "pw-Zq81x!" not in mask_secrets("fed: omero.web.public.password=pw-Zq81x!")
-    assert features.BY_KEY["public.password"].display("pw-Zq81x!") == "****"
+    assert "pw-Zq81x!" not in mask_text("fed: omero.web.public.password=pw-Zq81x!")
+    assert catalogue.BY_KEY["public.password"].display("pw-Zq81x!") == "****"
 
 
 def test_public_access_off_unsets_every_public_key_it_set():
@@ -239,7 +253,7 @@ def test_declared_settings_installed_apps_settings_and_right_types_are_accepted(
 
 
 def test_the_declared_settings_are_cached_per_omero_web_version(venv):
-    from omerowizard import locations
+    from omerowizard.system import locations
     from omerowizard.features.extra import declared_settings
 
     version, settings, prefixes = declared_settings(str(venv))

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, frontdoor, serverfiles
-from omerowizard.omero import OmeroTarget
-from omerowizard.plan import make_plan
-from omerowizard.probe import State
+from omerowizard.catalogue import answers
+from omerowizard.plan import frontdoor
+from omerowizard.plan.plan import STEP as FRONT_DOOR_STEP
+from omerowizard.plan.changes import files as serverfiles
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.plan.planner import make_plan
+from omerowizard.model.host import FileFact
+from omerowizard.state.probe import State
 
 
 @pytest.fixture(autouse=True)
@@ -18,35 +22,36 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("OMEROWIZARD_HOME", str(tmp_path / "home"))
 
 
-def plan_of(text: str, running: bool = True):
+def plan_of(text: str, running: bool = True, files=None):
     a = answers.load_text(text)
     state = State(target=OmeroTarget("omero-web", Path("/nonexistent/venv"), Path("/nonexistent/omerodir")),
-                  installed=True, packages={"django": "5.2", "omero-web": "5.33.2"}, running_pid=1 if running else None)
+                  installed=True, packages={"django": "5.2", "omero-web": "5.33.2"}, running_pid=1 if running else None,
+                  files=files or {})
     return make_plan(a, state)
 
 
 def test_a_file_outside_the_servers_configuration_is_not_requested_and_the_reason_names_it(tmp_path):
     site = tmp_path / "omero-web.conf"
     p = plan_of(f"web_server: {{kind: nginx, server_name: omero.example.org, config_path: {site}}}\nprefix: /omero\n")
-    door, why = frontdoor.door(p)
+    door, why = p.door, p.door_why
     assert door is None
     assert why == (f"{site} is outside nginx's configuration: include it and reload nginx, then request "
                    "http://omero.example.org/omero/")
-    assert frontdoor.STEP not in p.steps()
+    assert FRONT_DOOR_STEP not in p.steps()
 
 
 def test_a_staged_file_is_not_requested(tmp_path, monkeypatch):
-    monkeypatch.setattr(serverfiles, "writable", lambda path: False)  # machine state: a non-root run
     site = "/etc/nginx/sites-available/omero-web.conf"
-    p = plan_of(f"web_server: {{kind: nginx, server_name: omero.example.org, config_path: {site}}}\n")
+    p = plan_of(f"web_server: {{kind: nginx, server_name: omero.example.org, config_path: {site}}}\n",
+                files={site: FileFact(writable=False)})  # machine state: a run that may not write there
     assert next(f for f in p.files if f.path == site).staged
-    door, why = frontdoor.door(p)
+    door, why = p.door, p.door_why
     assert door is None and why.startswith(f"{site} is staged for an administrator to install")
 
 
 def test_nothing_is_requested_when_omero_web_does_not_run_after_the_apply(tmp_path):
     p = plan_of(f"web_server: {{config_path: {tmp_path}/x.conf}}\nstart: false\n", running=False)
-    assert frontdoor.door(p) == (None, "OMERO.web is not running (start: false), so nothing was requested")
+    assert (p.door, p.door_why) == (None, "OMERO.web is not running (start: false), so nothing was requested")
 
 
 def test_the_door_is_the_https_port_with_the_server_name_and_the_static_file_below_the_static_url():

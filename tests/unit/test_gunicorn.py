@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from omerowizard import gunicorn
-from omerowizard.processes import current_user
+from omerowizard.system import gunicorn
+from omerowizard.system.processes import current_user
 
 
 @pytest.fixture

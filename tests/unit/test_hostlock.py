@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from omerowizard import hostlock
+from omerowizard.system import hostlock
 
 HOLD = """
 import sys, time
-from omerowizard import hostlock
+from omerowizard.system import hostlock
 hostlock.RUN_DIR = sys.argv[1]
 with hostlock.held("a test"):
     print("held", flush=True)

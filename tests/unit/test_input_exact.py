@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, omero
-from omerowizard.errors import AnswersError
-from omerowizard.omero import OmeroTarget, mask_secrets
-from omerowizard.plan import make_plan
-from omerowizard.probe import State
-from omerowizard.questions import CATALOGUE
+from omerowizard.catalogue import answers
+from omerowizard.system import omero
+from omerowizard.model.errors import AnswersError
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.model.secrets import mask_text
+from omerowizard.plan.planner import make_plan
+from omerowizard.state.probe import State
+from omerowizard.catalogue import CATALOGUE
 
 ALL = {"django": "5.2", "omero-web": "5.33.2", "django-redis": "5", "pymemcache": "4", "django-cors-headers": "3.7.0"}
 
@@ -288,7 +290,7 @@ def test_an_existing_omerodir_is_resolved_through_links(tmp_path):
     ("http://h/x@y:z", "http://h/x@y:z"),
 ])
 def test_masking_hides_everything_up_to_the_last_at_before_the_host(text, masked):
-    assert mask_secrets(text) == masked
+    assert mask_text(text) == masked
 
 
 @pytest.mark.parametrize("make", [lambda n: "redis://:" + "@" * n + "h", lambda n: "redis://" + ":" * n,
@@ -297,7 +299,7 @@ def test_masking_hides_everything_up_to_the_last_at_before_the_host(text, masked
 def test_masking_is_linear(make):
     value = make(200_000)
     start = time.perf_counter()
-    mask_secrets(value)
+    mask_text(value)
     assert time.perf_counter() - start < 1
 
 

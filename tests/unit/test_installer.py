@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 
-from omerowizard import cli, locations
-from omerowizard.errors import InstallError, UsageError
-from omerowizard.installer import (InstallOptions, Installer, check_wheel, compiled_source, parse_features,
+from omerowizard import cli
+from omerowizard.system import locations
+from omerowizard.model.errors import InstallError, UsageError
+from omerowizard.install.installer import (InstallOptions, Installer, check_wheel, compiled_source, parse_features,
                                    patch_ice_sources, trusted_path)
 
 GPP = ("  x86_64-linux-gnu-g++ -Wsign-compare -DNDEBUG -g -fwrapv -O2 -fPIC -DICE_STATIC_LIBS -Isrc "
@@ -148,9 +149,9 @@ def _venv_files(root: Path, owner: int) -> Path:
 def test_the_zeroc_ice_build_never_runs_the_python_of_an_environment_another_user_owns(tmp_path):
     """The build runs setup.py as root: only with an interpreter root owns (a fresh environment of the same
     Python when the environment is the OMERO.web user's), and only PyPI's exact sdist (its sha256)."""
-    from omerowizard import processes
-    from omerowizard.installer import ICE_SDIST_SHA256, base_interpreter, python_version
-    from omerowizard.omero import CommandLog
+    from omerowizard.system import processes
+    from omerowizard.install.installer import ICE_SDIST_SHA256, base_interpreter, python_version
+    from omerowizard.system.omero import CommandLog
 
     if os.geteuid() != 0:
         pytest.fail("this test checks what root runs: run it as root", pytrace=False)
@@ -172,7 +173,7 @@ def test_the_zeroc_ice_build_never_runs_the_python_of_an_environment_another_use
 
 
 def test_the_python_version_of_an_environment_is_read_from_its_files(tmp_path):
-    from omerowizard.installer import python_version
+    from omerowizard.install.installer import python_version
 
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)

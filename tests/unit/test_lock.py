@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from omerowizard.lock import DeploymentLock, LockedError, lock_path
+from omerowizard.system.lock import DeploymentLock, LockedError, lock_path
 
 
 def test_a_second_run_is_refused_naming_the_holder(tmp_path):
@@ -26,7 +26,7 @@ def test_the_lock_path_does_not_move_when_omero_creates_var(tmp_path):
 
 
 def test_a_killed_holder_leaves_no_lock_and_is_reported_as_cleared(tmp_path):
-    code = (f"import os; from omerowizard.lock import DeploymentLock; l = DeploymentLock(__import__('pathlib').Path({str(tmp_path)!r}));"
+    code = (f"import os; from omerowizard.system.lock import DeploymentLock; l = DeploymentLock(__import__('pathlib').Path({str(tmp_path)!r}));"
             "l.__enter__(); os.kill(os.getpid(), 9)")
     subprocess.run([sys.executable, "-c", code])
     with DeploymentLock(tmp_path) as lock:
@@ -35,7 +35,7 @@ def test_a_killed_holder_leaves_no_lock_and_is_reported_as_cleared(tmp_path):
 
 def test_a_run_that_waited_says_so(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import time, pathlib; from omerowizard.lock import DeploymentLock\n"
+                               "import time, pathlib; from omerowizard.system.lock import DeploymentLock\n"
                                f"with DeploymentLock(pathlib.Path({str(tmp_path)!r})):\n    print('held', flush=True); time.sleep(1.5)"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, sitefiles
-from omerowizard.errors import AnswersError
+from omerowizard.catalogue import answers
+from omerowizard.features.web_server import site as sitefiles
+from omerowizard.model.host import Host
+from omerowizard.model.errors import AnswersError
 from omerowizard.features.nodes import WHITENOISE
-from omerowizard.omero import OmeroTarget
-from omerowizard.plan import make_plan
-from omerowizard.probe import State
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.plan.planner import make_plan
+from omerowizard.state.probe import State
 
 SECRET = "k3Y-" * 12 + "zz-shared"  # 57 characters
 REDIS = "redis://redis.example.org:6379/0"
@@ -50,7 +52,7 @@ def state(config=None, running=True) -> State:
 
 
 def site_text(a, name="omero-web.conf") -> sitefiles.WantedFile:
-    return {Path(w.path).name: w for w in sitefiles.wanted_files(a, None, [], "debian")}[name]
+    return {Path(w.path).name: w for w in sitefiles.wanted_files(a, Host(), None, [])}[name]
 
 
 # ---------------------------------------------------------------------------- answers
@@ -260,12 +262,12 @@ def test_a_node_only_host_writes_no_front_end_file():
     text = text_of(THREE).replace("kind: nginx, server_name: omero.example.org", "kind: none").replace(
         "omero: {", "application_server: {host: 0.0.0.0}\nomero: {")
     a = answers.load_text(text)
-    assert sitefiles.wanted_files(a, None, [], "debian") == []
+    assert sitefiles.wanted_files(a, Host(), None, []) == []
     assert "web_server.server_name" not in a.to_nested().get("web_server", {})
 
 
 def test_infer_reads_static_and_a_valid_secret_back_and_leaves_a_weak_hand_set_one_alone():
-    from omerowizard.infer import answers_from_config
+    from omerowizard.catalogue.infer import answers_from_config
 
     config = make_plan(answers.load_text(text_of(THREE, "  static: nodes\n")), state()).sets
     live = answers.validate(answers_from_config(config, answers.defaults().to_nested()))
@@ -330,11 +332,11 @@ def test_the_manuals_nodes_example_is_valid_for_a_front_end_and_for_a_node_only_
     front = answers.load_text(example.group(1), "docs/nodes.md")
     assert len(front.nodes.members) == 3 and front.nodes.static == "nodes"
     node = answers.load_text(example.group(1) + "web_server: {kind: none}\napplication_server: {host: 0.0.0.0}\n")
-    assert sitefiles.wanted_files(node, None, [], "debian") == []
+    assert sitefiles.wanted_files(node, Host(), None, []) == []
 
 
 def test_an_ipv6_member_is_typed_with_its_port_in_brackets():
-    from omerowizard.features import BY_KEY
+    from omerowizard.catalogue import BY_KEY
 
     q = BY_KEY["nodes.members"]
     assert q.parse("[::1]:4082; [2001:db8::2]; web1.example.org:4080; ::1") == [

@@ -7,12 +7,13 @@ import builtins
 
 import pytest
 
-from omerowizard import answers as answers_mod
-from omerowizard import plain, wizard
-from omerowizard.omero import OmeroTarget
-from omerowizard.plan import Plan
-from omerowizard.probe import State
-from omerowizard.questions import BY_KEY
+from omerowizard.catalogue import answers as answers_mod
+from omerowizard.ui import plain, wizard
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.plan.changes.config import ConfigChange
+from omerowizard.plan.plan import Plan
+from omerowizard.state.probe import State
+from omerowizard.catalogue import BY_KEY
 
 
 class Scripted:
@@ -278,8 +279,7 @@ def _fake_make(changes: bool):
         a = answers_mod.from_flat(flat)
         plan = Plan(a, State(OmeroTarget("omero-web", "/v", "/d"), installed=True, running_pid=1))
         if changes:
-            from omerowizard.plan import ConfigChange
-            plan.config.append(ConfigChange("omero.web.prefix", None, a.prefix, "prefix"))
+            plan.add(ConfigChange("omero.web.prefix", None, a.prefix, "prefix"))
         return a, plan, None
     return make
 
@@ -303,7 +303,7 @@ def test_quitting_at_the_review_changes_nothing(answers_file, capsys, monkeypatc
 
 
 def test_applying_prints_every_event_as_a_line(answers_file, capsys, monkeypatch):
-    from omerowizard.events import Finished, Output, StepDone, StepStarted
+    from omerowizard.model.events import Finished, Output, StepDone, StepStarted
 
     def apply(plan, omero, emit):
         emit(StepStarted("omero web start"))

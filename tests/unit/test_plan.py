@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
-from omerowizard import answers, omeroconfig
-from omerowizard.omero import OmeroTarget
-from omerowizard.plan import make_plan
-from omerowizard.probe import State
+from omerowizard.catalogue import answers, config as omeroconfig
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.plan.planner import make_plan
+from omerowizard.state.probe import State
 
 ALL = {"django": "5.2", "omero-web": "5.33.2", "django-redis": "5", "pymemcache": "4", "django-cors-headers": "3.7.0"}
 
@@ -104,13 +105,13 @@ def test_removed_extra_config_is_unset_on_the_next_run():
 
 
 def test_an_unset_key_shows_the_value_omero_uses_meanwhile():
-    from omerowizard.plan import ConfigChange
+    from omerowizard.plan.changes.config import ConfigChange
 
-    assert ConfigChange("omero.web.wsgi_workers", None, "3", "").describe() == \
+    assert ConfigChange("omero.web.wsgi_workers", None, "3", "").change() == \
         "omero.web.wsgi_workers: (unset: OMERO's default 5) -> 3"
-    assert ConfigChange("omero.web.wsgi_workers", "3", None, "").describe() == \
+    assert ConfigChange("omero.web.wsgi_workers", "3", None, "").change() == \
         "omero.web.wsgi_workers: 3 -> (unset: OMERO's default 5)"
-    assert ConfigChange("omero.web.prefix", None, "/omero", "").describe() == "omero.web.prefix: (unset) -> /omero"
+    assert ConfigChange("omero.web.prefix", None, "/omero", "").change() == "omero.web.prefix: (unset) -> /omero"
 
 
 def test_a_cors_change_on_a_running_gunicorn_is_a_graceful_reload():
@@ -156,16 +157,16 @@ def test_extra_gunicorn_settings_restart():
 
 def test_a_development_server_restarts():
     s = state()
-    s.development_running = True
+    s = dataclasses.replace(s, development_running=True)
     p = make_plan(answers.load_text("sessions: {cookie_age: 3600}\n"), s)
     assert p.web.action == "restart"
 
 
 def upgrade_state(installed: str, wanted: str, install: dict, **kw) -> State:
-    from omerowizard.upgrade import Measured
+    from omerowizard.features.upgrade import Measured
 
     s = state(packages={**ALL, "omero-web": installed, "omero-py": "5.19.0", "django": "4.2.16"}, **kw)
-    s.upgrade = Measured(wanted, (f"omero-web=={wanted}",), install)
+    s = dataclasses.replace(s, upgrade=Measured(wanted, (f"omero-web=={wanted}",), install))
     return s
 
 
@@ -191,10 +192,10 @@ def test_an_upgrade_between_releases_without_notes_clears_nothing():
 
 
 def test_the_feature_packages_in_use_are_listed_even_when_unchanged():
-    from omerowizard.upgrade import Measured
+    from omerowizard.features.upgrade import Measured
 
     s = upgrade_state("5.33.1", "5.33.2", {"omero-web": "5.33.2"})
-    s.upgrade = Measured("5.33.2", ("omero-web==5.33.2", "django-cors-headers"), {"omero-web": "5.33.2"})
+    s = dataclasses.replace(s, upgrade=Measured("5.33.2", ("omero-web==5.33.2", "django-cors-headers"), {"omero-web": "5.33.2"}))
     p = make_plan(answers.load_text("omero: {web_version: '5.33.2'}\ncors: {mode: all}\n"), s)
     assert "django-cors-headers: 3.7.0 -> 3.7.0" in "\n".join(p.lines())
 
@@ -205,7 +206,7 @@ def test_the_installed_version_plans_no_upgrade():
 
 
 def test_redis_sessions_upgrade_to_5_31_ask_for_django_redis_6():
-    from omerowizard import upgrade
+    from omerowizard.features import upgrade
     assert upgrade.requirements("5.33.2", "redis", True) == ["omero-web==5.33.2", "django-redis>=6",
                                                              "django-cors-headers"]
     assert upgrade.requirements("5.29.2", "file", False) == ["omero-web==5.29.2"]

@@ -1,4 +1,4 @@
-"""One way to run a process (issue 21): only omerowizard/processes.py starts programs, and before root runs
+"""One way to run a process (issue 21): only omerowizard/system/processes.py starts programs, and before root runs
 anything it checks that no other user can change what would run or be loaded."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import processes
+from omerowizard.system import processes
 
 PACKAGE = Path(__file__).resolve().parents[2] / "omerowizard"
 STARTERS = ("exec", "spawn", "posix_spawn", "fork")
@@ -46,7 +46,7 @@ def offenders(tree: ast.AST, name: str) -> list[str]:
 def test_only_processes_py_starts_programs():
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path == PACKAGE / "processes.py":
+        if path == PACKAGE / "system" / "processes.py":
             continue
         found += offenders(ast.parse(path.read_text(), str(path)), str(path.relative_to(PACKAGE.parent)))
     assert found == []

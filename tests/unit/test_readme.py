@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from omerowizard import answers
+from omerowizard.catalogue import answers
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -63,7 +63,7 @@ def test_the_screenshots_the_readme_shows_are_the_ones_scripts_screenshots_write
 
 
 def test_the_manuals_answers_reference_is_the_catalogue_as_it_stands():
-    from omerowizard import reference
+    from omerowizard.catalogue import reference
 
     text = ANSWERS_PAGE.read_text()
-    assert reference.table() in text, "run `python -m omerowizard.reference` to regenerate docs/answers.md's table"
+    assert reference.table() in text, "run `python -m omerowizard.catalogue.reference` to regenerate docs/answers.md's table"

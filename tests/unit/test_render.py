@@ -9,10 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import answers, platforms, render, serverfiles, sitefiles
-from omerowizard.errors import AnswersError
-from omerowizard.omero import OmeroTarget
-from omerowizard.probe import State
+from omerowizard.catalogue import answers
+from omerowizard.system import platforms
+from omerowizard.model import render
+from omerowizard.features.web_server import site as sitefiles
+from omerowizard.model.host import Host
+from omerowizard.plan.changes import files as serverfiles
+from omerowizard.model.errors import AnswersError
+from omerowizard.system.omero import OmeroTarget
+from omerowizard.state.probe import State
+from omerowizard.features import web_server
 
 TASK_NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
 
@@ -24,7 +30,7 @@ def make(web_server=None, **extra):
 
 
 def files(a, version=None, dist="debian"):
-    return {Path(w.path).name: w for w in sitefiles.wanted_files(a, version, [], dist)}
+    return {Path(w.path).name: w for w in sitefiles.wanted_files(a, Host(distribution=dist), version, [])}
 
 
 def test_templates_are_found_in_the_checkout_or_the_package():
@@ -97,7 +103,7 @@ def test_maintenance_page_is_ours_and_names_the_site():
 
 
 def test_development_server_gets_no_front_end_file():
-    assert sitefiles.wanted_files(make({"kind": "development"}), None, [], "debian") == []
+    assert sitefiles.wanted_files(make({"kind": "development"}), Host(), None, []) == []
 
 
 @pytest.mark.parametrize("dist, path, link", [
@@ -105,15 +111,15 @@ def test_development_server_gets_no_front_end_file():
     ("rhel", "/etc/nginx/conf.d/omero-web.conf", None),
 ])
 def test_nginx_file_goes_where_the_distribution_keeps_sites(dist, path, link):
-    place = platforms.web_server_file(make(), dist)
+    place = web_server.web_server_file(make(), dist)
     assert (place.path, place.link, place.system) == (path, link, True)
 
 
 def test_apache_paths_per_distribution_and_config_path_override():
     a = make({"kind": "apache"})
-    assert platforms.web_server_file(a, "debian").path == "/etc/apache2/sites-available/omero-web.conf"
-    assert platforms.web_server_file(a, "rhel").path == "/etc/httpd/conf.d/omero-web.conf"
-    custom = platforms.web_server_file(make({"kind": "apache", "config_path": "/tmp/x/omero.conf"}), "debian")
+    assert web_server.web_server_file(a, "debian").path == "/etc/apache2/sites-available/omero-web.conf"
+    assert web_server.web_server_file(a, "rhel").path == "/etc/httpd/conf.d/omero-web.conf"
+    custom = web_server.web_server_file(make({"kind": "apache", "config_path": "/tmp/x/omero.conf"}), "debian")
     assert (custom.path, custom.link, custom.system) == ("/tmp/x/omero.conf", None, False)
 
 
@@ -135,7 +141,7 @@ def windows(version=None, **ws):
 
 def test_iis_web_config_for_omero_web_5_3_proxies_to_the_unix_host():
     notes: list[str] = []
-    out = {Path(w.path.replace("\\", "/")).name: w for w in sitefiles.wanted_files(windows(), None, notes)}
+    out = {Path(w.path.replace("\\", "/")).name: w for w in sitefiles.wanted_files(windows(), Host(), None, notes)}
     w = out["web.config"]
     assert w.path == r"C:\inetpub\omero-web\web.config"
     root = ET.fromstring(w.content.encode())
@@ -159,7 +165,7 @@ def test_iis_web_config_for_omero_web_5_3_proxies_to_the_unix_host():
 
 def test_iis_https_adds_a_redirect_rule():
     a = windows(https={"certificate": r"C:\certs\omero.pem", "key": r"C:\certs\omero.key", "port": 8443})
-    w = sitefiles.wanted_files(a, None, [])[0]
+    w = sitefiles.wanted_files(a, Host(), None, [])[0]
     root = ET.fromstring(w.content.encode())
     rule = root.find("./system.webServer/rewrite/rules/rule[@name='OMERO.web HTTPS redirect']")
     assert rule.find("action").get("url") == "https://{HTTP_HOST}:8443/{R:1}"
@@ -168,7 +174,7 @@ def test_iis_https_adds_a_redirect_rule():
 
 def test_iis_for_omero_web_5_2_uses_isapi_wsgi_and_a_scheduled_task():
     a = windows("5.2.8")
-    out = {Path(w.path.replace("\\", "/")).name: w for w in sitefiles.wanted_files(a, None, [])}
+    out = {Path(w.path.replace("\\", "/")).name: w for w in sitefiles.wanted_files(a, Host(), None, [])}
     bat = out["omero-web-iis.bat"]
     assert bat.path == r"C:\omero_dist\omero-web-iis.bat"
     assert "call bin\\omero web iis\r\n" in bat.content
@@ -190,7 +196,7 @@ def test_iis_for_omero_web_5_2_uses_isapi_wsgi_and_a_scheduled_task():
 
 
 def test_detected_version_chooses_the_iis_path_when_none_is_given():
-    names = [Path(w.path.replace("\\", "/")).name for w in sitefiles.wanted_files(windows(), "5.1.4", [])]
+    names = [Path(w.path.replace("\\", "/")).name for w in sitefiles.wanted_files(windows(), Host(), "5.1.4", [])]
     assert "omero-web-iis.bat" in names
 
 
@@ -220,7 +226,7 @@ def test_a_cron_schedule_task_scheduler_cannot_express_is_refused_at_validation(
 
 
 def test_systemd_unit_runs_omero_web_as_its_user():
-    unit = sitefiles.systemd_unit(make({"systemd": True}))
+    unit = sitefiles.systemd_unit(make({"systemd": True}), "debian")
     assert unit.path == "/etc/systemd/system/omero-web.service"
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str
@@ -263,7 +269,7 @@ def test_paths_and_sizes_that_could_break_a_file_are_refused(key, bad):
 
 def test_nginx_default_site_marks_every_listen_default_server():
     a = make({"https": {"certificate": "/etc/ssl/omero.pem", "key": "/etc/ssl/omero.key", "port": 8443}})
-    text = sitefiles.wanted_files(a, None, [], "debian", default_server=True)[0].content
+    text = sitefiles.wanted_files(a, Host(), None, [], default_server=True)[0].content
     for listen in ("listen 80 default_server;", "listen [::]:80 default_server;", "listen 8443 ssl default_server;",
                    "listen [::]:8443 ssl default_server;"):
         assert listen in text

@@ -12,12 +12,13 @@ import re
 
 import pytest
 
-from omerowizard import answers, cron
-from omerowizard.errors import AnswersError
-from omerowizard.plan import make_plan
-from omerowizard.questions import CATALOGUE
-from omerowizard.render import RenderError, language, render, templates_dir, value_problem
-from omerowizard.sitefiles import site_of
+from omerowizard.catalogue import answers
+from omerowizard.system import crontab as cron
+from omerowizard.model.errors import AnswersError
+from omerowizard.plan.planner import make_plan
+from omerowizard.catalogue import CATALOGUE
+from omerowizard.model.render import RenderError, language, render, templates_dir, value_problem
+from omerowizard.features.web_server.site import site_of
 from tests.unit.test_input_exact import HOSTILE_TEXT, _enable, _merge, _nested, state
 
 

@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from omerowizard import safefs
-from omerowizard.safefs import UnsafePath
+from omerowizard.system import safefs
+from omerowizard.system.safefs import UnsafePath
 
 NOBODY = 65534
 

@@ -11,10 +11,14 @@ import time
 import pytest
 import yaml
 
-from omerowizard import answers, backup, masking
-from omerowizard.errors import AnswersError, OmeroCommandError
+from omerowizard.catalogue import answers
+from omerowizard.system import backups as backup
+from omerowizard.catalogue import masking as answers_masking
+from omerowizard.model import secrets as masking
+from omerowizard.run import rollback
+from omerowizard.model.errors import AnswersError, OmeroCommandError
 from omerowizard.features.base import to_text
-from omerowizard.secret import MASK, Secret, mask_urls, reveal
+from omerowizard.model.secrets import MASK, Secret, mask_urls, reveal
 
 KEY = "Shared-Django-Key-abcdefghijklmnopqrstuvwxyz-0123456789-XYZ"
 PW = "pw-Zq81x!"
@@ -96,7 +100,7 @@ def test_answers_summary_masks_the_secrets_of_any_run():
                                "sessions": {"location": f"redis://:{redis_pw}@127.0.0.1:6379/0"},
                                "extra_config": {"omero.web.myapp.password": extra_pw}})
 
-    lines = backup.answers_summary(text("Old-Key-" + "o" * 50, "old-pw-1", "old-redis", "old-extra"),
+    lines = rollback.answers_summary(text("Old-Key-" + "o" * 50, "old-pw-1", "old-redis", "old-extra"),
                                    text("New-Key-" + "n" * 50, "new-pw-2", "new-redis", "new-extra"))
     shown = "\n".join(lines)
     for s in ("Old-Key-", "New-Key-", "old-pw-1", "new-pw-2", "old-redis", "new-redis", "old-extra", "new-extra"):
@@ -108,5 +112,15 @@ def test_answers_summary_masks_the_secrets_of_any_run():
 
 def test_urls_keep_their_password_masking():
     assert mask_urls("redis://:p@ss@127.0.0.1:6379/0") == "redis://:****@127.0.0.1:6379/0"
-    assert masking.answer_value("sessions.location", "redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
-    assert masking.answer_value("sessions.location", "redis://:x1y2@h:1/0") == "redis://:****@h:1/0"
+    assert answers_masking.answer_value("sessions.location", "redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert answers_masking.answer_value("sessions.location", "redis://:x1y2@h:1/0") == "redis://:****@h:1/0"
+
+
+def test_every_config_key_a_feature_marks_secret_is_masked_by_its_name():
+    """Masking of config values knows no feature (the system layer masks omero's output too): it goes by the key's
+    name. Every key a feature declares secret must be named so."""
+    from omerowizard.catalogue import KEYS
+
+    secret = [k for k, spec in KEYS.items() if spec.secret]
+    assert secret and all(masking.config_secret(k) for k in secret), secret
+

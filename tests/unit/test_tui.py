@@ -1,6 +1,6 @@
 """The Textual wizard driven with Pilot (App.run_test) at 80x24.
 
-The app gets the demonstration core (omerowizard/tui/demo.py): fixed starting answers, a
+The app gets the demonstration core (omerowizard/ui/tui/demo.py): fixed starting answers, a
 made-up state, the real ``plan.make_plan`` and an apply that only reports events. What the
 tests prove is the front end: steps, inline validation, Back, review, run, quitting.
 """
@@ -16,15 +16,15 @@ import pytest
 from textual.widgets import Button, Input, RadioSet, Static
 from textual.worker import WorkerCancelled
 
-from omerowizard import answers as answers_mod
-from omerowizard import wizard
-from omerowizard.errors import AnswersError, Problem
-from omerowizard.events import StepDone, StepStarted
-from omerowizard.tui.app import NO_CHANGES, make_app
-from omerowizard.tui.demo import OMERODIR, Demo, reconfigure_answers
-from omerowizard.tui.fields import MARK, QuestionField
-from omerowizard.tui.review import ReviewStep
-from omerowizard.tui.run import RunStep
+from omerowizard.catalogue import answers as answers_mod
+from omerowizard.ui import wizard
+from omerowizard.model.errors import AnswersError, Problem
+from omerowizard.model.events import StepDone, StepStarted
+from omerowizard.ui.tui.app import NO_CHANGES, make_app
+from omerowizard.ui.tui.demo import OMERODIR, Demo, reconfigure_answers
+from omerowizard.ui.tui.fields import MARK, QuestionField
+from omerowizard.ui.tui.review import ReviewStep
+from omerowizard.ui.tui.run import RunStep
 
 SIZE = (80, 24)
 
@@ -77,7 +77,7 @@ async def until(pilot, condition, timeout: float = 10) -> None:
 
 async def next_until(pilot, step: str) -> None:
     """Enter (Next) until the wizard is on ``step``, failing if it gets past it or stops moving."""
-    from omerowizard.tui.app import STEP_IDS
+    from omerowizard.ui.tui.app import STEP_IDS
 
     while pilot.app.step_id != step:
         here = pilot.app.index
@@ -282,7 +282,7 @@ async def test_installer_runs_from_the_welcome_step_and_fills_in_the_paths():
     app = make_app(core=demo.core(), blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        from omerowizard.tui.dialogs import InstallDialog
+        from omerowizard.ui.tui.dialogs import InstallDialog
 
         # the welcome step lays the button out after it has looked at the machine: click once it is there
         await until(pilot, lambda: app.screen.get_widget_at(*app.query_one("#install").region.offset)[0].id == "install")
@@ -322,7 +322,7 @@ async def test_a_failed_run_says_what_failed_and_where_the_log_is():
 
 @sync
 async def test_after_a_refused_preflight_escape_goes_back_but_not_after_a_failure_that_changed_things():
-    from omerowizard.events import Finished, StepFailed
+    from omerowizard.model.events import Finished, StepFailed
 
     for changed in (False, True):
         demo = Demo()
@@ -659,7 +659,7 @@ async def test_back_is_shown_only_where_there_is_a_way_back():
 
 @sync
 async def test_a_failed_save_keeps_the_dialog_open_with_the_reason(tmp_path):
-    from omerowizard.tui.dialogs import SaveDialog
+    from omerowizard.ui.tui.dialogs import SaveDialog
 
     app = make_app(core=Demo().core(), blink=False, save_default=str(tmp_path / "missing" / "a.yml"))
     async with app.run_test(size=SIZE) as pilot:
@@ -699,7 +699,7 @@ async def test_a_message_goes_once_another_answer_fixes_it_and_a_long_one_wraps(
 async def test_welcome_names_the_answers_file_it_starts_from(tmp_path):
     answers = tmp_path / "a.yml"
     answers.write_text("prefix: /omero\n")
-    from omerowizard.tui.steps import DeploymentButton
+    from omerowizard.ui.tui.steps import DeploymentButton
 
     app = make_app(str(answers), core=Demo(installed=True, deployed=True, others=("/srv/lab2/OMERO.web",)).core(),
                    blink=False)
@@ -715,8 +715,8 @@ async def test_welcome_names_the_answers_file_it_starts_from(tmp_path):
 @sync
 async def test_ctrl_c_while_installing_asks_then_stops_the_build_and_removes_its_files(tmp_path, monkeypatch):
     """The real installer with a stand-in environment whose build never ends (tests/standin_build.py)."""
-    from omerowizard.tui.core import Core, install
-    from omerowizard.tui.dialogs import ConfirmDialog, InstallDialog
+    from omerowizard.ui.tui.core import Core, install
+    from omerowizard.ui.tui.dialogs import ConfirmDialog, InstallDialog
     from tests.standin_build import StandInBuild
 
     build = StandInBuild(tmp_path)
@@ -776,7 +776,7 @@ async def test_under_no_color_the_selected_option_is_still_marked(monkeypatch):
 @pytest.mark.parametrize("width", [60, 80, 120])
 def test_the_step_bar_always_shows_the_current_step_within_the_width(width):
     """Ten steps do not fit in 80 columns: the bar shows a window around the current step ('…' for the rest)."""
-    from omerowizard.tui.app import STEP_IDS, TITLES, crumbs_text
+    from omerowizard.ui.tui.app import STEP_IDS, TITLES, crumbs_text
 
     for i, sid in enumerate(STEP_IDS):
         text = crumbs_text(i, width)
@@ -787,7 +787,7 @@ def test_the_step_bar_always_shows_the_current_step_within_the_width(width):
 @sync
 async def test_welcome_offers_the_other_deployments_and_choosing_one_reopens_the_wizard_on_it():
     """As ``omerowizard --omerodir DIR``: its starting answers, its detection, its questions."""
-    from omerowizard.tui.steps import DeploymentButton
+    from omerowizard.ui.tui.steps import DeploymentButton
 
     other = "/srv/lab2/OMERO.web"
     demo = Recorder(installed=True, deployed=True, flat=reconfigure_answers(), others=(other,))
@@ -816,7 +816,7 @@ async def test_welcome_offers_the_other_deployments_and_choosing_one_reopens_the
 # ----------------------------------------------------------------------------- web apps (several choices)
 def multi_marked(app, key: str) -> list[str]:
     """The options of a multi-select whose line shows the selection mark in plain text (no colour needed)."""
-    from omerowizard.tui.fields import MultiSet
+    from omerowizard.ui.tui.fields import MultiSet
 
     ms = field(app, key).query_one(MultiSet)
     out = []
@@ -831,7 +831,7 @@ def multi_marked(app, key: str) -> list[str]:
 async def test_web_apps_step_chooses_figure_and_iviewer_with_space_and_the_answers_have_them(tmp_path):
     import yaml
 
-    from omerowizard.tui.fields import MultiSet
+    from omerowizard.ui.tui.fields import MultiSet
 
     demo = Recorder()
     app = make_app(core=demo.core(), blink=False)
@@ -917,7 +917,7 @@ def test_detect_names_the_web_apps_installed_in_the_environment_but_not_in_omero
 async def test_the_web_apps_list_and_its_marks_are_readable_in_both_themes():
     from textual.color import Color
 
-    from omerowizard.tui.fields import MultiSet
+    from omerowizard.ui.tui.fields import MultiSet
 
     flat = reconfigure_answers()
     flat["apps.enabled"] = ["figure"]

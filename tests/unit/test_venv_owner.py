@@ -7,7 +7,7 @@ import pwd
 
 import pytest
 
-from omerowizard import processes, venv
+from omerowizard.system import processes, venv
 
 
 def make(root):

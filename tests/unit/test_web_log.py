@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from omerowizard import apply, preflight
-from omerowizard.omero import OmeroTarget
+from omerowizard.plan.changes import web as apply
+from omerowizard.run import preflight
+from omerowizard.system.omero import OmeroTarget
 
 NOBODY = 65534
 

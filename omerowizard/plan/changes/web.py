@@ -1,0 +1,225 @@
+"""Starting, restarting or gracefully reloading OMERO.web after the other changes, then checking its login page.
+
+A reload has the verified gunicorn master of this deployment replace its workers by new ones, which read the
+new config.xml, without a moment with none booted (system/gunicorn.py); static files are collected first when
+an app (or a package) came. A start or restart runs ``omero web`` as the OMERO.web user with its output
+streamed; Django's development server is started detached. Then the login page must answer 200 on the
+application server. A failure raises: apply restores config.xml and puts OMERO.web back as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from omerowizard.features.application_server import login_url
+from omerowizard.model.change import Kind, Run
+from omerowizard.model.errors import ApplyError
+from omerowizard.model.secrets import mask_text
+from omerowizard.state.probe import running_pid
+from omerowizard.system import gunicorn, safefs
+from omerowizard.system.deployments import Deployment
+from omerowizard.system.network import answers_200, check_login_page
+from omerowizard.system.omero import Omero, web_log_problem
+
+CHECK = "check the login page"
+COLLECT = "collect static files"
+
+
+def steps(changes: Sequence[WebChange]) -> list[str]:
+    out = []
+    for web in changes:
+        if web.collectstatic:
+            out.append(COLLECT)
+        out += [web.label, CHECK]
+    return out
+
+
+def apply(changes: Sequence[WebChange], run: Run) -> None:
+    for web in changes:
+        problem = web_log_problem(run.omero.target)  # again: a FIFO may have appeared since preflight
+        if problem:
+            raise ApplyError(problem)
+        if web.action == "reload":
+            reload_web(web, run)
+        else:
+            start_web(web, run)
+
+
+KIND = Kind("web", "OMERO.web", order=70, shown=70, steps=steps, apply=apply, single=True, counts=False)
+
+
+def start_web(web: WebChange, run: Run) -> None:
+    plan = run.plan
+    name = web.label
+    t = run.omero.target
+    log = t.web_log
+    offset = safefs.size(str(log))
+    dev_log = None
+    with run.step(name):
+        if plan.answers.web_server.kind == "development":
+            dev_log = start_development(run.omero, web.action, lambda line: run.say(name, line))
+        else:
+            # a restart keeps OMERO.web down from its stop to gunicorn's start: skip the session clean-up
+            run.omero.web(web.action, on_line=lambda line: run.say(name, line), keep_sessions=web.action == "restart")
+    with run.step(CHECK) as s:
+        url = login_url(plan.answers)
+        ok, why = check_login_page(url)
+        tail_web_log(log, offset, lambda line: run.say(name, line))
+        if not ok:
+            logs = [log] + ([dev_log] if dev_log else [])
+            shown = "\n".join(f"Last lines of {p}:\n{tail(p)}" for p in logs)
+            raise ApplyError(f"{url} did not answer 200 ({why}).\n{shown}")
+        s.detail = f"{url} answers 200"
+        run.memo["login checked"] = url
+        run.checked.append(f"the login page {url} answered 200 on the application server")
+
+
+def reload_web(web: WebChange, run: Run) -> None:
+    """Graceful reload: collect static files if needed, then have the verified gunicorn master of this
+    deployment replace its workers by new ones (which read the new config.xml) without a moment
+    with none booted, and check the login page. New workers that do not boot raise, so apply
+    restores config.xml and restarts OMERO.web with it, as after a failed start."""
+    t = run.omero.target
+    if web.collectstatic:
+        with run.step(COLLECT) as s:
+            result = run.omero.collectstatic(on_line=lambda line: run.say(COLLECT, line))
+            s.detail = (result.output.strip().splitlines() or [""])[-1]
+    log = t.web_log
+    offset = safefs.size(str(log))
+    url = login_url(run.plan.answers)
+    name = web.label
+    with run.step(name) as s:
+        master = gunicorn.find_master(t.omerodir, t.user)
+        try:
+            run.say(name, f"gunicorn master {master.pid} verified ({t.user}, OMERODIR={t.omerodir}): replacing its "
+                          "workers")
+            done = gunicorn.reload(master, check=lambda: answers_200(url), on_line=lambda line: run.say(name, line))
+        except gunicorn.ReloadError as exc:
+            tail_web_log(log, offset, lambda line: run.say(name, line))
+            raise ApplyError(f"{exc}\nLast lines of {log}:\n{tail(log)}") from None
+        finally:
+            master.close()
+        s.detail = f"{len(done.new)} new workers in {done.seconds:.1f}s; the old ones finished their requests"
+    with run.step(CHECK) as s:
+        ok, why = check_login_page(url)
+        if not ok:
+            raise ApplyError(f"{url} did not answer 200 after the reload ({why}).\nLast lines of {log}:\n{tail(log)}")
+        s.detail = f"{url} answers 200"
+
+
+def start_development(omero: Omero, action: str, say: Callable[[str], None]) -> Path:
+    """The development server runs in the foreground: start it detached and do not wait for it.
+    Its pid file and log live in the deployment's state (root never writes into OMERODIR/var)."""
+    if action == "restart":
+        stop_development(omero.target)
+    dep = omero.deployment
+    with open(dep.dev_log, "ab") as out:
+        proc = omero.start("web", "start", output=out)
+    dep.dev_pidfile.write_text(f"{proc.pid}\n")
+    say(f"development server started (pid {proc.pid}); its output goes to {dep.dev_log}")
+    return dep.dev_log
+
+
+def tail_web_log(log: Path, offset: int, say: Callable[[str], None]) -> None:
+    """What OMERO.web logged since ``offset`` (its last 40 lines), read through safefs: the OMERO.web user
+    owns the log, so a link there is not followed and a FIFO is not waited for."""
+    try:
+        data = safefs.read_since(str(log), offset)
+    except (OSError, safefs.UnsafePath) as exc:
+        say(f"OMEROweb.log not read: {exc}")
+        return
+    for raw in (data or b"").decode("utf-8", "replace").splitlines()[-40:]:
+        say(f"OMEROweb.log: {mask_text(raw)}")
+
+
+def tail(path: Path, n: int = 15) -> str:
+    """The last ``n`` lines of a log for an error message, read through safefs (the OMERO.web user owns
+    OMEROweb.log: a link there is not followed, a FIFO not waited for, a huge file not read whole)."""
+    try:
+        lines = safefs.tail(str(path), n)
+    except (OSError, safefs.UnsafePath) as exc:
+        return f"(not read: {exc})"
+    if lines is None:
+        return "(no log)"
+    return mask_text("\n".join(lines))
+
+
+def web_as_before(omero: Omero, was_running: bool, say: Callable[[str], None]) -> None:
+    """Put OMERO.web back in the state it had: restarted (with the restored config) or stopped."""
+    stop_development(omero.target)
+    running = running_pid(omero.target) is not None
+    if was_running or running:
+        problem = web_log_problem(omero.target)  # `omero web` would block on a FIFO there
+        if problem:
+            raise ApplyError(f"OMERO.web was not {'restarted' if was_running else 'stopped'}: {problem}; "
+                             f"then `omero web {'restart' if was_running else 'stop'}` as {omero.target.user}")
+    if was_running:
+        omero.web("restart", on_line=say, check=False)
+    elif running:
+        omero.web("stop", on_line=say, check=False)
+
+
+def stop_development(target: Any) -> None:
+    """End a development server started by apply (its whole session: runuser, omero, Django)."""
+    pidfile = Deployment(target.omerodir).dev_pidfile
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        for _ in range(50):
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            continue
+        break
+    pidfile.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class WebChange:
+    action: str  # start | restart | reload
+    why: str
+    reasons: tuple[str, ...] = ()  # restart: each setting that needs it, and why
+    collectstatic: bool = False  # reload: collect the static files first
+    kind: ClassVar[Kind] = KIND
+
+    def title(self) -> str:
+        return self.describe()
+
+    def details(self) -> tuple[str, ...]:
+        return tuple(f"restart because {r}" for r in self.reasons)
+
+    def diff(self) -> str:
+        return ""
+
+    def values(self) -> None:
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "why": self.why, "reasons": list(self.reasons),
+                "collectstatic": self.collectstatic, "describe": self.describe()}
+
+    def describe(self) -> str:
+        if self.action == "reload":
+            static = "collect static files, then " if self.collectstatic else ""
+            return f"{static}reload OMERO.web gracefully: new gunicorn workers replace the old ones ({self.why})"
+        return f"omero web {self.action} ({self.why})"
+
+    @property
+    def label(self) -> str:
+        """The name of the apply step that runs it."""
+        return "reload OMERO.web" if self.action == "reload" else f"omero web {self.action}"
