@@ -1,6 +1,6 @@
 """The Textual wizard driven with Pilot (App.run_test) at 80x24.
 
-The app gets the demonstration core (omerowizard/ui/tui/demo.py): fixed starting answers, a
+The app gets the demonstration core (tests/support/demo.py): fixed starting answers, a
 made-up state, the real ``plan.make_plan`` and an apply that only reports events. What the
 tests prove is the front end: steps, inline validation, Back, review, run, quitting.
 """
@@ -21,7 +21,7 @@ from omerowizard.ui import wizard
 from omerowizard.model.errors import AnswersError, Problem
 from omerowizard.model.events import StepDone, StepStarted
 from omerowizard.ui.tui.app import NO_CHANGES, make_app
-from omerowizard.ui.tui.demo import OMERODIR, Demo, reconfigure_answers
+from tests.support.demo import OMERODIR, Demo, reconfigure_answers
 from omerowizard.ui.tui.fields import MARK, QuestionField
 from omerowizard.ui.tui.review import ReviewStep
 from omerowizard.ui.tui.run import RunStep

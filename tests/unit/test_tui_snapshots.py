@@ -1,6 +1,6 @@
 """SVG snapshots of every step of the Textual wizard at 80x24 (pytest-textual-snapshot).
 
-The demonstration core is the real plan over a made-up machine (omerowizard/ui/tui/demo.py): the
+The demonstration core is the real plan over a made-up machine (tests/support/demo.py): the
 answers and the machine are fixed, so nothing differs between machines; the cursor does not
 blink. After an intended change of the screens, look at the new pictures and accept them with
 ``python3 -m pytest tests/unit/test_tui_snapshots.py --snapshot-update``.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from omerowizard.ui.tui.app import make_app
-from omerowizard.ui.tui.demo import PACKAGES, Demo, FakeMachine, reconfigure_answers
+from tests.support.demo import PACKAGES, Demo, FakeMachine, reconfigure_answers
 
 SIZE = (80, 24)
 

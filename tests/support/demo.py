@@ -11,7 +11,8 @@ Apply changes the fake machine, never this one, and reports what the real apply 
 each step of the plan, the events a real run of that step emitted (``demo_run.json``, recorded
 against the real OMERO.web by tests/e2e/test_demo_recording.py, which also checks that it is
 still what apply reports). ``fail`` replays a real run that preflight refused.
-Used by the Pilot and snapshot tests and by ``scripts/screenshots.py``; never by ``omerowizard``.
+Used by the Pilot and snapshot tests and by ``scripts/screenshots.py``; never by ``omerowizard``: it lives
+with the tests, outside the package, so the wheel does not ship it (tests/e2e/test_wheel.py).
 """
 
 from __future__ import annotations
