@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from textual.worker import WorkerCancelled
 from omerowizard.catalogue import answers as answers_mod
 from omerowizard.ui import wizard
 from omerowizard.model.errors import AnswersError, Problem
-from omerowizard.model.events import StepDone, StepStarted
+from omerowizard.system.omero import Omero
 from omerowizard.ui.tui.app import NO_CHANGES, make_app
 from tests.support.demo import OMERODIR, Demo, reconfigure_answers
 from omerowizard.ui.tui.fields import MARK, QuestionField
@@ -320,31 +321,48 @@ async def test_a_failed_run_says_what_failed_and_where_the_log_is():
     assert app.return_code == 1
 
 
+def real_apply(plan, omero, emit):
+    """The real apply (the demonstration's own only replays recorded runs)."""
+    return wizard.apply(plan, omero or Omero(plan.state.target), emit)
+
+
+def deployed_demo(tmp_path) -> tuple[Demo, Path]:
+    """A demonstration whose made-up machine runs OMERO.web deployed with answers whose paths are below
+    ``tmp_path``, except its web-server file: its plan writes that file, and apply runs for real."""
+    site = tmp_path / "site" / "omero-web.conf"
+    flat = {**reconfigure_answers(), "omero.venv": str(tmp_path / "venv"), "omero.omerodir": str(tmp_path / "omerodir"),
+            "web_server.config_path": str(site)}
+    demo = Demo(installed=True, deployed=True, flat=flat)
+    demo.machine.files.pop(str(site))
+    return demo, site
+
+
 @sync
-async def test_after_a_refused_preflight_escape_goes_back_but_not_after_a_failure_that_changed_things():
-    from omerowizard.model.events import Finished, StepFailed
-
+async def test_after_a_refused_preflight_escape_goes_back_but_not_after_a_failure_that_changed_things(tmp_path):
     for changed in (False, True):
-        demo = Demo()
+        demo, site = deployed_demo(tmp_path / str(changed))
+        if changed:  # a real failure after the backup: the file's directory is a regular file
+            site.parent.parent.mkdir(parents=True)
+            site.parent.write_text("")
+        else:  # a real refusal: a file is there that no run of omerowizard wrote
+            demo.machine.files[str(site)] = "# written by hand\n"
+            demo.machine.unrecorded.add(str(site))
         core = demo.core()
-
-        def refused(plan, omero, emit, changed=changed):
-            emit(StepStarted("preflight"))
-            emit(StepFailed("preflight", "Redis does not answer"))
-            emit(Finished(False, "Failed: preflight failed; nothing was changed", changed=changed))
-            return False
-
-        core.apply = refused
+        core.apply = real_apply
         app = make_app(core=core, blink=False)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             await press(pilot, *["enter"] * 10)
             assert app.step_id == "run"
+            run = app.query_one(RunStep)
+            assert run.finished is not None and not run.finished.ok and run.finished.changed is changed
             result = rendered(app.query_one("#result"))
             await press(pilot, "escape")
             if changed:
+                assert run.steps["write web-server files"] == "failed"
                 assert app.step_id == "run" and "Press Enter to quit." in result
             else:
+                assert run.steps["preflight"] == "failed" and "omerowizard did not write it" in result
                 assert "press Escape to go back" in result
                 assert app.step_id == "review"
                 assert app.query_one(ReviewStep).plan is not None  # planned again, ready to apply
@@ -404,25 +422,20 @@ async def test_an_answer_the_user_chose_is_kept_when_its_default_changes():
 
 
 @sync
-async def test_steps_apply_reports_beyond_the_plan_are_listed_in_the_order_they_ran():
-    demo = Demo()
-    plain_apply = demo.apply
-
-    def with_preflight(plan, omero, emit):
-        emit(StepStarted("preflight"))
-        emit(StepDone("preflight"))
-        return plain_apply(plan, omero, emit)
-
+async def test_steps_apply_reports_beyond_the_plan_are_listed_in_the_order_they_ran(tmp_path):
+    demo, site = deployed_demo(tmp_path)
     core = demo.core()
-    core.apply = with_preflight
+    core.apply = real_apply
     app = make_app(core=core, blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await press(pilot, *["enter"] * 10)
         run = app.query_one(RunStep)
+        assert run.finished is not None and run.finished.ok, run.finished
         assert list(run.steps)[0] == "preflight"
-        assert list(run.steps)[1:] == app.plan.steps()
+        assert list(run.steps)[1:] == app.plan.steps() == ["write web-server files"]
         assert set(run.steps.values()) == {"done"}
+        assert site.is_file()
 
 
 @sync
