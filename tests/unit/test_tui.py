@@ -23,6 +23,7 @@ from omerowizard.model.errors import AnswersError, Problem
 from omerowizard.system.omero import Omero
 from omerowizard.ui.tui.app import NO_CHANGES, make_app
 from tests.support.demo import OMERODIR, Demo, reconfigure_answers
+from tests.support.wait import until_async
 from omerowizard.ui.tui.fields import MARK, QuestionField
 from omerowizard.ui.tui.review import ReviewStep
 from omerowizard.ui.tui.run import RunStep
@@ -51,12 +52,9 @@ async def settle(pilot) -> None:
     await pilot.pause()
     # the welcome looks at the machine only after its first paint (call_after_refresh); on a busy machine
     # that starts after the wait above, and Enter is ignored until it is done: await it
-    import time
-
-    deadline = time.monotonic() + 30
-    while getattr(app, "started", True) is False and app.return_code is None and time.monotonic() < deadline:
-        await pilot.pause(0.05)
-        await app.workers.wait_for_complete()
+    await until_async(lambda: getattr(app, "started", True) is not False or app.return_code is not None, 30,
+                      "the welcome's look at the machine")
+    await app.workers.wait_for_complete()
 
 
 async def press(pilot, *keys: str) -> None:
@@ -67,13 +65,23 @@ async def press(pilot, *keys: str) -> None:
 
 async def until(pilot, condition, timeout: float = 10) -> None:
     """Wait for a condition of the screen (a busy machine renders late), failing after ``timeout``."""
-    import time
+    await until_async(condition, timeout, lambda: f"the expected state of the screen ({pilot.app.screen_stack}, "
+                                                  f"focus on {pilot.app.focused})")
 
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"the screen did not reach the expected state: {pilot.app.screen_stack}, " \
-                                             f"focus on {pilot.app.focused}"
-        await pilot.pause(0.05)
+
+async def set_theme(pilot, theme: str) -> None:
+    """Switch the theme and wait until the app has applied its CSS (it signals the change after that)."""
+    app = pilot.app
+    if app.theme == theme:
+        return
+    changed = asyncio.Event()
+    app.theme_changed_signal.subscribe(app, lambda _theme: changed.set())
+    try:
+        app.theme = theme
+        await asyncio.wait_for(changed.wait(), 30)
+    finally:
+        app.theme_changed_signal.unsubscribe(app)
+    await pilot.pause()
 
 
 async def next_until(pilot, step: str) -> None:
@@ -648,8 +656,7 @@ async def test_titles_and_the_focus_mark_are_readable_in_both_themes():
         await settle(pilot)
         await press(pilot, "enter")
         for theme in ("textual-dark", "textual-light"):
-            app.theme = theme
-            await pilot.pause(0.2)
+            await set_theme(pilot, theme)
             assert contrast(app.query_one("#welcome-title")) >= 4.5, theme
             assert contrast(app.query_one(".heading")) >= 4.5, theme
             focused = field(app, "platform")
@@ -940,8 +947,7 @@ async def test_the_web_apps_list_and_its_marks_are_readable_in_both_themes():
         await next_until(pilot, "apps")
         ms = field(app, "apps.enabled").query_one(MultiSet)
         for theme in ("textual-dark", "textual-light"):
-            app.theme = theme
-            await pilot.pause(0.2)
+            await set_theme(pilot, theme)
             assert contrast(ms) >= 4.5, theme
             mark = ms.get_component_rich_style("selection-list--button-selected")  # the ● on its button
             fg, bg = Color.from_rich_color(mark.color), Color.from_rich_color(mark.bgcolor)
