@@ -66,6 +66,11 @@ class Tmux:
     def wait(self, text: str, timeout: float = 60) -> str:
         return self.until(lambda screen: text in screen, f"{text!r} on the screen", timeout)
 
+    def focus(self, prompt: str, timeout: float = 60) -> str:
+        """Wait until the question ``prompt`` has the focus (its mark, a character, shows left of it): a step or
+        dialog focuses its field once it is shown, and keys sent before that go elsewhere."""
+        return self.wait(f"{MARK} {prompt}", timeout)
+
     def next_step(self) -> str:
         """Enter (Next), and the screen once it has changed: the next step, or what refused to go on."""
         before = self.screen()
@@ -80,6 +85,10 @@ class Tmux:
 
     def close(self) -> None:
         subprocess.run([self.tmux, "-L", self.socket, "kill-server"], capture_output=True)
+
+
+MARK = "█"  # left of the question that has the focus
+EMPTY_LOCATION = "sessions.location: '' must be a Redis URL"
 
 
 def checksum(path: Path) -> str:
@@ -111,15 +120,19 @@ def test_first_time_deployment_in_tmux_serves_the_login_page_and_a_second_run_ha
         first.keys("Enter")
         first.wait("Which web server fronts OMERO.web?")
         first.keys("Enter")
-        first.wait("Where are sessions kept?")
+        first.focus("Where are sessions kept?")
         first.keys("Right")  # file -> redis
         first.wait("Where is the cache server?")
-        first.keys("Tab", "C-u")
+        first.keys("Tab")
+        first.focus("Where is the cache server?")
+        first.keys("C-u")
+        first.wait(EMPTY_LOCATION)  # (what is typed before the field shows it is empty does not stay)
         first.type("redis:/nowhere")
         first.keys("Enter")
         refused = first.wait("has an invalid host")
         assert "Where are sessions kept?" in refused, "Next must be refused while the field is invalid"
         first.keys("C-u")
+        first.wait(EMPTY_LOCATION)
         first.type(redis_server.url)
         first.keys("Enter")
         first.wait("Allow web applications on other origins (CORS)?")
@@ -249,17 +262,18 @@ def test_rerun_one_left_selects_the_option_shown_and_plans_it_and_file_sessions_
         run.keys("Enter")
         run.wait("Which web server fronts OMERO.web?")
         run.keys("Enter")
-        screen = run.wait("Where are sessions kept?")
+        screen = run.focus("Where are sessions kept?")
         assert selected(screen, "redis") and not selected(screen, "file"), screen
         run.keys("Left")
         screen = run.wait("How often are stale sessions purged?")  # the file-sessions question is back
         assert selected(screen, "file") and not selected(screen, "redis") and not selected(screen, "memcached"), screen
         assert "daily" in screen, "clearsessions follows its default, not the redis run's `off`"
         run.keys("Enter")
-        screen = run.wait("Allow web applications on other origins (CORS)?")
+        screen = run.focus("Allow web applications on other origins (CORS)?")
         assert selected(screen, "origins"), screen
         run.keys("Left")
-        screen = run.until(lambda screen: selected(screen, "off"), "the mark on off")
+        screen = run.until(lambda screen: selected(screen, "off") and not selected(screen, "origins"),
+                           "the mark moved from origins to off")
         assert selected(screen, "off") and not selected(screen, "all") and not selected(screen, "origins"), screen
         assert "Origins allowed to use OMERO.web" not in screen
         run.keys("Enter")
@@ -318,7 +332,11 @@ def test_a_dropped_terminal_while_the_wizard_installs_stops_the_build_and_remove
                     run.wait("Starting answers:")
         else:
             raise AssertionError("the installer dialog never opened:\n" + run.screen())
-        run.keys("Tab", "C-u")
+        run.focus("Which account runs OMERO.web?")
+        run.keys("Tab")
+        run.focus("Where is the OMERO.web virtual environment?")
+        run.keys("C-u")
+        run.wait("omero.venv: '' must be an absolute path")
         run.type(str(build.venv))
         run.keys("Enter")  # Enter in a field starts the installer
         run.wait("compiled 2 of about 217", timeout=60)
@@ -376,7 +394,7 @@ def test_web_apps_step_at_80x24_ticks_figure_and_iviewer_and_the_saved_answers_h
     try:
         run.wait("Starting answers:", timeout=60)
         run.next_to("apps")  # Next through the steps before it, whatever their number
-        screen = run.wait(prompt)
+        screen = run.focus(prompt)
         assert "Web apps" in screen.splitlines()[0], "the step bar names the step"
         assert not any(selected(screen, a) for a in ("figure", "iviewer", "mapr", "parade", "fpbioimage")), screen
         run.keys("Space", "Down", "Space")
