@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a current picture of every step of the full-screen wizard into screenshots/.
 
-The app runs headless at 80x24 with the demonstration core (omerowizard/ui/tui/demo.py: fixed
+The app runs headless at 80x24 with the demonstration core (tests/support/demo.py: fixed
 answers, a made-up state, an apply that only reports events), is driven with the keys a
 user would press, and each step is saved as SVG, then converted to PNG with rsvg-convert
 (Debian's librsvg2-bin, installed when missing and run as root). Without rsvg-convert the
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from textual.pilot import Pilot  # noqa: E402
 
 from omerowizard.ui.tui.app import WizardApp, make_app  # noqa: E402
-from omerowizard.ui.tui.demo import PACKAGES, Demo, FakeMachine, reconfigure_answers  # noqa: E402
+from tests.support.demo import PACKAGES, Demo, FakeMachine, reconfigure_answers  # noqa: E402
 
 OUT = ROOT / "screenshots"
 SIZE = (80, 24)

@@ -11,13 +11,14 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.wait import until
 
 # Debian package that provides each command the e2e tier needs.
 APT = {
@@ -72,15 +73,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listens(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {host}:{port} after {timeout}s")
+    until(lambda: listens(port, host), timeout, f"a server listening on {host}:{port}")
 
 
 @dataclass

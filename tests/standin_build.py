@@ -7,9 +7,10 @@ it is the real one."""
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from pathlib import Path
+
+from tests.support.wait import until
 
 FAKE_PYTHON = '''#!/usr/bin/python3
 """The environment's python for the cancel tests: the real one, except pip, whose zeroc-ice
@@ -71,17 +72,13 @@ class StandInBuild:
         return pids
 
     def wait_compilers(self) -> None:
-        deadline = time.monotonic() + 90  # a busy machine starts the build's pip and compilers late
-        while len(self.compilers()) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        # a busy machine starts the build's pip and compilers late
+        until(lambda: len(self.compilers()) >= 2, 90, "the stand-in build's two compilers")
         assert len(self.compilers()) == 2
         assert any(self.tmp.iterdir()), "the build's temporary directory is there while it runs"
 
     def assert_nothing_left(self) -> None:
-        deadline = time.monotonic() + 60
-        while self.compilers() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert self.compilers() == [], "a compiler of the cancelled build survived"
+        until(lambda: not self.compilers(), 60, "the end of every compiler of the cancelled build")
         assert list(self.tmp.iterdir()) == [], "the cancelled build left temporary files"
 
     def kill_left(self) -> None:

@@ -98,8 +98,8 @@ def plan_app_packages(plan: Plan, previous: Answers | None) -> None:
     if todo and not plan.upgrade:
         if measured is None or measured.error:
             why = measured.error if measured is not None else "pip's dry run did not run"
-            hint = "" if why.startswith("apps.find_links") else (". pip must reach the package index, or a directory "
-                                                                  "of wheels given as apps.find_links")
+            hint = "" if why.startswith(("apps.find_links", "pip's dry run was not started")) else (
+                ". pip must reach the package index, or a directory of wheels given as apps.find_links")
             plan.refusals.append(f"web apps: {why}{hint}")
         install = measured.install if measured is not None else {}
         for p in todo:

@@ -154,8 +154,8 @@ def measure(a: Any, state: State, omero: Omero) -> State:
         raise AnswersError([Problem("omero.web_version", f"{a.omero.web_version!r} cannot be installed: {exc}",
                                     value=a.omero.web_version,
                                     allowed="a release of omero-web on the package index that pip can install here")])
-    apps_measured = apps.measure(a, omero.target.venv, state.packages, log=omero.log) if a.platform == "unix" \
-        else None
+    apps_measured = apps.measure(a, omero.target.venv, state.packages, log=omero.log, unreadable=state.skipped) \
+        if a.platform == "unix" else None
     return replace(state, upgrade=measured, apps_measured=apps_measured)
 
 

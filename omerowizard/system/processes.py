@@ -30,13 +30,15 @@ import shutil
 import signal
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from queue import Empty, Queue
 from typing import IO, Any, Protocol
 
-from omerowizard.model.errors import PreflightError
+from omerowizard.model.errors import PreflightError, WizardError
 from omerowizard.system import children, safefs
 
 LineSink = Callable[[str], None]
@@ -60,6 +62,16 @@ class CannotRun(PreflightError):
 
 class UntrustedProgram(PreflightError):
     """Root was asked to run (or load) something another user can change."""
+
+
+class TimedOut(WizardError):
+    """A command passed its time limit (``run(timeout=...)``): its process group was ended, even while it kept
+    its output open (a child blocked on a FIFO). ``output`` holds what it printed until then."""
+
+    def __init__(self, argv: list[str], timeout: float, output: str = ""):
+        what = shlex.join(argv[:4]) + (" ..." if len(argv) > 4 else "")
+        super().__init__(f"{what} did not finish within {timeout:g} s: its processes were ended")
+        self.output = output
 
 
 class CommandLog(Protocol):
@@ -464,8 +476,10 @@ def run(argv: list[str], *, user: str | None = None, env: Mapping[str, str] | No
     ``input`` is written to its standard input (nothing secret goes through a temporary file). ``track``
     names a file that holds the child's process group while it runs: a run killed with SIGKILL cannot end
     its child itself, so the next run ends that group before it repairs. ``log`` records the command and
-    its output (the caller's log masks secrets)."""
-    argv, full_env = prepare(list(argv), user, env, as_owner)
+    its output (the caller's log masks secrets). ``timeout``: the time limit of the whole command, output
+    open or not; when it passes, the process group is ended and ``TimedOut`` raised."""
+    asked = list(argv)
+    argv, full_env = prepare(asked, user, env, as_owner)
     start = time.monotonic()
     if log:
         log.command_started(argv)
@@ -481,9 +495,16 @@ def run(argv: list[str], *, user: str | None = None, env: Mapping[str, str] | No
     output, errors = "", ""
     try:
         if separate_errors:
-            output, errors = proc.communicate(input, timeout=timeout)
+            try:
+                output, errors = proc.communicate(input, timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                raise TimedOut(asked, timeout or 0, _text(exc.output) + _text(exc.stderr)) from None
         else:
-            output = _stream(proc, input, on_line, timeout)
+            output = _stream(proc, asked, input, on_line, timeout)
+    except TimedOut as exc:
+        _end_group(proc)
+        output = exc.output
+        raise
     except BaseException:
         _end_group(proc)
         raise
@@ -496,7 +517,15 @@ def run(argv: list[str], *, user: str | None = None, env: Mapping[str, str] | No
     return Result(argv, proc.returncode, output, errors)
 
 
-def _stream(proc: subprocess.Popen, input: str | None, on_line: LineSink | None, timeout: float | None) -> str:
+def _text(data: str | bytes | None) -> str:
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data or ""
+
+
+def _stream(proc: subprocess.Popen, argv: list[str], input: str | None, on_line: LineSink | None,
+            timeout: float | None) -> str:
+    """Its output lines, passed on as they come, until it ends; with a ``timeout``, a reader thread takes the
+    lines and this one watches the clock, so a child that keeps its output open (blocked on a FIFO) cannot
+    hold the run past its time limit."""
     assert proc.stdout is not None
     lines: list[str] = []
     if input is not None:
@@ -506,11 +535,40 @@ def _stream(proc: subprocess.Popen, input: str | None, on_line: LineSink | None,
             proc.stdin.close()
         except BrokenPipeError:
             pass
-    for line in proc.stdout:
+    if timeout is None:
+        for line in proc.stdout:
+            lines.append(line)
+            if on_line:
+                on_line(line.rstrip("\n"))
+        proc.wait()
+        return "".join(lines)
+    queue: Queue[str | None] = Queue()
+
+    def pump() -> None:  # ends with the output: when the child closes it, or when its group is ended
+        try:
+            for line in proc.stdout:
+                queue.put(line)
+        except (OSError, ValueError):
+            pass
+        finally:
+            queue.put(None)
+
+    threading.Thread(target=pump, name=f"output of {proc.pid}", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = queue.get(timeout=max(0.0, deadline - time.monotonic()))
+        except Empty:
+            raise TimedOut(argv, timeout, "".join(lines)) from None
+        if line is None:
+            break
         lines.append(line)
         if on_line:
             on_line(line.rstrip("\n"))
-    proc.wait(timeout=timeout)
+    try:
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:  # it closed its output but goes on
+        raise TimedOut(argv, timeout, "".join(lines)) from None
     return "".join(lines)
 
 

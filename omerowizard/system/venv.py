@@ -28,6 +28,7 @@ FEATURE_PACKAGES = {
     "cors": "django-cors-headers",
 }
 BINARY_ONLY = ("--only-binary", ":all:")
+DRY_RUN_TIMEOUT = 600  # seconds: pip's dry run (a resolve against the index) ends with a message after that
 
 
 def normalise(name: str) -> str:
@@ -108,8 +109,11 @@ def dry_run(venv: Path, requirements: Iterable[str], log: omero_mod.CommandLog |
     reqs = list(requirements)
     args = pip_args(venv, ["install", "--dry-run", "--report", "-", "--quiet", "--disable-pip-version-check",
                            "--no-input", *extra, *reqs], find_links)
-    proc = processes.run([*python_of(venv), *args], as_owner=True, env=_pip_env(venv), separate_errors=True,
-                         timeout=600)
+    try:
+        proc = processes.run([*python_of(venv), *args], as_owner=True, env=_pip_env(venv), separate_errors=True,
+                             timeout=DRY_RUN_TIMEOUT)
+    except processes.TimedOut as exc:  # (pip blocked on something it reads, or an index that does not answer)
+        raise InstallError(f"pip cannot install {', '.join(reqs)} into {venv}: {exc}") from None
     if log:
         log.write(proc.argv, proc.output[-2000:] + proc.errors[-4000:], proc.returncode, 0.0)
     if proc.returncode != 0:

@@ -1,6 +1,6 @@
 """The demonstration's run step replays what the real apply reported, never made-up events.
 
-``omerowizard/ui/tui/demo_run.json`` holds the events of real runs of ``wizard.apply`` against the
+``tests/support/demo_run.json`` holds the events of real runs of ``wizard.apply`` against the
 real OMERO.web (Redis sessions and CORS origins; then back to file sessions, which installs the
 clearsessions job; then a run that preflight refuses because the application port is taken; then one that installs
 OMERO.figure, in the web apps' own environment, and one that restarts for a gunicorn setting),
@@ -22,8 +22,8 @@ from pathlib import Path
 
 from omerowizard.catalogue import answers as answers_mod
 from omerowizard.ui import wizard
-from omerowizard.ui.tui import demo
-from omerowizard.ui.tui.demo import RECORDING, event_from_json
+from tests.support import demo
+from tests.support.demo import RECORDING, event_from_json
 from tests.e2e.conftest import APPS_VENV, VENV
 
 

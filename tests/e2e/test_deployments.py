@@ -3,6 +3,7 @@ reruns and rolls back without touching the other's files. And a rollback an admi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -15,6 +16,7 @@ from omerowizard.catalogue import answers as answers_mod
 from tests import parts
 from tests.e2e.conftest import E2E_ROOT, USER, VENV, Deployment
 from tests.e2e.test_safety import digest
+from tests.support.wait import until
 
 
 @pytest.fixture
@@ -57,17 +59,18 @@ def answers(d: Deployment, name: str, port: int, sites, prefix: str = "/omero", 
 
 def login(port: int, name: str, prefix: str = "/omero", want: int = 200, timeout: float = 10) -> int:
     """The status of the login page through nginx, waiting (bounded) for a reload to take effect."""
-    import time
+    seen: list[int] = []
 
-    deadline = time.monotonic() + timeout
-    while True:
+    def answers() -> bool:
         try:
-            status = parts.http_get(f"http://127.0.0.1:{port}{prefix}/webclient/login/", headers={"Host": name}).status
+            seen.append(parts.http_get(f"http://127.0.0.1:{port}{prefix}/webclient/login/", headers={"Host": name}).status)
         except OSError:
-            status = 0
-        if status == want or time.monotonic() > deadline:
-            return status
-        time.sleep(0.2)
+            seen.append(0)
+        return seen[-1] == want
+
+    with contextlib.suppress(AssertionError):  # the caller asserts the status, and says which it wanted
+        until(answers, timeout, f"status {want}")
+    return seen[-1]
 
 
 def reload_nginx(conf) -> None:

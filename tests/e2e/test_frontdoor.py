@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests import parts
 from tests.e2e.conftest import USER
+from tests.support.wait import until
 
 ETC = ("/etc/nginx", "/etc/apache2")
 PIDFILES = {"nginx": "/run/nginx.pid", "apache2": "/run/apache2/apache2.pid"}
@@ -38,14 +38,7 @@ def stop_system(kind: str) -> None:
         return
     argv = [parts.require("nginx"), "-s", "stop"] if kind == "nginx" else [parts.require("apache2ctl"), "stop"]
     subprocess.run(argv, capture_output=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the system {kind} (pid {pid}) did not stop")
+    until(lambda: not Path(f"/proc/{pid}").exists(), 20, f"the stop of the system {kind} (pid {pid})")
 
 
 @pytest.fixture
@@ -137,10 +130,7 @@ def test_a_stopped_system_server_is_started_omero_web_becomes_the_default_site_a
     # (rollback restores the files; the server serves them after its next reload)
     reload = [binary, "-s", "reload"] if kind == "nginx" else ["apache2ctl", "graceful"]
     subprocess.run(reload, check=True, capture_output=True)
-    deadline = time.monotonic() + 20
-    while not stock_page(get("http://127.0.0.1/")) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert stock_page(get("http://127.0.0.1/"))
+    until(lambda: stock_page(get("http://127.0.0.1/")), 20, "the stock page served again after the reload")
 
 
 def test_with_default_site_false_the_stock_site_stays_and_omero_web_answers_to_its_name(deployment, system_web):

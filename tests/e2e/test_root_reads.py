@@ -4,6 +4,7 @@ runs the real omerowizard against the real OMERO.web."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -11,10 +12,13 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import E2E_ROOT, USER, VENV
+from tests.support.wait import until
 
 LIGHT = {"application_server": {"workers": 1}, "sessions": {"clearsessions": "off"}, "web_server": {"kind": "none"}}
 
@@ -141,6 +145,91 @@ def test_a_fifo_as_a_packages_metadata_in_the_users_venv_does_not_hang_a_dry_run
         in proc.stdout, proc.stdout
     assert "omero web start" in proc.stdout, "the plan was made from the packages that could be read"
     assert not d.config_xml.exists(), "a dry run changes nothing"
+
+
+def _app_wheels() -> Path:
+    """A directory of one wheel of a made-up web app, which the OMERO.web user (pip's dry run) can read."""
+    wheels = E2E_ROOT / "dirs" / f"wheels-{uuid.uuid4().hex[:10]}"
+    wheels.mkdir(parents=True)
+    info = "omerowizard_e2e_fifo_app-0.1.dist-info"
+    with zipfile.ZipFile(wheels / "omerowizard_e2e_fifo_app-0.1-py3-none-any.whl", "w") as z:
+        z.writestr("omerowizard_e2e_fifo_app/__init__.py", "")
+        z.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: omerowizard-e2e-fifo-app\nVersion: 0.1\n")
+        z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(f"{info}/top_level.txt", "omerowizard_e2e_fifo_app\n")
+        z.writestr(f"{info}/RECORD", "")
+    for path in (wheels, *wheels.iterdir()):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return wheels
+
+
+def _release_readers(fifo: Path) -> None:
+    """Whoever still waits to read the FIFO (a pip left over by a failed run) gets an end of file."""
+    with contextlib.suppress(OSError):
+        while True:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO once nobody waits on it
+
+
+@pytest.fixture
+def fifo_in_users_venv(users_venv):
+    """A FIFO as the METADATA of the very app the answers ask for (pip reads it to learn what is installed)."""
+    fifo = users_venv / "lib" / "python3.11" / "site-packages" / "omerowizard_e2e_fifo_app-0.1.dist-info" / "METADATA"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    subprocess.run(["chown", "-R", "-h", f"{USER}:{USER}", str(fifo.parent)], check=True)
+    wheels = _app_wheels()
+    yield fifo, wheels
+    _release_readers(fifo)
+    shutil.rmtree(wheels, ignore_errors=True)
+
+
+def test_a_fifo_as_a_packages_metadata_does_not_hang_the_dry_run_of_web_apps(deployment, users_venv,
+                                                                             fifo_in_users_venv):
+    """pip's own dry run for the web apps reads every installed package's METADATA (as the environment's owner:
+    nothing leaks, but a FIFO held it): with one there, pip is not started, and the run says why, naming it."""
+    d = deployment
+    fifo, wheels = fifo_in_users_venv
+    answers = d.answers_file({**LIGHT, "omero": {"venv": str(users_venv)},
+                              "apps": {"find_links": str(wheels), "custom": [
+                                  {"requirement": "omerowizard-e2e-fifo-app", "app": "omerowizard_e2e_fifo_app"}]}})
+    started = time.monotonic()
+    proc = d.cli("apply", "--dry-run", str(answers), timeout=120)
+    assert time.monotonic() - started < 60
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "web apps: pip's dry run was not started" in out and f"{fifo}: is not a regular file" in out, out
+    assert "remove it, as the environment's owner" in out, out
+    assert not d.config_xml.exists(), "a dry run changes nothing"
+
+
+def test_a_fifo_planted_after_the_probe_ends_pips_dry_run_at_its_time_limit(users_venv, fifo_in_users_venv,
+                                                                             monkeypatch):
+    """The FIFO appears after the probe looked (nothing tells pip): the real pip, run as the environment's owner,
+    blocks on it with its output open; the time limit of its dry run ends it all the same, with a message."""
+    from omerowizard.model.errors import InstallError
+    from omerowizard.system import venv as venv_mod
+
+    fifo, wheels = fifo_in_users_venv
+    monkeypatch.setattr(venv_mod, "DRY_RUN_TIMEOUT", 10)
+    started = time.monotonic()
+    with pytest.raises(InstallError) as err:
+        venv_mod.dry_run(users_venv, ["omerowizard-e2e-fifo-app"], find_links=str(wheels))
+    assert time.monotonic() - started < 60
+    assert "pip cannot install omerowizard-e2e-fifo-app" in str(err.value)
+    assert "did not finish within 10 s: its processes were ended" in str(err.value), err.value
+    until(lambda: not _pips(users_venv), 30, "the end of the pip that waited on the FIFO")
+
+
+def _pips(venv: Path) -> list[int]:
+    """The pip processes running in ``venv`` (its python's path on their command line)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+                if any(a.startswith(str(venv).encode()) for a in argv) and b"pip" in argv:
+                    found.append(int(proc.name))
+    return found
 
 
 def test_a_fifo_planted_at_the_web_log_during_the_run_does_not_hang_it(deployment):

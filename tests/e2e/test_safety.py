@@ -4,6 +4,7 @@ config, files and crontab against what they were before."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -18,6 +19,7 @@ import pytest
 
 from tests import parts
 from tests.e2e.conftest import E2E_ROOT, USER, VENV
+from tests.support.wait import until
 
 LIGHT = {"application_server": {"workers": 1}}
 
@@ -28,6 +30,12 @@ def digest(path) -> str | None:
 
 def crontab(user: str = USER) -> str:
     return subprocess.run(["crontab", "-l", "-u", user], capture_output=True, text=True).stdout
+
+
+def pids(pattern: str) -> list[int]:
+    """The processes whose command line matches ``pattern`` (pgrep -f)."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    return [int(pid) for pid in found.split()]
 
 
 def running(d) -> bool:
@@ -164,8 +172,9 @@ def test_omero_killed_mid_restart_restores_the_previous_running_deployment(deplo
     assert before["running"]
     proc = spawn(d, "apply", str(d.answers_file(good(d, prefix="/after"), name="after.yml")))
     read_until(proc, "==> omero web restart")
-    time.sleep(0.3)
-    subprocess.run(["pkill", "-KILL", "-f", f"OMERODIR={d.omerodir} .*omero web restart"], check=False)
+    for pid in until(lambda: pids(f"OMERODIR={d.omerodir} .*omero web restart"), 60, "omero web restart running"):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     out = proc.communicate(timeout=180)[0]
     assert proc.returncode == 1, out
     assert "Restored:" in out
@@ -188,7 +197,8 @@ def test_sigterm_during_start_restores_and_leaves_omero_web_stopped(deployment):
     out = proc.communicate(timeout=180)[0]
     assert proc.returncode == 130, out
     assert "interrupted" in out and "Restored:" in out
-    time.sleep(1)
+    with contextlib.suppress(AssertionError):  # (what differs is shown below)
+        until(lambda: snapshot(d) == before, 30, "the deployment as it was before")
     assert snapshot(d) == before
     assert not running(d)
     assert not (d.workdir / "s.conf").exists()
@@ -203,7 +213,8 @@ def test_sigkill_mid_apply_is_detected_and_repaired_by_the_next_run(deployment):
     read_until(proc, "==> omero web start")
     proc.kill()
     proc.wait()
-    time.sleep(3)  # the orphaned omero web start may still finish
+    # the orphaned omero web start of the killed run may still be running: let it finish
+    until(lambda: not pids(f"OMERODIR={d.omerodir} .*omero web start"), 120, "the end of the killed run's omero web start")
     # the next run repairs first (restores the backup, stops what the killed run started), then applies
     again = d.cli("apply", str(f))
     assert again.returncode == 0, again.stdout + again.stderr

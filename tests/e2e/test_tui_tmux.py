@@ -13,12 +13,14 @@ import hashlib
 import shlex
 import subprocess
 import sys
-import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+from omerowizard.ui.tui.app import STEP_IDS
 from tests import parts
 from tests.parts import nginx_wrapper
+from tests.support.wait import until
 
 
 class Tmux:
@@ -45,25 +47,48 @@ class Tmux:
         return text
 
     def keys(self, *keys: str) -> None:
+        """Send keys, in order. The caller waits for what they do on the screen; Escape comes last (a
+        terminal reads Escape followed at once by another key as Alt and that key)."""
+        assert "Escape" not in keys[:-1], "wait for the effect of Escape before sending another key"
         for key in keys:
             self._tmux("send-keys", "-t", "wizard", key)
-            time.sleep(0.15)
 
     def type(self, text: str) -> None:
+        """Type text into the focused field and wait until the field shows it (its end, if it scrolls)."""
         self._tmux("send-keys", "-t", "wizard", "-l", text)
-        time.sleep(0.3)
+        self.wait(text[-12:])
+
+    def until(self, predicate: Callable[[str], bool], what: str, timeout: float = 60) -> str:
+        """The first screen for which ``predicate`` holds."""
+        return until(lambda: (lambda screen: predicate(screen) and screen)(self.screen()), timeout,
+                     lambda: f"{what}; the screen was:\n{self.screens[-1]}", poll=0.2)  # (a capture is a process)
 
     def wait(self, text: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if text in screen:
-                return screen
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} did not appear within {timeout}s; the screen was:\n{self.screens[-1]}")
+        return self.until(lambda screen: text in screen, f"{text!r} on the screen", timeout)
+
+    def focus(self, prompt: str, timeout: float = 60) -> str:
+        """Wait until the question ``prompt`` has the focus (its mark, a character, shows left of it): a step or
+        dialog focuses its field once it is shown, and keys sent before that go elsewhere."""
+        return self.wait(f"{MARK} {prompt}", timeout)
+
+    def next_step(self) -> str:
+        """Enter (Next), and the screen once it has changed: the next step, or what refused to go on."""
+        before = self.screen()
+        self.keys("Enter")
+        return self.until(lambda screen: screen != before, "a change of the screen after Enter")
+
+    def next_to(self, step: str) -> None:
+        """From the welcome, Next through the steps before ``step`` (their number from the catalogue's steps,
+        as the wizard shows them), each Enter waiting for the screen to leave the step it was on."""
+        for _ in range(STEP_IDS.index(step)):
+            self.next_step()
 
     def close(self) -> None:
         subprocess.run([self.tmux, "-L", self.socket, "kill-server"], capture_output=True)
+
+
+MARK = "█"  # left of the question that has the focus
+EMPTY_LOCATION = "sessions.location: '' must be a Redis URL"
 
 
 def checksum(path: Path) -> str:
@@ -95,15 +120,19 @@ def test_first_time_deployment_in_tmux_serves_the_login_page_and_a_second_run_ha
         first.keys("Enter")
         first.wait("Which web server fronts OMERO.web?")
         first.keys("Enter")
-        first.wait("Where are sessions kept?")
+        first.focus("Where are sessions kept?")
         first.keys("Right")  # file -> redis
         first.wait("Where is the cache server?")
-        first.keys("Tab", "C-u")
+        first.keys("Tab")
+        first.focus("Where is the cache server?")
+        first.keys("C-u")
+        first.wait(EMPTY_LOCATION)  # (what is typed before the field shows it is empty does not stay)
         first.type("redis:/nowhere")
         first.keys("Enter")
         refused = first.wait("has an invalid host")
         assert "Where are sessions kept?" in refused, "Next must be refused while the field is invalid"
         first.keys("C-u")
+        first.wait(EMPTY_LOCATION)
         first.type(redis_server.url)
         first.keys("Enter")
         first.wait("Allow web applications on other origins (CORS)?")
@@ -159,9 +188,7 @@ def test_first_time_deployment_in_tmux_serves_the_login_page_and_a_second_run_ha
     try:
         welcome = second.wait("Starting answers:", timeout=60)
         assert "will reconfigure it" in welcome
-        for _ in range(9):  # welcome and the eight question steps
-            second.keys("Enter")
-            time.sleep(0.3)
+        second.next_to("review")  # Next through the welcome and every question step
         nothing = second.wait("Nothing to change", timeout=60)
         assert "Quit" in nothing
         second.keys("Enter")
@@ -196,13 +223,15 @@ def selected(screen: str, option: str) -> bool:
     return re.search(r"●\S?\s+" + re.escape(option) + r"\b", screen) is not None
 
 
-def review_text(run: Tmux, pages: int = 6) -> str:
-    """Every page of the review (PageDown scrolls it while Apply keeps the focus)."""
+def review_text(run: Tmux, *wanted: str) -> str:
+    """The pages of the review until every text of ``wanted`` was shown (PageDown scrolls it while Apply
+    keeps the focus); each PageDown waits for the page to move."""
     screens = [run.wait("will be made", timeout=60)]
-    for _ in range(pages):
+    while not all(w in "\n".join(screens) for w in wanted):
+        before = screens[-1]
         run.keys("PageDown")
-        time.sleep(0.3)
-        screens.append(run.screen())
+        screens.append(run.until(lambda screen: screen != before,
+                                 f"the review scrolled on to show {[w for w in wanted if w not in ''.join(screens)]}"))
     return "\n".join(screens)
 
 
@@ -233,19 +262,18 @@ def test_rerun_one_left_selects_the_option_shown_and_plans_it_and_file_sessions_
         run.keys("Enter")
         run.wait("Which web server fronts OMERO.web?")
         run.keys("Enter")
-        screen = run.wait("Where are sessions kept?")
+        screen = run.focus("Where are sessions kept?")
         assert selected(screen, "redis") and not selected(screen, "file"), screen
         run.keys("Left")
-        time.sleep(0.5)
         screen = run.wait("How often are stale sessions purged?")  # the file-sessions question is back
         assert selected(screen, "file") and not selected(screen, "redis") and not selected(screen, "memcached"), screen
         assert "daily" in screen, "clearsessions follows its default, not the redis run's `off`"
         run.keys("Enter")
-        screen = run.wait("Allow web applications on other origins (CORS)?")
+        screen = run.focus("Allow web applications on other origins (CORS)?")
         assert selected(screen, "origins"), screen
         run.keys("Left")
-        time.sleep(0.5)
-        screen = run.screen()
+        screen = run.until(lambda screen: selected(screen, "off") and not selected(screen, "origins"),
+                           "the mark moved from origins to off")
         assert selected(screen, "off") and not selected(screen, "all") and not selected(screen, "origins"), screen
         assert "Origins allowed to use OMERO.web" not in screen
         run.keys("Enter")
@@ -257,7 +285,7 @@ def test_rerun_one_left_selects_the_option_shown_and_plans_it_and_file_sessions_
         run.keys("Enter")
         run.wait("OMERO.web installation")
         run.keys("Enter")
-        review = review_text(run)
+        review = review_text(run, "omero.web.cors_origin_whitelist", "omero.web.session_engine", "clearsessions")
         assert "omero.web.cors_origin_whitelist" in review and "omero.web.session_engine" in review, review
         assert "sessions.clearsessions: off -> daily" in review or "clearsessions" in review, review
         run.keys("Enter")
@@ -304,7 +332,11 @@ def test_a_dropped_terminal_while_the_wizard_installs_stops_the_build_and_remove
                     run.wait("Starting answers:")
         else:
             raise AssertionError("the installer dialog never opened:\n" + run.screen())
-        run.keys("Tab", "C-u")
+        run.focus("Which account runs OMERO.web?")
+        run.keys("Tab")
+        run.focus("Where is the OMERO.web virtual environment?")
+        run.keys("C-u")
+        run.wait("omero.venv: '' must be an absolute path")
         run.type(str(build.venv))
         run.keys("Enter")  # Enter in a field starts the installer
         run.wait("compiled 2 of about 217", timeout=60)
@@ -330,12 +362,7 @@ def test_ctrl_c_while_applying_asks_then_interrupts_and_restores_as_headless_sig
     run = Tmux([sys.executable, "-m", "omerowizard", "--answers", str(answers)], d.env(), d.workdir)
     try:
         run.wait("Starting answers:", timeout=60)
-        for _ in range(12):  # through every step to the review
-            screen = run.screen()
-            if "will be made" in screen:
-                break
-            run.keys("Enter")
-            time.sleep(0.8)
+        run.next_to("review")  # through every step to the review
         run.wait("will be made", timeout=60)
         run.keys("Enter")
         run.wait("[x] preflight", timeout=120)  # applying: the run changes things from here on
@@ -366,12 +393,8 @@ def test_web_apps_step_at_80x24_ticks_figure_and_iviewer_and_the_saved_answers_h
     prompt = "Which web apps should OMERO.web have?"
     try:
         run.wait("Starting answers:", timeout=60)
-        for _ in range(12):  # Next through the steps before it, whatever their number
-            if prompt in run.screen():
-                break
-            run.keys("Enter")
-            time.sleep(0.5)
-        screen = run.wait(prompt)
+        run.next_to("apps")  # Next through the steps before it, whatever their number
+        screen = run.focus(prompt)
         assert "Web apps" in screen.splitlines()[0], "the step bar names the step"
         assert not any(selected(screen, a) for a in ("figure", "iviewer", "mapr", "parade", "fpbioimage")), screen
         run.keys("Space", "Down", "Space")
@@ -384,7 +407,7 @@ def test_web_apps_step_at_80x24_ticks_figure_and_iviewer_and_the_saved_answers_h
         run.keys("Enter")
         run.wait("OMERO.web installation")
         run.keys("Enter")
-        review = review_text(run)
+        review = review_text(run, "omero-figure", "omero-iviewer", "omero.web.apps")
         assert "omero-figure" in review and "omero-iviewer" in review, review
         assert "omero.web.apps" in review, review
         run.keys("C-s")

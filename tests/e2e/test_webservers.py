@@ -230,27 +230,30 @@ def test_a_server_name_that_could_end_a_directive_exits_2_and_writes_nothing(dep
 
 
 def test_a_file_nginx_refuses_is_restored_to_the_previous_one(tmp_path, monkeypatch):
-    """Real nginx -t: a broken file (here forced past validation) never stays on disk."""
-    from omerowizard.plan.changes import files as serverfiles
+    """Real nginx -t refuses the file of a real plan (a member of nodes.members whose name does not resolve:
+    "host not found in upstream"); the file of the previous run stays as it was."""
     from omerowizard.model.errors import ApplyError
-    from omerowizard.system.omero import OmeroTarget
-    from omerowizard.plan.plan import Plan
-    from omerowizard.plan.changes.files import FileChange
-    from omerowizard.state.probe import State
+    from omerowizard.plan.changes import files as serverfiles
+    from omerowizard.plan.planner import make_plan
+    from tests.support.demo import FakeMachine
 
     parts.require("nginx")
     monkeypatch.setenv("OMEROWIZARD_HOME", str(tmp_path / "home"))
-    site = render_site(tmp_path, "nginx", "/", None, 8081, 8443)
+    site = tmp_path / "omero-web.conf"
+    before = {"omero": {"omerodir": str(tmp_path / "OMERO.web"), "venv": str(tmp_path / "venv")},
+              "web_server": {"config_path": str(site), "server_name": "omero.example.org"},
+              "sessions": {"backend": "redis", "location": "redis://redis.example.org:6379/0"}}
+    machine = FakeMachine().deploy(answers.validate(before))  # the previous run, with one node: its file is on disk
+    site.write_text(machine.files[str(site)])
     good = site.read_text()
-    a = answers.validate({"omero": {"omerodir": str(tmp_path / "OMERO.web")},
-                          "web_server": {"config_path": str(site), "server_name": "omero.example.org"}})
-    plan = Plan(a, State(target=OmeroTarget("omero-web", Path("/x"), Path("/x")), installed=True))
-    plan.files.append(FileChange(str(site), good, good.replace("sendfile on;", "sendfile on; }"),
-                                 "test", check="nginx"))
+    a = answers.validate({**before, "nodes": {"members": [{"host": "127.0.0.1", "port": 4080},
+                                                          {"host": "web2.invalid", "port": 4080}]}})
+    plan = make_plan(a, machine.state(a))
+    assert [f.path for f in plan.files] == [str(site)] and "web2.invalid:4080" in plan.files[0].new
     said: list[str] = []
     with pytest.raises(ApplyError) as err:
         serverfiles.apply_files(plan, said.append)
-    assert "nginx -t" in str(err.value) and "[emerg]" in str(err.value) and ":18" in str(err.value)
+    assert "nginx -t" in str(err.value) and "host not found in upstream" in str(err.value), err.value
     assert site.read_text() == good
     assert "restored the previous files" in said
 

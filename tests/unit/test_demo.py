@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from omerowizard.model.events import Finished, StepStarted
-from omerowizard.ui.tui.demo import Demo, first_time_answers, reconfigure_answers
+from tests.support.demo import Demo, first_time_answers, reconfigure_answers
 
 
 @pytest.mark.parametrize("change", [

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
 from omerowizard.system.lock import DeploymentLock, LockedError, lock_path
+from tests.support.wait import until
 
 
 def test_a_second_run_is_refused_naming_the_holder(tmp_path):
@@ -34,11 +36,24 @@ def test_a_killed_holder_leaves_no_lock_and_is_reported_as_cleared(tmp_path):
 
 
 def test_a_run_that_waited_says_so(tmp_path):
+    # the holder keeps the lock until its standard input closes: released once the other run waits for it
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import time, pathlib; from omerowizard.system.lock import DeploymentLock\n"
-                               f"with DeploymentLock(pathlib.Path({str(tmp_path)!r})):\n    print('held', flush=True); time.sleep(1.5)"],
-                              stdout=subprocess.PIPE, text=True)
+                               "import sys, pathlib; from omerowizard.system.lock import DeploymentLock\n"
+                               f"with DeploymentLock(pathlib.Path({str(tmp_path)!r})):\n"
+                               "    print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
-    with DeploymentLock(tmp_path, wait=10) as lock:
-        assert lock.waited
-    holder.wait()
+    lock = DeploymentLock(tmp_path, wait=30)
+    got: list[bool] = []
+    waiter = threading.Thread(target=lambda: got.append(lock.__enter__() is lock))
+    waiter.start()
+    try:
+        until(lambda: lock.waited, 30, "the second run waiting for the lock")
+        holder.stdin.close()
+        waiter.join(30)
+        assert got == [True] and lock.waited
+    finally:
+        if got:
+            lock.__exit__(None, None, None)
+        holder.kill()
+        holder.wait()

@@ -7,13 +7,11 @@ import builtins
 
 import pytest
 
-from omerowizard.catalogue import answers as answers_mod
-from omerowizard.ui import plain, wizard
-from omerowizard.system.omero import OmeroTarget
-from omerowizard.plan.changes.config import ConfigChange
-from omerowizard.plan.plan import Plan
-from omerowizard.state.probe import State
 from omerowizard.catalogue import BY_KEY
+from omerowizard.catalogue import answers as answers_mod
+from omerowizard.run import planning
+from omerowizard.ui import plain, wizard
+from tests.support.demo import FakeMachine
 
 
 class Scripted:
@@ -142,7 +140,9 @@ def test_answers_to_questions_that_no_longer_apply_are_kept_but_not_planned(flat
     second = plain.ask_all(first, s)
     assert not s.asked("cors.origins")[1:]
     planned = []
-    monkeypatch.setattr(wizard, "make", lambda f: planned.append(answers_mod.from_flat(f)) or ("a", "plan", "omero"))
+    make = wizard.make
+    monkeypatch.setattr(planning, "probe", FakeMachine().probe)
+    monkeypatch.setattr(wizard, "make", lambda f: planned.append(answers_mod.from_flat(f)) or make(f))
     plain.make_until_valid(second, s)
     assert planned[0].cors.origins == () and planned[0].warnings == ()  # no "is ignored" note in the review
     third = plain.ask_all(second, s)
@@ -274,18 +274,17 @@ def test_ctrl_c_at_a_question_says_no_changes_were_made_and_exits_130(answers_fi
     assert capsys.readouterr().out.rstrip().endswith(plain.NO_CHANGES)
 
 
-def _fake_make(changes: bool):
-    def make(flat):
-        a = answers_mod.from_flat(flat)
-        plan = Plan(a, State(OmeroTarget("omero-web", "/v", "/d"), installed=True, running_pid=1))
-        if changes:
-            plan.add(ConfigChange("omero.web.prefix", None, a.prefix, "prefix"))
-        return a, plan, None
-    return make
+@pytest.fixture
+def machine(monkeypatch):
+    """The machine the plain runs plan for: a made-up one, measured in place of the real probe (an OMERO.web
+    installed, nothing deployed yet); the planner, preflight and apply are the real ones."""
+    fake = FakeMachine()
+    monkeypatch.setattr(planning, "probe", fake.probe)
+    return fake
 
 
-def test_an_empty_plan_says_nothing_to_change_and_asks_nothing_more(answers_file, capsys, monkeypatch):
-    monkeypatch.setattr(wizard, "make", _fake_make(False))
+def test_an_empty_plan_says_nothing_to_change_and_asks_nothing_more(answers_file, machine, capsys, monkeypatch):
+    machine.deploy(answers_mod.load_file(answers_file))  # deployed with these answers: nothing left to do
     monkeypatch.setattr(wizard, "apply", lambda *a: pytest.fail("apply must not run"))
     s = Scripted()
     assert plain.run_plain(str(answers_file), s) == 0
@@ -293,34 +292,42 @@ def test_an_empty_plan_says_nothing_to_change_and_asks_nothing_more(answers_file
     assert "What now?" not in [c[1] for c in s.calls]
 
 
-def test_quitting_at_the_review_changes_nothing(answers_file, capsys, monkeypatch):
-    monkeypatch.setattr(wizard, "make", _fake_make(True))
+def test_quitting_at_the_review_changes_nothing(answers_file, machine, capsys, monkeypatch):
     monkeypatch.setattr(wizard, "apply", lambda *a: pytest.fail("apply must not run"))
     s = Scripted({"What now?": plain.QUIT})
     assert plain.run_plain(str(answers_file), s) == 0
     out = capsys.readouterr().out
-    assert "set   omero.web.prefix: (unset) -> /" in out and out.rstrip().endswith(plain.NO_CHANGES)
+    assert "set   omero.web.application_server: (unset" in out and out.rstrip().endswith(plain.NO_CHANGES)
 
 
-def test_applying_prints_every_event_as_a_line(answers_file, capsys, monkeypatch):
-    from omerowizard.model.events import Finished, Output, StepDone, StepStarted
+def test_applying_prints_every_event_as_a_line(tmp_path, machine, capsys):
+    """A real apply of a plan that writes one web-server file (the made-up machine runs OMERO.web with
+    these answers already; the file is missing)."""
+    site = tmp_path / "site" / "omero-web.conf"
+    answers_file = tmp_path / "nginx.yml"
+    answers_file.write_text(f"omero:\n  venv: {tmp_path}/venv\n  omerodir: {tmp_path}/omerodir\n"
+                            f"web_server:\n  server_name: omero.example.org\n  config_path: {site}\n")
+    machine.deploy(answers_mod.load_file(answers_file)).files.pop(str(site))
+    assert plain.run_plain(str(answers_file), Scripted()) == 0  # Enter at "What now?" applies
+    out = capsys.readouterr().out
+    assert "==> preflight\n  ok preflight\n    backup of what this run touches: " in out
+    assert f"==> write web-server files\n    wrote {site}\n" in out and "  ok write web-server files\n" in out
+    assert "Done." in out
+    assert "server_name omero.example.org;" in site.read_text()
 
-    def apply(plan, omero, emit):
-        emit(StepStarted("omero web start"))
-        emit(Output("omero web start", "Starting OMERO.web... [OK]"))
-        emit(StepDone("omero web start"))
-        emit(Finished(False, "Failed: it broke"))
-        return False
-    monkeypatch.setattr(wizard, "make", _fake_make(True))
-    monkeypatch.setattr(wizard, "apply", apply)
+
+def test_a_refused_apply_prints_its_events_and_the_failure_on_standard_error(answers_file, tmp_path, machine,
+                                                                           capsys):
+    """A real apply that preflight refuses: the made-up machine has OMERO.web, this one has no OMERODIR there."""
     assert plain.run_plain(str(answers_file), Scripted()) == 1  # Enter at "What now?" applies
     out, err = capsys.readouterr()
-    assert "==> omero web start\n    Starting OMERO.web... [OK]\n  ok omero web start\n" in out
-    assert "Failed: it broke" in err
+    assert "==> preflight\nFAILED preflight: preflight failed; nothing was changed:" in out
+    assert f"OMERODIR {tmp_path}/omerodir does not exist" in out
+    assert "Failed: preflight failed; nothing was changed" in err and "Done." not in out
+    assert not (tmp_path / "omerodir").exists()
 
 
-def test_saving_the_answers_writes_a_file_that_apply_accepts(answers_file, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(wizard, "make", _fake_make(True))
+def test_saving_the_answers_writes_a_file_that_apply_accepts(answers_file, machine, tmp_path, monkeypatch, capsys):
     target = tmp_path / "saved.yml"
     s = Scripted({"What now?": [plain.SAVE, plain.QUIT],
                   "Save the answers to which file?": [str(tmp_path / "missing" / "x.yml"), str(target)]})

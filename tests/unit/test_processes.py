@@ -8,11 +8,13 @@ import os
 import pwd
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from omerowizard.system import processes
+from tests.support.wait import until
 
 PACKAGE = Path(__file__).resolve().parents[2] / "omerowizard"
 STARTERS = ("exec", "spawn", "posix_spawn", "fork")
@@ -212,3 +214,45 @@ def test_a_link_another_user_owns_in_a_sticky_directory_is_refused(tmp_path):
     os.lchown(sticky / "tool", nobody().pw_uid, nobody().pw_gid)
     why = processes.root_problem([str(sticky / "tool")])
     assert why is not None and why.why == f"{sticky / 'tool'} is a symbolic link that nobody owns"
+
+
+# ------------------------------------------------------------------------------------------------ time limit
+HOLDER = """import os, subprocess, sys
+fifo = sys.argv[1]
+grandchild = subprocess.Popen([sys.executable, "-c", f"open({fifo!r}).read()"])  # inherits the output too
+print(os.getpid(), grandchild.pid, flush=True)
+open(fifo).read()  # blocks: nobody writes the FIFO; the output stays open
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("separate_errors", [False, True])
+def test_a_child_blocked_with_its_output_open_is_ended_at_its_time_limit(tmp_path, separate_errors):
+    """A FIFO where the child reads (planted between a check and the child's own open) blocks it with its output
+    still open: the time limit ends its whole process group all the same, and says so."""
+    fifo = tmp_path / "METADATA"
+    os.mkfifo(fifo)
+    seen: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(processes.TimedOut) as err:
+        processes.run([sys.executable, "-c", HOLDER, str(fifo)], timeout=2, separate_errors=separate_errors,
+                      on_line=None if separate_errors else seen.append)
+    assert time.monotonic() - started < 30
+    assert str(err.value).endswith("did not finish within 2 s: its processes were ended")
+    assert str(err.value).startswith(sys.executable)
+    pids = [int(p) for p in (seen[0] if seen else err.value.output).split()]
+    assert len(pids) == 2, (seen, err.value.output)  # the lines before the limit were passed on (and kept)
+    until(lambda: not any(map(_alive, pids)), 30, "the end of the child and its grandchild")
+
+
+def test_a_time_limit_leaves_a_command_that_ends_in_time_alone():
+    seen: list[str] = []
+    r = processes.run([sys.executable, "-c", "print('one'); print('two')"], on_line=seen.append, timeout=60)
+    assert seen == ["one", "two"] and r.output == "one\ntwo\n" and r.returncode == 0

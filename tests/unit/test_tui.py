@@ -1,6 +1,6 @@
 """The Textual wizard driven with Pilot (App.run_test) at 80x24.
 
-The app gets the demonstration core (omerowizard/ui/tui/demo.py): fixed starting answers, a
+The app gets the demonstration core (tests/support/demo.py): fixed starting answers, a
 made-up state, the real ``plan.make_plan`` and an apply that only reports events. What the
 tests prove is the front end: steps, inline validation, Back, review, run, quitting.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +20,10 @@ from textual.worker import WorkerCancelled
 from omerowizard.catalogue import answers as answers_mod
 from omerowizard.ui import wizard
 from omerowizard.model.errors import AnswersError, Problem
-from omerowizard.model.events import StepDone, StepStarted
+from omerowizard.system.omero import Omero
 from omerowizard.ui.tui.app import NO_CHANGES, make_app
-from omerowizard.ui.tui.demo import OMERODIR, Demo, reconfigure_answers
+from tests.support.demo import OMERODIR, Demo, reconfigure_answers
+from tests.support.wait import until_async
 from omerowizard.ui.tui.fields import MARK, QuestionField
 from omerowizard.ui.tui.review import ReviewStep
 from omerowizard.ui.tui.run import RunStep
@@ -50,12 +52,9 @@ async def settle(pilot) -> None:
     await pilot.pause()
     # the welcome looks at the machine only after its first paint (call_after_refresh); on a busy machine
     # that starts after the wait above, and Enter is ignored until it is done: await it
-    import time
-
-    deadline = time.monotonic() + 30
-    while getattr(app, "started", True) is False and app.return_code is None and time.monotonic() < deadline:
-        await pilot.pause(0.05)
-        await app.workers.wait_for_complete()
+    await until_async(lambda: getattr(app, "started", True) is not False or app.return_code is not None, 30,
+                      "the welcome's look at the machine")
+    await app.workers.wait_for_complete()
 
 
 async def press(pilot, *keys: str) -> None:
@@ -66,13 +65,23 @@ async def press(pilot, *keys: str) -> None:
 
 async def until(pilot, condition, timeout: float = 10) -> None:
     """Wait for a condition of the screen (a busy machine renders late), failing after ``timeout``."""
-    import time
+    await until_async(condition, timeout, lambda: f"the expected state of the screen ({pilot.app.screen_stack}, "
+                                                  f"focus on {pilot.app.focused})")
 
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"the screen did not reach the expected state: {pilot.app.screen_stack}, " \
-                                             f"focus on {pilot.app.focused}"
-        await pilot.pause(0.05)
+
+async def set_theme(pilot, theme: str) -> None:
+    """Switch the theme and wait until the app has applied its CSS (it signals the change after that)."""
+    app = pilot.app
+    if app.theme == theme:
+        return
+    changed = asyncio.Event()
+    app.theme_changed_signal.subscribe(app, lambda _theme: changed.set())
+    try:
+        app.theme = theme
+        await asyncio.wait_for(changed.wait(), 30)
+    finally:
+        app.theme_changed_signal.unsubscribe(app)
+    await pilot.pause()
 
 
 async def next_until(pilot, step: str) -> None:
@@ -320,31 +329,48 @@ async def test_a_failed_run_says_what_failed_and_where_the_log_is():
     assert app.return_code == 1
 
 
+def real_apply(plan, omero, emit):
+    """The real apply (the demonstration's own only replays recorded runs)."""
+    return wizard.apply(plan, omero or Omero(plan.state.target), emit)
+
+
+def deployed_demo(tmp_path) -> tuple[Demo, Path]:
+    """A demonstration whose made-up machine runs OMERO.web deployed with answers whose paths are below
+    ``tmp_path``, except its web-server file: its plan writes that file, and apply runs for real."""
+    site = tmp_path / "site" / "omero-web.conf"
+    flat = {**reconfigure_answers(), "omero.venv": str(tmp_path / "venv"), "omero.omerodir": str(tmp_path / "omerodir"),
+            "web_server.config_path": str(site)}
+    demo = Demo(installed=True, deployed=True, flat=flat)
+    demo.machine.files.pop(str(site))
+    return demo, site
+
+
 @sync
-async def test_after_a_refused_preflight_escape_goes_back_but_not_after_a_failure_that_changed_things():
-    from omerowizard.model.events import Finished, StepFailed
-
+async def test_after_a_refused_preflight_escape_goes_back_but_not_after_a_failure_that_changed_things(tmp_path):
     for changed in (False, True):
-        demo = Demo()
+        demo, site = deployed_demo(tmp_path / str(changed))
+        if changed:  # a real failure after the backup: the file's directory is a regular file
+            site.parent.parent.mkdir(parents=True)
+            site.parent.write_text("")
+        else:  # a real refusal: a file is there that no run of omerowizard wrote
+            demo.machine.files[str(site)] = "# written by hand\n"
+            demo.machine.unrecorded.add(str(site))
         core = demo.core()
-
-        def refused(plan, omero, emit, changed=changed):
-            emit(StepStarted("preflight"))
-            emit(StepFailed("preflight", "Redis does not answer"))
-            emit(Finished(False, "Failed: preflight failed; nothing was changed", changed=changed))
-            return False
-
-        core.apply = refused
+        core.apply = real_apply
         app = make_app(core=core, blink=False)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             await press(pilot, *["enter"] * 10)
             assert app.step_id == "run"
+            run = app.query_one(RunStep)
+            assert run.finished is not None and not run.finished.ok and run.finished.changed is changed
             result = rendered(app.query_one("#result"))
             await press(pilot, "escape")
             if changed:
+                assert run.steps["write web-server files"] == "failed"
                 assert app.step_id == "run" and "Press Enter to quit." in result
             else:
+                assert run.steps["preflight"] == "failed" and "omerowizard did not write it" in result
                 assert "press Escape to go back" in result
                 assert app.step_id == "review"
                 assert app.query_one(ReviewStep).plan is not None  # planned again, ready to apply
@@ -404,25 +430,20 @@ async def test_an_answer_the_user_chose_is_kept_when_its_default_changes():
 
 
 @sync
-async def test_steps_apply_reports_beyond_the_plan_are_listed_in_the_order_they_ran():
-    demo = Demo()
-    plain_apply = demo.apply
-
-    def with_preflight(plan, omero, emit):
-        emit(StepStarted("preflight"))
-        emit(StepDone("preflight"))
-        return plain_apply(plan, omero, emit)
-
+async def test_steps_apply_reports_beyond_the_plan_are_listed_in_the_order_they_ran(tmp_path):
+    demo, site = deployed_demo(tmp_path)
     core = demo.core()
-    core.apply = with_preflight
+    core.apply = real_apply
     app = make_app(core=core, blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await press(pilot, *["enter"] * 10)
         run = app.query_one(RunStep)
+        assert run.finished is not None and run.finished.ok, run.finished
         assert list(run.steps)[0] == "preflight"
-        assert list(run.steps)[1:] == app.plan.steps()
+        assert list(run.steps)[1:] == app.plan.steps() == ["write web-server files"]
         assert set(run.steps.values()) == {"done"}
+        assert site.is_file()
 
 
 @sync
@@ -635,8 +656,7 @@ async def test_titles_and_the_focus_mark_are_readable_in_both_themes():
         await settle(pilot)
         await press(pilot, "enter")
         for theme in ("textual-dark", "textual-light"):
-            app.theme = theme
-            await pilot.pause(0.2)
+            await set_theme(pilot, theme)
             assert contrast(app.query_one("#welcome-title")) >= 4.5, theme
             assert contrast(app.query_one(".heading")) >= 4.5, theme
             focused = field(app, "platform")
@@ -927,8 +947,7 @@ async def test_the_web_apps_list_and_its_marks_are_readable_in_both_themes():
         await next_until(pilot, "apps")
         ms = field(app, "apps.enabled").query_one(MultiSet)
         for theme in ("textual-dark", "textual-light"):
-            app.theme = theme
-            await pilot.pause(0.2)
+            await set_theme(pilot, theme)
             assert contrast(ms) >= 4.5, theme
             mark = ms.get_component_rich_style("selection-list--button-selected")  # the ● on its button
             fg, bg = Color.from_rich_color(mark.color), Color.from_rich_color(mark.bgcolor)

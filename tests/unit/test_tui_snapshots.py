@@ -1,6 +1,6 @@
 """SVG snapshots of every step of the Textual wizard at 80x24 (pytest-textual-snapshot).
 
-The demonstration core is the real plan over a made-up machine (omerowizard/ui/tui/demo.py): the
+The demonstration core is the real plan over a made-up machine (tests/support/demo.py): the
 answers and the machine are fixed, so nothing differs between machines; the cursor does not
 blink. After an intended change of the screens, look at the new pictures and accept them with
 ``python3 -m pytest tests/unit/test_tui_snapshots.py --snapshot-update``.
@@ -9,9 +9,11 @@ blink. After an intended change of the screens, look at the new pictures and acc
 from __future__ import annotations
 
 import pytest
+from textual.widgets import RichLog
 
 from omerowizard.ui.tui.app import make_app
-from omerowizard.ui.tui.demo import PACKAGES, Demo, FakeMachine, reconfigure_answers
+from tests.support.demo import PACKAGES, Demo, FakeMachine, reconfigure_answers
+from tests.support.wait import until_async
 
 SIZE = (80, 24)
 
@@ -40,9 +42,12 @@ def keys(*presses: str):
             await pilot.press(key)
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()
-        # let deferred rendering (the run log writes lines once it has a size) finish on a busy machine
+        # deferred rendering (a RichLog writes its lines once it has a size) finishes late on a busy machine
         await pilot.wait_for_scheduled_animations()
-        await pilot.pause(0.2)
+        await until_async(lambda: not any(log._deferred_renders for log in pilot.app.screen.query(RichLog)
+                                          if all(getattr(n, "display", True) for n in (log, *log.ancestors))), 30,
+                          "the lines of every log shown written")
+        await pilot.pause()
 
     return run
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,9 +120,12 @@ def sources_problem(link: str | None, venv: Any) -> str | None:
     return None
 
 
-def measure(a: Any, venv: Any, packages: Mapping[str, str], log: Any = None) -> Measured | None:
+def measure(a: Any, venv: Any, packages: Mapping[str, str], log: Any = None,
+            unreadable: Sequence[str] = ()) -> Measured | None:
     """pip's dry run for the apps the answers want and the environment lacks (I/O: runs while probing).
-    Nothing is run when every app is installed at a version its requirement accepts."""
+    Nothing is run when every app is installed at a version its requirement accepts. ``unreadable``: what the
+    probe would not read in the environment ("PATH: why"); pip reads every installed package's metadata itself
+    (a FIFO there would hold it until its time limit), so it is not started then."""
 
     todo = to_install(a, packages)
     if not todo:
@@ -131,6 +134,10 @@ def measure(a: Any, venv: Any, packages: Mapping[str, str], log: Any = None) -> 
     why = sources_problem(find_links(a), venv)
     if why:  # refused before pip runs: a dry run builds what it cannot take as a wheel
         return Measured(reqs, error=why)
+    if unreadable:
+        return Measured(reqs, error=f"pip's dry run was not started: pip reads the metadata of every package in {venv}, "
+                                    f"and there it would wait on what is not a regular file ({'; '.join(unreadable)}): "
+                                    "remove it, as the environment's owner, and run again")
     try:
         found = venv_mod.dry_run(venv, [*reqs, *pins(packages)], log=log, find_links=find_links(a))
     except InstallError as exc:

@@ -11,7 +11,8 @@ Apply changes the fake machine, never this one, and reports what the real apply 
 each step of the plan, the events a real run of that step emitted (``demo_run.json``, recorded
 against the real OMERO.web by tests/e2e/test_demo_recording.py, which also checks that it is
 still what apply reports). ``fail`` replays a real run that preflight refused.
-Used by the Pilot and snapshot tests and by ``scripts/screenshots.py``; never by ``omerowizard``.
+Used by the Pilot and snapshot tests and by ``scripts/screenshots.py``; never by ``omerowizard``: it lives
+with the tests, outside the package, so the wheel does not ship it (tests/e2e/test_wheel.py).
 """
 
 from __future__ import annotations
@@ -122,8 +123,9 @@ class FakeMachine:
     files: dict[str, str] = field(default_factory=dict)  # the files the demonstrated runs wrote
     crontab: str = ""
     running: bool = False
+    unrecorded: set[str] = field(default_factory=set)  # files that are there but no run of omerowizard wrote
 
-    def state(self, a: Answers, installed: bool) -> State:
+    def state(self, a: Answers, installed: bool = True) -> State:
         target = OmeroTarget(a.omero.user, Path(a.omero.venv), Path(a.omero.omerodir))
         packages = dict(self.packages) if installed else {}
         # pip's dry run for the web apps to install, as the probe measures it (the versions of APP_VERSIONS)
@@ -134,9 +136,20 @@ class FakeMachine:
         return State(target=target, installed=installed, config=dict(self.config),
                      packages=packages, running_pid=4242 if self.running else None,
                      files=frozen_map({p: FileFact(content=c, sha256=sha256(c)) for p, c in self.files.items()}),
-                     record=frozen_map({p: {"sha256": sha256(c)} for p, c in self.files.items()}),
+                     record=frozen_map({p: {"sha256": sha256(c)} for p, c in self.files.items()
+                                        if p not in self.unrecorded}),
                      crontab=self.crontab, apps_not_enabled=apps.not_enabled(packages, self.config),
                      apps_measured=measured, host=DEMO_HOST)
+
+    def probe(self, a: Answers, omero: Any = None) -> State:
+        """In place of ``state.probe.probe``: what the probe would find on this machine (for tests that plan
+        through the front ends' own ``wizard.make``)."""
+        return self.state(a, True)
+
+    def deploy(self, a: Answers) -> FakeMachine:
+        """The machine after a run with the answers ``a``: an unchanged rerun has nothing to change."""
+        self.take(make_plan(a, self.state(a, True)))
+        return self
 
     def take(self, plan: Plan) -> None:
         """The machine after ``plan``: what apply would leave."""

@@ -1,0 +1,1 @@
+"""What the tests and the screenshot tooling share: the demonstration machine (demo.py) and its recorded runs."""
