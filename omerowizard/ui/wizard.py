@@ -191,6 +191,15 @@ def problem_text(p) -> str:
     return text + (f" (allowed: {p.allowed})" if p.allowed else "")
 
 
+def allowed_shown(q: Question) -> str:
+    """What a question's help says is allowed: the options as the front end offers them (``yes | no``, where
+    the answers file reads true or false), else the answers file's rule."""
+    options = q.type.options(q)
+    if q.type.widget == "choices" and options:
+        return " | ".join(label for label, _ in options)
+    return q.allowed_text()
+
+
 def default_of(q: Question, flat: Mapping[str, Any]) -> Any:
     """The catalogue's default for ``q`` given the other answers (not its own current value)."""
     return q.default_for({k: v for k, v in flat.items() if k != q.key})

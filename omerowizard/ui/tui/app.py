@@ -164,7 +164,7 @@ class WizardApp(App[int]):
 
     def show_help(self, q: Question) -> None:
         text = Text(q.help)
-        allowed = q.allowed_text()
+        allowed = wizard.allowed_shown(q)
         if allowed:
             text.append(f"\nAllowed: {allowed}", style="italic")
         self.query_one("#help", Static).update(text)
