@@ -29,3 +29,46 @@ async def test_a_yes_no_question_says_it_allows_yes_or_no():
         await settle(pilot)
         assert "Allowed: yes | no" in help_text(app)
         assert "true" not in help_text(app)
+
+
+def screen_lines(app) -> list[str]:
+    """The screen as text, a line each (what a terminal shows, without colour)."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system="truecolor",
+                      record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text().splitlines()
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+@sync
+async def test_every_questions_help_and_its_allowed_line_fit_at_80x24():
+    """The help box showed five lines: web_server.kind's "Allowed:" line (and the end of longer helps) was cut."""
+    from omerowizard.ui import wizard
+    from omerowizard.ui.tui.app import QUESTION_STEPS
+    from omerowizard.ui.tui.steps import QuestionStep
+
+    app = make_app(core=Demo().core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter")
+        cut = []
+        for sid, _, _ in QUESTION_STEPS:
+            while app.step_id != sid:
+                await press(pilot, "enter")
+            for f in app.query_one(f"#{sid}", QuestionStep).shown():
+                f.focus_control()
+                await settle(pilot)
+                box = app.query_one("#help")
+                shown = words(" ".join(screen_lines(app)[box.region.y:box.region.bottom]))
+                whole = words(f"{f.q.help} Allowed: {wizard.allowed_shown(f.q)}")
+                if whole not in shown:
+                    cut.append(f.q.key)
+        assert cut == [], cut
