@@ -42,6 +42,7 @@ APPLY = "Apply the changes"
 DIFF = "Show the file differences"
 SAVE = "Save the answers to a file"
 QUIT = "Quit without changing anything"
+CONFIRM = 'Type "apply" to change the deployment now (Enter goes back)'
 
 
 # ----------------------------------------------------------------------------- prompts
@@ -366,7 +367,10 @@ def review_menu(plan: Plan, a: Answers, prompts: Prompts) -> bool:
         say("")
         choice = prompts.select("What now?", choices, APPLY)
         if choice == APPLY:
-            return True
+            # a deliberate act: Enter alone (at every prompt so far) never applies
+            if prompts.text(CONFIRM, "").strip().lower() == "apply":
+                return True
+            say("Not applied.")
         if choice == QUIT:
             return False
         if choice == DIFF:

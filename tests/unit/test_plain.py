@@ -313,7 +313,7 @@ def test_applying_prints_every_event_as_a_line(answers_file, capsys, monkeypatch
         return False
     monkeypatch.setattr(wizard, "make", _fake_make(True))
     monkeypatch.setattr(wizard, "apply", apply)
-    assert plain.run_plain(str(answers_file), Scripted()) == 1  # Enter at "What now?" applies
+    assert plain.run_plain(str(answers_file), Scripted({plain.CONFIRM: "apply"})) == 1  # typed: applies
     out, err = capsys.readouterr()
     assert "==> omero web start\n    Starting OMERO.web... [OK]\n  ok omero web start\n" in out
     assert "Failed: it broke" in err
@@ -384,3 +384,18 @@ def test_derived_changes_mask_a_secret_answer(flat):
     lines = wizard.derived_changes(start, now, set())
     assert lines and all("s3cret" not in line for line in lines)
     assert "public.password: **** -> **** (not chosen: its default with these answers)" in lines
+
+
+def test_applying_needs_a_typed_confirmation_enter_alone_never_applies(answers_file, capsys, monkeypatch):
+    """Enter at every prompt (the review menu's first choice is Apply) went on to apply: the apply is now
+    confirmed by typing `apply`; Enter there goes back to the menu (issue 26)."""
+    applied = []
+    monkeypatch.setattr(wizard, "make", _fake_make(True))
+    monkeypatch.setattr(wizard, "apply", lambda *a: applied.append(a) or True)
+    s = Scripted({"What now?": [plain.APPLY, plain.APPLY, plain.QUIT]})
+    assert plain.run_plain(str(answers_file), s) == 0
+    assert applied == [] and [c[1] for c in s.calls].count(plain.CONFIRM) == 2
+    assert plain.NO_CHANGES in capsys.readouterr().out
+    s = Scripted({"What now?": plain.APPLY, plain.CONFIRM: "apply"})
+    assert plain.run_plain(str(answers_file), s) == 0
+    assert len(applied) == 1

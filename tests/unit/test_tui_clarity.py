@@ -72,3 +72,38 @@ async def test_every_questions_help_and_its_allowed_line_fit_at_80x24():
                 if whole not in shown:
                     cut.append(f.q.key)
         assert cut == [], cut
+
+
+class Counting(Demo):
+    """The demo core, counting the applies."""
+
+    applies: int = 0
+
+    def apply(self, plan, omero, emit):
+        self.applies += 1
+        return super().apply(plan, omero, emit)
+
+
+@sync
+async def test_enter_never_applies_applying_is_a_deliberate_act():
+    """Enter was Next on every step and Apply on the review: ten Enters from launch applied a plan."""
+    from omerowizard.ui.tui.dialogs import ConfirmDialog
+
+    demo = Counting()
+    app = make_app(core=demo.core(), blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, *["enter"] * 14)
+        assert app.step_id == "review" and demo.applies == 0 and not app.applied
+        # Apply asks first; its answer with Enter is to go back (the focused button)
+        while not isinstance(app.screen, ConfirmDialog):
+            await press(pilot, "enter")
+        assert "Apply" in rendered(app.screen.query_one(".title")) and app.screen.focused.id == "no"
+        await press(pilot, "enter")
+        assert app.step_id == "review" and demo.applies == 0
+        summary = rendered(app.query_one(".summary"))
+        assert "Enter applies" not in summary and "confirm" in summary
+        await press(pilot, "enter", "y")  # a typed answer: applied
+        assert app.step_id == "run" and demo.applies == 1
+        await press(pilot, "enter")
+    assert app.return_code == 0

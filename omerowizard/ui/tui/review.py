@@ -16,9 +16,8 @@ NOTHING = "Nothing to change: the deployment already matches the answers."
 
 
 def summary(n: int) -> str:
-    if n == 1:
-        return "1 change will be made. Nothing has changed yet: Enter applies it, Escape goes back."
-    return f"{n} changes will be made. Nothing has changed yet: Enter applies them, Escape goes back."
+    what = "1 change will be made" if n == 1 else f"{n} changes will be made"
+    return f"{what}. Nothing has changed yet: Apply asks you to confirm first; Escape goes back."
 
 
 class ReviewStep(Step):
