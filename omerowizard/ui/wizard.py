@@ -266,10 +266,15 @@ def make(flat: Mapping[str, Any]) -> tuple[Answers, Plan, Omero]:
     plan, omero = plan_for(a)
     if not plan.empty:
         # shown in the review, so a problem is fixed before Apply rather than reported by it
-        checks = preflight.checks(plan)
-        plan.notes += [f"Warning: {c.name}: {c.message}" for c in preflight.warnings(checks)]
-        plan.notes += [f"Preflight would fail: {c.name}: {c.message}" for c in preflight.failures(checks)]
+        judge(plan, preflight.checks(plan))
     return a, plan, omero
+
+
+def judge(plan: Plan, checks: list) -> None:
+    """Preflight's checks of a plan, before the review: warnings are notes; failures refuse the apply (the
+    review shows them first, and Apply is not offered while they hold)."""
+    plan.notes += [f"Warning: {c.name}: {c.message}" for c in preflight.warnings(checks)]
+    plan.preflight_failures += [f"{c.name}: {c.message}" for c in preflight.failures(checks)]
 
 
 def apply(plan: Plan, omero: Omero, emit: Emit, source: str = "the wizard's questions (interactive)") -> bool:

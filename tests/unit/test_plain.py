@@ -399,3 +399,24 @@ def test_applying_needs_a_typed_confirmation_enter_alone_never_applies(answers_f
     s = Scripted({"What now?": plain.APPLY, plain.CONFIRM: "apply"})
     assert plain.run_plain(str(answers_file), s) == 0
     assert len(applied) == 1
+
+
+def test_a_preflight_refusal_comes_first_in_the_review_and_apply_is_not_offered(answers_file, capsys, monkeypatch):
+    from omerowizard.features.base import Check
+
+    fake = _fake_make(True)
+
+    def make(flat):
+        a, plan, omero = fake(flat)
+        wizard.judge(plan, [Check("web server", False, "nginx is not installed")])
+        return a, plan, omero
+
+    monkeypatch.setattr(wizard, "make", make)
+    monkeypatch.setattr(wizard, "apply", lambda *a: pytest.fail("apply must not run"))
+    s = Scripted({"What now?": plain.QUIT})
+    assert plain.run_plain(str(answers_file), s) == 0
+    out = capsys.readouterr().out
+    review = out[out.index("== Review"):]
+    assert review.index("nginx is not installed") < review.index("omero.web.prefix")
+    menu = [c for c in s.calls if c[1] == "What now?"][0]
+    assert plain.APPLY not in menu[2]

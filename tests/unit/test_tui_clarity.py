@@ -107,3 +107,36 @@ async def test_enter_never_applies_applying_is_a_deliberate_act():
         assert app.step_id == "run" and demo.applies == 1
         await press(pilot, "enter")
     assert app.return_code == 0
+
+
+@sync
+async def test_a_preflight_refusal_is_the_top_of_the_review_and_apply_is_disabled():
+    """It was the last item of the review, below the fold, while the top said "Enter applies them"."""
+    from textual.widgets import Button, Static
+
+    from omerowizard.features.base import Check
+    from omerowizard.ui import wizard
+    from omerowizard.ui.tui.review import ReviewStep
+
+    demo = Counting()
+
+    def make(flat):  # the real plan; the machine's preflight answer made up (nginx missing)
+        a, plan, omero = demo.make(flat)
+        wizard.judge(plan, [Check("web server", False, "nginx is not installed (e.g. apt-get install nginx)")])
+        return a, plan, omero
+
+    core = demo.core()
+    core.make = make
+    app = make_app(core=core, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, *["enter"] * 9)
+        assert app.step_id == "review"
+        review = app.query_one(ReviewStep)
+        first = [s for s in review.query(Static) if s.display and rendered(s).strip()][1]  # after the title
+        assert "nginx is not installed" in rendered(first), rendered(first)
+        assert first.region.bottom <= 10, "seen without scrolling"
+        assert "will be made" not in rendered(first)
+        assert app.query_one("#next", Button).disabled
+        await press(pilot, *["enter"] * 3, "y")
+        assert app.step_id == "review" and demo.applies == 0

@@ -157,7 +157,7 @@ class WizardApp(App[int]):
 
     def _review_blocked(self) -> bool:
         review = self.query_one(ReviewStep)
-        return review.plan is None
+        return review.plan is None or bool(review.plan.preflight_failures)
 
     def status(self, text: str) -> None:
         self.query_one("#status", Label).update(text)
@@ -333,7 +333,7 @@ class WizardApp(App[int]):
                 return
         if sid == "review":
             review = self.query_one(ReviewStep)
-            if review.plan is None:
+            if self._review_blocked():
                 self.bell()
                 return
             if review.plan.empty:

@@ -61,7 +61,15 @@ class ReviewStep(Step):
             self._derived(box, derived)
             self._notes(box, plan)
             return
-        box.mount(Static(Text(summary(len(plan.changes)), style="bold"), classes="summary"))
+        if plan.preflight_failures:  # first: nothing can be applied until it is fixed
+            text = Text(f"Preflight refuses these {len(plan.changes)} changes; nothing can be applied until this "
+                        "is fixed (Escape goes back):\n", style="bold")
+            for failure in plan.preflight_failures:
+                text.append(f"  {failure}\n")
+            text.rstrip()
+            box.mount(Static(text, classes="problems preflight"))
+        else:
+            box.mount(Static(Text(summary(len(plan.changes)), style="bold"), classes="summary"))
         self._derived(box, derived)
         for title, changes in plan.groups():
             box.mount(Label(f"{title} ({len(changes)})" if changes[0].values() else title, classes="group"))
