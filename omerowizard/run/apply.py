@@ -218,12 +218,13 @@ class Applier:
         return d.public_url
 
     def final_message(self, url: str | None) -> str:
-        """What a successful run proved, and what it did not: a URL is claimed only when it was requested."""
+        """What a successful run proved, and what it did not: a URL is claimed only when it was requested. What
+        was not checked comes first, so a short screen never hides it below what was."""
         lines = [f"Done. OMERO.web answers at {url}" if url else "Done."]
-        if self.checked:
-            lines.append("Checked: " + "; ".join(self.checked) + ".")
         if self.not_checked:
             lines.append("Not checked: " + "; ".join(self.not_checked) + ".")
+        if self.checked:
+            lines.append("Checked: " + "; ".join(self.checked) + ".")
         return "\n".join(lines)
 
     def _restore(self) -> str:

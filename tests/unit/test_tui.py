@@ -199,8 +199,9 @@ async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_
         await press(pilot, "enter")
     assert app.return_code == 0
     # the demonstration's site is outside nginx's configuration: the farewell says what was not requested
-    assert app.farewell.startswith("Done.\nChecked: the login page") and "then request http://omero.example.org/" \
-        in app.farewell and "OMERO.web answers at" not in app.farewell
+    assert app.farewell.startswith("Done.\nNot checked: the public URL") and "\nChecked: the login page" in \
+        app.farewell and "then request http://omero.example.org/" in app.farewell and "OMERO.web answers at" not in \
+        app.farewell
 
 
 @sync

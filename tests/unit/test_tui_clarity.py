@@ -140,3 +140,43 @@ async def test_a_preflight_refusal_is_the_top_of_the_review_and_apply_is_disable
         assert app.query_one("#next", Button).disabled
         await press(pilot, *["enter"] * 3, "y")
         assert app.step_id == "review" and demo.applies == 0
+
+
+@sync
+async def test_the_run_screens_final_message_fits_at_80x24_what_was_not_checked_first():
+    """At 80x24 the run screen showed "Done. / Checked: ..." and hid "Not checked: the public URL ...": an
+    administrator believed the site was served."""
+    from omerowizard.model.events import Finished, StepDone, StepStarted
+    from omerowizard.run.apply import Applier
+    from tests.unit.test_tui import reconfigure_answers
+
+    demo = Demo(flat=reconfigure_answers())  # Redis sessions and CORS: a long checklist
+    message = {}
+
+    def apply(plan, omero, emit):
+        applier = Applier(plan, omero, emit)
+        applier.checked = ["the login page http://127.0.0.1:4080/omero/webclient/login/ answered 200 on the "
+                           "application server", "the session store redis://127.0.0.1:6379/0 answered"]
+        applier.not_checked = ["the public URL through the web server: /srv/omero-web/nginx/omero-web.conf is "
+                               "outside nginx's configuration: include it and reload nginx, then request "
+                               "http://omero.example.org/omero/"]
+        for step in ["preflight", *plan.steps(), "check the session store"]:
+            emit(StepStarted(step))
+            emit(StepDone(step, "done"))
+        message["text"] = applier.final_message(None)
+        emit(Finished(True, message["text"]))
+        return True
+
+    core = demo.core()
+    core.apply = apply
+    app = make_app(core=core, blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, *["enter"] * 9, "enter", "y")
+        assert app.step_id == "run" and app.applied
+        await pilot.pause(0.3)
+        lines = message["text"].splitlines()
+        assert lines[1].startswith("Not checked:") and lines[2].startswith("Checked:"), lines
+        screen = words(" ".join(screen_lines(app)))
+        for line in lines:
+            assert words(line) in screen, line
