@@ -38,3 +38,37 @@ def test_a_named_deployment_that_does_not_exist_is_refused_with_status_2(tmp_pat
         assert cli.main(argv) == 2, argv
         err = capsys.readouterr().err
         assert "/nonexistent" in err and "no deployment" in err, err
+
+
+def _plan_with_site(tmp_path, content: str, owners: dict | None = None, replace: bool = False):
+    from pathlib import Path
+
+    from omerowizard.catalogue import answers
+    from omerowizard.model.host import FileFact
+    from omerowizard.plan.planner import make_plan
+    from omerowizard.state.probe import State
+    from omerowizard.system.omero import OmeroTarget
+
+    site = str(tmp_path / "omero-web.conf")
+    a = answers.load_text(f"web_server: {{kind: nginx, server_name: omero.example.org, config_path: {site}, "
+                          f"replace_existing: {str(replace).lower()}}}\n")
+    state = State(target=OmeroTarget("omero-web", Path("/nonexistent/venv"), Path("/nonexistent/omerodir")),
+                  installed=True, packages={"django": "5.2", "omero-web": "5.33.2"}, running_pid=1,
+                  files={site: FileFact(content=content)}, owners=owners or {})
+    return site, make_plan(a, state)
+
+
+def test_a_file_another_deployment_wrote_is_named_as_written_by_it(tmp_path):
+    """"a file omerowizard did not write" was said of a file whose header says omerowizard wrote it."""
+    header = "# OMERO.web behind nginx, written by omerowizard. Rerun omerowizard to change it:\nserver {}\n"
+    site, plan = _plan_with_site(tmp_path, header, owners={str(tmp_path / "omero-web.conf"): "/srv/lab2/OMERO.web"})
+    assert any(r.startswith(f"{site} was written by the deployment in /srv/lab2/OMERO.web") for r in plan.refusals), \
+        plan.refusals
+    site, plan = _plan_with_site(tmp_path, header)  # no deployment of this host records it any more
+    text = " ".join(plan.refusals)
+    assert "omerowizard did not write" not in text and "written by omerowizard for another deployment" in text, text
+    site, plan = _plan_with_site(tmp_path, header, replace=True)
+    change = next(f for f in plan.files if f.path == site)
+    assert "omerowizard did not write" not in change.describe(), change.describe()
+    site, plan = _plan_with_site(tmp_path, "# written by hand\n")  # the hand-written file keeps its message
+    assert "omerowizard did not write it" in " ".join(plan.refusals)
