@@ -72,3 +72,28 @@ def test_a_file_another_deployment_wrote_is_named_as_written_by_it(tmp_path):
     assert "omerowizard did not write" not in change.describe(), change.describe()
     site, plan = _plan_with_site(tmp_path, "# written by hand\n")  # the hand-written file keeps its message
     assert "omerowizard did not write it" in " ".join(plan.refusals)
+
+
+def test_an_upgrade_or_downgrade_of_a_shared_environment_warns_about_the_other_deployments(tmp_path):
+    """Two deployments share one venv: the downgrade planned for one changed the other's OMERO.web unsaid."""
+    import dataclasses
+
+    from omerowizard.catalogue import answers
+    from omerowizard.plan.planner import make_plan
+    from omerowizard.system import deployments
+    from tests.unit.test_plan import upgrade_state
+
+    venv = str(tmp_path / "venv3")
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+    Deployment(tmp_path / "a").remember("omero-web", venv)
+    Deployment(tmp_path / "b").remember("omero-web", venv)
+    Deployment(tmp_path / "c").remember("omero-web", str(tmp_path / "other-venv"))
+    assert deployments.sharing_venv(venv, str(tmp_path / "a")) == [str(tmp_path / "b")]
+
+    s = upgrade_state("5.33.2", "5.29.2", {"omero-web": "5.29.2"})
+    s = dataclasses.replace(s, sharing_venv=(str(tmp_path / "b"),))
+    p = make_plan(answers.load_text("omero: {web_version: '5.29.2'}\n"), s)
+    assert p.upgrade and p.upgrade.verb == "downgrade"
+    warning = [n for n in p.notes if str(tmp_path / "b") in n]
+    assert warning and "downgrade" in warning[0] and "same environment" in warning[0], p.notes
