@@ -3,6 +3,8 @@ backup first so that a rollback can itself be rolled back; `--list` and `--dry-r
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from pathlib import Path
 
 import yaml
@@ -145,11 +147,19 @@ def list_backups(dep) -> list[str]:
         if m.rolled_back_by:
             head += f" (rolled back by {m.rolled_back_by})"
         out.append(head)
-        out += [f"    holds: {h}" for h in b.holds()]
+        width = max(shutil.get_terminal_size((80, 24)).columns, 40)
+        for h in b.holds():
+            out += _wrap(f"holds: {h}", width, "    ", "      ")
         changed = answers_summary(m.answers_before, m.answers_after) if m.answers_after is not None else []
-        if changed:
-            out.append("    answers that run changed: " + "; ".join(changed))
+        if changed:  # an answer a line (a list of forty origins is one answer), wrapped to the terminal
+            out.append("    answers that run changed:")
+            for line in changed:
+                out += _wrap(line, width, "      ", "        ")
     return out or [f"No backups of {dep.omerodir}."]
+
+
+def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
+    return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False) or [first]
 
 
 def answers_summary(before: str | None, after: str | None) -> list[str]:
