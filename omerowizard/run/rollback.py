@@ -27,6 +27,10 @@ class RollbackRefused(WizardError):
     exit_code = 1
 
 
+class AlreadyRestored(RollbackRefused):
+    """The backup a rollback would restore was restored by the last rollback, and nothing changed since."""
+
+
 def rollback_target(dep, to: str | None = None) -> Backup:
     """The backup `omerowizard rollback` restores: ``to``, else the newest apply. A second identical
     rollback (nothing happened since the first) is refused with what to do instead."""
@@ -51,7 +55,7 @@ def rollback_target(dep, to: str | None = None) -> Backup:
         older = next((b.id for b in backups if b.manifest.kind == "apply" and b.id < target.id
                       and b.manifest.status == "done"), None)
         hint = f"; to go further back: `omerowizard rollback --to {older}`" if older else ""
-        raise RollbackRefused(f"Backup {target.id} was already restored by the rollback {m.rolled_back_by} and nothing "
+        raise AlreadyRestored(f"Backup {target.id} was already restored by the rollback {m.rolled_back_by} and nothing "
                               f"changed since: nothing to do. To undo that rollback: `omerowizard rollback --to "
                               f"{m.rolled_back_by}`{hint}.")
     return target
@@ -78,7 +82,11 @@ def rollback(dep, omero: Omero, emit: Emit, to: str | None = None, dry_run: bool
     its own backup first, so a rollback can be rolled back; the saved answers and the file record move
     with it."""
     with DeploymentLock(Path(dep.omerodir)):
-        target = rollback_target(dep, to)
+        try:
+            target = rollback_target(dep, to)
+        except AlreadyRestored as exc:  # nothing to do is not a failure
+            emit(Finished(True, str(exc), changed=False))
+            return True
         for line in rollback_lines(dep, target, omero):
             emit(Output("rollback", line))
         if dry_run:

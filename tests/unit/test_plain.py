@@ -420,3 +420,14 @@ def test_a_preflight_refusal_comes_first_in_the_review_and_apply_is_not_offered(
     assert review.index("nginx is not installed") < review.index("omero.web.prefix")
     menu = [c for c in s.calls if c[1] == "What now?"][0]
     assert plain.APPLY not in menu[2]
+
+
+def test_servers_are_prefilled_in_the_format_their_help_asks_for(flat):
+    """Prefilled as "host=... port=4064 name=Main" while the help asks for "host[:port] [name]" (issue 26)."""
+    flat = {**flat, "servers": [{"host": "omero.example.org", "port": 4064, "name": "Main"},
+                                {"host": "::1", "port": 4063, "name": "Local one"}]}
+    s = Scripted({"Change any of these?": False})
+    out = plain.ask_all(flat, s)
+    shown = s.asked("servers")[0][2]
+    assert shown == "omero.example.org:4064 Main; [::1]:4063 Local one", shown
+    assert out["servers"] == flat["servers"]  # Enter keeps them: the text reads back the same
