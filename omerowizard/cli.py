@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 
 from omerowizard import __version__
-from omerowizard.model.errors import WizardError, report
+from omerowizard.model.errors import UsageError, WizardError, report
 
 DESCRIPTION = "Deploy and configure OMERO.web: interactively, line by line, or from an answers file."
 # where to read further and ask (the README links the same three)
@@ -28,6 +28,9 @@ OMERO.web deployment, OME's documentation:
 Questions about OMERO: the image.sc forum, {FORUM}
 A problem with omerowizard: report it on {TRACKER}.
 """
+
+
+INSTALL_OMERODIR = "/opt/omero/web/OMERO.web"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,8 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the packages the chosen features need, and OMERODIR. A second run changes nothing.")
     i.add_argument("--user", default="omero-web", help="the account OMERO.web runs as (default: omero-web)")
     i.add_argument("--venv", default="/opt/omero/web/venv3", help="virtual environment (default: /opt/omero/web/venv3)")
-    i.add_argument("--omerodir", default="/opt/omero/web/OMERO.web",
-                   help="OMERODIR (default: /opt/omero/web/OMERO.web)")
+    i.add_argument("--omerodir", help=f"OMERODIR (default: {INSTALL_OMERODIR})")
     i.add_argument("--omero-web-version", metavar="VERSION", help="omero-web version (default: the newest)")
     i.add_argument("--with", dest="features", default="", metavar="FEATURES",
                    help="comma-separated extras: redis, memcached, cors")
@@ -131,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command:
+            deployment_named(args)
             return command(args.command)(args)
         return interactive(args)
     except WizardError as exc:
@@ -143,6 +146,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return pipe_closed()
+
+
+def deployment_named(args: argparse.Namespace) -> None:
+    """`omerowizard --omerodir D COMMAND`: the top-level option names the deployment of the command too (given
+    twice, the two must agree)."""
+    top = args.wizard_omerodir
+    if top and hasattr(args, "omerodir"):
+        if args.omerodir and os.path.normpath(args.omerodir) != os.path.normpath(top):
+            raise UsageError(f"--omerodir is given twice ({top} before {args.command}, {args.omerodir} after it): "
+                             "give it once")
+        args.omerodir = top
+    elif top:
+        raise UsageError(f"--omerodir {top}: `omerowizard {args.command}` is about no deployment")
+    if args.command == "install-omero" and not args.omerodir:
+        args.omerodir = INSTALL_OMERODIR
 
 
 def deployment_options(parser: argparse.ArgumentParser) -> None:

@@ -76,7 +76,7 @@ async def first_time(pilot: Pilot) -> list[tuple[str, str]]:
     shots.append(("08-advanced", app.export_screenshot(title="omerowizard: advanced settings")))
     await keys(pilot, "enter")
     shots.append(("09-review", app.export_screenshot(title="omerowizard: review")))
-    await keys(pilot, "enter")
+    await keys(pilot, "enter", "y")  # Apply asks first: y applies
     shots.append(("10-run", app.export_screenshot(title="omerowizard: run")))
     return shots
 

@@ -301,7 +301,8 @@ def _schema_problems(data: dict[str, Any], source: str, lines: Mapping[str, int]
                 msg = f"was read as the number {_shown(key, err.instance)}: write the value in quotes"
         elif err.validator == "enum":
             msg = f"{_shown(key, err.instance)} is not one of the choices"
-            allowed = " | ".join(map(str, err.validator_value))
+            # null in the enum lets the key be left empty (its default): not a choice to list
+            allowed = " | ".join(str(v) for v in err.validator_value if v is not None)
         elif err.validator in {"minimum", "maximum"}:
             msg = f"{_shown(key, err.instance)} is out of range"
             low, high = err.schema.get("minimum"), err.schema.get("maximum")

@@ -133,8 +133,7 @@ class Nodes(Feature):
                  CHOICE, "advanced", default="front_end", choices=("front_end", "nodes"), when=_applies,
                  unused="front_end"),
         Question("nodes.secret_key", "Django secret key shared by every node",
-                 "omero.web.secret_key: Django signs values with it (signed cookies, the cookie message store, "
-                 "session data of the db and file backends), so the nodes behind one front end need the same "
+                 "omero.web.secret_key: Django signs cookies and file or db sessions with it, so the nodes behind one front end need the same "
                  "one, else what one node signed is refused by the others (sessions in Redis or Memcached are "
                  "not signed: they are shared either way). Empty: each OMERODIR keeps the key omero-web "
                  "generated for it (var/django_secret_key); with several nodes.members the review warns. "

@@ -29,7 +29,7 @@ NOTES: tuple[tuple[tuple[int, ...], bool, str], ...] = (
 )
 REDIS_FROM = (5, 31, 0)  # with Django 5.2, omero-web's Redis sessions need django-redis >= 6
 REDIS_REQUIREMENT = "django-redis>=6"
-SHOWN = ("omero-web", "omero-py", "django")  # always listed, changed or not (with the feature packages)
+SHOWN = ("omero-web", "omero-py", "django")  # always named, changed or not (with the feature packages)
 
 
 def version_tuple(text: str | None) -> tuple[int, ...]:
@@ -139,7 +139,10 @@ class UpgradeChange:
 
     def lines(self) -> list[str]:
         out = [self.describe()]
-        out += [f"    {name}: {old or '(not installed)'} -> {new}" for name, old, new in self.versions]
+        out += [f"    {name}: {old or '(not installed)'} -> {new}" for name, old, new in self.versions if old != new]
+        same = [f"{name} {old}" for name, old, new in self.versions if old == new]
+        if same:  # named once, so that what stays is known too, but not listed as a change
+            out.append("    unchanged: " + ", ".join(same))
         out += [f"    note: {n}" for n in self.notes]
         if self.clear_sessions:
             out.append("    the session store is cleared after installing (everyone logs in again)")
@@ -182,7 +185,7 @@ def plan_upgrade(answers, packages: dict[str, str], measured: Measured | None) -
     old = packages.get("omero-web") or "(not installed)"
 
     features = [normalise(re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0]) for r in measured.requirements]
-    shown = list(dict.fromkeys([*SHOWN, *features]))  # always listed, changed or not
+    shown = list(dict.fromkeys([*SHOWN, *features]))  # always named, changed or not
     names = shown + sorted(n for n in measured.install if n not in shown)
     versions = tuple((n, packages.get(n), measured.install.get(n, packages.get(n) or "?")) for n in names
                      if n in measured.install or n in packages)

@@ -8,7 +8,7 @@ from omerowizard.features import sessions, web_server
 from omerowizard.features.sessions import NoTaskTrigger
 from omerowizard.features.web_server import site as site_files
 from omerowizard.model.errors import AnswersError, Problem
-from omerowizard.plan.changes.files import FileChange
+from omerowizard.plan.changes.files import FileChange, origin
 from omerowizard.plan.changes.jobs import JobChange
 from omerowizard.plan.plan import Plan
 from omerowizard.state.probe import staging_path
@@ -40,12 +40,12 @@ def plan_files(plan: Plan) -> None:
         if native and not staged:
             other = state.owners.get(w.path)
             if other is not None:
-                plan.refusals.append(f"{w.path} belongs to the deployment in {other} (its runs wrote it): "
+                plan.refusals.append(f"{w.path} was written by the deployment in {other} (its runs keep it): "
                                      "choose another web_server.config_path for this one")
                 continue
             if old is not None and w.path not in state.record:
                 if not a.web_server.replace_existing:
-                    plan.refusals.append(f"{w.path} exists and omerowizard did not write it: set "
+                    plan.refusals.append(f"{w.path} exists and {origin(old)}: set "
                                          "web_server.replace_existing: true to replace it (the backup keeps it), or "
                                          "choose another web_server.config_path")
                 adopted = True

@@ -34,6 +34,8 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)  # what preflight refuses (found while planning)
+    # what preflight would refuse, checked before the review (the front ends show it first and do not apply)
+    preflight_failures: list[str] = field(default_factory=list)
     door: Door | None = None  # the front door apply requests after the change (None: cannot, see door_why)
     door_why: str = ""
 

@@ -37,6 +37,11 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
     plan.notes += [f"not read (root reads no link and waits for no FIFO there): {x}" for x in state.skipped]
 
     plan.add(plan_upgrade(answers, state.packages, state.upgrade))
+    if plan.upgrade and state.sharing_venv:
+        others = ", ".join(state.sharing_venv)
+        plan.notes.append(f"Warning: the deployments in {others} run from the same environment {answers.omero.venv}: "
+                          f"this {plan.upgrade.verb} to omero-web {plan.upgrade.new} changes their OMERO.web too "
+                          "(restart them, and run omerowizard --omerodir DIR on each to check them)")
     for dist, why in omeroconfig.packages(answers):
         if normalise(dist) not in state.packages and not plan.upgrade:  # an upgrade installs them with omero-web
             plan.add(PackageChange(dist, why))

@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 
 from omerowizard.catalogue import FEATURES
-from omerowizard.features.application_server import public_url
+from omerowizard.features.application_server import login_url, public_url
 from omerowizard.model.errors import ApplyError, WizardError
 from omerowizard.model.events import Emit, Finished, Output, StepDone, StepFailed, StepStarted
+from omerowizard.plan.changes.web import CHECK as WEB_CHECK
 from omerowizard.plan.changes.web import web_as_before
 from omerowizard.plan.plan import STEP as FRONT_DOOR_STEP
 from omerowizard.plan.plan import VERIFY_AFTER, Plan
@@ -25,6 +26,7 @@ from omerowizard.system import children, processes, safefs
 from omerowizard.system.backups import Backup
 from omerowizard.system.deployments import Deployment, write_private
 from omerowizard.system.lock import DeploymentLock
+from omerowizard.system.network import check_login_page
 from omerowizard.system.omero import Omero
 
 _current: "Applier | None" = None  # the apply running in this process (the Textual app runs it in a thread)
@@ -205,6 +207,8 @@ class Applier:
             if plan.answers.web_server.kind == "development" and self.memo.get("login checked"):
                 return public_url(plan.answers)  # Django's development server is the front door: its login page
             self.not_checked.append(f"the public URL through the web server: {why}")
+            if not self.memo.get("login checked") and plan.state.running and plan.answers.platform == "unix":
+                self.check_login_page()  # a run that did not touch OMERO.web (the web-server files only)
             return None
         with self.step(FRONT_DOOR_STEP) as s:
             ok, lines = front_door_check(d)
@@ -217,13 +221,27 @@ class Applier:
                             f"{d.url(d.static_path)} answered 200")
         return d.public_url
 
+    def check_login_page(self) -> None:
+        """The login page of the running OMERO.web on the application server, when nothing else was requested:
+        what answers is checked; what does not is said (this run did not change OMERO.web, so it does not fail)."""
+        url = login_url(self.plan.answers)
+        with self.step(WEB_CHECK) as s:
+            ok, why = check_login_page(url, timeout=10)
+            s.detail = f"{url} answers 200" if ok else f"{url} did not answer 200 ({why})"
+        if ok:
+            self.memo["login checked"] = url
+            self.checked.append(f"the login page {url} answered 200 on the application server")
+        else:
+            self.not_checked.append(f"the login page {url}: it did not answer 200 ({why})")
+
     def final_message(self, url: str | None) -> str:
-        """What a successful run proved, and what it did not: a URL is claimed only when it was requested."""
+        """What a successful run proved, and what it did not: a URL is claimed only when it was requested. What
+        was not checked comes first, so a short screen never hides it below what was."""
         lines = [f"Done. OMERO.web answers at {url}" if url else "Done."]
-        if self.checked:
-            lines.append("Checked: " + "; ".join(self.checked) + ".")
         if self.not_checked:
             lines.append("Not checked: " + "; ".join(self.not_checked) + ".")
+        if self.checked:
+            lines.append("Checked: " + "; ".join(self.checked) + ".")
         return "\n".join(lines)
 
     def _restore(self) -> str:

@@ -3,6 +3,7 @@ answers file, the plain prompts, the Textual app) and apply's re-planning share.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from omerowizard.catalogue import answers as answers_mod
@@ -60,6 +61,12 @@ def current_answers(user: str | None = None, venv: str | None = None, omerodir: 
     """The saved answers of the chosen deployment (or the defaults), with the installation paths given
     on the command line, else those the deployment's record holds."""
     dep = choose(omerodir)
+    if dep is not None and omerodir and dep.identity() is None and not dep.answers.exists() \
+            and not os.path.isdir(dep.omerodir):
+        known = all_deployments()
+        raise UsageError(f"--omerodir {omerodir}: no deployment there (no such directory, and no run of omerowizard "
+                         "recorded one)" + ("; the deployments of this host: " + ", ".join(d.omerodir for d in known)
+                                            if known else ""))
     base = (saved(dep.omerodir) if dep else None) or answers_mod.defaults()
     nested = base.to_nested()
     ident = dep.identity() if dep else None

@@ -3,6 +3,8 @@ backup first so that a rollback can itself be rolled back; `--list` and `--dry-r
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from pathlib import Path
 
 import yaml
@@ -23,6 +25,10 @@ from omerowizard.system.omero import Omero
 
 class RollbackRefused(WizardError):
     exit_code = 1
+
+
+class AlreadyRestored(RollbackRefused):
+    """The backup a rollback would restore was restored by the last rollback, and nothing changed since."""
 
 
 def rollback_target(dep, to: str | None = None) -> Backup:
@@ -49,7 +55,7 @@ def rollback_target(dep, to: str | None = None) -> Backup:
         older = next((b.id for b in backups if b.manifest.kind == "apply" and b.id < target.id
                       and b.manifest.status == "done"), None)
         hint = f"; to go further back: `omerowizard rollback --to {older}`" if older else ""
-        raise RollbackRefused(f"Backup {target.id} was already restored by the rollback {m.rolled_back_by} and nothing "
+        raise AlreadyRestored(f"Backup {target.id} was already restored by the rollback {m.rolled_back_by} and nothing "
                               f"changed since: nothing to do. To undo that rollback: `omerowizard rollback --to "
                               f"{m.rolled_back_by}`{hint}.")
     return target
@@ -76,7 +82,11 @@ def rollback(dep, omero: Omero, emit: Emit, to: str | None = None, dry_run: bool
     its own backup first, so a rollback can be rolled back; the saved answers and the file record move
     with it."""
     with DeploymentLock(Path(dep.omerodir)):
-        target = rollback_target(dep, to)
+        try:
+            target = rollback_target(dep, to)
+        except AlreadyRestored as exc:  # nothing to do is not a failure
+            emit(Finished(True, str(exc), changed=False))
+            return True
         for line in rollback_lines(dep, target, omero):
             emit(Output("rollback", line))
         if dry_run:
@@ -145,11 +155,19 @@ def list_backups(dep) -> list[str]:
         if m.rolled_back_by:
             head += f" (rolled back by {m.rolled_back_by})"
         out.append(head)
-        out += [f"    holds: {h}" for h in b.holds()]
+        width = max(shutil.get_terminal_size((80, 24)).columns, 40)
+        for h in b.holds():
+            out += _wrap(f"holds: {h}", width, "    ", "      ")
         changed = answers_summary(m.answers_before, m.answers_after) if m.answers_after is not None else []
-        if changed:
-            out.append("    answers that run changed: " + "; ".join(changed))
+        if changed:  # an answer a line (a list of forty origins is one answer), wrapped to the terminal
+            out.append("    answers that run changed:")
+            for line in changed:
+                out += _wrap(line, width, "      ", "        ")
     return out or [f"No backups of {dep.omerodir}."]
+
+
+def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
+    return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False) or [first]
 
 
 def answers_summary(before: str | None, after: str | None) -> list[str]:

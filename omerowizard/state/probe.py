@@ -27,7 +27,7 @@ from omerowizard.model.host import FileFact, Host, frozen_map
 from omerowizard.system import crontab as cron
 from omerowizard.system import distributions, locations, platforms, safefs
 from omerowizard.system import webservers as servercheck
-from omerowizard.system.deployments import Deployment, owner_of
+from omerowizard.system.deployments import Deployment, owner_of, sharing_venv
 from omerowizard.system.omero import Omero, OmeroTarget
 
 # the programs a plan may name (the web servers, their control programs, systemd's)
@@ -54,6 +54,7 @@ class State:
     files: Mapping[str, FileFact] = field(default_factory=frozen_map)  # every path the plan writes or compares (missing: no such file)
     record: Mapping[str, Mapping[str, Any]] = field(default_factory=frozen_map)  # the files this deployment's runs wrote (path -> sha256...)
     owners: Mapping[str, str] = field(default_factory=frozen_map)  # a path another deployment's runs wrote -> that deployment's OMERODIR
+    sharing_venv: tuple[str, ...] = ()  # the other deployments of this host whose recorded environment is this one
     crontab: str | None = ""  # the OMERO.web user's crontab ("" none; None: this process may not read it)
     crontab_problem: str | None = None  # why the crontab could not be read
     skipped: tuple[str, ...] = ()  # "PATH: why": what the probe would not read (a link, a FIFO)
@@ -139,7 +140,8 @@ def probe(a: Any, omero: Omero) -> State:
     for link in all_links:
         files.setdefault(link, FileFact(writable=writable(link)))
     state = replace(state, host=replace(host, links=frozen_map(all_links)), files=frozen_map(files),
-                    record=frozen_map(record), owners=frozen_map(owners), crontab=text, crontab_problem=problem)
+                    record=frozen_map(record), owners=frozen_map(owners), crontab=text, crontab_problem=problem,
+                    sharing_venv=tuple(sharing_venv(a.omero.venv, a.omero.omerodir)))
     return measure(a, state, omero)
 
 

@@ -206,6 +206,18 @@ def known_omerodirs() -> list[str]:
     return recorded + [o for o in running_omerodirs() if o not in recorded]
 
 
+def sharing_venv(venv: str, omerodir: str) -> list[str]:
+    """The other deployments of this host whose recorded virtual environment is ``venv``: what is installed there
+    (an upgrade, a downgrade) changes their OMERO.web too."""
+    mine, env = normalise(omerodir), normalise(venv)
+    out = []
+    for dep in all_deployments():
+        ident = dep.identity()
+        if ident is not None and dep.omerodir != mine and normalise(ident.venv) == env:
+            out.append(dep.omerodir)
+    return sorted(out)
+
+
 def owner_of(path: str, mine: Deployment) -> Deployment | None:
     """The other deployment whose record holds ``path`` (None: nobody else wrote it)."""
     for dep in all_deployments():

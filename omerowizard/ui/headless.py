@@ -60,7 +60,8 @@ def run_apply(path: str, dry_run: bool = False, show_diff: bool = False, wait: f
     if omerodir and Deployment(omerodir).omerodir != a.omero.omerodir:
         raise UsageError(f"--omerodir {omerodir} is not the deployment of {path} (omero.omerodir: {a.omero.omerodir})")
     plan, omero = plan_for(a)
-    print_plan(plan, out=out, show_diff=show_diff)
+    if not plan.empty or dry_run:  # an empty plan: the apply says "Nothing to change" (once)
+        print_plan(plan, out=out, show_diff=show_diff)
     if report is not None:
         report.dry_run, report.plan = dry_run, plan_dict(plan)
     unfinished = backup.unfinished(omero.deployment)

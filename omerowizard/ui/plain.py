@@ -42,6 +42,7 @@ APPLY = "Apply the changes"
 DIFF = "Show the file differences"
 SAVE = "Save the answers to a file"
 QUIT = "Quit without changing anything"
+CONFIRM = 'Type "apply" to change the deployment now (Enter goes back)'
 
 
 # ----------------------------------------------------------------------------- prompts
@@ -337,6 +338,10 @@ def make_until_valid(flat: dict[str, Any], prompts: Prompts) -> tuple[Answers, P
 def show_review(plan: Plan, derived: Sequence[str] = ()) -> None:
     say("")
     say("== Review: what applying will change ==")
+    if plan.preflight_failures:  # first: nothing is applied until it is fixed
+        say(_wrapped("Preflight refuses these changes; nothing can be applied until this is fixed:", "    "))
+        for failure in plan.preflight_failures:
+            say(_wrapped(f"  {failure}", "        "))
     for line in plan.lines():
         say(_wrapped(line, "  " + " " * (len(line) - len(line.lstrip())) + "    "))
     if derived:
@@ -362,11 +367,15 @@ def _width() -> int:
 def review_menu(plan: Plan, a: Answers, prompts: Prompts) -> bool:
     """True to apply, False to quit without changes. File diffs and saving the answers come back here."""
     while True:
-        choices = [APPLY] + ([DIFF] if plan.diffs() else []) + [SAVE, QUIT]
+        # no Apply while preflight refuses the plan
+        choices = ([] if plan.preflight_failures else [APPLY]) + ([DIFF] if plan.diffs() else []) + [SAVE, QUIT]
         say("")
-        choice = prompts.select("What now?", choices, APPLY)
+        choice = prompts.select("What now?", choices, choices[0])
         if choice == APPLY:
-            return True
+            # a deliberate act: Enter alone (at every prompt so far) never applies
+            if prompts.text(CONFIRM, "").strip().lower() == "apply":
+                return True
+            say("Not applied.")
         if choice == QUIT:
             return False
         if choice == DIFF:

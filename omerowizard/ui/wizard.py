@@ -191,6 +191,15 @@ def problem_text(p) -> str:
     return text + (f" (allowed: {p.allowed})" if p.allowed else "")
 
 
+def allowed_shown(q: Question) -> str:
+    """What a question's help says is allowed: the options as the front end offers them (``yes | no``, where
+    the answers file reads true or false), else the answers file's rule."""
+    options = q.type.options(q)
+    if q.type.widget == "choices" and options:
+        return " | ".join(label for label, _ in options)
+    return q.allowed_text()
+
+
 def default_of(q: Question, flat: Mapping[str, Any]) -> Any:
     """The catalogue's default for ``q`` given the other answers (not its own current value)."""
     return q.default_for({k: v for k, v in flat.items() if k != q.key})
@@ -257,10 +266,15 @@ def make(flat: Mapping[str, Any]) -> tuple[Answers, Plan, Omero]:
     plan, omero = plan_for(a)
     if not plan.empty:
         # shown in the review, so a problem is fixed before Apply rather than reported by it
-        checks = preflight.checks(plan)
-        plan.notes += [f"Warning: {c.name}: {c.message}" for c in preflight.warnings(checks)]
-        plan.notes += [f"Preflight would fail: {c.name}: {c.message}" for c in preflight.failures(checks)]
+        judge(plan, preflight.checks(plan))
     return a, plan, omero
+
+
+def judge(plan: Plan, checks: list) -> None:
+    """Preflight's checks of a plan, before the review: warnings are notes; failures refuse the apply (the
+    review shows them first, and Apply is not offered while they hold)."""
+    plan.notes += [f"Warning: {c.name}: {c.message}" for c in preflight.warnings(checks)]
+    plan.preflight_failures += [f"{c.name}: {c.message}" for c in preflight.failures(checks)]
 
 
 def apply(plan: Plan, omero: Omero, emit: Emit, source: str = "the wizard's questions (interactive)") -> bool:

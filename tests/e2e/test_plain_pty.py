@@ -112,7 +112,9 @@ def test_first_time_deployment_through_the_prompts_serves_the_login_page_and_a_r
     assert first.asked.count("application_server.port") == 2
     assert "cors.origins" not in first.asked  # cors.mode stayed off
     assert "set   omero.web.prefix: (unset) -> /omero" in first.text
-    first.child.send(ENTER)  # "Apply the changes" is the first choice
+    first.child.send(ENTER)  # "Apply the changes" is the first choice, and asks for a typed confirmation
+    first.child.expect_exact(plain.CONFIRM)
+    first.child.send(typed("apply"))
     first.child.expect_exact("==> omero web start")
     first.child.expect_exact("Starting OMERO.web")  # omero's own output, streamed as it is printed
     assert first.finish() == 0, first.text[-3000:]
@@ -265,7 +267,9 @@ def test_a_server_list_typed_at_the_prompts_is_deployed_and_shown_on_the_login_p
         review = re.sub(r"\s+", " ", run.plain_tail(20000))
         assert f"Closed-Server at 127.0.0.1:{closed} cannot be reached" in review, review  # a warning in the review
         assert "Listening-Server at" not in review and "omero.web.server_list" in review
-        run.child.send(ENTER)  # apply
+        run.child.send(ENTER)  # apply, then its typed confirmation
+        run.child.expect_exact(plain.CONFIRM)
+        run.child.send(typed("apply"))
         assert run.finish() == 0, run.plain_tail()
     finally:
         listener.close()

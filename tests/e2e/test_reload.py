@@ -71,6 +71,9 @@ def test_a_cors_change_is_applied_under_load_without_a_failed_request(deployment
         proc, summary, _ = apply_under_load(deployment, url, changed, "cors.yml")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "reload OMERO.web gracefully" in proc.stdout and "omero web restart" not in proc.stdout
+        # the reload checked the login page: the final message says so (it did not, issue 26)
+        assert f"Checked: the login page {deployment.login_url()} answered 200 on the application server" \
+            in proc.stdout, proc.stdout[-2000:]
         assert summary.made >= 20 and summary.failed == 0, summary
         api = parts.http_get(f"http://127.0.0.1:{port}/api/", headers={"Origin": ORIGIN})
         assert api.headers.get("access-control-allow-origin") == ORIGIN

@@ -91,6 +91,13 @@ MARK = "█"  # left of the question that has the focus
 EMPTY_LOCATION = "sessions.location: '' must be a Redis URL"
 
 
+def confirm_apply(run: Tmux) -> None:
+    """On the review: Apply (Enter), then the confirmation, which Enter alone answers with "Go back": y."""
+    run.keys("Enter")
+    run.wait("changes now?")
+    run.keys("y")
+
+
 def checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -153,7 +160,7 @@ def test_first_time_deployment_in_tmux_serves_the_login_page_and_a_second_run_ha
         review = first.wait("will be made", timeout=60)
         assert "omero.web.session_engine" in review and "Apply" in review
 
-        first.keys("Enter")
+        confirm_apply(first)
         done = first.wait("Press Enter to quit", timeout=240)
         # the server block is outside nginx's configuration here: the final message claims no public URL
         assert "Done." in done and "Not checked" in done and "answers at" not in done, done
@@ -288,7 +295,7 @@ def test_rerun_one_left_selects_the_option_shown_and_plans_it_and_file_sessions_
         review = review_text(run, "omero.web.cors_origin_whitelist", "omero.web.session_engine", "clearsessions")
         assert "omero.web.cors_origin_whitelist" in review and "omero.web.session_engine" in review, review
         assert "sessions.clearsessions: off -> daily" in review or "clearsessions" in review, review
-        run.keys("Enter")
+        confirm_apply(run)
         done = run.wait("Press Enter to quit", timeout=240)
         assert "Done." in done and "Failed" not in done, done  # (its site is outside nginx: "Not checked: ...")
         run.keys("Enter")
@@ -364,7 +371,7 @@ def test_ctrl_c_while_applying_asks_then_interrupts_and_restores_as_headless_sig
         run.wait("Starting answers:", timeout=60)
         run.next_to("review")  # through every step to the review
         run.wait("will be made", timeout=60)
-        run.keys("Enter")
+        confirm_apply(run)
         run.wait("[x] preflight", timeout=120)  # applying: the run changes things from here on
         run.keys("C-c")
         run.wait("Interrupt the apply?")

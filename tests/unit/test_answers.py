@@ -34,6 +34,8 @@ def test_every_problem_is_reported_at_once_with_lines_and_allowed_values():
     assert got == {("web_server.kind", 3), ("web_server.port", 4), ("sesions", 5), ("prefix", 6)}
     text = "\n".join(map(str, ps))
     assert "a.yml:3: web_server.kind: 'ngnix' is not one of the choices (allowed: nginx |" in text
+    # the schema lets the key be empty (its default): empty is not a choice to offer (issue 26: "none | None")
+    assert "(allowed: nginx | nginx-development | apache | iis | development | none)" in text
     assert "did you mean 'sessions'" in text
     assert "a.yml:4: web_server.port: 99999 is out of range (allowed: an integer from 1 to 65535)" in text
 

@@ -68,3 +68,17 @@ def test_old_finished_backups_are_pruned_unfinished_ones_kept(dep, tmp_path):
 def test_answers_summary_names_what_a_run_changed():
     assert rollback.answers_summary("prefix: /a\ncors: {mode: 'off'}\n", "prefix: /b\ncors: {mode: 'off'}\n") == \
         ["prefix: /a -> /b"]
+
+
+def test_the_list_of_backups_has_an_answer_a_line_and_no_line_wider_than_the_terminal(dep, monkeypatch):
+    """The first entry of `rollback --list` was one line of about 1,500 characters (issue 26)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    b = backup.Backup.create(deployment=dep, user="nobody", venv="/v", was_running=False, paths=[], crontab=False)
+    b.manifest.answers_before = "prefix: /a\nservers: []\n"
+    origins = ", ".join(f"https://lab{i}.example.org" for i in range(40))
+    b.finish("done", answers_after=f"prefix: /b\nservers: [{{host: omero.example.org}}]\ncors: {{mode: origins, "
+                                   f"origins: [{origins}]}}\n")
+    lines = rollback.list_backups(dep)
+    assert max(len(line) for line in lines) <= 80, max(lines, key=len)
+    text = "\n".join(lines)
+    assert "\n      prefix: /a -> /b\n" in text and "lab39.example.org" in text

@@ -3,6 +3,7 @@ quotes the reason). The plan is the real one; only the machine's state (files, p
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,40 @@ def test_the_door_is_the_https_port_with_the_server_name_and_the_static_file_bel
     assert d.login_path == "/omero/webclient/login/"
     assert d.static_path == "/omero/static/webgateway/css/ome.body.css"
     assert d.public_url == "https://omero.example.org:8443/omero/"
+
+
+def test_a_run_that_did_not_touch_omero_web_still_checks_its_login_page_when_the_door_cannot_be(tmp_path):
+    """An HTTPS apply wrote only the nginx file (outside nginx's configuration here): there was no "Checked:"
+    line at all. The login page of the running OMERO.web is requested on the application server (issue 26)."""
+    import http.server
+    import threading
+
+    from omerowizard.run.apply import Applier
+
+    class Login(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/webclient/login/" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Login)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        site = tmp_path / "omero-web.conf"
+        a = answers.load_text(f"web_server: {{kind: nginx, server_name: omero.example.org, config_path: {site}, "
+                              f"https: {{certificate: /c.pem, key: /k.pem}}}}\napplication_server: {{port: {port}}}\n")
+        state = plan_of("{}\n").state
+        configured = dataclasses.replace(state, config=dict(make_plan(a, state).sets))  # OMERO.web's side done
+        p = make_plan(a, configured)
+        assert p.web is None and p.files, "a run that writes the web-server files only"
+        events = []
+        applier = Applier(p, None, events.append)
+        assert applier.check_front_door() is None
+        message = applier.final_message(None)
+        assert f"Checked: the login page http://127.0.0.1:{port}/webclient/login/ answered 200" in message, message
+        assert "Not checked: the public URL through the web server" in message
+    finally:
+        server.shutdown()

@@ -308,7 +308,7 @@ def test_applying_prints_every_event_as_a_line(tmp_path, machine, capsys):
     answers_file.write_text(f"omero:\n  venv: {tmp_path}/venv\n  omerodir: {tmp_path}/omerodir\n"
                             f"web_server:\n  server_name: omero.example.org\n  config_path: {site}\n")
     machine.deploy(answers_mod.load_file(answers_file)).files.pop(str(site))
-    assert plain.run_plain(str(answers_file), Scripted()) == 0  # Enter at "What now?" applies
+    assert plain.run_plain(str(answers_file), Scripted({plain.CONFIRM: "apply"})) == 0  # typed: applies
     out = capsys.readouterr().out
     assert "==> preflight\n  ok preflight\n    backup of what this run touches: " in out
     assert f"==> write web-server files\n    wrote {site}\n" in out and "  ok write web-server files\n" in out
@@ -319,7 +319,7 @@ def test_applying_prints_every_event_as_a_line(tmp_path, machine, capsys):
 def test_a_refused_apply_prints_its_events_and_the_failure_on_standard_error(answers_file, tmp_path, machine,
                                                                            capsys):
     """A real apply that preflight refuses: the made-up machine has OMERO.web, this one has no OMERODIR there."""
-    assert plain.run_plain(str(answers_file), Scripted()) == 1  # Enter at "What now?" applies
+    assert plain.run_plain(str(answers_file), Scripted({plain.CONFIRM: "apply"})) == 1  # typed: applies
     out, err = capsys.readouterr()
     assert "==> preflight\nFAILED preflight: preflight failed; nothing was changed:" in out
     assert f"OMERODIR {tmp_path}/omerodir does not exist" in out
@@ -391,3 +391,42 @@ def test_derived_changes_mask_a_secret_answer(flat):
     lines = wizard.derived_changes(start, now, set())
     assert lines and all("s3cret" not in line for line in lines)
     assert "public.password: **** -> **** (not chosen: its default with these answers)" in lines
+
+
+def test_applying_needs_a_typed_confirmation_enter_alone_never_applies(answers_file, machine, capsys, monkeypatch):
+    """Enter at every prompt (the review menu's first choice is Apply) went on to apply: the apply is now
+    confirmed by typing `apply`; Enter there goes back to the menu (issue 26)."""
+    applied = []
+    real_apply = wizard.apply
+    monkeypatch.setattr(wizard, "apply", lambda *a: applied.append(a) or real_apply(*a))
+    s = Scripted({"What now?": [plain.APPLY, plain.APPLY, plain.QUIT]})
+    assert plain.run_plain(str(answers_file), s) == 0
+    assert applied == [] and [c[1] for c in s.calls].count(plain.CONFIRM) == 2
+    assert plain.NO_CHANGES in capsys.readouterr().out
+    s = Scripted({"What now?": plain.APPLY, plain.CONFIRM: "apply"})
+    plain.run_plain(str(answers_file), s)
+    assert len(applied) == 1
+
+
+def test_a_preflight_refusal_comes_first_in_the_review_and_apply_is_not_offered(answers_file, tmp_path, machine,
+                                                                              capsys, monkeypatch):
+    """The made-up machine has OMERO.web, but not this answers file's OMERODIR: preflight refuses."""
+    monkeypatch.setattr(wizard, "apply", lambda *a: pytest.fail("apply must not run"))
+    s = Scripted({"What now?": plain.QUIT})
+    assert plain.run_plain(str(answers_file), s) == 0
+    out = capsys.readouterr().out
+    review = out[out.index("== Review"):]
+    assert review.index(f"OMERODIR {tmp_path}/omerodir does not exist") < review.index("omero.web.application_server")
+    menu = [c for c in s.calls if c[1] == "What now?"][0]
+    assert plain.APPLY not in menu[2]
+
+
+def test_servers_are_prefilled_in_the_format_their_help_asks_for(flat):
+    """Prefilled as "host=... port=4064 name=Main" while the help asks for "host[:port] [name]" (issue 26)."""
+    flat = {**flat, "servers": [{"host": "omero.example.org", "port": 4064, "name": "Main"},
+                                {"host": "::1", "port": 4063, "name": "Local one"}]}
+    s = Scripted({"Change any of these?": False})
+    out = plain.ask_all(flat, s)
+    shown = s.asked("servers")[0][2]
+    assert shown == "omero.example.org:4064 Main; [::1]:4063 Local one", shown
+    assert out["servers"] == flat["servers"]  # Enter keeps them: the text reads back the same

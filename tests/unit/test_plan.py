@@ -191,13 +191,17 @@ def test_an_upgrade_between_releases_without_notes_clears_nothing():
     assert p.upgrade and not p.upgrade.clear_sessions and p.upgrade.notes == ()
 
 
-def test_the_feature_packages_in_use_are_listed_even_when_unchanged():
+def test_an_upgrade_lists_only_the_packages_that_change_and_names_the_others_once():
+    """It listed unchanged packages as changes ("omero-py: 5.23.0 -> 5.23.0", issue 26)."""
     from omerowizard.features.upgrade import Measured
 
     s = upgrade_state("5.33.1", "5.33.2", {"omero-web": "5.33.2"})
     s = dataclasses.replace(s, upgrade=Measured("5.33.2", ("omero-web==5.33.2", "django-cors-headers"), {"omero-web": "5.33.2"}))
     p = make_plan(answers.load_text("omero: {web_version: '5.33.2'}\ncors: {mode: all}\n"), s)
-    assert "django-cors-headers: 3.7.0 -> 3.7.0" in "\n".join(p.lines())
+    text = "\n".join(p.lines())
+    assert "omero-web: 5.33.1 -> 5.33.2" in text
+    assert "3.7.0 -> 3.7.0" not in text and "5.19.0 -> 5.19.0" not in text, text
+    assert "unchanged: omero-py 5.19.0, django 4.2.16, django-cors-headers 3.7.0" in text, text
 
 
 def test_the_installed_version_plans_no_upgrade():

@@ -197,7 +197,7 @@ async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_
         assert "s3cret" not in shown, "the Redis password must be masked in the review"
         assert str(app.query_one("#next", Button).label) == "Apply"
 
-        await press(pilot, "enter")
+        await press(pilot, "enter", "y")  # Apply asks first: y applies
         assert app.step_id == "run"
         run = app.query_one(RunStep)
         assert run.finished is not None and run.finished.ok
@@ -208,8 +208,9 @@ async def test_first_time_install_walks_every_step_refuses_an_invalid_value_and_
         await press(pilot, "enter")
     assert app.return_code == 0
     # the demonstration's site is outside nginx's configuration: the farewell says what was not requested
-    assert app.farewell.startswith("Done.\nChecked: the login page") and "then request http://omero.example.org/" \
-        in app.farewell and "OMERO.web answers at" not in app.farewell
+    assert app.farewell.startswith("Done.\nNot checked: the public URL") and "\nChecked: the login page" in \
+        app.farewell and "then request http://omero.example.org/" in app.farewell and "OMERO.web answers at" not in \
+        app.farewell
 
 
 @sync
@@ -319,7 +320,7 @@ async def test_a_failed_run_says_what_failed_and_where_the_log_is():
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await press(pilot, *["enter"] * 9)
-        await press(pilot, "enter")
+        await press(pilot, "enter", "y")
         run = app.query_one(RunStep)
         assert run.finished is not None and not run.finished.ok
         assert run.steps["preflight"] == "failed"  # a real run that preflight refused (demo_run.json)
@@ -360,7 +361,7 @@ async def test_after_a_refused_preflight_escape_goes_back_but_not_after_a_failur
         app = make_app(core=core, blink=False)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            await press(pilot, *["enter"] * 10)
+            await press(pilot, *["enter"] * 10, "y")
             assert app.step_id == "run"
             run = app.query_one(RunStep)
             assert run.finished is not None and not run.finished.ok and run.finished.changed is changed
@@ -437,7 +438,7 @@ async def test_steps_apply_reports_beyond_the_plan_are_listed_in_the_order_they_
     app = make_app(core=core, blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, *["enter"] * 10)
+        await press(pilot, *["enter"] * 10, "y")
         run = app.query_one(RunStep)
         assert run.finished is not None and run.finished.ok, run.finished
         assert list(run.steps)[0] == "preflight"
@@ -672,7 +673,7 @@ async def test_back_is_shown_only_where_there_is_a_way_back():
         assert not app.query_one("#back").display
         await press(pilot, "enter")
         assert app.query_one("#back").display
-        await press(pilot, *["enter"] * 9)
+        await press(pilot, *["enter"] * 9, "y")
         assert app.step_id == "run" and app.applied
         assert not app.query_one("#back").display
 

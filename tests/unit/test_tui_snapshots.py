@@ -94,12 +94,12 @@ def test_save_answers_dialog(snap_compare):
 
 
 def test_run_finished(snap_compare):
-    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 10))
+    assert snap_compare(first_time(), terminal_size=SIZE, run_before=keys(*["enter"] * 10, "y"))
 
 
 def test_run_failed(snap_compare):
     app = make_app(core=Demo(fail=True).core(), blink=False)
-    assert snap_compare(app, terminal_size=SIZE, run_before=keys(*["enter"] * 10))
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys(*["enter"] * 10, "y"))
 
 
 def test_light_theme(snap_compare):

@@ -60,7 +60,7 @@ def _unix(a) -> bool:
 
 QUESTIONS = (
     Question("apps.enabled", "Which web apps should OMERO.web have?",
-             "Installed into the OMERO.web environment with pip and configured as each README asks: "
+             "Installed with pip and configured as each README asks: "
              + "; ".join(app.help for app in CATALOGUE) + ". Removing one removes only the entries the wizard "
              "added.",
              MULTI, "apps", default=(), choices=NAMES, when=_unix, unused=()),

@@ -346,7 +346,8 @@ class FileChange:
         if self.new is not None and self.old == self.new:
             verb = "link"
         if self.adopted:
-            return f"replace {self.path}, a file omerowizard did not write (kept in the backup) ({self.why})"
+            return f"replace {self.path}: no run of this deployment wrote it, {origin(self.old)} (kept in the backup) " \
+                   f"({self.why})"
         staged = " [staged for an administrator]" if self.staged else ""
         return f"{verb} {self.path} ({self.why}){staged}"
 
@@ -355,6 +356,15 @@ class FileChange:
             return f"--- {self.path} (now: a link to {self.old})\n+++ {self.path} (planned: no link)\n"
         return "".join(difflib.unified_diff((self.old or "").splitlines(True), (self.new or "").splitlines(True),
                                             fromfile=f"{self.path} (now)", tofile=f"{self.path} (planned)"))
+
+
+def origin(content: str | None) -> str:
+    """Who wrote a file that no run of this deployment recorded, as far as its header says (the templates' first
+    lines say "written by omerowizard"); the deployment whose record holds it is named by the plan instead."""
+    head = "\n".join((content or "").splitlines()[:3]).lower()
+    if "written by omerowizard" in head:
+        return "written by omerowizard for another deployment (no deployment of this host records it now)"
+    return "omerowizard did not write it"
 
 
 def _masked(text: str | None) -> str | None:

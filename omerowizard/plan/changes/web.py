@@ -111,6 +111,8 @@ def reload_web(web: WebChange, run: Run) -> None:
         if not ok:
             raise ApplyError(f"{url} did not answer 200 after the reload ({why}).\nLast lines of {log}:\n{tail(log)}")
         s.detail = f"{url} answers 200"
+        run.memo["login checked"] = url
+        run.checked.append(f"the login page {url} answered 200 on the application server")
 
 
 def start_development(omero: Omero, action: str, say: Callable[[str], None]) -> Path:

@@ -27,7 +27,7 @@ from omerowizard.model.errors import AnswersError, WizardError
 from omerowizard.model.events import Event, Finished
 from omerowizard.ui import wizard
 from omerowizard.ui.tui.core import Core
-from omerowizard.ui.tui.dialogs import ConfirmDialog, InstallDialog, SaveDialog
+from omerowizard.ui.tui.dialogs import ApplyDialog, ConfirmDialog, InstallDialog, SaveDialog
 from omerowizard.ui.tui.fields import QuestionField, default_of
 from omerowizard.ui.tui.review import NOTHING, ReviewStep
 from omerowizard.ui.tui.run import RunStep
@@ -157,14 +157,14 @@ class WizardApp(App[int]):
 
     def _review_blocked(self) -> bool:
         review = self.query_one(ReviewStep)
-        return review.plan is None
+        return review.plan is None or bool(review.plan.preflight_failures)
 
     def status(self, text: str) -> None:
         self.query_one("#status", Label).update(text)
 
     def show_help(self, q: Question) -> None:
         text = Text(q.help)
-        allowed = q.allowed_text()
+        allowed = wizard.allowed_shown(q)
         if allowed:
             text.append(f"\nAllowed: {allowed}", style="italic")
         self.query_one("#help", Static).update(text)
@@ -333,16 +333,16 @@ class WizardApp(App[int]):
                 return
         if sid == "review":
             review = self.query_one(ReviewStep)
-            if review.plan is None:
+            if self._review_blocked():
                 self.bell()
                 return
             if review.plan.empty:
                 self.farewell = f"{NOTHING}\n{NO_CHANGES}"
                 self.exit(0, return_code=0)
                 return
-            self.index += 1
-            self._show_step()
-            self.start_apply()
+            # applying is a deliberate act: a question whose focused answer (what Enter presses) is to go back
+            self.push_screen(ApplyDialog(len(review.plan.changes), str(self.flat.get("omero.omerodir", ""))),
+                             self._apply_confirmed)
             return
         if sid == "run":
             if self.applied:
@@ -353,6 +353,13 @@ class WizardApp(App[int]):
         self._show_step()
         if self.step_id == "review":
             self.start_plan()
+
+    def _apply_confirmed(self, yes: bool | None) -> None:
+        if not yes or self.step_id != "review" or self.query_one(ReviewStep).plan is None:
+            return
+        self.index += 1
+        self._show_step()
+        self.start_apply()
 
     def _unchanged_failure(self) -> bool:
         """The run stopped before changing anything (a failed preflight): going back to fix it is safe."""
@@ -391,7 +398,9 @@ class WizardApp(App[int]):
         self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
 
     def action_quit_wizard(self) -> None:
-        if isinstance(self.screen, ConfirmDialog):
+        if isinstance(self.screen, ApplyDialog):  # not applying yet: quit as from the review
+            self.pop_screen()
+        elif isinstance(self.screen, ConfirmDialog):
             return
         if isinstance(self.screen, InstallDialog) and self.screen.running:
             self.push_screen(ConfirmDialog("Stop the installation?",

@@ -95,6 +95,18 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+class ApplyDialog(ConfirmDialog):
+    """The review's Apply asks first: its focused button, the one Enter presses, goes back; ``y`` (or the
+    Apply button, chosen with Tab or the mouse) applies. Enter alone never applies."""
+
+    def __init__(self, changes: int, omerodir: str) -> None:
+        what = "1 change" if changes == 1 else f"{changes} changes"
+        super().__init__(f"Apply {what} now?",
+                         f"The deployment in {omerodir} is changed now (a backup is taken first; Ctrl-C while "
+                         "applying restores it). Press y to apply, or Enter to go back to the review.",
+                         "Apply (y)", "Go back")
+
+
 class InstallDialog(ModalScreen[dict[str, Any] | None]):
     """Install OMERO.web with omerowizard's installer, showing its progress.
 

@@ -16,9 +16,8 @@ NOTHING = "Nothing to change: the deployment already matches the answers."
 
 
 def summary(n: int) -> str:
-    if n == 1:
-        return "1 change will be made. Nothing has changed yet: Enter applies it, Escape goes back."
-    return f"{n} changes will be made. Nothing has changed yet: Enter applies them, Escape goes back."
+    what = "1 change will be made" if n == 1 else f"{n} changes will be made"
+    return f"{what}. Nothing has changed yet: Apply asks you to confirm first; Escape goes back."
 
 
 class ReviewStep(Step):
@@ -62,7 +61,15 @@ class ReviewStep(Step):
             self._derived(box, derived)
             self._notes(box, plan)
             return
-        box.mount(Static(Text(summary(len(plan.changes)), style="bold"), classes="summary"))
+        if plan.preflight_failures:  # first: nothing can be applied until it is fixed
+            text = Text(f"Preflight refuses these {len(plan.changes)} changes; nothing can be applied until this "
+                        "is fixed (Escape goes back):\n", style="bold")
+            for failure in plan.preflight_failures:
+                text.append(f"  {failure}\n")
+            text.rstrip()
+            box.mount(Static(text, classes="problems preflight"))
+        else:
+            box.mount(Static(Text(summary(len(plan.changes)), style="bold"), classes="summary"))
         self._derived(box, derived)
         for title, changes in plan.groups():
             box.mount(Label(f"{title} ({len(changes)})" if changes[0].values() else title, classes="group"))

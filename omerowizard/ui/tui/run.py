@@ -24,9 +24,10 @@ class RunStep(Step):
 
     def compose(self) -> ComposeResult:
         yield Label("Applying the changes", classes="title", id="run-title")
+        # the final message goes first once the run ends: at 80x24 it is never below a long checklist and the log
+        yield Static("", id="result")
         yield Static("", id="checklist")
         yield RichLog(id="log", highlight=False, markup=False, wrap=True, min_width=20, max_lines=10000)
-        yield Static("", id="result")
 
     def start(self, labels: list[str]) -> None:
         self.steps = {label: "pending" for label in labels}
@@ -82,11 +83,14 @@ class RunStep(Step):
         again = not event.ok and not event.changed
         if event.ok:
             title.update("Done. Press Enter to quit.")
-            text = Text(event.message, style="bold green")
+            lines = event.message.splitlines()
+            shown = "\n".join(lines[1:]) if lines and lines[0] == "Done." and len(lines) > 1 else event.message
+            text = Text(shown, style="bold green")  # (a bare "Done." is the title already)
         else:
             title.update("Failed. Press Escape to go back, or Enter to quit." if again else "Failed. Press Enter to quit.")
             text = Text(event.message, style="bold red")
-        text.append("\nNothing was changed: press Escape to go back and fix it, or Enter to quit."
-                    if again else "\nPress Enter to quit.")
+        if not event.ok:  # (done: the title says to press Enter)
+            text.append("\nNothing was changed: press Escape to go back and fix it, or Enter to quit."
+                        if again else "\nPress Enter to quit.")
         result.update(text)
         result.add_class("ok" if event.ok else "failed")

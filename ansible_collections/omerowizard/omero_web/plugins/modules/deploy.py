@@ -173,13 +173,12 @@ options:
   apps:
     description:
     - 'The answers-file section apps, a mapping of these keys (C(omerowizard schema) prints their JSON Schema):'
-    - 'enabled: a list of figure | iviewer | mapr | parade | fpbioimage; default empty. Installed into the OMERO.web
-      environment with pip and configured as each README asks: figure: publication figures from OMERO images (an ''Open
-      with'' entry and a ''Figure'' top link); iviewer: the image viewer of OMERO.web''s ROI and rendering tools (an
-      ''Open with'' entry; optionally the default viewer); mapr: browse data by key-value annotations such as genes
-      or phenotypes (needs omero.web.mapr.config); parade: filter and plot images by their data in the centre panel
-      of the webclient; fpbioimage: a 3D volume viewer in the browser (an ''Open with'' entry). Removing one removes
-      only the entries the wizard added.'
+    - 'enabled: a list of figure | iviewer | mapr | parade | fpbioimage; default empty. Installed with pip and configured
+      as each README asks: figure: publication figures from OMERO images (an ''Open with'' entry and a ''Figure''
+      top link); iviewer: the image viewer of OMERO.web''s ROI and rendering tools (an ''Open with'' entry; optionally
+      the default viewer); mapr: browse data by key-value annotations such as genes or phenotypes (needs omero.web.mapr.config);
+      parade: filter and plot images by their data in the centre panel of the webclient; fpbioimage: a 3D volume viewer
+      in the browser (an ''Open with'' entry). Removing one removes only the entries the wizard added.'
     - 'iviewer_default_viewer: true | false; default `true`. omero.web.viewer.view = omero_iviewer.views.index: double-clicking
       an image opens OMERO.iviewer instead of the classic viewer (it is reset only if the wizard set it).'
     - 'mapr_config: gene | phenotype | antibody | anyvalue (comma-separated), or mapr''s JSON config; default none.
@@ -219,11 +218,11 @@ options:
       added to omero.web.middleware) and the web server proxies the static URL to the nodes like any page. Use nodes
       when the front end has no collected copy, or the nodes'' apps differ from its own.'
     - 'secret_key: at least 50 printable ASCII characters without blanks, the same on every node; default none. omero.web.secret_key:
-      Django signs values with it (signed cookies, the cookie message store, session data of the db and file backends),
-      so the nodes behind one front end need the same one, else what one node signed is refused by the others (sessions
-      in Redis or Memcached are not signed: they are shared either way). Empty: each OMERODIR keeps the key omero-web
-      generated for it (var/django_secret_key); with several nodes.members the review warns. Generate one with `python3
-      -c ''import secrets; print(secrets.token_urlsafe(50))''`; kept secret (masked).'
+      Django signs cookies and file or db sessions with it, so the nodes behind one front end need the same one, else
+      what one node signed is refused by the others (sessions in Redis or Memcached are not signed: they are shared
+      either way). Empty: each OMERODIR keeps the key omero-web generated for it (var/django_secret_key); with several
+      nodes.members the review warns. Generate one with `python3 -c ''import secrets; print(secrets.token_urlsafe(50))''`;
+      kept secret (masked).'
     - 'behind_https: true | false; default `false`. With web_server.kind none: yes tells this node it runs behind
       an HTTPS proxy (it trusts X-Forwarded-Proto: https from the front end, and sends its session and CSRF cookies
       only over HTTPS), as web_server.https does on a host with its own web server.'
