@@ -80,3 +80,14 @@ class HealthContext:
     deep: bool = False
     has_saved: bool = True  # the answers are the deployment's saved ones (else omerowizard's defaults)
     repair: str = ""  # the command that applies the saved answers again (omerowizard apply FILE)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A deployment's health in a few words, for the welcome of the wizard: its headline (``healthy``, ``degraded: 2
+    problems (front-door, drift.config)``) and what each problem is."""
+
+    healthy: bool
+    headline: str
+    problems: tuple[str, ...] = ()  # each problem's summary
+    command: str = "omerowizard doctor"  # where the fixes are

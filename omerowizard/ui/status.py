@@ -12,13 +12,11 @@ import sys
 import tarfile
 import time
 from pathlib import Path
-from typing import Any
 
 from omerowizard.model.errors import UsageError, WizardError
 from omerowizard.model.health import PROBLEM, SKIPPED, WARNING, HealthContext
-from omerowizard.run.planning import current_answers, saved
 from omerowizard.state import health
-from omerowizard.state.health import DeploymentHealth, Report, bundle, logs
+from omerowizard.state.health import DeploymentHealth, Report, answers_of, bundle, logs
 from omerowizard.system import safefs
 from omerowizard.system.deployments import Deployment, all_deployments, running_omerodirs, slug
 from omerowizard.system.watch import Watcher
@@ -47,12 +45,6 @@ def chosen(omerodir: str | None, all_: bool = False) -> list[str]:
                          "name one with --omerodir DIR")
     raise UsageError("there are several deployments on this host; choose one with --omerodir, or --all:\n"
                      + "\n".join(f"  --omerodir {o}" for o in known))
-
-
-def answers_of(omerodir: str) -> tuple[Any, bool]:
-    """(the answers that describe the deployment: its saved ones, else the defaults with its paths; whether saved)."""
-    has_saved = saved(omerodir) is not None
-    return current_answers(omerodir=omerodir), has_saved
 
 
 def examine(omerodir: str, deep: bool) -> DeploymentHealth:
@@ -124,7 +116,7 @@ def logs_command(args: argparse.Namespace) -> int:
     ctx = HealthContext(a, {}, {}, a.omero.user, a.omero.venv, omerodir, has_saved=has_saved)
     if args.lines < 0:
         raise UsageError(f"--lines (command line): {args.lines} is not a number of lines (allowed: 0 or more)")
-    sources = logs.sources(ctx)
+    sources = logs.sources(a)
     shown, notes = logs.recent(ctx, args.lines)
     for note in notes:
         print(f"omerowizard: {note}", file=sys.stderr)

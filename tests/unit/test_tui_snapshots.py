@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from omerowizard.ui.tui.app import make_app
-from omerowizard.ui.tui.demo import PACKAGES, Demo, FakeMachine, reconfigure_answers
+from omerowizard.ui.tui.demo import DEGRADED, PACKAGES, Demo, FakeMachine, reconfigure_answers
 
 SIZE = (80, 24)
 
@@ -129,4 +129,9 @@ def test_welcome_offers_the_other_deployments_and_names_apps_installed_but_not_e
     machine = FakeMachine(packages={**PACKAGES, "omero-figure": "8.0.1", "omero-iviewer": "0.19.1"})
     demo = Demo(installed=True, deployed=True, flat=reconfigure_answers(), machine=machine,
                 others=("/srv/lab2/OMERO.web",))
+    assert snap_compare(make_app(core=demo.core(), blink=False), terminal_size=SIZE, run_before=keys())
+
+
+def test_welcome_of_a_degraded_deployment_shows_the_health_verdict(snap_compare):
+    demo = Demo(installed=True, deployed=True, flat=reconfigure_answers(), health=DEGRADED)
     assert snap_compare(make_app(core=demo.core(), blink=False), terminal_size=SIZE, run_before=keys())

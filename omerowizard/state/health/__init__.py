@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from omerowizard.catalogue import FEATURES
+from omerowizard.catalogue import answers as answers_mod
 from omerowizard.features.apps.catalogue import CATALOGUE as APP_CATALOGUE
 from omerowizard.model import health as h
-from omerowizard.model.errors import WizardError
-from omerowizard.model.health import PROBLEM, WARNING, Finding, HealthContext
+from omerowizard.model.errors import AnswersError, WizardError
+from omerowizard.model.health import PROBLEM, WARNING, Finding, HealthContext, Verdict
 from omerowizard.state.health import advisories, disk, door, drift, logs, server
 from omerowizard.system import backups, distributions, safefs
 from omerowizard.system.deployments import Deployment
@@ -75,6 +76,10 @@ class DeploymentHealth:
         checks = ", ".join(dict.fromkeys(f.check for f in self.problems))
         return f"degraded: {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''} ({checks})"
 
+    def verdict_of(self) -> Verdict:
+        return Verdict(not self.problems, self.headline(), tuple(f.summary for f in self.problems),
+                       f"omerowizard doctor --omerodir {self.omerodir}")
+
     def as_dict(self) -> dict[str, Any]:
         return {"omerodir": self.omerodir, "user": self.user, "venv": self.venv, "answers_file": self.answers_file,
                 "verdict": self.verdict, "reasons": self.reasons, "versions": self.versions,
@@ -102,6 +107,24 @@ class Report:
 
 def schema_text() -> str:
     return SCHEMA_FILE.read_text(encoding="utf-8")
+
+
+def answers_of(omerodir: str) -> tuple[Any, bool]:
+    """(the answers that describe the deployment: its saved ones, else omerowizard's defaults; with the OMERODIR, user
+    and environment its record holds; whether they are saved ones), as ``omerowizard answers`` starts from."""
+    dep = Deployment(omerodir)
+    saved = None
+    if dep.answers.exists():
+        try:
+            saved = answers_mod.load_file(dep.answers)
+        except AnswersError:
+            saved = None
+    nested = (saved or answers_mod.defaults()).to_nested()
+    nested["omero"]["omerodir"] = dep.omerodir
+    ident = dep.identity()
+    if ident:
+        nested["omero"]["user"], nested["omero"]["venv"] = ident.user, ident.venv
+    return answers_mod.validate(nested, "<saved answers>"), saved is not None
 
 
 def repair_command(answers_file: str | None, omerodir: str) -> str:

@@ -155,8 +155,7 @@ def gather(a: Any, config: dict[str, str], doctor: dict[str, Any], status: dict[
         if content is not None:
             add(f"files{file_path}", content.decode("utf-8", "replace"))
     add("pip-freeze.txt", pip_freeze(venv))
-    ctx_sources = logs_mod.sources(_Ctx(a))
-    for src in ctx_sources:
+    for src in logs_mod.sources(a):
         try:
             tail = safefs.tail(src.path, lines=LOG_LINES, limit=1024 * 1024)
         except (OSError, WizardError) as exc:
@@ -168,13 +167,6 @@ def gather(a: Any, config: dict[str, str], doctor: dict[str, Any], status: dict[
     add("commands.log", last_runs(dep))
     add("versions.txt", versions_text(venv))
     return members
-
-
-class _Ctx:
-    """The fields of a HealthContext that ``logs.sources`` reads."""
-
-    def __init__(self, a: Any):
-        self.answers, self.omerodir = a, a.omero.omerodir
 
 
 def _safe_name(name: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from omerowizard.features import web_server
 from omerowizard.model import health as h
@@ -43,17 +44,17 @@ class Entry:
         return f"{self.source}: {self.text}"
 
 
-def sources(ctx: HealthContext) -> list[Source]:
-    """OMEROweb.log, then this deployment's web-server error log (where the answers put it)."""
-    out = [Source("OMEROweb.log", f"{ctx.omerodir}/var/log/OMEROweb.log")]
-    a = ctx.answers
+def sources(a: Any) -> list[Source]:
+    """OMEROweb.log, then this deployment's web-server error log (where the answers ``a`` put it)."""
+    omerodir = a.omero.omerodir
+    out = [Source("OMEROweb.log", f"{omerodir}/var/log/OMEROweb.log")]
     kind = a.web_server.kind
     if a.platform != "unix":
         return out
     if kind == "development":
-        out.append(Source("development server", str(Deployment(ctx.omerodir).dev_log)))
+        out.append(Source("development server", str(Deployment(omerodir).dev_log)))
     elif kind == "nginx-development":
-        out.append(Source("nginx", f"{ctx.omerodir}/var/log/nginx_error.log"))
+        out.append(Source("nginx", f"{omerodir}/var/log/nginx_error.log"))
     elif kind in {"nginx", "apache"} and web_server.native(a):
         place = web_server.web_server_file(a)
         own = _declared_log(place.path, kind) if place else None
@@ -65,6 +66,13 @@ def sources(ctx: HealthContext) -> list[Source]:
             dist = platforms.distribution()
             out.append(Source("apache", "/var/log/httpd/error_log" if dist == "rhel" else "/var/log/apache2/error.log"))
     return out
+
+
+def where(a: Any) -> str:
+    """Where the logs of the deployment of answers ``a`` are, for the final message of a run."""
+    found = sources(a)
+    return ("Logs: " + "; ".join(f"{s.name} {s.path}" for s in found)
+            + f" (`omerowizard logs --omerodir {a.omero.omerodir}` merges them by time).")
 
 
 def _declared_log(path: str, kind: str) -> str | None:
@@ -140,7 +148,7 @@ def read_tail(path: str, limit: int = READ_LIMIT) -> tuple[str, int, str | None]
 def recent(ctx: HealthContext, lines: int = 40) -> tuple[list[Entry], list[str]]:
     """The newest ``lines`` entries of every log, merged by time; and a note per log that cannot be read."""
     logs, notes = [], []
-    for src in sources(ctx):
+    for src in sources(ctx.answers):
         text, _, why = read_tail(src.path, limit=256 * 1024)
         if why:
             notes.append(f"{src.name} ({src.path}): {why}")
