@@ -59,3 +59,26 @@ def read(pid: int) -> Proc | None:
         _BOOT = _boot_time()
     ticks = os.sysconf("SC_CLK_TCK")
     return Proc(pid, fields[0], int(fields[1]), _BOOT + int(fields[19]) / ticks, uid)
+
+
+def gunicorns_of(omerodir: str) -> list[Proc]:
+    """The gunicorn processes (master or workers) running with ``OMERODIR=omerodir`` in their environment."""
+    want = f"OMERODIR={omerodir}".encode()
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as fh:
+                cmd = fh.read()
+            if b"gunicorn" not in cmd or b"omeroweb" not in cmd:
+                continue
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if want in env:
+            proc = read(int(name))
+            if proc is not None and proc.state not in {"Z", "X"}:
+                out.append(proc)
+    return out

@@ -117,21 +117,23 @@ def logs_command(args: argparse.Namespace) -> int:
     if args.lines < 0:
         raise UsageError(f"--lines (command line): {args.lines} is not a number of lines (allowed: 0 or more)")
     sources = logs.sources(a)
-    shown, notes = logs.recent(ctx, args.lines)
+    offsets = {s.path: safefs.size(s.path) for s in sources}  # what -f prints starts here
+    shown, notes = logs.recent(ctx, args.lines) if args.lines else ([], [])
     for note in notes:
         print(f"omerowizard: {note}", file=sys.stderr)
     print("# " + "; ".join(f"{s.name}: {s.path}" for s in sources), flush=True)
     for e in shown:
         print(e.shown(), flush=True)
     if args.follow:
-        follow(sources)
+        follow(sources, offsets=offsets)
     return 0
 
 
-def follow(sources: list[logs.Source], stop: float | None = None) -> None:
-    """Print what is appended to each log, merged by time, until interrupted (or ``stop`` seconds): woken by
-    inotify on the logs' directories (a short timeout notices a rotated file too), never a fixed sleep loop."""
-    offsets = {s.path: safefs.size(s.path) for s in sources}
+def follow(sources: list[logs.Source], stop: float | None = None, offsets: dict[str, int] | None = None) -> None:
+    """Print what is appended to each log (after ``offsets``, default their ends now), merged by time, until
+    interrupted (or ``stop`` seconds): woken by inotify on the logs' directories (a short timeout notices a rotated
+    file too), never a fixed sleep loop."""
+    offsets = dict(offsets) if offsets is not None else {s.path: safefs.size(s.path) for s in sources}
     partial = {s.path: "" for s in sources}
     end = None if stop is None else time.monotonic() + stop
     with Watcher(str(Path(s.path).parent) for s in sources) as watcher:

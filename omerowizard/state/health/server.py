@@ -44,6 +44,15 @@ def check(ctx: HealthContext) -> tuple[list[Finding], Processes]:
                           ctx.repair)], Processes()
     proc = procinfo.read(pid)
     if proc is None:
+        orphans = sorted(p.pid for p in procinfo.gunicorns_of(str(omerodir)))
+        if orphans:
+            return [h.problem(
+                "gunicorn", f"{pidfile} names pid {pid}, which is not running: the gunicorn master was killed; its "
+                            f"orphaned workers {orphans} still hold the application port until they notice (within "
+                            "half of omero.web.wsgi_timeout), and nothing replaces them",
+                f"wait for them to exit (or stop them: `kill {' '.join(map(str, orphans))}`), then apply the saved "
+                "answers: OMERO.web is started again (`omero web start` removes the stale pid file)",
+                f"kill {' '.join(map(str, orphans))}", pid=pid, stale=True, orphans=orphans)], Processes()
         return [h.problem(
             "gunicorn", f"{pidfile} names pid {pid}, which is not running: OMERO.web stopped without removing its "
                         "pid file (a crash, or a kill); nothing answers on the application port",
