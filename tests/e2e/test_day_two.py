@@ -405,8 +405,10 @@ def test_an_old_omero_web_and_an_app_that_does_not_import_are_named_and_one_upgr
                          capture_output=True, text=True)
     assert pip.returncode == 0, pip.stdout + pip.stderr
     try:
-        d.omero("config", "append", "omero.web.apps", f'"{APP}"')
-        d.omero("web", "restart")
+        for args in (("config", "append", "omero.web.apps", f'"{APP}"'), ("web", "restart")):
+            proc = subprocess.run(["runuser", "-u", USER, "--", "env", f"OMERODIR={d.omerodir}", "HOME=/tmp",
+                                   str(venv / "bin" / "omero"), *args], capture_output=True, text=True, cwd="/")
+            assert proc.returncode == 0, proc.stdout + proc.stderr
         code, doc = doctor(d)
         found = problems(doc)
         assert {"security", "apps", "application-server"} <= set(found), found

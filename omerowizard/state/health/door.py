@@ -39,6 +39,12 @@ def check(ctx: HealthContext, running: bool) -> list[Finding]:
     status, detail = network.request_loopback(scheme, ws.server_name, port, login_path, timeout=5)
     found = [app]
     where = f"{via} (127.0.0.1:{port}, Host {ws.server_name})"
+    place = web_server.web_server_file(a)
+    if status is None and kind in {"nginx", "apache"} and place is not None and not place.system:
+        found.append(h.skipped("front-door", f"nothing answers on port {port}, and {place.path} is outside "
+                                             f"{via}'s configuration: include it and reload {via}, then status "
+                                             "requests it"))
+        return found
     if status is None:
         found.append(h.problem(
             "front-door", f"nothing answers {url} through {where}: {detail}",
