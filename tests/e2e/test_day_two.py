@@ -33,6 +33,7 @@ import jsonschema
 import pytest
 
 from omerowizard.state import health
+from omerowizard.system import crontab as cron
 from omerowizard.system.distributions import packages as installed
 from tests import parts
 from tests.e2e.conftest import E2E_ROOT, USER, VENV, WHEEL_CACHE
@@ -226,6 +227,15 @@ def test_a_deployment_broken_six_ways_is_diagnosed_and_repaired(site):
     code, doc = doctor(d, command="status")
     assert code == 0, problems(doc)
 
+    # --- the static files gone (a cleanup of var/): pages come without styles; OMERO.web's next start collects them
+    static = d.omerodir / "var" / "static" / "webgateway" / "css" / "ome.body.css"
+    static.unlink()
+    code, doc = doctor(d, command="status")
+    found = problems(doc)
+    assert code == 1 and set(found) == {"static-files"}, found
+    assert "static files are not served by the standalone nginx" in found["static-files"]["summary"]
+    assert "404" in found["static-files"]["summary"] and "omero web restart" in found["static-files"]["fix"]
+
     # --- the gunicorn master killed: a stale pid file (and orphans until they notice); apply starts it again
     master = master_pid(d)
     workers = children(master)
@@ -245,6 +255,7 @@ def test_a_deployment_broken_six_ways_is_diagnosed_and_repaired(site):
     assert repair.returncode == 0, repair.stdout + repair.stderr
     code, doc = doctor(d)
     assert code == 0, problems(doc)  # every check clear; errors logged before this start no longer count
+    assert static.exists() and findings(doc)["front-door"]["status"] == "ok"
     assert findings(doc)["log-errors"]["status"] == "ok"
 
     # --- logs: OMEROweb.log and the nginx error log (which logged the refused upstream) merged by time; -f follows
@@ -294,40 +305,71 @@ def _listening(port: int) -> bool:
 
 
 # ---------------------------------------------------------------------------- 2: the system nginx
-def test_the_stock_default_site_enabled_again_and_a_shadowing_site_are_named(deployment, system_web):  # noqa: F811
+def test_the_system_nginx_default_site_a_shadowing_site_csrf_and_the_clearsessions_job(
+        deployment, system_web, tmp_path):  # noqa: F811 (system_web: a fixture)
     d = deployment
     server = Listener(parts.free_port())
     server.start()
-    f = d.answers_file({"application_server": {"workers": 1}, "sessions": {"clearsessions": "off"},
+    crt, key = tmp_path / "omero.pem", tmp_path / "omero.key"
+    subprocess.run([parts.require("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "10",
+                    "-subj", "/CN=omero.example.org", "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True)
+    f = d.answers_file({"application_server": {"workers": 1}, "sessions": {"clearsessions": "daily"},
                         "servers": [{"host": "127.0.0.1", "port": server.port}],
-                        "web_server": {"kind": "nginx", "port": 80, "config_path": None}})
-    proc = d.cli("apply", str(f))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    stock = Path("/etc/nginx/sites-enabled/default")
-    assert not os.path.lexists(stock)
-    code, doc = doctor(d)
-    assert code == 0 and findings(doc)["default-site"]["status"] == "ok", problems(doc)
+                        "web_server": {"kind": "nginx", "port": 80, "config_path": None,
+                                       "https": {"certificate": str(crt), "key": str(key)}}})
+    try:
+        proc = d.cli("apply", str(f))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        stock = Path("/etc/nginx/sites-enabled/default")
+        assert not os.path.lexists(stock)
+        code, doc = doctor(d)
+        seen = findings(doc)
+        assert code == 0, problems(doc)
+        assert seen["default-site"]["status"] == "ok" and seen["clearsessions"]["status"] == "ok"
+        assert seen["front-door"]["data"]["url"] == "https://omero.example.org/"
+        # a certificate with 10 days left: a warning (renew it soon), the deployment still healthy
+        assert seen["certificate"]["status"] == "warning" and 9 <= seen["certificate"]["data"]["days_left"] <= 10
+        assert "CN = omero.example.org" in seen["certificate"]["data"]["issuer"]
 
-    stock.symlink_to("/etc/nginx/sites-available/default")  # an administrator (or a package upgrade) enables it
-    code, doc = doctor(d)
-    found = problems(doc)
-    assert code == 1 and set(found) == {"default-site"}, found
-    assert f"Debian's stock default site {stock} is enabled again" in found["default-site"]["summary"]
-    assert "nginx refuses to reload while two sites claim default_server" in found["default-site"]["summary"]
-    repair = d.cli(*found["default-site"]["command"].split()[1:])
-    assert repair.returncode == 0, repair.stdout + repair.stderr
-    assert not os.path.lexists(stock)
-    assert doctor(d)[0] == 0
+        # --- the stock default site enabled again (by hand, or a package upgrade): apply disables it again
+        stock.symlink_to("/etc/nginx/sites-available/default")
+        code, doc = doctor(d)
+        found = problems(doc)
+        assert code == 1 and set(found) == {"default-site"}, found
+        assert f"Debian's stock default site {stock} is enabled again" in found["default-site"]["summary"]
+        assert "nginx refuses to reload while two sites claim default_server" in found["default-site"]["summary"]
+        repair = d.cli(*found["default-site"]["command"].split()[1:])
+        assert repair.returncode == 0, repair.stdout + repair.stderr
+        assert not os.path.lexists(stock)
+        assert doctor(d)[0] == 0
 
-    shadow = Path("/etc/nginx/sites-enabled/00-shadow")
-    shadow.write_text("server {\n    listen 80;\n    server_name omero.example.org;\n    return 404;\n}\n")
-    code, doc = doctor(d)
-    found = problems(doc)
-    assert code == 1 and found["shadowing-site"]["details"] == [str(shadow)], found
-    assert "remove that server_name from the other site" in found["shadowing-site"]["fix"]
-    shadow.unlink()
-    assert doctor(d)[0] == 0
-    server.stop()
+        # --- another server block claims our name on our port: named; removing it clears it
+        shadow = Path("/etc/nginx/sites-enabled/00-shadow")
+        shadow.write_text("server {\n    listen 443 ssl;\n    server_name omero.example.org;\n"
+                          f"    ssl_certificate {crt};\n    ssl_certificate_key {key};\n    return 404;\n}}\n")
+        code, doc = doctor(d)
+        found = problems(doc)
+        assert code == 1 and found["shadowing-site"]["details"] == [str(shadow)], found
+        assert "remove that server_name from the other site" in found["shadowing-site"]["fix"]
+        shadow.unlink()
+        assert doctor(d)[0] == 0
+
+        # --- by hand: OMERO.web no longer told it is behind HTTPS (CSRF), and the clearsessions line removed
+        d.omero("config", "set", "omero.web.secure_proxy_ssl_header")
+        cron.set_job(USER, str(d.omerodir), None)
+        code, doc = doctor(d)
+        found = problems(doc)
+        assert code == 1 and {"csrf", "clearsessions", "drift.config"} <= set(found), found
+        assert "Origin checking failed" in found["csrf"]["summary"]
+        assert "https://omero.example.org is not in omero.web.csrf_trusted_origins" in found["csrf"]["summary"]
+        assert "missing from the crontab of omero-web" in found["clearsessions"]["summary"]
+        repair = d.cli(*found["csrf"]["command"].split()[1:])
+        assert repair.returncode == 0, repair.stdout + repair.stderr
+        code, doc = doctor(d)
+        assert code == 0, problems(doc)
+    finally:
+        server.stop()
 
 
 # ---------------------------------------------------------------------------- 3: an older omero-web and a web app

@@ -63,8 +63,9 @@ def check(ctx: HealthContext, running: bool) -> list[Finding]:
         found.append(h.problem(
             "static-files", f"static files are not served by {via}: {static_path} gave {s_detail} (pages load "
                             "without their styles and scripts)",
-            f"apply the saved answers (its site serves {a.effective_static_url} from {ctx.omerodir}/var/static, which "
-            "`omero web start` fills with collectstatic)", ctx.repair, url=url, status=s_status))
+            f"the site serves {a.effective_static_url} from {ctx.omerodir}/var/static, which OMERO.web fills "
+            f"(collectstatic) when it starts: restart it (`omero web restart` as {ctx.user}); if the site was "
+            "edited, apply the saved answers", "omero web restart", url=url, status=s_status))
     else:
         found.append(h.ok("front-door", f"{url}: the login page and a static file answer 200 through {where}",
                           url=url))
