@@ -69,6 +69,43 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--to", metavar="ID", help="restore this backup (an id from --list) instead of the newest apply's")
     r.add_argument("--dry-run", action="store_true", help="print what the rollback would change, and change nothing")
 
+    for name, helptext, desc in (
+            ("status", "is the deployment healthy? (exit 0 healthy, 1 degraded, each reason named)",
+             "At a glance, per deployment: the omero-web, Django, omero-py and web app versions; the gunicorn master "
+             "and its workers; the public URL through the web server (the login page and a static file); the session "
+             "store; the clearsessions job; the certificate; backups; drift (config.xml keys changed by hand, written "
+             "files edited since). Changes nothing. Exit status: 0 healthy, 1 degraded, 2 usage."),
+            ("doctor", "status, plus diagnoses, each with its fix",
+             "What status checks, plus the diagnoses that cost more: another site shadowing OMERO.web's (Debian's "
+             "default site), CSRF behind HTTPS, a stale pid file, static files, errors in OMEROweb.log since the last "
+             "start, each web app imported as the OMERO.web user, the omero-web release against the security "
+             "advisories, the OMERO.servers of server_list, disk space. Each problem says its fix in one sentence and "
+             "the command, usually `omerowizard apply` of the saved answers. Changes nothing.")):
+        h = sub.add_parser(name, help=helptext, description=desc)
+        h.add_argument("--omerodir", help="the deployment (default: the only one on this host)")
+        h.add_argument("--all", action="store_true", help="every deployment this host knows")
+        h.add_argument("--json", action="store_true", help="one JSON document (its schema: `omerowizard status "
+                                                           "--schema`; docs/operations.md)")
+        h.add_argument("--verbose", "-v", action="store_true", help="also the checks that were skipped, and why")
+    sub.choices["status"].add_argument("--schema", action="store_true",
+                                       help="print the JSON Schema of the --json document and exit")
+
+    lg = sub.add_parser("logs", help="OMEROweb.log and the web server's error log, merged by time",
+                        description="Print the newest entries of OMERO.web's log (var/log/OMEROweb.log) and of this "
+                                    "deployment's web-server error log, merged by time; -f follows them.")
+    lg.add_argument("--omerodir", help="the deployment (default: the only one on this host)")
+    lg.add_argument("-f", "--follow", action="store_true", help="keep printing what is appended (Ctrl-C stops)")
+    lg.add_argument("-n", "--lines", type=int, default=40, metavar="N", help="entries to print first (default 40)")
+
+    sb = sub.add_parser("support-bundle", help="a 0600 tarball for a bug report, secrets redacted",
+                        description="Write a tarball (mode 0600) for a bug report or OME's forum: status and doctor "
+                                    "as JSON, config.xml with secrets redacted, the rendered files, pip freeze of the "
+                                    "OMERO.web environment, the last lines of each log, the command log of the last "
+                                    "runs, the versions of the OS, Python, nginx and Apache.")
+    sb.add_argument("--omerodir", help="the deployment (default: the only one on this host)")
+    sb.add_argument("-o", "--output", metavar="FILE",
+                    help="where to write it (default: ./omerowizard-support-<deployment>-<time>.tar.gz)")
+
     sub.add_parser("schema", help="print the JSON Schema of the answers file",
                    description="Print the JSON Schema of the answers file (for editors and CI checks).")
 
@@ -119,6 +156,10 @@ COMMANDS = {
     "playbook": "omerowizard.ui.headless:playbook_command",
     "rollback": "omerowizard.ui.headless:rollback_command",
     "install-omero": "omerowizard.ui.headless:install_command",
+    "status": "omerowizard.ui.status:status_command",
+    "doctor": "omerowizard.ui.status:doctor_command",
+    "logs": "omerowizard.ui.status:logs_command",
+    "support-bundle": "omerowizard.ui.status:bundle_command",
     "plain": "omerowizard.ui.plain:main",
     "full-screen": "omerowizard.ui.tui.app:main",
 }

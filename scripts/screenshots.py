@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from textual.pilot import Pilot  # noqa: E402
 
 from omerowizard.ui.tui.app import WizardApp, make_app  # noqa: E402
-from tests.support.demo import PACKAGES, Demo, FakeMachine, reconfigure_answers  # noqa: E402
+from tests.support.demo import DEGRADED, PACKAGES, Demo, FakeMachine, reconfigure_answers  # noqa: E402
 
 OUT = ROOT / "screenshots"
 SIZE = (80, 24)
@@ -102,6 +102,12 @@ async def reconfigure(pilot: Pilot) -> list[tuple[str, str]]:
     return shots
 
 
+async def health(pilot: Pilot) -> list[tuple[str, str]]:
+    """The welcome of a deployment that `omerowizard status` finds degraded: the verdict and its problems."""
+    await settle(pilot)
+    return [("13-welcome-health", pilot.app.export_screenshot(title="omerowizard: a degraded deployment"))]
+
+
 async def capture(app: WizardApp, script) -> list[tuple[str, str]]:
     async with app.run_test(size=SIZE) as pilot:
         return await script(pilot)
@@ -130,6 +136,8 @@ def main() -> int:
     demo = Demo(installed=True, deployed=True, nothing_to_change=True, flat=reconfigure_answers(), machine=machine,
                 others=("/srv/lab2/OMERO.web",))
     shots += asyncio.run(capture(make_app(core=demo.core(), blink=False), reconfigure))
+    degraded = Demo(installed=True, deployed=True, flat=reconfigure_answers(), health=DEGRADED)
+    shots += asyncio.run(capture(make_app(core=degraded.core(), blink=False), health))
     shots.sort()
     converter = None if args.svg_only else rsvg()
     for old in OUT.glob("*.*"):

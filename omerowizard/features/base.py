@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from omerowizard.model.health import Finding, HealthContext
 from omerowizard.model.qtypes import Question
 from omerowizard.model.secrets import Secret
 
@@ -170,3 +171,9 @@ class Feature:
     def verify(self, run: Any) -> None:
         """Check, once OMERO.web runs with the changes, that what this feature configured works (raise ApplyError:
         the run restores everything); ``run`` is the running apply (model.change.Run)."""
+
+    def health(self, ctx: HealthContext) -> list[Finding]:
+        """Day two (``omerowizard status`` and ``doctor``): check that what this feature configured still works on
+        the running deployment, reading the machine through ``omerowizard.system`` and changing nothing; each
+        problem with its fix. ``ctx.deep`` is ``doctor``: the slower diagnoses too. None by default."""
+        return []

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import ssl
 
-from omerowizard.features.base import Check, Feature, Key
+from omerowizard.features.base import Check, Feature, Key, effective_json
 from omerowizard.features.conditions import front_end
+from omerowizard.model import health as h
 from omerowizard.model import validators as v
 from omerowizard.model.qtypes import INT, TEXT, Question
+from omerowizard.system import certificates
 
 
 def _on(a) -> bool:
@@ -71,6 +73,46 @@ class Https(Feature):
             if problem:
                 return [Check("https", False, problem)]
         return []
+
+    def health(self, ctx):
+        """The certificate (issuer, days left); behind HTTPS, Django >= 4 must be told it is (else logins fail with
+        CSRF "Origin checking failed": omero-web#477, #628)."""
+        a = ctx.answers
+        https = a.web_server.https
+        if https is None or a.web_server.kind == "development" or a.platform != "unix":
+            return []
+        found = []
+        cert, why = certificates.read(https.certificate)
+        if cert is None:
+            found.append(h.problem("certificate", f"the HTTPS certificate cannot be used: {why}",
+                                   "put the certificate back, or answer web_server.https.certificate, and apply"))
+        else:
+            days = cert.days_left()
+            text = (f"the certificate {cert.path} ({cert.subject}), issued by {cert.issuer}, expires "
+                    f"{cert.not_after:%Y-%m-%d}")
+            data = {"issuer": cert.issuer, "days_left": round(days, 1), "not_after": cert.not_after.isoformat()}
+            if days < 0:
+                found.append(h.problem("certificate", f"{text}: it expired {-days:.0f} days ago; browsers refuse it",
+                                       "renew it (and reload the web server)", **data))
+            elif days < RENEW_DAYS:
+                found.append(h.warning("certificate", f"{text}: {days:.0f} days left", "renew it soon", **data))
+            else:
+                found.append(h.ok("certificate", f"{text}: {days:.0f} days left", **data))
+        django = tuple(int(p) for p in str(ctx.packages.get("django", "0")).split(".")[:1] if p.isdigit())
+        header = effective_json(self.keys, ctx.config, "omero.web.secure_proxy_ssl_header") or []
+        origins = effective_json({}, ctx.config, "omero.web.csrf_trusted_origins") or []
+        port = "" if https.port == 443 else f":{https.port}"
+        origin = f"https://{a.web_server.server_name}{port}"
+        if django >= (4,) and "HTTP_X_FORWARDED_PROTO" not in header and origin not in origins:
+            found.append(h.problem(
+                "csrf", f"behind HTTPS, OMERO.web is not told so (omero.web.secure_proxy_ssl_header is unset) and "
+                        f"{origin} is not in omero.web.csrf_trusted_origins: with Django {ctx.packages.get('django')} "
+                        "every login fails with \"CSRF verification failed: Origin checking failed\"",
+                "apply the saved answers (they set omero.web.secure_proxy_ssl_header, as HTTPS needs)", ctx.repair))
+        return found
+
+
+RENEW_DAYS = 21  # a certificate with fewer days left is a warning
 
 
 def check_certificate(cert: str, key: str) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from omerowizard.features.base import Check, Feature, Key, effective_json
+from omerowizard.model import health as h
 from omerowizard.model import validators as v
 from omerowizard.model.qtypes import Field, Question, Records
 from omerowizard.system.network import reach
@@ -84,6 +85,28 @@ class Servers(Feature):
                       "OMERO.web would try it; OMERO.web is deployed anyway, but logging in to it fails until it "
                       "answers. Port 4064 is Glacier2 over SSL, 4063 plain TCP.", warning=True)
                 for s, why in zip(servers, reasons) if why]
+
+    def health(self, ctx):
+        """``doctor``: each OMERO.server of the live server_list accepts a connection on its port."""
+        if not ctx.deep:
+            return []
+        entries = [(str(e[0]), int(e[1])) for e in effective_json(self.keys, ctx.config, "omero.web.server_list") or []
+                   if isinstance(e, list) and len(e) >= 2 and str(e[1]).isdigit()]
+        if not entries:
+            return [h.skipped("omero-servers", "omero.web.server_list names no server")]
+        with ThreadPoolExecutor(max_workers=min(8, len(entries))) as pool:
+            reasons = list(pool.map(lambda e: reach(e[0], e[1], TIMEOUT), entries))
+        down = [f"{host}:{port} ({why})" for (host, port), why in zip(entries, reasons) if why]
+        if down:
+            return [h.problem("omero-servers", f"OMERO.server{'s' if len(down) > 1 else ''} of omero.web.server_list "
+                                               f"not answering on {'their ports' if len(down) > 1 else 'its port'} "
+                                               f"within {TIMEOUT:g} s: {', '.join(down)}: logging in to "
+                                               f"{'them' if len(down) > 1 else 'it'} fails",
+                              "start the OMERO.server there (or open the port: 4064 Glacier2 over SSL, 4063 plain TCP), "
+                              "or answer `servers` with the right host and port and apply the answers",
+                              details=tuple(down), down=down)]
+        return [h.ok("omero-servers", "every OMERO.server of omero.web.server_list accepts a connection: "
+                                      + ", ".join(f"{host}:{port}" for host, port in entries))]
 
 
 FEATURE = Servers()

@@ -8,11 +8,14 @@ from crontab import CronSlices
 
 from omerowizard.features.base import Check, Feature, Key, effective, effective_json
 from omerowizard.features.conditions import Flat
+from omerowizard.model import health as h
 from omerowizard.model import validators as v
-from omerowizard.model.errors import ApplyError
+from omerowizard.model.errors import ApplyError, WizardError
 from omerowizard.model.qtypes import BOOL, CHOICE, INT, TEXT, Question
 from omerowizard.model.secrets import mask_urls
-from omerowizard.system.crontab import marker, word
+from omerowizard.system import safefs
+from omerowizard.system.crontab import managed_lines, marker, word
+from omerowizard.system.crontab import read as crontab_read
 from omerowizard.system.network import ping_memcached, ping_redis
 
 VERIFY = "check the session store"
@@ -147,11 +150,82 @@ class Sessions(Feature):
             if why:
                 raise ApplyError(f"{why} after the start: OMERO.web cannot keep sessions")
 
+    def health(self, ctx):
+        """The session store OMERO.web uses now (its live config) answers; file sessions: the clearsessions job."""
+        found = []
+        caches = effective_json(self.keys, ctx.config, "omero.web.caches") or {}
+        default = caches.get("default", {}) if isinstance(caches, dict) else {}
+        backend = default.get("BACKEND") if isinstance(default, dict) else None
+        location = default.get("LOCATION") if isinstance(default, dict) else None
+        engine = effective(self.keys, ctx.config, "omero.web.session_engine")
+        if engine == CACHE_ENGINE and backend in {REDIS_BACKEND, PYMEMCACHE_BACKEND, OLD_MEMCACHED_BACKEND} \
+                and isinstance(location, str):
+            redis = backend == REDIS_BACKEND
+            what = f"{'Redis' if redis else 'Memcached'} at {mask_urls(location)}"
+            why = ping_redis(location) if redis else ping_memcached(location)
+            if why:
+                found.append(h.problem(
+                    "session-store", f"the session store, {what} (omero.web.caches), {why}: nobody can log in or stay "
+                                     "logged in",
+                    f"start {'Redis (e.g. `systemctl start redis-server`)' if redis else 'Memcached'} where "
+                    "omero.web.caches says, or answer sessions.location with where it runs and apply the answers",
+                    store=what))
+            else:
+                found.append(h.ok("session-store", f"the session store, {what}, answers {'PING' if redis else 'version'}",
+                                  store=what))
+        elif engine == FILE_ENGINE or engine is None:
+            found.append(h.ok("session-store", "file sessions (OMERO's default store)", store="file"))
+        else:
+            found.append(h.skipped("session-store", f"sessions in {engine} (not a store omerowizard configures)"))
+        found.append(_job_health(ctx))
+        return found
+
     def preflight(self, plan):
         if not (plan.web or plan.config):
             return []
         why = check_session_store(plan)
         return [Check("sessions", False, f"{why}: start it, or fix sessions.location")] if why else []
+
+
+def _job_health(ctx):
+    """The clearsessions line the saved answers ask for, in the OMERO.web user's crontab; when it last ran where
+    cron logs it."""
+    a = ctx.answers
+    wanted = clearsessions_line(a)
+    if a.platform != "unix":
+        return h.skipped("clearsessions", "not on Unix")
+    try:
+        text = crontab_read(ctx.user)
+    except ApplyError as exc:
+        return h.skipped("clearsessions", f"the crontab of {ctx.user} cannot be read here: {exc}")
+    lines = managed_lines(text or "", ctx.omerodir)
+    have = "\n".join(lines) if lines else None
+    if wanted is None:
+        if have is None:
+            return h.ok("clearsessions", f"no clearsessions job, as the answers say ({clearsessions_why(a)})")
+        return h.problem("clearsessions", f"the crontab of {ctx.user} has a clearsessions line the answers do not "
+                                          f"want ({clearsessions_why(a)})", "apply the saved answers", ctx.repair)
+    if have != wanted:
+        return h.problem("clearsessions", f"the clearsessions job is {'missing from' if have is None else 'changed in'} "
+                                          f"the crontab of {ctx.user}: file sessions are never purged",
+                         "apply the saved answers: the job is installed again", ctx.repair, details=(wanted,))
+    last = last_cron_run(ctx.omerodir)
+    return h.ok("clearsessions", f"the clearsessions job is in the crontab of {ctx.user}; "
+                                 + (f"it last ran {last}" if last else "cron's log does not say when it last ran"),
+                last_run=last)
+
+
+def last_cron_run(omerodir: str) -> str | None:
+    """When cron last started this deployment's clearsessions line, from the system log (None: not logged)."""
+    for path in ("/var/log/cron.log", "/var/log/cron", "/var/log/syslog"):
+        try:
+            lines = safefs.tail(path, lines=100000, limit=2 * 1024 * 1024)
+        except (OSError, WizardError):
+            continue
+        for line in reversed(lines or []):
+            if "CRON" in line and "clearsessions" in line and f"OMERODIR={omerodir}" in line:
+                return " ".join(line.split()[:3])
+    return None
 
 
 def _short(value) -> str:

@@ -21,6 +21,7 @@ from omerowizard.run import preflight
 from omerowizard.run.frontdoor import check as front_door_check
 from omerowizard.run.planning import plan_for
 from omerowizard.run.signals import Interrupted, signals_ignored, signals_raise
+from omerowizard.state.health.logs import where as logs_where
 from omerowizard.system import backups as backup_mod
 from omerowizard.system import children, processes, safefs
 from omerowizard.system.backups import Backup
@@ -165,7 +166,8 @@ class Applier:
                 why = f"internal error {type(exc).__name__}: {exc} (please report it)"
             restored = self._restore()
             self.emit(Finished(False, f"Failed: {why}\nRestored: {restored}\n"
-                                      f"Backup: {self.backup.directory}\nFull log of omero commands: {self.omero.log.path}"))
+                                      f"Backup: {self.backup.directory}\nFull log of omero commands: {self.omero.log.path}\n"
+                                      + logs_where(plan.answers)))
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 raise KeyboardInterrupt from None
             return False
@@ -242,6 +244,7 @@ class Applier:
             lines.append("Not checked: " + "; ".join(self.not_checked) + ".")
         if self.checked:
             lines.append("Checked: " + "; ".join(self.checked) + ".")
+        lines.append(logs_where(self.plan.answers))
         return "\n".join(lines)
 
     def _restore(self) -> str:

@@ -16,10 +16,12 @@ from omerowizard.catalogue.infer import answers_from_config
 from omerowizard.features.apps.packages import not_enabled
 from omerowizard.model.errors import AnswersError, WizardError
 from omerowizard.model.events import Emit
+from omerowizard.model.health import Verdict
 from omerowizard.plan.plan import Plan
 from omerowizard.run import preflight
 from omerowizard.run.apply import apply_plan
 from omerowizard.run.planning import choose, plan_for, saved, target_of
+from omerowizard.state import health
 from omerowizard.state.probe import running_pid
 from omerowizard.system.deployments import Deployment, known_omerodirs
 from omerowizard.system.distributions import packages
@@ -41,15 +43,16 @@ class Detected:
     deployments: tuple[str, ...] = ()  # the OMERODIRs this host's omerowizard state knows
     # web apps installed in the OMERO.web environment but not in omero.web.apps: {name: version}
     apps_not_enabled: Mapping[str, str] = field(default_factory=dict)
+    health: Verdict | None = None  # an existing deployment's health (what `omerowizard status` says)
 
     @property
     def others(self) -> list[str]:
         """The other deployments of this host (the welcome step offers to reconfigure one of them)."""
         return [d for d in self.deployments if d != self.omerodir]
 
-    def lines(self, others: bool = True) -> list[str]:
+    def lines(self, others: bool = True, health: bool = True) -> list[str]:
         """What was found, a line each; ``others=False`` leaves out the other deployments (the Textual
-        welcome step offers them as a chooser instead)."""
+        welcome step offers them as a chooser instead), ``health=False`` the health verdict (shown apart there)."""
         out = [f"omero: {self.omero_executable}" + ("" if self.installed else " (not installed)")]
         if self.omero_web_version:
             out.append(f"OMERO.web version: {self.omero_web_version}")
@@ -59,6 +62,10 @@ class Detected:
         if self.apps_not_enabled:
             out.append("Web apps installed but not enabled (choose them on the Web apps step): "
                        + ", ".join(f"{name} {version}" for name, version in self.apps_not_enabled.items()))
+        if health and self.health is not None:
+            out.append(f"Health: {self.health.headline}" + ("" if self.health.healthy else
+                                                            f" (the fixes: {self.health.command})"))
+            out += [f"  - {p}" for p in self.health.problems]
         if others and self.others:
             out.append("Other deployments on this host (reconfigure one with omerowizard --omerodir DIR): "
                        + ", ".join(self.others))
@@ -143,7 +150,19 @@ def detect(flat: Mapping[str, Any], source: str = "") -> Detected:
         source=source,
         deployments=tuple(known_omerodirs()),
         apps_not_enabled=not_enabled(pk, config),
+        health=health_of(str(target.omerodir)) if pk and config else None,
     )
+
+
+def health_of(omerodir: str) -> Verdict | None:
+    """The health of a deployment omerowizard applied (None: it never did, or it cannot be told)."""
+    if not Deployment(omerodir).answers.exists():
+        return None
+    try:
+        a, has_saved = health.answers_of(omerodir)
+        return health.examine(a, deep=False, has_saved=has_saved).verdict_of()
+    except (WizardError, OSError):
+        return None
 
 
 def _lenient(flat: Mapping[str, Any]) -> Answers:

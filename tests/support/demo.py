@@ -30,6 +30,7 @@ from omerowizard.catalogue.answers import Answers
 from omerowizard.features.apps import packages as apps
 from omerowizard.model import events as events_mod
 from omerowizard.model.events import Emit, Event, Finished, StepDone, StepStarted
+from omerowizard.model.health import Verdict
 from omerowizard.model.host import FileFact, Host, frozen_map
 from omerowizard.plan.plan import Plan
 from omerowizard.plan.planner import make_plan
@@ -202,6 +203,7 @@ class Demo:
     machine: FakeMachine = field(default_factory=FakeMachine)
     others: tuple[str, ...] = ()  # the other deployments of the made-up host (the welcome step offers them)
     chosen: list[str] = field(default_factory=list)  # the deployments chosen on the welcome step
+    health: Verdict | None = None  # what `omerowizard status` says of the deployed one (default: healthy)
 
     def __post_init__(self) -> None:
         if self.deployed:
@@ -233,7 +235,8 @@ class Demo:
                             deployed=self.deployed,
                             deployments=(OMERODIR, *self.others) if self.deployed or self.others else (),
                             apps_not_enabled=apps.not_enabled(self.machine.packages, self.machine.config)
-                            if self.installed else {})
+                            if self.installed else {},
+                            health=(self.health or HEALTHY) if self.deployed else None)
 
     def make(self, flat: Mapping[str, Any]) -> tuple[Answers, Plan, None]:
         a = answers_mod.from_flat(flat)
@@ -267,6 +270,15 @@ class Demo:
 
     def cancel_install(self) -> bool:
         return False
+
+
+HEALTHY = Verdict(True, "healthy")
+# a made-up degraded deployment (the screenshot of the welcome): what `omerowizard status` names
+DEGRADED = Verdict(False, "degraded: 2 problems (drift.config, session-store)", (
+    "config.xml differs from the saved answers in omero.web.session_cookie_age (changed by hand, e.g. "
+    "`omero config set`)",
+    "the session store, Redis at redis://127.0.0.1:6379/0 (omero.web.caches), cannot connect (Connection "
+    "refused): nobody can log in or stay logged in"), f"omerowizard doctor --omerodir {OMERODIR}")
 
 
 def sha256(text: str) -> str:

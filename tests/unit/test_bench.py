@@ -7,7 +7,7 @@ import json
 import shlex
 import sys
 
-from bench import manual
+from bench import manual, status
 from bench.run import Figure, table
 from bench.terminal import time_to_text, visible_text
 from bench.timing import Series
@@ -94,3 +94,16 @@ def test_readme_section_is_replaced_between_its_markers(tmp_path):
     assert "| 2 | rerun | 0.30 s | one omero config get | 1.00 s | 0.30x | at most 1.5x | yes |" in text
     assert "2 x AMD EPYC" in text and "2026-11-21 20:00 UTC" in text
     assert readme.update(path, result) is False
+
+
+def test_the_status_figure_is_judged_against_two_omero_web_status_and_written_for_the_docs():
+    assert status.goal_met(series("s", 1.1, 1.3, 1.2), series("o", 0.7, 0.6, 0.65)) is True  # 1.2 / 0.65 = 1.85
+    assert status.goal_met(series("s", 1.5), series("o", 0.7)) is False  # 2.14x
+    assert status.goal_met(series("s"), series("o", 0.7)) is None
+    result = {"date": "2026-12-03T14:00:00+00:00", "omero_web": "5.33.2", "git_commit": "abc1234", "repeat": 5,
+              "warmup": 1, "machine": {"nproc": 2, "cpu": "AMD EPYC", "loadavg_at_start": [0.5, 0.4, 0.3]},
+              "figure": {"subject": series("s", 1.2).as_dict(), "baseline": series("o", 0.65).as_dict(),
+                         "ratio": 1.846, "goal": "at most 2x", "goal_met": True, "checks": ["gunicorn", "workers"]}}
+    text = status.section(result)
+    assert "| status of a healthy deployment | 1.200 s | 0.650 s | 1.85x | at most 2x | yes |" in text
+    assert "gunicorn, workers" in text

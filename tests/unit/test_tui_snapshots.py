@@ -12,7 +12,7 @@ import pytest
 from textual.widgets import RichLog
 
 from omerowizard.ui.tui.app import make_app
-from tests.support.demo import PACKAGES, Demo, FakeMachine, reconfigure_answers
+from tests.support.demo import DEGRADED, PACKAGES, Demo, FakeMachine, reconfigure_answers
 from tests.support.wait import until_async
 
 SIZE = (80, 24)
@@ -134,4 +134,9 @@ def test_welcome_offers_the_other_deployments_and_names_apps_installed_but_not_e
     machine = FakeMachine(packages={**PACKAGES, "omero-figure": "8.0.1", "omero-iviewer": "0.19.1"})
     demo = Demo(installed=True, deployed=True, flat=reconfigure_answers(), machine=machine,
                 others=("/srv/lab2/OMERO.web",))
+    assert snap_compare(make_app(core=demo.core(), blink=False), terminal_size=SIZE, run_before=keys())
+
+
+def test_welcome_of_a_degraded_deployment_shows_the_health_verdict(snap_compare):
+    demo = Demo(installed=True, deployed=True, flat=reconfigure_answers(), health=DEGRADED)
     assert snap_compare(make_app(core=demo.core(), blink=False), terminal_size=SIZE, run_before=keys())

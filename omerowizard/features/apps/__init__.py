@@ -30,11 +30,14 @@ from omerowizard.features.apps.catalogue import (
 )
 from omerowizard.features.apps.entries import _base_list, _names, entries_of, infer, merge, previous_entries
 from omerowizard.features.apps.packages import _split, find_links, sources_problem
-from omerowizard.features.base import Check, Feature
+from omerowizard.features.base import Check, Feature, effective_json
 from omerowizard.model import validators as v
-from omerowizard.model.errors import ApplyError
+from omerowizard.model import health as h
+from omerowizard.model.errors import ApplyError, WizardError
 from omerowizard.model.qtypes import BOOL, MULTI, TEXT, Question
 from omerowizard.system.network import http_status
+from omerowizard.system.processes import user_exists
+from omerowizard.system.pyimport import import_apps
 from omerowizard.system.venv import normalise
 
 # ---------------------------------------------------------------------------------------------- catalogue
@@ -231,6 +234,40 @@ class Apps(Feature):
             s.detail = ", ".join(seen)
         run.checked.append("the web apps " + ", ".join(seen) + " on the application server")
 
+    def health(self, ctx):
+        """``doctor``: every app of the live omero.web.apps imports (its URLs, as omeroweb/urls.py imports them at the
+        first request) under the installed omero-web and Django, in the environment's Python as the OMERO.web user."""
+        if not ctx.deep:
+            return []
+        apps = app_entries(ctx.config)
+        if not apps:
+            return [h.skipped("apps", "omero.web.apps names no web app")]
+        if not user_exists(ctx.user):
+            return [h.skipped("apps", f"the OMERO.web user {ctx.user} does not exist: the apps were not imported")]
+        try:
+            got = import_apps(ctx.venv, ctx.user, ctx.omerodir, apps)
+        except WizardError as exc:
+            return [h.skipped("apps", f"the apps could not be imported: {exc}")]
+        under = f"omero-web {ctx.packages.get('omero-web', '?')} and Django {got.django or ctx.packages.get('django', '?')}"
+        if got.settings:
+            return [h.problem("apps", f"omero-web's settings do not load under {under} (OMERO.web cannot start): "
+                                      f"{got.settings.splitlines()[-1]}",
+                              "the app whose settings fail is in the error: remove it from the answers (apps.enabled, "
+                              "apps.custom) or install a release made for this Django, then apply the answers",
+                              ctx.repair, details=tuple(got.settings.splitlines()[-5:]))]
+        bad = {app: err for app, err in got.apps.items() if err}
+        if not bad:
+            return [h.ok("apps", f"the web apps {', '.join(apps)} import under {under}", apps=apps)]
+        return [h.problem("apps", f"the web app{'s' if len(bad) > 1 else ''} {', '.join(bad)} "
+                                  f"do{'es' if len(bad) == 1 else ''} not import under {under}: "
+                                  + "; ".join(f"{app}: {err.splitlines()[-1]}" for app, err in bad.items())
+                                  + " (every page of OMERO.web fails while it is in omero.web.apps)",
+                          "install a release of the app made for this omero-web and Django (apps.versions), upgrade "
+                          "omero-web (omero.web_version), or remove the app from the answers (apps.enabled, "
+                          "apps.custom); then apply them", ctx.repair,
+                          details=tuple(line for err in bad.values() for line in err.splitlines()[-3:]),
+                          failing=sorted(bad))]
+
     def preflight(self, plan):
         if not (plan.packages or plan.upgrade):
             return []
@@ -238,6 +275,12 @@ class Apps(Feature):
         if why is None or any(why in refusal for refusal in plan.refusals):  # the plan says it already
             return []
         return [Check("web apps", False, why)]
+
+
+def app_entries(config) -> list[str]:
+    """The Django apps of the live omero.web.apps (its entries that are names)."""
+    value = effective_json(KEYS, config, "omero.web.apps") or []
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 FEATURE = Apps()

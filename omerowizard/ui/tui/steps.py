@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Label, LoadingIndicator, Static
 
 from omerowizard.catalogue import questions_for
+from omerowizard.model.health import Verdict
 from omerowizard.ui import wizard
 from omerowizard.ui.tui.fields import Check, QuestionField, default_of
 
@@ -37,19 +38,21 @@ class WelcomeStep(Step):
                      "it will make, and changes nothing before you apply them.", classes="intro")
         yield LoadingIndicator(id="detecting")
         yield Static("", id="detected")
+        yield Static("", id="health")
         yield Static("", id="verdict")
         with Horizontal(id="install-row"):
             yield Button("Install OMERO.web...", id="install", compact=True)
         yield Vertical(id="deployments")
 
     def on_mount(self) -> None:
+        self.query_one("#health").display = False
         self.query_one("#install-row").display = False
         self.query_one("#deployments").display = False
 
     def detecting(self) -> None:
         """Looking at the machine again (another deployment was chosen)."""
         self.query_one("#detecting").display = True
-        for sid in ("#detected", "#verdict"):
+        for sid in ("#detected", "#verdict", "#health"):
             self.query_one(sid, Static).update("")
         self.query_one("#install-row").display = False
         self.query_one("#deployments").display = False
@@ -58,7 +61,7 @@ class WelcomeStep(Step):
         self.query_one("#detecting").display = False
         text = Text()
         # the other deployments come after the verdict and the installer's button (a host may have many)
-        for line in detected.lines(others=False):
+        for line in detected.lines(others=False, health=False):
             text.append(("\n" if text else "") + "  " + line)
         self.query_one("#detected", Static).update(text)
         verdict = self.query_one("#verdict", Static)
@@ -75,6 +78,9 @@ class WelcomeStep(Step):
             verdict.update(Text.assemble(
                 ("First-time deployment:", "bold"),
                 " OMERO.web is installed and this OMERODIR has no configuration yet: the wizard creates it."))
+        health = self.query_one("#health", Static)
+        health.update(health_text(detected.health))
+        health.display = detected.health is not None
         self.query_one("#install-row").display = not detected.installed
         self._offer_deployments(detected.others, choose=not from_file)
 
@@ -97,6 +103,23 @@ class WelcomeStep(Step):
     def show_failure(self, message: str) -> None:
         self.query_one("#detecting").display = False
         self.query_one("#verdict", Static).update(Text(message, style="bold"))
+
+
+def health_text(verdict: Verdict | None, width: int = 74) -> Text:
+    """The deployment's health as `omerowizard status` tells it: the verdict, then each problem on one line (at
+    most three; the rest and the fixes are `omerowizard doctor`'s)."""
+    if verdict is None:
+        return Text()
+    style = "bold green" if verdict.healthy else "bold red"
+    text = Text.assemble(("Health: ", "bold"), (verdict.headline, style))
+    for problem in verdict.problems[:3]:
+        line = problem if len(problem) <= width else problem[:width - 1] + "…"
+        text.append("\n  • " + line)
+    if not verdict.healthy:
+        more = len(verdict.problems) - 3
+        text.append("\n  " + (f"and {more} more; " if more > 0 else "") + f"the fixes: {verdict.command}",
+                    style="italic")
+    return text
 
 
 class DeploymentButton(Button):
