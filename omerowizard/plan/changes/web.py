@@ -9,6 +9,7 @@ application server. A failure raises: apply restores config.xml and puts OMERO.w
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import time
@@ -21,6 +22,7 @@ from omerowizard.features.application_server import login_url
 from omerowizard.model.change import Kind, Run
 from omerowizard.model.errors import ApplyError
 from omerowizard.model.secrets import mask_text
+from omerowizard.plan.changes import bluegreen
 from omerowizard.state.probe import running_pid
 from omerowizard.system import gunicorn, safefs
 from omerowizard.system.deployments import Deployment
@@ -47,11 +49,21 @@ def apply(changes: Sequence[WebChange], run: Run) -> None:
             raise ApplyError(problem)
         if web.action == "reload":
             reload_web(web, run)
+        elif web.action == "scale":
+            scale_web(web, run)
+        elif web.action == "switch":
+            switch_web(web, run)
         else:
             start_web(web, run)
 
 
-KIND = Kind("web", "OMERO.web", order=70, shown=70, steps=steps, apply=apply, single=True, counts=False)
+def backup_paths(changes: Sequence[WebChange], plan: Any) -> list[str]:
+    """A switch rewrites the site's upstream: the backup keeps the site as it was."""
+    return [web.route.site for web in changes if web.route is not None]
+
+
+KIND = Kind("web", "OMERO.web", order=70, shown=70, steps=steps, apply=apply, backup_paths=backup_paths,
+            single=True, counts=False)
 
 
 def start_web(web: WebChange, run: Run) -> None:
@@ -99,7 +111,8 @@ def reload_web(web: WebChange, run: Run) -> None:
         try:
             run.say(name, f"gunicorn master {master.pid} verified ({t.user}, OMERODIR={t.omerodir}): replacing its "
                           "workers")
-            done = gunicorn.reload(master, check=lambda: answers_200(url), on_line=lambda line: run.say(name, line))
+            done = gunicorn.reload(master, check=lambda: answers_200(url), on_line=lambda line: run.say(name, line),
+                                   wanted=web.workers)
         except gunicorn.ReloadError as exc:
             tail_web_log(log, offset, lambda line: run.say(name, line))
             raise ApplyError(f"{exc}\nLast lines of {log}:\n{tail(log)}") from None
@@ -111,6 +124,72 @@ def reload_web(web: WebChange, run: Run) -> None:
         if not ok:
             raise ApplyError(f"{url} did not answer 200 after the reload ({why}).\nLast lines of {log}:\n{tail(log)}")
         s.detail = f"{url} answers 200"
+
+
+def collect(web: WebChange, run: Run) -> None:
+    if web.collectstatic:
+        with run.step(COLLECT) as s:
+            result = run.omero.collectstatic(on_line=lambda line: run.say(COLLECT, line))
+            s.detail = (result.output.strip().splitlines() or [""])[-1]
+
+
+def scale_web(web: WebChange, run: Run) -> None:
+    """Only the number of workers changed: the running master gets more (SIGTTIN, each new one waited for until
+    it has booted) or fewer (SIGTTOU, each finishes its request); config.xml already says the new number."""
+    t = run.omero.target
+    url = login_url(run.plan.answers)
+    name = web.label
+    assert web.workers is not None
+    with run.step(name) as s:
+        master = gunicorn.find_master(t.omerodir, t.user)
+        try:
+            before = len(gunicorn.workers(master.pid))
+            done = gunicorn.scale(master, web.workers, check=lambda: answers_200(url),
+                                  on_line=lambda line: run.say(name, line))
+        except gunicorn.ReloadError as exc:
+            raise ApplyError(f"{exc}\nLast lines of {t.web_log}:\n{tail(t.web_log)}") from None
+        finally:
+            master.close()
+        s.detail = f"{before} -> {len(done.new)} workers in {done.seconds:.1f}s, none restarted"
+    with run.step(CHECK) as s:
+        ok, why = check_login_page(url)
+        if not ok:
+            raise ApplyError(f"{url} did not answer 200 after the change of workers ({why})")
+        s.detail = f"{url} answers 200"
+
+
+def switch_web(web: WebChange, run: Run) -> None:
+    """Blue/green (plan/changes/bluegreen.py): a new master beside the running one, the web server switched to
+    it once it answers, the old one stopped after its requests."""
+    assert web.route is not None
+    bluegreen.record(run.backup, web.route)  # before anything starts: a restore (or a repair) converges back
+    collect(web, run)
+    name = web.label
+    door = run.plan.door
+    with run.step(name) as s:
+        pid = bluegreen.converge(run.omero, web.route, lambda line: run.say(name, line),
+                                 after_route=(lambda: [run.say(name, line) for line in bluegreen.check_door(door)])
+                                 if door is not None else None)
+        keep_record(run.omero, web.route.site)
+        s.detail = f"the new master {pid} serves; the old one finished its requests and stopped"
+    url = login_url(run.plan.answers)
+    with run.step(CHECK) as s:
+        ok, why = check_login_page(url)
+        if not ok:
+            raise ApplyError(f"{url} did not answer 200 after the switch ({why})")
+        s.detail = f"{url} answers 200"
+        run.memo["login checked"] = url
+        run.checked.append(f"the login page {url} answered 200 on the new application server")
+
+
+def keep_record(omero: Omero, site: str) -> None:
+    """The record of written files holds the site as the switch left it (the planned file, its final upstream)."""
+    dep = omero.deployment
+    data = dep.record()
+    text = safefs.read_text(site)
+    if site in data and text is not None:
+        data[site] = {**data[site], "sha256": hashlib.sha256(text.encode()).hexdigest()}
+        dep.save_record(data)
 
 
 def start_development(omero: Omero, action: str, say: Callable[[str], None]) -> Path:
@@ -150,8 +229,15 @@ def tail(path: Path, n: int = 15) -> str:
     return mask_text("\n".join(lines))
 
 
-def web_as_before(omero: Omero, was_running: bool, say: Callable[[str], None]) -> None:
-    """Put OMERO.web back in the state it had: restarted (with the restored config) or stopped."""
+def web_as_before(omero: Omero, was_running: bool, say: Callable[[str], None], backup: Any = None) -> None:
+    """Put OMERO.web back in the state it had: restarted (with the restored config) or stopped. After a run that
+    switched (its backup says where), without a restart: the switch converges to the restored config, from
+    whichever master serves now, and the others stop."""
+    route = bluegreen.route_of(backup)
+    if route is not None:
+        bluegreen.converge(omero, route, say, running=was_running)
+        keep_record(omero, route.site)
+        return
     stop_development(omero.target)
     running = running_pid(omero.target) is not None
     if was_running or running:
@@ -191,17 +277,24 @@ def stop_development(target: Any) -> None:
 
 @dataclass(frozen=True)
 class WebChange:
-    action: str  # start | restart | reload
+    action: str  # start | restart | reload | scale | switch
     why: str
-    reasons: tuple[str, ...] = ()  # restart: each setting that needs it, and why
-    collectstatic: bool = False  # reload: collect the static files first
+    reasons: tuple[str, ...] = ()  # restart, switch: each setting that needs a new master, and why
+    collectstatic: bool = False  # reload, switch: collect the static files first
+    workers: int | None = None  # reload, scale: the number of workers wanted (None: as many as now)
+    route: bluegreen.Route | None = None  # switch: the site and the web server that is switched
+    not_switched: str = ""  # restart of a running OMERO.web: why it is not a blue/green switch
     kind: ClassVar[Kind] = KIND
 
     def title(self) -> str:
         return self.describe()
 
     def details(self) -> tuple[str, ...]:
-        return tuple(f"restart because {r}" for r in self.reasons)
+        verb = "a new master because" if self.action == "switch" else "restart because"
+        out = tuple(f"{verb} {r}" for r in self.reasons)
+        if self.not_switched:
+            out += (f"a restart, not a switch without downtime: {self.not_switched}",)
+        return out
 
     def diff(self) -> str:
         return ""
@@ -211,15 +304,25 @@ class WebChange:
 
     def as_dict(self) -> dict[str, Any]:
         return {"action": self.action, "why": self.why, "reasons": list(self.reasons),
-                "collectstatic": self.collectstatic, "describe": self.describe()}
+                "collectstatic": self.collectstatic, "workers": self.workers, "not_switched": self.not_switched,
+                "describe": self.describe()}
 
     def describe(self) -> str:
+        static = "collect static files, then " if self.collectstatic else ""
         if self.action == "reload":
-            static = "collect static files, then " if self.collectstatic else ""
-            return f"{static}reload OMERO.web gracefully: new gunicorn workers replace the old ones ({self.why})"
+            n = f" ({self.workers} of them)" if self.workers is not None else ""
+            return f"{static}reload OMERO.web gracefully: new gunicorn workers{n} replace the old ones ({self.why})"
+        if self.action == "scale":
+            return f"change the number of gunicorn workers to {self.workers} on the running master, none restarted " \
+                   f"({self.why})"
+        if self.action == "switch":
+            via = self.route.front.via if self.route and self.route.front else "the web server"
+            return f"{static}switch OMERO.web without downtime: a new gunicorn master beside the running one, " \
+                   f"then {via} is switched to it and the old one stops after its requests ({self.why})"
         return f"omero web {self.action} ({self.why})"
 
     @property
     def label(self) -> str:
         """The name of the apply step that runs it."""
-        return "reload OMERO.web" if self.action == "reload" else f"omero web {self.action}"
+        return {"reload": "reload OMERO.web", "scale": "change the number of workers",
+                "switch": "switch OMERO.web (blue/green)"}.get(self.action, f"omero web {self.action}")
