@@ -11,7 +11,6 @@ import random
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +20,7 @@ from tests import parts
 from tests.e2e.conftest import USER
 from tests.e2e.test_reload import Nginx, site_of
 from tests.e2e.test_safety import read_until, spawn
+from tests.e2e.test_webservers import apache_wrapper
 
 pytestmark = pytest.mark.e2e
 
@@ -163,27 +163,6 @@ def test_a_run_killed_during_a_switch_leaves_one_omero_web_serving_and_the_next_
     assert kills >= 2, kills
 
 
-class Apache:
-    """A private Apache httpd serving the deployment's rendered virtual host (never the system's)."""
-
-    def __init__(self, site: Path, workdir: Path, port: int):
-        self.exe = parts.require("apache2")
-        self.conf = workdir / "httpd.conf"
-        mods = "/usr/lib/apache2/modules"
-        lines = ['ServerRoot "/etc/apache2"', f"PidFile {workdir}/httpd.pid", f"ErrorLog {workdir}/httpd-error.log",
-                 "ServerName localhost", f"Listen 127.0.0.1:{port}", "User www-data", "Group www-data"]
-        for mod in ("mpm_event", "authz_core", "mime", "proxy", "proxy_http", "headers", "alias"):
-            lines.append(f"LoadModule {mod}_module {mods}/mod_{mod}.so")
-        lines += ["TypesConfig /etc/mime.types", f"Include {site}"]
-        self.conf.write_text("\n".join(lines) + "\n")
-
-    def start(self) -> None:
-        subprocess.run([self.exe, "-f", str(self.conf), "-k", "start"], check=True, capture_output=True)
-
-    def stop(self) -> None:
-        subprocess.run([self.exe, "-f", str(self.conf), "-k", "stop"], capture_output=True)
-
-
 def test_a_port_change_behind_apache_switches_without_a_failed_request(deployment):
     d = deployment
     port = parts.free_port()
@@ -192,8 +171,10 @@ def test_a_port_change_behind_apache_switches_without_a_failed_request(deploymen
             "sessions": {"clearsessions": "off"}, "application_server": {"workers": 2}}
     proc = d.cli("apply", str(d.answers_file(base, name="base.yml")))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    apache = Apache(site, d.workdir, port)
-    apache.start()
+    apache = parts.require("apache2")
+    wrapper = apache_wrapper(site, d.workdir, False)
+    start = subprocess.run([apache, "-f", str(wrapper), "-k", "start"], capture_output=True, text=True)
+    assert start.returncode == 0, start.stderr
     try:
         parts.wait_port(port)
         url = f"http://127.0.0.1:{port}/webclient/login/"
@@ -206,6 +187,6 @@ def test_a_port_change_behind_apache_switches_without_a_failed_request(deploymen
         assert summary.made >= 20 and summary.failed == 0, summary
         assert one_master(d).port == new_port
     finally:
-        apache.stop()
+        subprocess.run([apache, "-f", str(wrapper), "-k", "stop"], capture_output=True)
         for m in masters(d):
             os.kill(m.pid, signal.SIGTERM)
