@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from omerowizard.catalogue import KEYS
 from omerowizard.catalogue import config as omeroconfig
 from omerowizard.catalogue.answers import Answers
 from omerowizard.features.apps import packages as apps
 from omerowizard.features.apps.catalogue import PROTECTED
 from omerowizard.features.apps.entries import removed_apps
-from omerowizard.features.upgrade import plan_upgrade
+from omerowizard.features.upgrade import beside_path, plan_upgrade
 from omerowizard.plan import files, frontdoor
 from omerowizard.plan.changes.config import ConfigChange
 from omerowizard.plan.changes.packages import PackageChange, PackageRemoval
@@ -50,9 +52,7 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
         if not state.running:
             web = WebChange("start", "OMERO.web is not running")
         elif plan.upgrade:
-            web = WebChange("restart", f"new code: the {plan.upgrade.verb} of omero-web",
-                            (f"omero-web {plan.upgrade.old} -> {plan.upgrade.new}: an upgrade is never a mere "
-                             "reload",))
+            web = upgrade_change(plan, state)
         elif plan.config or plan.packages:
             web = web_change(plan, state)
     elif state.running and (plan.config or plan.packages or plan.upgrade):
@@ -97,6 +97,22 @@ def web_change(plan: Plan, state: State) -> WebChange:
 
 
 WORKERS = "omero.web.wsgi_workers"
+
+
+def upgrade_change(plan: Plan, state: State) -> WebChange:
+    """New code is never a mere reload: blue/green into a new environment beside the running one when the web
+    server is ours (the upgrade then installs there), else a restart after an upgrade in place."""
+    u = plan.upgrade
+    reasons = (f"omero-web {u.old} -> {u.new}: an upgrade is never a mere reload",)
+    why = f"new code: the {u.verb} of omero-web"
+    route, why_not = switch_route(plan, state)
+    if route is None:
+        plan.notes.append(f"OMERO.web restarts after the {u.verb} (users see the maintenance page meanwhile): "
+                          f"{why_not}")
+        return WebChange("restart", why, reasons, not_switched=why_not)
+    beside = beside_path(plan.answers.omero.venv, u.new)
+    plan.changes[plan.changes.index(u)] = dataclasses.replace(u, beside=beside)
+    return WebChange("switch", why, reasons, collectstatic=True, route=route, venv=beside)
 
 
 def switch_route(plan: Plan, state: State) -> tuple[Route | None, str]:

@@ -299,6 +299,18 @@ class Omero:
                                     self.log.mask(result.output))
         return result
 
+    def check_django(self, on_line: LineSink | None = None) -> Result:
+        """Set Django up with omero-web's settings in this environment, as a new worker will (every app of
+        omero.web.apps imported, the URLs loaded), as the user; raises when it fails."""
+        env = {**self.env(), "DJANGO_SETTINGS_MODULE": "omeroweb.settings"}
+        code = ("import django; django.setup(); from django.apps import apps; from django.urls import get_resolver; "
+                "get_resolver().url_patterns; print(f'Django set up with {len(apps.get_app_configs())} apps')")
+        result = self._as_user([str(self.target.python), "-c", code], env, on_line, 300)
+        if result.returncode != 0:
+            raise OmeroCommandError([str(self.target.python), "-c", "(set Django up)"], result.returncode,
+                                    self.log.mask(result.output))
+        return result
+
     def gunicorn_settings(self) -> dict:
         """The settings ``omero web start`` builds gunicorn's command line from, as this environment's omero-web reads
         them from config.xml now (its defaults included), and where its omeroweb package is."""

@@ -25,10 +25,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from omerowizard.features import web_server
 from omerowizard.features.web_server import site as site_files
 from omerowizard.model.errors import ApplyError
 from omerowizard.model.host import Front
-from omerowizard.system import gunicorn, hostlock, safefs
+from omerowizard.system import gunicorn, hostlock, platforms, safefs
 from omerowizard.system import webservers as servers
 from omerowizard.system.network import answers_200, port_in_use, request_loopback, spare_port
 from omerowizard.system.omero import Omero, web_log_problem
@@ -248,17 +249,42 @@ def converge(omero: Omero, route: Route | None, say: Say, running: bool = True,
         final.close()
 
 
+def route_for(a: Any, version: str | None = None) -> Route | None:
+    """The route of the site these answers render, when a running web server includes it and it proxies to this
+    host's one application server (what a rollback switches); None otherwise."""
+    ws = a.web_server
+    if a.platform != "unix" or ws.kind not in {"nginx", "apache", "nginx-development"} or a.nodes.members:
+        return None
+    place = web_server.web_server_file(a, platforms.distribution(), version)
+    if place is None:
+        return None
+    kind = "apache" if ws.kind == "apache" else "nginx"
+    try:
+        text = safefs.read_text(place.path)
+    except (OSError, safefs.UnsafePath):
+        return None
+    upstream = site_files.upstream_in(text, kind) if text is not None else None
+    front = servers.serving(kind, place.path, place.link) if upstream else None
+    return Route(kind, place.path, place.link, front, upstream) if front else None
+
+
 def route_of(backup: Any) -> Route | None:
     """The route a run that switched recorded in its backup (None: it did not switch)."""
     data = (backup.manifest.extra or {}).get(JOURNAL) if backup is not None else None
     return Route.from_dict(data) if data else None
 
 
-def record(backup: Any, route: Route) -> None:
-    """Before the first master starts: the backup says this run switches, and where, so its restore (or the next
-    run's repair, after a kill) converges instead of restarting."""
-    backup.manifest.extra[JOURNAL] = route.as_dict()
+def record(backup: Any, route: Route, venv: str) -> None:
+    """Before the first master starts: the backup says this run switches, where, and from which environment, so
+    its restore (or the next run's repair, after a kill) converges back instead of restarting."""
+    backup.manifest.extra[JOURNAL] = {**route.as_dict(), "venv": venv}
     backup.save()
+
+
+def venv_of(backup: Any) -> str | None:
+    """The environment a run that switched ran from before (its restore converges back to it)."""
+    data = (backup.manifest.extra or {}).get(JOURNAL) if backup is not None else None
+    return data.get("venv") if data else None
 
 
 

@@ -14,10 +14,11 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from omerowizard.catalogue import KEYS
 from omerowizard.features.application_server import login_url
 from omerowizard.model.change import Kind, Run
 from omerowizard.model.errors import ApplyError
@@ -126,10 +127,10 @@ def reload_web(web: WebChange, run: Run) -> None:
         s.detail = f"{url} answers 200"
 
 
-def collect(web: WebChange, run: Run) -> None:
+def collect(web: WebChange, run: Run, omero: Omero | None = None) -> None:
     if web.collectstatic:
         with run.step(COLLECT) as s:
-            result = run.omero.collectstatic(on_line=lambda line: run.say(COLLECT, line))
+            result = (omero or run.omero).collectstatic(on_line=lambda line: run.say(COLLECT, line))
             s.detail = (result.output.strip().splitlines() or [""])[-1]
 
 
@@ -162,15 +163,22 @@ def switch_web(web: WebChange, run: Run) -> None:
     """Blue/green (plan/changes/bluegreen.py): a new master beside the running one, the web server switched to
     it once it answers, the old one stopped after its requests."""
     assert web.route is not None
-    bluegreen.record(run.backup, web.route)  # before anything starts: a restore (or a repair) converges back
-    collect(web, run)
+    # before anything starts: a restore (or the repair of a killed run) converges back to this environment
+    bluegreen.record(run.backup, web.route, str(run.omero.target.venv))
+    omero = run.omero
+    if web.venv is not None:  # an upgrade: the new master runs from the new environment, collects from there
+        omero = Omero(replace(run.omero.target, venv=Path(web.venv)), log=run.omero.log)
+    collect(web, run, omero)
     name = web.label
     door = run.plan.door
     with run.step(name) as s:
-        pid = bluegreen.converge(run.omero, web.route, lambda line: run.say(name, line),
+        pid = bluegreen.converge(omero, web.route, lambda line: run.say(name, line),
                                  after_route=(lambda: [run.say(name, line) for line in bluegreen.check_door(door)])
                                  if door is not None else None)
-        keep_record(run.omero, web.route.site)
+        keep_record(omero, web.route.site)
+        if web.venv is not None:
+            omero.deployment.activate(web.venv, replaces=str(run.omero.target.venv))
+            run.say(name, f"OMERO.web runs from {web.venv}; {run.omero.target.venv} is kept for a rollback")
         s.detail = f"the new master {pid} serves; the old one finished its requests and stopped"
     url = login_url(run.plan.answers)
     with run.step(CHECK) as s:
@@ -235,6 +243,9 @@ def web_as_before(omero: Omero, was_running: bool, say: Callable[[str], None], b
     whichever master serves now, and the others stop."""
     route = bluegreen.route_of(backup)
     if route is not None:
+        venv = bluegreen.venv_of(backup)
+        if venv is not None and venv != str(omero.target.venv):  # an upgrade's: back to the environment it left
+            omero = Omero(replace(omero.target, venv=Path(venv)), log=omero.log)
         bluegreen.converge(omero, route, say, running=was_running)
         keep_record(omero, route.site)
         return
@@ -245,10 +256,72 @@ def web_as_before(omero: Omero, was_running: bool, say: Callable[[str], None], b
         if problem:
             raise ApplyError(f"OMERO.web was not {'restarted' if was_running else 'stopped'}: {problem}; "
                              f"then `omero web {'restart' if was_running else 'stop'}` as {omero.target.user}")
-    if was_running:
-        omero.web("restart", on_line=say, check=False)
+    if was_running:  # a restore: expired sessions are the clearsessions job's, not a reason to stay down longer
+        omero.web("restart", on_line=say, check=False, keep_sessions=True)
     elif running:
         omero.web("stop", on_line=say, check=False)
+
+
+def web_after_rollback(omero: Omero, backup: Any, before: dict[str, str], route: bluegreen.Route | None,
+                       say: Callable[[str], None], url: str | None) -> str:
+    """A rollback takes effect the way an apply would: a run that switched is switched back (to the environment it
+    left: an upgrade's rollback reinstalls nothing); a rollback of Django settings only is a graceful reload; of
+    the number of workers only, a change on the running master; of gunicorn's own settings, a switch where the
+    web server is ours. A restart, when one is left, keeps the sessions. Then the login page must answer.
+    Returns what was done."""
+    m = backup.manifest
+    t = omero.target
+    if bluegreen.route_of(backup) is not None:
+        web_as_before(omero, m.was_running, say, backup=backup)
+        done = "switched back without downtime" if m.was_running else "stopped"
+    elif not (m.was_running and running_pid(t) is not None) or _development(t):
+        web_as_before(omero, m.was_running, say)
+        return "restarted" if m.was_running else "stopped" if running_pid(t) is None else "left as it was"
+    else:
+        after = omero.config_read()
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        restart = [k for k in changed if k in KEYS and KEYS[k].restart]
+        static = [k for k in changed if k in KEYS and KEYS[k].static] or m.environment
+        if m.packages:  # an upgrade in place was reinstalled: new code
+            restart = restart or ["omero-web's code"]
+        if restart == [WORKERS] and len(changed) == 1 and not m.environment:
+            master = gunicorn.find_master(t.omerodir, t.user)
+            try:
+                gunicorn.scale(master, int(after.get(WORKERS) or KEYS[WORKERS].default or 5), on_line=say)
+            finally:
+                master.close()
+            done = "the number of workers changed on the running master"
+        elif restart and route is not None and not m.packages:
+            bluegreen.converge(omero, route, say)
+            keep_record(omero, route.site)
+            done = "switched without downtime"
+        elif restart:
+            omero.web("restart", on_line=say, keep_sessions=True)
+            done = "restarted (the sessions kept)"
+        elif changed or m.environment:
+            if static:
+                omero.collectstatic(on_line=say)
+            master = gunicorn.find_master(t.omerodir, t.user)
+            try:
+                gunicorn.reload(master, on_line=say, check=(lambda: answers_200(url)) if url else None)
+            finally:
+                master.close()
+            done = "reloaded gracefully"
+        else:
+            return "left running (nothing it reads changed)"
+    if m.was_running and url:
+        ok, why = check_login_page(url)
+        if not ok:
+            raise ApplyError(f"after the rollback {url} did not answer 200 ({why})")
+        done += f"; {url} answers 200"
+    return done
+
+
+WORKERS = "omero.web.wsgi_workers"
+
+
+def _development(t: Any) -> bool:
+    return Deployment(t.omerodir).dev_pidfile.exists()
 
 
 def stop_development(target: Any) -> None:
@@ -284,6 +357,7 @@ class WebChange:
     workers: int | None = None  # reload, scale: the number of workers wanted (None: as many as now)
     route: bluegreen.Route | None = None  # switch: the site and the web server that is switched
     not_switched: str = ""  # restart of a running OMERO.web: why it is not a blue/green switch
+    venv: str | None = None  # switch: the environment the new master runs from (an upgrade's new one; None: same)
     kind: ClassVar[Kind] = KIND
 
     def title(self) -> str:
