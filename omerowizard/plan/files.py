@@ -22,7 +22,8 @@ def plan_files(plan: Plan, upstream: str | None = None) -> None:
     default_server, default_changes = _plan_default_site(plan)
     try:
         wanted = site_files.wanted_files(a, state.host, state.omero_web_version, plan.notes,
-                                         default_server=default_server, upstream=upstream)
+                                         default_server=default_server, upstream=upstream,
+                                         served=state.front is not None)
     except NoTaskTrigger:
         raise AnswersError([Problem("sessions.clearsessions",
                                     f"{a.sessions.clearsessions!r} has no Task Scheduler equivalent on Windows",

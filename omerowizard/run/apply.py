@@ -153,6 +153,9 @@ class Applier:
         self.say("preflight", f"backup of what this run touches: {self.backup.directory}")
         self.touched = True
         try:
+            for kind, changes in kinds:
+                if kind.begin is not None:
+                    kind.begin(changes, self)
             url = self._steps()
         except (Exception, Interrupted, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure restores
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):

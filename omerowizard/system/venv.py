@@ -30,6 +30,7 @@ FEATURE_PACKAGES = {
     "cors": "django-cors-headers",
 }
 BINARY_ONLY = ("--only-binary", ":all:")
+ICE = "zeroc-ice"  # omero-py's Ice binding: a wheel built once per machine (install-omero keeps it in the wheel cache)
 
 
 def normalise(name: str) -> str:

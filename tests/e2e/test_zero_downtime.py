@@ -11,14 +11,17 @@ import random
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from bench.load import Load
 from omerowizard.system import gunicorn
+from omerowizard.system.distributions import packages as installed
 from tests import parts
 from tests.e2e.conftest import USER
 from tests.e2e.test_reload import Nginx, site_of
+from tests.e2e.test_upgrade import OLD, UPGRADE_VENV, newest  # noqa: F401 (the fixture)
 from tests.e2e.test_safety import read_until, spawn
 from tests.e2e.test_webservers import apache_wrapper
 
@@ -188,5 +191,77 @@ def test_a_port_change_behind_apache_switches_without_a_failed_request(deploymen
         assert one_master(d).port == new_port
     finally:
         subprocess.run([apache, "-f", str(wrapper), "-k", "stop"], capture_output=True)
+        for m in masters(d):
+            os.kill(m.pid, signal.SIGTERM)
+
+
+def rollback_under_load(d, url: str):
+    with Load(url, interval=0.05) as load:
+        load.wait_for(10)
+        proc = d.cli("rollback", timeout=900)
+        load.wait_for(10)
+    return proc, load.summary()
+
+
+def test_the_rollback_of_a_reload_class_change_reloads_and_keeps_serving(served):
+    d, base, _, url = served
+    blue = one_master(d)
+    changed = {**base, "cors": {"mode": "origins", "origins": ["https://a.example.org"]}}
+    proc, summary = under_load(d, url, changed, "cors.yml")
+    assert proc.returncode == 0 and summary.failed == 0, proc.stdout + proc.stderr + str(summary)
+    back, summary = rollback_under_load(d, url)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "OMERO.web: reloaded gracefully" in back.stdout and "answers 200" in back.stdout, back.stdout
+    assert summary.made >= 20 and summary.failed == 0, summary
+    assert one_master(d).pid == blue.pid  # reloaded, never restarted
+    assert "omero.web.cors_origin_whitelist" not in d.config()
+
+
+def test_the_rollback_of_a_port_change_switches_back(served):
+    d, base, _, url = served
+    changed = {**base, "application_server": {"workers": 2, "port": parts.free_port()}}
+    proc, summary = under_load(d, url, changed, "port.yml")
+    assert proc.returncode == 0 and summary.failed == 0, proc.stdout + proc.stderr + str(summary)
+    back, summary = rollback_under_load(d, url)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "switched back without downtime" in back.stdout, back.stdout
+    assert summary.made >= 20 and summary.failed == 0, summary
+    assert one_master(d).port == d.app_port
+    assert f"127.0.0.1:{d.app_port}" in site_of(d).read_text()
+
+
+def test_an_upgrade_runs_beside_and_its_rollback_switches_back_without_a_reinstall(deployment, newest):
+    """omero-web OLD -> the newest in a new environment beside the running one, under load through a private
+    nginx; then `omerowizard rollback` switches back to the kept environment (pip is not run)."""
+    d = deployment
+    port = parts.free_port()
+    base = {"omero": {"venv": str(UPGRADE_VENV)}, "web_server": {"port": port},
+            "sessions": {"clearsessions": "off"}, "application_server": {"workers": 2}}
+    first = d.cli("apply", str(d.answers_file(base, name="old.yml")))
+    assert first.returncode == 0, first.stdout + first.stderr
+    nginx = Nginx(site_of(d), d.workdir)
+    try:
+        with nginx.serving(port):
+            url = f"http://127.0.0.1:{port}/webclient/login/"
+            wanted = {**base, "omero": {**base["omero"], "web_version": newest}}
+            up, summary = under_load(d, url, wanted, "new.yml")
+            assert up.returncode == 0, up.stdout + up.stderr
+            beside = Path(f"{UPGRADE_VENV}-omero-web-{newest}")
+            assert f"upgrade OMERO.web in a new environment" in up.stdout and str(beside) in up.stdout
+            assert summary.made >= 20 and summary.failed == 0, summary
+            assert installed(UPGRADE_VENV)["omero-web"] == OLD  # the running one was never touched
+            assert installed(beside)["omero-web"] == newest
+            green = one_master(d)
+            assert green.cmdline[1] == f"{beside}/bin/gunicorn", green.cmdline
+            assert d.cli("apply", "--dry-run", str(d.answers_file(wanted, name="new.yml"))).stdout.startswith(
+                "Nothing to change")
+
+            back, summary = rollback_under_load(d, url)
+            assert back.returncode == 0, back.stdout + back.stderr
+            assert "switched back without downtime" in back.stdout and "pip" not in back.stdout, back.stdout
+            assert summary.made >= 20 and summary.failed == 0, summary
+            blue = one_master(d)
+            assert blue.cmdline[1] == f"{UPGRADE_VENV}/bin/gunicorn", blue.cmdline
+    finally:
         for m in masters(d):
             os.kill(m.pid, signal.SIGTERM)

@@ -195,7 +195,7 @@ def site_of(a: Any, path: str, detected_version: str | None = None, upstream: st
 
 
 def wanted_files(a: Any, host: Host, detected_version: str | None = None, notes: list[str] | None = None,
-                 default_server: bool = False, upstream: str | None = None) -> list[WantedFile]:
+                 default_server: bool = False, upstream: str | None = None, served: bool = False) -> list[WantedFile]:
     """The files these answers ask for on ``host`` (its distribution decides the paths); ``default_server``:
     this site also answers requests for other names on its ports (nginx). Pure: nothing is read."""
     notes = notes if notes is not None else []
@@ -211,7 +211,7 @@ def wanted_files(a: Any, host: Host, detected_version: str | None = None, notes:
         if ws.kind == "iis":
             out += _iis(a, site, place, detected_version, notes)
         else:
-            out += _unix_site(a, site, place, dist, notes)
+            out += _unix_site(a, site, place, dist, notes, served)
     if a.platform == "unix" and ws.systemd:
         out.append(systemd_unit(a, dist))
     return out
@@ -224,7 +224,7 @@ def _maintenance(a: Any, site: Site, owner: str | None) -> WantedFile:
 
 
 def _unix_site(a: Any, site: Site, place: web_server.Placement, dist: str | None,
-               notes: list[str]) -> list[WantedFile]:
+               notes: list[str], served: bool = False) -> list[WantedFile]:
     kind = a.web_server.kind
     if kind == "nginx":
         text = render("nginx.conf.j2", site=site)
@@ -246,7 +246,7 @@ def _unix_site(a: Any, site: Site, place: web_server.Placement, dist: str | None
                           check="apache", system=place.system, modules=modules)
         if site.max_body_bytes != 0 and site.max_body_bytes < size_bytes(site.max_body_size):
             notes.append(f"Apache: LimitRequestBody cannot exceed {APACHE_MAX_BODY} bytes; uploads are limited to that.")
-    if not place.system and kind != "nginx-development":
+    if not place.system and kind != "nginx-development" and not served:  # served: a running server includes it
         notes.append(f"{place.path} is outside the {kind} configuration: include it from the server's "
                      f"{'http {} block' if kind == 'nginx' else 'configuration'} and reload the server yourself.")
     return [main, _maintenance(a, site, a.omero.user)]

@@ -58,13 +58,21 @@ def apply(changes: Sequence[WebChange], run: Run) -> None:
             start_web(web, run)
 
 
+def begin(changes: Sequence[WebChange], run: Run) -> None:
+    """A switch records where it switches, and the environment OMERO.web runs from, before any step: a restore
+    (or the repair of a killed run) then converges back to the master that served, without a restart."""
+    for web in changes:
+        if web.route is not None:
+            bluegreen.record(run.backup, web.route, str(run.omero.target.venv))
+
+
 def backup_paths(changes: Sequence[WebChange], plan: Any) -> list[str]:
     """A switch rewrites the site's upstream: the backup keeps the site as it was."""
     return [web.route.site for web in changes if web.route is not None]
 
 
 KIND = Kind("web", "OMERO.web", order=70, shown=70, steps=steps, apply=apply, backup_paths=backup_paths,
-            single=True, counts=False)
+            begin=begin, single=True, counts=False)
 
 
 def start_web(web: WebChange, run: Run) -> None:
@@ -162,9 +170,7 @@ def scale_web(web: WebChange, run: Run) -> None:
 def switch_web(web: WebChange, run: Run) -> None:
     """Blue/green (plan/changes/bluegreen.py): a new master beside the running one, the web server switched to
     it once it answers, the old one stopped after its requests."""
-    assert web.route is not None
-    # before anything starts: a restore (or the repair of a killed run) converges back to this environment
-    bluegreen.record(run.backup, web.route, str(run.omero.target.venv))
+    assert web.route is not None  # recorded in the backup by ``begin``
     omero = run.omero
     if web.venv is not None:  # an upgrade: the new master runs from the new environment, collects from there
         omero = Omero(replace(run.omero.target, venv=Path(web.venv)), log=run.omero.log)
