@@ -107,7 +107,7 @@ class ApplicationServer(Feature):
                     f"{app_port} is a privileged port (below 1024): only root may listen there, and OMERO.web's "
                     f"application server runs as {flat.get('omero.user')!r}, never as root",
                     "a port from 1024 to 65535 (the web server listens on the public port and proxies to it)")
-        if flat["platform"] == "unix" and front_end(flat) and isinstance(app_port, int) \
+        elif flat["platform"] == "unix" and front_end(flat) and isinstance(app_port, int) \
                 and "application_server.port" not in bad:
             for key in ("web_server.port", "web_server.https.port"):
                 if flat.get(key) == app_port and key not in bad \
