@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from omerowizard.features.base import Check, Feature, Key, effective
-from omerowizard.features.conditions import gunicorn
+from omerowizard.features.conditions import front_end, gunicorn
 from omerowizard.model import validators as v
 from omerowizard.model.qtypes import INT, TEXT, Question
 from omerowizard.system.network import port_in_use
@@ -107,15 +107,31 @@ class ApplicationServer(Feature):
                     f"{app_port} is a privileged port (below 1024): only root may listen there, and OMERO.web's "
                     f"application server runs as {flat.get('omero.user')!r}, never as root",
                     "a port from 1024 to 65535 (the web server listens on the public port and proxies to it)")
+        elif flat["platform"] == "unix" and front_end(flat) and isinstance(app_port, int) \
+                and "application_server.port" not in bad:
+            for key in ("web_server.port", "web_server.https.port"):
+                if flat.get(key) == app_port and key not in bad \
+                        and (key == "web_server.port" or flat.get("web_server.https.certificate")):
+                    problem("application_server.port",
+                            f"{app_port} is also {key}: the web server listens there, so OMERO.web's application "
+                            "server cannot (both on this host)", f"a port other than {key} ({app_port})")
+                    break
 
     def preflight(self, plan):
 
         a = plan.answers
-        if plan.web and plan.web.action == "start" and not plan.state.running:
-            host, port = a.application_server.host, a.application_server.port
+        web = plan.web
+        host, port = a.application_server.host, a.application_server.port
+        if web and web.action == "start" and not plan.state.running:
             if port_in_use(host, port):
                 return [Check("port", False, f"port {port} on {host} is already in use by another program: "
                                              "stop it or choose another application_server.port")]
+        if web and web.action in {"switch", "restart"} and plan.state.running:
+            old = effective(self.keys, plan.state.config, "omero.web.application_server.port")
+            if str(port) != str(old) and port_in_use(host, port):
+                return [Check("port", False, f"application_server.port {port} on {host} is already in use by "
+                                             "another program (checked before anything changed): stop it or choose "
+                                             "another port")]
         return []
 
 

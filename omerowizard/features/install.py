@@ -30,10 +30,12 @@ class Install(Feature):
                  TEXT, "omero", default="/opt/omero/web/OMERO.web", check=v.unix_path, allowed="an absolute path",
                  when=unix),
         Question("omero.web_version", "Which omero-web version should run?",
-                 "Upgrade (or downgrade) OMERO.web in its virtual environment: the review lists the packages that "
-                 "change and the upgrade notes between the two versions, then omero-web is installed, its static "
-                 "files collected and OMERO.web restarted; `omerowizard rollback` reinstalls the previous packages. "
-                 "Empty keeps the installed version.",
+                 "Upgrade (or downgrade) OMERO.web: the review lists the packages that change and the upgrade notes "
+                 "between the two versions. Behind omerowizard's own nginx or Apache, the release goes into a new "
+                 "environment beside the running one, which is kept, and OMERO.web switches to it without downtime; "
+                 "`omerowizard rollback` switches back, nothing reinstalled. Elsewhere omero-web is installed in "
+                 "place and OMERO.web restarted; rollback reinstalls the previous packages. Empty keeps the installed "
+                 "version.",
                  TEXT, "advanced", default=None, nullable=True, check=v.version,
                  allowed='a released version in quotes, such as "5.33.2", or empty', when=unix),
     )

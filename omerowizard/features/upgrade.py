@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from omerowizard.features.apps import packages as apps
 from omerowizard.model.change import Kind, Run
 from omerowizard.model.errors import InstallError
+from omerowizard.system import distributions, locations
 from omerowizard.system import venv as venv_mod
+from omerowizard.system.deployments import Deployment
+from omerowizard.system.omero import Omero
 from omerowizard.system.venv import FEATURE_PACKAGES, normalise
 
 # Upgrade notes of OMERO.web (its UPGRADING notes and release notes) that matter when deploying:
@@ -74,35 +78,80 @@ class Measured:
 def _steps(changes: Sequence[UpgradeChange]) -> list[str]:
     out = []
     for u in changes:
-        out.append(f"{u.verb} OMERO.web")
+        out.append(u.label)
         if u.clear_sessions:
             out.append(CLEAR)
     return out
 
 
 def _apply(changes: Sequence[UpgradeChange], run: Run) -> None:
-    """Install the wanted omero-web (the previous versions are recorded in the backup first, so a
-    failure or `omerowizard rollback` reinstalls them); clear the session store when the notes say so.
-    The restart that follows (``omero web restart``) collects the static files."""
+    """Install the wanted omero-web: beside the running one, in a new environment (blue/green: the running one is
+    not touched, and the switch that follows starts OMERO.web from the new one), or in place (the previous
+    versions are recorded in the backup first, so a failure or `omerowizard rollback` reinstalls them); clear the
+    session store when the notes say so. The restart or switch that follows collects the static files."""
     for u in changes:
-        name = f"{u.verb} OMERO.web"
-        with run.step(name) as s:
-            previous = {dist: old for dist, old, new in u.versions if old is not None and old != new}
-            links = apps.find_links(run.plan.answers)
-            run.backup.record_packages(previous, links)
-            run.say(name, "previous versions recorded in the backup: "
-                          + ", ".join(f"{d}=={v}" for d, v in sorted(previous.items())))
-            venv_mod.pip_install(run.omero.target.venv, list(u.requirements), on_line=lambda line: run.say(name, line),
-                                 log=run.omero.log, find_links=links)
-            s.detail = f"omero-web {u.old} -> {u.new}"
+        name = u.label
+        if u.beside:
+            _install_beside(u, run)
+        else:
+            _install_in_place(u, run)
         if u.clear_sessions:
             with run.step(CLEAR) as s:
                 result = run.omero.clear_session_store(on_line=lambda line: run.say(CLEAR, line))
                 s.detail = (result.output.strip().splitlines() or [""])[-1]
 
 
+def _install_beside(u: UpgradeChange, run: Run) -> None:
+    """The new omero-web, its feature packages and web apps in a new environment beside the running one (zeroc-ice
+    from the wheel cache, as install-omero put it there); then Django set up there with this config.xml, every
+    app in omero.web.apps imported: what the new master will do, before anything is switched."""
+    assert u.beside is not None
+    name = u.label
+    old, new = run.omero.target.venv, Path(u.beside)
+    say = lambda line: run.say(name, line)  # noqa: E731
+    with run.step(name) as s:
+        ice = distributions.packages(old).get(venv_mod.ICE)
+        say(f"a new environment {new} beside {old} (kept as it is, for a rollback)")
+        venv_mod.create_beside(old, new, [f"{venv_mod.ICE}=={ice}"] if ice else [],
+                               str(locations.wheel_cache_path()), on_line=say, log=run.omero.log)
+        venv_mod.pip_install(new, list(u.requirements), on_line=say, log=run.omero.log,
+                             find_links=apps.find_links(run.plan.answers))
+        there = Omero(replace(run.omero.target, venv=new), log=run.omero.log)
+        result = there.check_django(on_line=say)
+        s.detail = f"omero-web {u.new} in {new}; {(result.output.strip().splitlines() or [''])[-1]}"
+
+
+def _install_in_place(u: UpgradeChange, run: Run) -> None:
+    name = u.label
+    with run.step(name) as s:
+        previous = {dist: old for dist, old, new in u.versions if old is not None and old != new}
+        links = apps.find_links(run.plan.answers)
+        run.backup.record_packages(previous, links)
+        run.say(name, "previous versions recorded in the backup: "
+                      + ", ".join(f"{d}=={v}" for d, v in sorted(previous.items())))
+        venv_mod.pip_install(run.omero.target.venv, list(u.requirements), on_line=lambda line: run.say(name, line),
+                             log=run.omero.log, find_links=links)
+        s.detail = f"omero-web {u.old} -> {u.new}"
+
+
+def _backup_paths(changes: Sequence[UpgradeChange], plan) -> list[str]:
+    """An upgrade beside the running environment changes which one OMERO.web runs from: the record of that."""
+    if any(u.beside for u in changes):
+        return [str(Deployment(plan.answers.omero.omerodir).environments)]
+    return []
+
+
 CLEAR = "clear the session store"
-KIND = Kind("upgrade", "OMERO.web version", order=10, shown=10, steps=_steps, apply=_apply, single=True)
+KIND = Kind("upgrade", "OMERO.web version", order=10, shown=10, steps=_steps, apply=_apply,
+            backup_paths=_backup_paths, single=True)
+
+
+def beside_path(venv: str, version: str) -> str:
+    """Where an upgrade to ``version`` puts the new environment: beside the one the answers name (an environment
+    an earlier upgrade made is named after the first one: venv3-omero-web-5.33.2, not venv3-omero-web-5.31-...)."""
+    p = PurePosixPath(venv)
+    base = re.sub(r"-omero-web-[0-9][0-9A-Za-z.]*$", "", p.name)
+    return str(p.parent / f"{base}-omero-web-{version}")
 
 
 @dataclass(frozen=True)
@@ -113,7 +162,12 @@ class UpgradeChange:
     versions: tuple[tuple[str, str | None, str], ...]  # (distribution, installed or None, after)
     notes: tuple[str, ...] = ()
     clear_sessions: bool = False
+    beside: str | None = None  # blue/green: the new environment it installs into (the running one stays)
     kind: ClassVar[Kind] = KIND
+
+    @property
+    def label(self) -> str:
+        return f"{self.verb} OMERO.web" + (" in a new environment" if self.beside else "")
 
     def title(self) -> str:
         return self.describe()
@@ -146,8 +200,12 @@ class UpgradeChange:
         out += [f"    note: {n}" for n in self.notes]
         if self.clear_sessions:
             out.append("    the session store is cleared after installing (everyone logs in again)")
-        out.append("    then static files are collected and OMERO.web restarted; rollback reinstalls the "
-                   "previous versions")
+        if self.beside:
+            out.append(f"    into a new environment {self.beside} beside the running one, which is kept: OMERO.web "
+                       "then switches to it without downtime; rollback switches back, without a reinstall")
+        else:
+            out.append("    then static files are collected and OMERO.web restarted; rollback reinstalls the "
+                       "previous versions")
         return out
 
 

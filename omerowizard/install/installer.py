@@ -36,7 +36,7 @@ from omerowizard.system.distributions import packages
 from omerowizard.system.omero import CommandLog, Omero, OmeroTarget
 from omerowizard.system.processes import end_running, user_exists
 from omerowizard.system.safefs import trusted_path
-from omerowizard.system.venv import FEATURE_PACKAGES, normalise, pip_install, pip_user
+from omerowizard.system.venv import FEATURE_PACKAGES, base_interpreter, normalise, pip_install, pip_user, python_version
 
 ICE_VERSION = "3.6.5"
 # the sha256 of zeroc-ice 3.6.5's sdist on PyPI (zeroc-ice-3.6.5.tar.gz): a build runs its setup.py, so only
@@ -432,62 +432,6 @@ def compiled_source(line: str) -> str | None:
 
 def installed_versions(venv: Path) -> dict[str, str]:
     return packages(venv)
-
-
-def base_interpreter(venv: Path) -> str | None:
-    """The interpreter an environment was made from (pyvenv.cfg's executable, else home/pythonX.Y), read
-    through safefs."""
-    try:
-        cfg = (safefs.read_bytes(str(venv / "pyvenv.cfg"), limit=64 * 1024) or b"").decode("utf-8", "replace")
-    except (OSError, safefs.UnsafePath):
-        return None
-    values = {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in cfg.splitlines())}
-    if values.get("executable", "").startswith("/"):
-        return values["executable"]
-    version = python_version(venv)
-    if values.get("home", "").startswith("/") and version:
-        return f"{values['home']}/python{version}"
-    return None
-
-
-_PYTHON_NAME = re.compile(r"python(\d)\.(\d+)$")
-
-
-def python_version(venv: Path) -> str | None:
-    """The environment's Python version ("3.11"), read without running its interpreter (root never runs the
-    Python of an environment another user can change): pyvenv.cfg's version, else its lib/pythonX.Y, else the
-    name of the interpreter its bin/python leads to. None when there is no bin/python."""
-    if not os.path.lexists(venv / "bin" / "python"):
-        return None
-    try:
-        cfg = (safefs.read_bytes(str(venv / "pyvenv.cfg"), limit=64 * 1024) or b"").decode("utf-8", "replace")
-    except (OSError, safefs.UnsafePath):
-        cfg = ""
-    for line in cfg.splitlines():
-        key, _, value = line.partition("=")
-        m = re.fullmatch(r"(\d)\.(\d+)(\.\S*)?", value.strip())
-        if key.strip() in {"version", "version_info"} and m:
-            return f"{m.group(1)}.{m.group(2)}"
-    try:
-        with safefs.directory(str(venv / "lib")) as d:
-            names = sorted(os.listdir(d))
-    except (OSError, safefs.UnsafePath):
-        names = []
-    for name in names:
-        m = _PYTHON_NAME.fullmatch(name)
-        if m:
-            return f"{m.group(1)}.{m.group(2)}"
-    program = str(venv / "bin" / "python")
-    for _ in range(4):
-        resolved = os.path.realpath(program)
-        m = _PYTHON_NAME.search(os.path.basename(resolved))
-        if m:
-            return f"{m.group(1)}.{m.group(2)}"
-        chain = processes.interpreter(resolved)
-        if not chain:
-            break
-        program = chain[-1] if "/" in chain[-1] else (shutil.which(chain[-1]) or chain[-1])
-    return None
 
 
 # setuptools' own parallel option (build_ext -j) runs one extension per process, and zeroc-ice

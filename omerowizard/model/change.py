@@ -47,6 +47,9 @@ class Kind:
     apply: Callable[[Sequence[Any], Run], None]
     backup_paths: Callable[[Sequence[Any], Any], list[str]] = lambda changes, plan: []
     undo: Callable[[Sequence[Any], Run], None] | None = None  # after a failure, once the backup is restored
+    # once the backup exists, before any kind applies: what its restore must know should the run fail (or be killed)
+    # at any step, even an earlier kind's (a blue/green switch records where it switches and from what)
+    begin: Callable[[Sequence[Any], Run], None] | None = None
     crontab: bool = False  # the backup keeps this deployment's line of the OMERO.web user's crontab
     single: bool = False
     counts: bool = True  # a change of the machine (False: what follows from the others, e.g. a restart)

@@ -29,6 +29,25 @@ class FileFact:
 
 
 @dataclass(frozen=True)
+class Front:
+    """A running web server (nginx or Apache httpd) whose configuration includes this deployment's site file: the
+    server omerowizard switches between two OMERO.web masters (blue/green) with a graceful reload."""
+
+    kind: str  # nginx | apache
+    site: str  # the site file it includes
+    pid: int  # its master (nginx) or parent (Apache) process
+    conf: str  # the main configuration file it was started with
+    owner: str  # the user running it (root, or the OMERO.web user for a standalone nginx)
+    system: bool  # the system server: checked whole and reloaded the distribution's way
+    args: tuple[str, ...] = ()  # the options it was started with (-c, -p, -g, -f, -d), passed to its check
+
+    @property
+    def via(self) -> str:
+        what = "nginx" if self.kind == "nginx" else "Apache httpd"
+        return what if self.system else f"the {what} of pid {self.pid} ({self.conf})"
+
+
+@dataclass(frozen=True)
 class Host:
     """The machine the wizard runs on, as far as a plan depends on it."""
 

@@ -16,12 +16,14 @@ from omerowizard.system import crontab as cron
 from omerowizard.system import platforms
 
 
-def plan_files(plan: Plan) -> None:
+def plan_files(plan: Plan, upstream: str | None = None) -> None:
+    """``upstream``: the application server the site proxies to for now (a blue/green switch moves it later)."""
     a, state = plan.answers, plan.state
     default_server, default_changes = _plan_default_site(plan)
     try:
         wanted = site_files.wanted_files(a, state.host, state.omero_web_version, plan.notes,
-                                         default_server=default_server)
+                                         default_server=default_server, upstream=upstream,
+                                         served=state.front is not None)
     except NoTaskTrigger:
         raise AnswersError([Problem("sessions.clearsessions",
                                     f"{a.sessions.clearsessions!r} has no Task Scheduler equivalent on Windows",

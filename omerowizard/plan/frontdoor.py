@@ -58,6 +58,8 @@ def door(plan: Plan) -> tuple[Door | None, str]:
                           f"`nginx -c {place.path}`, then request {_door_of(plan, via, ws.port).public_url}")
         return _door_of(plan, via, ws.port), ""
     if not place.system:
+        if state.front is not None and state.front.site == place.path:  # a private server that includes it
+            return _door_of(plan, state.front.via, ws.port), ""
         return None, (f"{place.path} is outside {via}'s configuration: include it and reload {via}, then request "
                       f"{_door_of(plan, via, ws.port).public_url}")
     if not (plan.server or ws.kind in host.servers_running):

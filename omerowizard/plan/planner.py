@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from omerowizard.catalogue import KEYS
 from omerowizard.catalogue import config as omeroconfig
 from omerowizard.catalogue.answers import Answers
 from omerowizard.features.apps import packages as apps
 from omerowizard.features.apps.catalogue import PROTECTED
 from omerowizard.features.apps.entries import removed_apps
-from omerowizard.features.upgrade import plan_upgrade
+from omerowizard.features.upgrade import beside_path, plan_upgrade
 from omerowizard.plan import files, frontdoor
 from omerowizard.plan.changes.config import ConfigChange
 from omerowizard.plan.changes.packages import PackageChange, PackageRemoval
+from omerowizard.features import web_server
+from omerowizard.features.web_server.site import upstream_in
+from omerowizard.plan.changes.bluegreen import Route
 from omerowizard.plan.changes.web import WebChange
 from omerowizard.plan.plan import Plan
 from omerowizard.state.probe import State
@@ -47,35 +52,99 @@ def make_plan(answers: Answers, state: State, previous: Answers | None = None) -
             plan.add(PackageChange(dist, why))
     plan_app_packages(plan, previous)
 
-    files.plan_files(plan)
-    frontdoor.plan_server(plan)
-
+    web = None
     if answers.start:
         if not state.running:
-            plan.add(WebChange("start", "OMERO.web is not running"))
+            web = WebChange("start", "OMERO.web is not running")
         elif plan.upgrade:
-            plan.add(WebChange("restart", f"new code: the {plan.upgrade.verb} of omero-web",
-                               (f"omero-web {plan.upgrade.old} -> {plan.upgrade.new}: an upgrade is never a mere "
-                                "reload",)))
+            web = upgrade_change(plan, state)
         elif plan.config or plan.packages:
-            plan.add(web_change(plan, state))
+            web = web_change(plan, state)
     elif state.running and (plan.config or plan.packages or plan.upgrade):
         plan.notes.append("start is false: the changes take effect at the next `omero web restart`.")
+    # a switch writes the site with the running upstream, and moves it to the new master once that answers
+    files.plan_files(plan, upstream=web.route.upstream if web is not None and web.route is not None else None)
+    frontdoor.plan_server(plan)
+    plan.add(web)
     plan.door, plan.door_why = frontdoor.door(plan)
     return plan
 
 
 def web_change(plan: Plan, state: State) -> WebChange:
-    """Restart or graceful reload of a running OMERO.web, for the planned config and packages."""
-    reasons = tuple(f"{c.key} changed: {restart_reason(c.key)}" for c in plan.config if restart_reason(c.key))
-    if reasons:
-        return WebChange("restart", "gunicorn's own settings changed", reasons)
+    """How a running OMERO.web takes the planned config and packages, without a failed request where it can: a
+    graceful reload (Django settings), a change of the number of workers on the running master, a blue/green
+    switch (gunicorn's own settings) when the web server in front is ours; else a restart, and the review says
+    why."""
+    keys = [c.key for c in plan.config if restart_reason(c.key)]
+    reasons = tuple(f"{k} changed: {restart_reason(k)}" for k in keys)
     if state.development_running or plan.answers.web_server.kind == "development":
-        return WebChange("restart", "the configuration changed", ("Django's development server cannot reload",))
+        return WebChange("restart", "the configuration changed",
+                         reasons or ("Django's development server cannot reload",),
+                         not_switched="Django's development server has no web server in front of it to switch"
+                         if reasons else "")
     static = [c.key for c in plan.config if c.key in KEYS and KEYS[c.key].static]
     collect = bool(static or plan.packages)
+    if keys == [WORKERS]:
+        n = plan.answers.application_server.workers
+        if len(plan.config) == 1 and not plan.packages:
+            return WebChange("scale", "only the number of workers changed: the running master adds or stops "
+                                      "workers", workers=n)
+        return WebChange("reload", "Django settings and the number of workers changed: new workers read them, the "
+                                   "old ones finish their requests", collectstatic=collect, workers=n)
+    if keys:
+        route, why_not = switch_route(plan, state)
+        if route is not None:
+            return WebChange("switch", "gunicorn's own settings changed", reasons, collectstatic=collect, route=route)
+        plan.notes.append(f"OMERO.web restarts (users see the maintenance page meanwhile): {why_not}")
+        return WebChange("restart", "gunicorn's own settings changed", reasons, not_switched=why_not)
     return WebChange("reload", "only Django settings changed: new workers read them, the old ones finish "
                                "their requests", collectstatic=collect)
+
+
+WORKERS = "omero.web.wsgi_workers"
+
+
+def upgrade_change(plan: Plan, state: State) -> WebChange:
+    """New code is never a mere reload: blue/green into a new environment beside the running one when the web
+    server is ours (the upgrade then installs there), else a restart after an upgrade in place."""
+    u = plan.upgrade
+    reasons = (f"omero-web {u.old} -> {u.new}: an upgrade is never a mere reload",)
+    why = f"new code: the {u.verb} of omero-web"
+    route, why_not = switch_route(plan, state)
+    if route is None:
+        plan.notes.append(f"OMERO.web restarts after the {u.verb} (users see the maintenance page meanwhile): "
+                          f"{why_not}")
+        return WebChange("restart", why, reasons, not_switched=why_not)
+    beside = beside_path(plan.answers.omero.venv, u.new)
+    plan.changes[plan.changes.index(u)] = dataclasses.replace(u, beside=beside)
+    return WebChange("switch", why, reasons, collectstatic=True, route=route, venv=beside)
+
+
+def switch_route(plan: Plan, state: State) -> tuple[Route | None, str]:
+    """The site and the running web server a blue/green switch rewrites and reloads; else None and why not (the
+    web server is not this run's to switch)."""
+    a = plan.answers
+    ws = a.web_server
+    if a.platform != "unix" or ws.kind == "none":
+        return None, "no web server on this host to switch (web_server.kind none: the front end is elsewhere)"
+    if ws.kind not in {"nginx", "apache", "nginx-development"}:
+        return None, f"web_server.kind {ws.kind} has no web server here to switch"
+    if not web_server.native(a):
+        return None, "the web-server files are for another host"
+    if a.nodes.members:
+        return None, "several nodes share the upstream (nodes.members): the rolling playbook restarts one node at a time"
+    place = web_server.web_server_file(a, state.host.distribution, state.omero_web_version)
+    if place is None:
+        return None, "there is no web-server file"
+    fact = state.file(place.path)
+    kind = "apache" if ws.kind == "apache" else "nginx"
+    if not fact.writable:
+        return None, f"{place.path} is staged for an administrator: this run cannot switch the web server"
+    if fact.content is None or upstream_in(fact.content, kind) is None:
+        return None, f"{place.path} does not proxy to the running OMERO.web yet"
+    if state.front is None:
+        return None, f"no running {'Apache httpd' if kind == 'apache' else 'nginx'} includes {place.path}"
+    return Route(kind, place.path, place.link, state.front, upstream_in(fact.content, kind)), ""
 
 
 def _windows_plan(plan: Plan) -> Plan:

@@ -135,7 +135,7 @@ class Applier:
                 if failed:
                     raise ApplyError(f"could not restore everything {what} changed: {'; '.join(failed)}; the next run "
                                      f"tries again (backup {b.directory})")
-                web_as_before(self.omero, b.manifest.was_running, lambda line: self.say(name, line))
+                web_as_before(self.omero, b.manifest.was_running, lambda line: self.say(name, line), backup=b)
             safefs.remove_unused_temps(str(self.omero.target.config_xml))
         self.replan("the repair put back what the interrupted run had changed")
         return True
@@ -156,6 +156,9 @@ class Applier:
         self.say("preflight", f"backup of what this run touches: {self.backup.directory}")
         self.touched = True
         try:
+            for kind, changes in kinds:
+                if kind.begin is not None:
+                    kind.begin(changes, self)
             url = self._steps()
         except (Exception, Interrupted, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure restores
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
@@ -261,7 +264,8 @@ class Applier:
             if failed:
                 self.emit(StepFailed("restore", "could not restore: " + "; ".join(failed)))
             try:
-                web_as_before(self.omero, self.plan.state.running, lambda line: self.say("restore", line))
+                web_as_before(self.omero, self.plan.state.running, lambda line: self.say("restore", line),
+                              backup=self.backup)
                 for kind, changes in reversed(self.done):
                     if kind.undo is not None:
                         kind.undo(changes, self)

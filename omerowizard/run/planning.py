@@ -47,8 +47,23 @@ def choose(omerodir: str | None) -> Deployment | None:
     return None
 
 
+def in_active_venv(a: Answers) -> Answers:
+    """The answers with the environment OMERO.web runs from: the one they name, or the one a blue/green upgrade
+    put beside it (Deployment.active_venv), so that the plan, the files it renders (the systemd unit, the
+    clearsessions line) and the saved answers follow the running one."""
+    if a.platform != "unix":
+        return a
+    active = Deployment(a.omero.omerodir).active_venv(a.omero.venv)
+    if active == a.omero.venv:
+        return a
+    nested = a.to_nested()
+    nested["omero"]["venv"] = active
+    return answers_mod.validate(nested, "<answers in the active environment>")
+
+
 def plan_for(a: Answers) -> tuple[Plan, Omero]:
     """Probe what the answers touch, then plan: the one way every front end (and apply's re-planning) plans."""
+    a = in_active_venv(a)
     omero = Omero(target_of(a))
     state = probe(a, omero)
     prev = saved(a.omero.omerodir)

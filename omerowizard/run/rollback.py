@@ -10,9 +10,12 @@ from pathlib import Path
 import yaml
 
 from omerowizard.catalogue.masking import answer_value
-from omerowizard.model.errors import ApplyError, WizardError
+from omerowizard.model.errors import WizardError
 from omerowizard.model.events import Emit, Finished, Output, StepDone, StepFailed, StepStarted
-from omerowizard.plan.changes.web import web_as_before
+from omerowizard.features.application_server import login_url
+from omerowizard.plan.changes import bluegreen
+from omerowizard.plan.changes.web import web_after_rollback
+from omerowizard.run import planning
 from omerowizard.run.signals import signals_ignored
 from omerowizard.state import probe as probe_mod
 from omerowizard.system import backups as backup_mod
@@ -69,8 +72,17 @@ def rollback_lines(dep, target: Backup, omero: Omero) -> list[str]:
     changes = target.restore_lines()
     out += changes or ["  (the files and the clearsessions line already match the backup)"]
     running = probe_mod.running_pid(omero.target) is not None
-    out.append(f"  omero web {'restart' if m.was_running else 'stop'}" if (m.was_running or running)
-               else "  OMERO.web stays stopped")
+    if bluegreen.route_of(target) is not None and m.was_running:
+        out.append("  OMERO.web switched back, without downtime, to a master "
+                   + (f"in {bluegreen.venv_of(target)} (kept by the upgrade: nothing is reinstalled)"
+                      if bluegreen.venv_of(target) != str(omero.target.venv) else "with the restored configuration"))
+    elif m.was_running and running:
+        out.append("  OMERO.web takes the restored configuration as an apply would: a graceful reload, a change of "
+                   "workers or a switch without downtime behind our web server, else a restart that keeps the "
+                   "sessions; then its login page is checked")
+    else:
+        out.append(f"  omero web {'start' if m.was_running else 'stop'}" if (m.was_running or running)
+                   else "  OMERO.web stays stopped")
     current = dep.answers.read_text() if dep.answers.exists() else None
     diff = answers_summary(current, m.answers_before)
     out.append("  saved answers: " + ("back to those before that run: " + "; ".join(diff) if diff else "unchanged"))
@@ -99,6 +111,7 @@ def rollback(dep, omero: Omero, emit: Emit, to: str | None = None, dry_run: bool
         own.manifest.restores = target.id
         own.save()
         emit(StepStarted("rollback"))
+        before = omero.config_read()  # what OMERO.web runs with now: the rollback's change is measured against it
         for e in m.entries:
             e.restored, e.error = False, None
         m.cron_restored = False
@@ -116,15 +129,19 @@ def rollback(dep, omero: Omero, emit: Emit, to: str | None = None, dry_run: bool
             omero.log.run_started(dep.omerodir, f"the backup {target.id}", what="rollback")
             for line in restored:
                 omero.log.change(f"rollback restored {line}")
-            try:
-                web_as_before(omero, m.was_running, lambda line: emit(Output("rollback", line)))
-            except ApplyError as exc:  # OMERO.web's log is a FIFO: the files are back all the same; say what to do
-                emit(Output("rollback", str(exc)))
             for kind in _system_servers([e.path for e in m.entries]):
                 result = servercheck.reload_system(kind)  # a running nginx/Apache serves the restored files
                 if result is not None:
                     omero.log.server(result.what, result.ok, result.output)
                     emit(Output("rollback", f"{result.what}: {'done' if result.ok else result.output}"))
+            a = planning.saved(dep.omerodir)
+            version = probe_mod.probe_deployment(omero).omero_web_version
+            try:
+                done = web_after_rollback(omero, target, before, bluegreen.route_for(a, version) if a else None,
+                                          lambda line: emit(Output("rollback", line)), login_url(a) if a else None)
+                emit(Output("rollback", f"OMERO.web: {done}"))
+            except WizardError as exc:  # e.g. OMERO.web's log is a FIFO: the files are back all the same; say so
+                emit(Output("rollback", str(exc)))
             m.status, m.rolled_back_by = "rolled-back", own.id
             target.save()
             own.finish("done", answers_after=dep.answers.read_text() if dep.answers.exists() else None)

@@ -23,7 +23,7 @@ from omerowizard.features.apps import packages as apps
 from omerowizard.features.apps.packages import not_enabled
 from omerowizard.features.web_server import site as site_files
 from omerowizard.model.errors import AnswersError, ApplyError, InstallError, Problem, WizardError
-from omerowizard.model.host import FileFact, Host, frozen_map
+from omerowizard.model.host import FileFact, Front, Host, frozen_map
 from omerowizard.system import crontab as cron
 from omerowizard.system import distributions, locations, platforms, safefs
 from omerowizard.system import webservers as servercheck
@@ -58,6 +58,9 @@ class State:
     crontab: str | None = ""  # the OMERO.web user's crontab ("" none; None: this process may not read it)
     crontab_problem: str | None = None  # why the crontab could not be read
     skipped: tuple[str, ...] = ()  # "PATH: why": what the probe would not read (a link, a FIFO)
+    # the running web server (system or private) that includes this deployment's site: the one a blue/green change
+    # switches (None: none runs, or the site is not included by one)
+    front: Front | None = None
 
     @property
     def running(self) -> bool:
@@ -141,7 +144,8 @@ def probe(a: Any, omero: Omero) -> State:
         files.setdefault(link, FileFact(writable=writable(link)))
     state = replace(state, host=replace(host, links=frozen_map(all_links)), files=frozen_map(files),
                     record=frozen_map(record), owners=frozen_map(owners), crontab=text, crontab_problem=problem,
-                    sharing_venv=tuple(sharing_venv(a.omero.venv, a.omero.omerodir)))
+                    sharing_venv=tuple(sharing_venv(a.omero.venv, a.omero.omerodir)),
+                    front=front_of(a, host, state))
     return measure(a, state, omero)
 
 
@@ -159,6 +163,18 @@ def measure(a: Any, state: State, omero: Omero) -> State:
     apps_measured = apps.measure(a, omero.target.venv, state.packages, log=omero.log, unreadable=state.skipped) \
         if a.platform == "unix" else None
     return replace(state, upgrade=measured, apps_measured=apps_measured)
+
+
+def front_of(a: Any, host: Host, state: State) -> Front | None:
+    """The running nginx or Apache httpd whose configuration includes this deployment's site file."""
+    kind = a.web_server.kind
+    if a.platform != "unix" or kind not in {"nginx", "apache", "nginx-development"} or not web_server.native(a) \
+            or not state.running:
+        return None
+    place = web_server.web_server_file(a, host.distribution, state.omero_web_version)
+    if place is None:
+        return None
+    return servercheck.serving("apache" if kind == "apache" else "nginx", place.path, place.link)
 
 
 def probe_host(a: Any, state: State) -> Host:

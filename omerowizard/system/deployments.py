@@ -115,6 +115,33 @@ class Deployment:
     def dev_log(self) -> Path:
         return self.dir / "development-server.log"
 
+    @property
+    def environments(self) -> Path:
+        """Which virtual environment OMERO.web runs from since a blue/green upgrade put a new one beside the one
+        the answers name: {"active": path, "replaces": [the earlier ones]} (kept for a rollback)."""
+        return self.dir / "environments.json"
+
+    def active_venv(self, venv: str) -> str:
+        """The environment OMERO.web runs from when the answers name ``venv``: ``venv`` itself, or the one an
+        upgrade put beside it (or beside one that replaced it)."""
+        try:
+            data = json.loads(self.environments.read_text())
+        except (OSError, ValueError):
+            return venv
+        active = data.get("active") if isinstance(data, dict) else None
+        return active if isinstance(active, str) and venv in data.get("replaces", []) else venv
+
+    def activate(self, venv: str, replaces: str) -> None:
+        """After a blue/green upgrade: OMERO.web runs from ``venv``, which replaces ``replaces`` (and what that
+        one replaced)."""
+        try:
+            data = json.loads(self.environments.read_text())
+        except (OSError, ValueError):
+            data = {}
+        earlier = [v for v in data.get("replaces", []) if v != venv] if isinstance(data, dict) else []
+        write_private(self.ensure().environments,
+                      json.dumps({"active": venv, "replaces": list(dict.fromkeys([*earlier, replaces]))}, indent=1))
+
     def identity(self) -> Identity | None:
         try:
             data = json.loads((self.dir / "deployment.json").read_text())

@@ -22,6 +22,20 @@ def port_in_use(host: str, port: int) -> bool:
         return False
 
 
+def spare_port(host: str = "127.0.0.1", avoid: tuple[int, ...] = ()) -> int:
+    """A port no program listens on at ``host`` now (the kernel's choice of a free one), not one of ``avoid``."""
+    if host in {"0.0.0.0", "::", ""}:
+        host = "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(20):
+        with socket.socket(family) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in avoid and not port_in_use(host, port):
+            return port
+    raise OSError(f"no spare port found on {host}")
+
+
 def ping_redis(url: str, timeout: float = 2.0) -> str | None:
     """None when Redis answers PING (after AUTH when the URL has a password), else the reason."""
     parts = urlsplit(url)

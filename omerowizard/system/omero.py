@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import grp
+import json
 import os
 import pwd
 import re
@@ -298,6 +299,42 @@ class Omero:
                                     self.log.mask(result.output))
         return result
 
+    def check_django(self, on_line: LineSink | None = None) -> Result:
+        """Set Django up with omero-web's settings in this environment, as a new worker will (every app of
+        omero.web.apps imported, the URLs loaded), as the user; raises when it fails."""
+        env = {**self.env(), "DJANGO_SETTINGS_MODULE": "omeroweb.settings"}
+        code = ("import django; django.setup(); from django.apps import apps; from django.urls import get_resolver; "
+                "get_resolver().url_patterns; print(f'Django set up with {len(apps.get_app_configs())} apps')")
+        result = self._as_user([str(self.target.python), "-c", code], env, on_line, 300)
+        if result.returncode != 0:
+            raise OmeroCommandError([str(self.target.python), "-c", "(set Django up)"], result.returncode,
+                                    self.log.mask(result.output))
+        return result
+
+    def gunicorn_settings(self) -> dict:
+        """The settings ``omero web start`` builds gunicorn's command line from, as this environment's omero-web reads
+        them from config.xml now (its defaults included), and where its omeroweb package is."""
+        env = {**self.env(), "DJANGO_SETTINGS_MODULE": "omeroweb.settings"}
+        result = self._as_user([str(self.target.python), "-c", _GUNICORN_SETTINGS], env, None, 120)
+        if result.returncode != 0:
+            raise OmeroCommandError([str(self.target.python), "-c", "(read the gunicorn settings)"], result.returncode,
+                                    self.log.mask(result.output))
+        lines = [line for line in result.output.splitlines() if line.startswith("{")]
+        if not lines:
+            raise OmeroCommandError([str(self.target.python), "-c", "(read the gunicorn settings)"], 0,
+                                    self.log.mask(result.output))
+        return json.loads(lines[-1])
+
+    def start_gunicorn(self, argv: list[str], script_name: str | None, cwd: str,
+                       on_line: LineSink | None = None) -> Result:
+        """Start a gunicorn master (``-D``: it returns once daemonised) as the user, with the environment
+        ``omero web start`` gives it (OMERODIR, SCRIPT_NAME from the prefix)."""
+        env = {**self.env(), **({"SCRIPT_NAME": script_name} if script_name else {})}
+        self.calls += 1
+        sink = (lambda line: on_line(self.log.mask(line))) if on_line else None
+        return processes.run(argv, user=self._user(), env=env, on_line=sink, log=self.log, timeout=120, cwd=cwd,
+                             track=self.deployment.children)
+
     def version(self) -> str:
         return self.run("version").output.strip().splitlines()[-1]
 
@@ -374,6 +411,25 @@ else:
     from importlib import import_module
     store = import_module(engine).SessionStore
     print(f"{engine}: no known way to clear it; sessions of the previous version may fail to load")
+"""
+
+_GUNICORN_SETTINGS = """
+import json, os
+from django.conf import settings as s
+import omeroweb
+
+def get(name, default):
+    try:
+        return getattr(s, name)
+    except Exception:
+        return default
+
+print(json.dumps({"server": get("APPLICATION_SERVER", ""), "host": s.APPLICATION_SERVER_HOST,
+                  "port": int(s.APPLICATION_SERVER_PORT), "workers": int(s.WSGI_WORKERS),
+                  "worker_class": get("WSGI_WORKER_CLASS", "sync"), "threads": int(get("WSGI_THREADS", 1)),
+                  "connections": int(get("WSGI_WORKER_CONNECTIONS", 1000)), "timeout": int(s.WSGI_TIMEOUT),
+                  "max_requests": int(get("APPLICATION_SERVER_MAX_REQUESTS", 0)), "wsgi_args": get("WSGI_ARGS", "") or "",
+                  "script_name": get("FORCE_SCRIPT_NAME", None), "package": os.path.dirname(omeroweb.__file__)}))
 """
 
 CONFIG_BOOKKEEPING = {"omero.config.profile", "omero.config.version"}

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 from omerowizard.model.errors import InstallError
 from omerowizard.system import omero as omero_mod
-from omerowizard.system import processes
+from omerowizard.system import processes, safefs
 from omerowizard.system.processes import LineSink
 
 # What each optional feature needs in the OMERO.web environment (distribution names).
@@ -29,6 +31,7 @@ FEATURE_PACKAGES = {
 }
 BINARY_ONLY = ("--only-binary", ":all:")
 DRY_RUN_TIMEOUT = 600  # seconds: pip's dry run (a resolve against the index) ends with a message after that
+ICE = "zeroc-ice"  # omero-py's Ice binding: a wheel built once per machine (install-omero keeps it in the wheel cache)
 
 
 def normalise(name: str) -> str:
@@ -136,3 +139,82 @@ def pip_uninstall(venv: Path, names: Iterable[str], on_line: LineSink | None = N
     if result.returncode != 0:
         raise InstallError(f"pip could not uninstall {', '.join(names)} from {venv} (exit {result.returncode}):\n"
                            f"{_tail(result.output)}")
+
+
+def base_interpreter(venv: Path) -> str | None:
+    """The interpreter an environment was made from (pyvenv.cfg's executable, else home/pythonX.Y), read
+    through safefs."""
+    try:
+        cfg = (safefs.read_bytes(str(venv / "pyvenv.cfg"), limit=64 * 1024) or b"").decode("utf-8", "replace")
+    except (OSError, safefs.UnsafePath):
+        return None
+    values = {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in cfg.splitlines())}
+    if values.get("executable", "").startswith("/"):
+        return values["executable"]
+    version = python_version(venv)
+    if values.get("home", "").startswith("/") and version:
+        return f"{values['home']}/python{version}"
+    return None
+
+
+_PYTHON_NAME = re.compile(r"python(\d)\.(\d+)$")
+
+
+def python_version(venv: Path) -> str | None:
+    """The environment's Python version ("3.11"), read without running its interpreter (root never runs the
+    Python of an environment another user can change): pyvenv.cfg's version, else its lib/pythonX.Y, else the
+    name of the interpreter its bin/python leads to. None when there is no bin/python."""
+    if not os.path.lexists(venv / "bin" / "python"):
+        return None
+    try:
+        cfg = (safefs.read_bytes(str(venv / "pyvenv.cfg"), limit=64 * 1024) or b"").decode("utf-8", "replace")
+    except (OSError, safefs.UnsafePath):
+        cfg = ""
+    for line in cfg.splitlines():
+        key, _, value = line.partition("=")
+        m = re.fullmatch(r"(\d)\.(\d+)(\.\S*)?", value.strip())
+        if key.strip() in {"version", "version_info"} and m:
+            return f"{m.group(1)}.{m.group(2)}"
+    try:
+        with safefs.directory(str(venv / "lib")) as d:
+            names = sorted(os.listdir(d))
+    except (OSError, safefs.UnsafePath):
+        names = []
+    for name in names:
+        m = _PYTHON_NAME.fullmatch(name)
+        if m:
+            return f"{m.group(1)}.{m.group(2)}"
+    program = str(venv / "bin" / "python")
+    for _ in range(4):
+        resolved = os.path.realpath(program)
+        m = _PYTHON_NAME.search(os.path.basename(resolved))
+        if m:
+            return f"{m.group(1)}.{m.group(2)}"
+        chain = processes.interpreter(resolved)
+        if not chain:
+            break
+        program = chain[-1] if "/" in chain[-1] else (shutil.which(chain[-1]) or chain[-1])
+    return None
+
+
+
+def create_beside(old: Path, new: Path, requirements: Sequence[str], find_links: str | None,
+                  on_line: LineSink | None = None, log: omero_mod.CommandLog | None = None) -> None:
+    """A new environment ``new`` beside ``old`` (the one OMERO.web runs from, left untouched): made from the same
+    interpreter by the same owner, then ``requirements`` installed (``find_links``: the wheel cache that holds
+    zeroc-ice). An environment already there is reused: pip brings it to the requirements."""
+    base = base_interpreter(old)
+    if base is None:
+        raise InstallError(f"cannot tell the interpreter {old} was made from (its pyvenv.cfg)")
+    owner = pip_user(old)  # None: root's own environment
+    if not (new / "bin" / "python").exists():
+        if owner is None:
+            why = processes.path_problem(base) or processes.path_problem(new.parent)
+            if why:
+                raise InstallError(f"root does not make an environment with {base} in {new.parent}: {why}")
+        result = processes.run([base, "-m", "venv", str(new)], user=owner, log=log or omero_mod.CommandLog(),
+                               on_line=on_line)
+        if result.returncode != 0:
+            raise InstallError(f"cannot create the environment {new} (exit {result.returncode}):\n"
+                               f"{_tail(result.output)}")
+    pip_install(new, list(requirements), on_line=on_line, log=log, find_links=find_links)

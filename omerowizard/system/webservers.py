@@ -8,12 +8,18 @@ system server is reloaded only after every check passed.
 
 from __future__ import annotations
 
+import glob
 import os
+import pwd
+import re
 import shutil
+import signal
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from omerowizard.model.host import Front
 from omerowizard.system import hostlock, platforms, processes, safefs
 
 SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
@@ -169,3 +175,192 @@ def server_running(kind: str) -> bool:
     """Whether the system nginx or Apache runs (its pid file names a live process)."""
     return running(platforms.server_layout(kind).pidfiles)
 
+
+
+# ---------------------------------------------------------------------------- the server that serves a site
+NGINX_CONF = "/etc/nginx/nginx.conf"
+_NGINX_INCLUDE = re.compile(r"(?m)^[ \t]*include[ \t]+['\"]?([^;'\"#\s]+)['\"]?[ \t]*;")
+_APACHE_INCLUDE = re.compile(r"(?mi)^[ \t]*Include(?:Optional)?[ \t]+\"?([^\"\s]+)\"?")
+_APACHE_ROOT = re.compile(r"(?mi)^[ \t]*ServerRoot[ \t]+\"?([^\"\s]+)\"?")
+
+
+def _cmdline(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        return [a.decode("utf-8", "replace") for a in fh.read().split(b"\0") if a]
+
+
+def _ppid_uid(pid: int) -> tuple[int, int]:
+    with open(f"/proc/{pid}/status", "rb") as fh:
+        text = fh.read().decode("ascii", "replace")
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return int(fields["PPid"].split()[0]), int(fields["Uid"].split()[1])
+
+
+def _read(path: str) -> str:
+    """A configuration file's text (a link resolved first, then read without following one); "" when unreadable."""
+    try:
+        data = safefs.read_bytes(os.path.realpath(path), limit=4 * 1024 * 1024)
+    except (OSError, safefs.UnsafePath):
+        return ""
+    return (data or b"").decode("utf-8", "replace")
+
+
+def _includes(conf: str, pattern: re.Pattern, base: str, depth: int = 0, seen: set[str] | None = None) -> set[str]:
+    """Every file a configuration includes, links as named (a sites-enabled link) and resolved."""
+    seen = seen if seen is not None else set()
+    real = os.path.realpath(conf)
+    if depth > 8 or real in seen:
+        return set()
+    seen.add(real)
+    out = {conf, real}
+    for raw in pattern.findall(_read(conf)):
+        path = raw if raw.startswith("/") else os.path.join(base, raw)
+        matches = glob.glob(path) if any(c in path for c in "*?[") else [path]
+        for m in sorted(matches):
+            if os.path.isdir(m):
+                m_files = sorted(os.path.join(m, n) for n in os.listdir(m))
+            else:
+                m_files = [m]
+            for f in m_files:
+                if os.path.isfile(f):
+                    out |= _includes(f, pattern, base, depth + 1, seen)
+    return out
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def serving(kind: str, site: str, link: str | None = None) -> Front | None:
+    """The running nginx (master) or Apache httpd (parent) whose configuration includes ``site`` (or its
+    ``link`` in sites-enabled): found in /proc, its main configuration and every file it includes read."""
+    names = {site, os.path.realpath(site)} | ({link} if link else set())
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            argv = _cmdline(pid)
+            if not argv:
+                continue
+            if kind == "nginx":
+                if not argv[0].startswith("nginx: master process"):
+                    continue
+                words = " ".join(argv).split()[3:]  # nginx rewrites its argv into one line
+                conf = _opt(words, "-c") or NGINX_CONF
+                prefix = _opt(words, "-p")
+                if not conf.startswith("/"):
+                    conf = os.path.join(prefix or "/usr/share/nginx", conf)
+                base = os.path.dirname(conf)
+                args = tuple(a for o in ("-c", "-p", "-g") if (v := _opt(words, o)) for a in (o, v))
+                included = _includes(conf, _NGINX_INCLUDE, base)
+                system = conf == NGINX_CONF and prefix is None
+            else:
+                if os.path.basename(os.readlink(f"/proc/{pid}/exe")) not in {"apache2", "httpd"}:
+                    continue
+                ppid, _ = _ppid_uid(pid)
+                try:
+                    if os.path.basename(os.readlink(f"/proc/{ppid}/exe")) in {"apache2", "httpd"}:
+                        continue  # a child; the parent is the one to signal
+                except OSError:
+                    pass
+                layout = platforms.server_layout("apache")
+                root = _opt(argv, "-d") or layout.conf_root
+                conf = _opt(argv, "-f") or os.path.join(layout.conf_root, "apache2.conf" if
+                                                        layout.conf_root.endswith("apache2") else "conf/httpd.conf")
+                if not conf.startswith("/"):
+                    conf = os.path.join(root, conf)
+                found_root = _APACHE_ROOT.search(_read(conf))
+                base = found_root.group(1) if found_root else root
+                args = tuple(a for o in ("-f", "-d") if (v := _opt(argv, o)) for a in (o, v))
+                included = _includes(conf, _APACHE_INCLUDE, base)
+                system = _opt(argv, "-f") is None
+            _, uid = _ppid_uid(pid)
+        except (OSError, ValueError, KeyError, IndexError):
+            continue
+        if included & names:
+            return Front(kind, site, pid, conf, _user_name(uid), system, args)
+    return None
+
+
+def _opt(words: list[str], name: str) -> str | None:
+    for a, b in zip(words, words[1:]):
+        if a == name:
+            return b
+    return None
+
+
+def children_of(pid: int) -> set[int]:
+    out = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if _ppid_uid(int(entry.name))[0] == pid:
+                    out.add(int(entry.name))
+            except (OSError, ValueError, KeyError, IndexError):
+                continue
+    return out
+
+
+def check_front(front: Front) -> CheckResult:
+    """The server's own check of its whole configuration, as the user that runs it (a standalone nginx of the
+    OMERO.web user is never checked as root: its configuration is that user's)."""
+    if front.system:
+        results = check_nginx(front.site, True) if front.kind == "nginx" else \
+            check_apache(front.site, True, ())
+        bad = next((r for r in results if not r.ok), None)
+        return bad or results[-1]
+    binary = which("nginx") if front.kind == "nginx" else apache_binary()
+    if binary is None:
+        return CheckResult(False, f"{front.kind} is not installed")
+    argv = [binary, "-t", *front.args] if front.kind == "nginx" else [binary, "-t", *front.args]
+    user = None if front.owner == "root" else front.owner
+    if user is None and processes.path_problem(front.conf):
+        return CheckResult(False, f"{front.conf}: {processes.path_problem(front.conf)}; root does not check it")
+    return _run(argv, f"{' '.join([os.path.basename(binary), '-t', *front.args])}", user=user)
+
+
+def reload_front(front: Front, timeout: float = 30) -> CheckResult:
+    """A graceful reload of the server that serves the site (after ``check_front`` passed), then wait until its
+    workers of before the reload have finished their requests and exited: from then on no request reaches
+    the upstream it had before."""
+    before = children_of(front.pid)
+    if front.system:
+        result = reload_system(front.kind)
+        if result is None:
+            return CheckResult(False, f"the system {front.kind} no longer runs")
+    else:
+        try:
+            pidfd = os.pidfd_open(front.pid)
+        except OSError as exc:
+            return CheckResult(False, f"the {front.kind} of pid {front.pid} no longer runs: {exc.strerror}")
+        try:
+            if _cmdline_ok(front):
+                signal.pidfd_send_signal(pidfd, signal.SIGHUP if front.kind == "nginx" else signal.SIGUSR1)
+            else:
+                return CheckResult(False, f"pid {front.pid} is no longer the {front.kind} that serves {front.site}")
+        finally:
+            os.close(pidfd)
+        result = CheckResult(True, f"graceful reload of {front.via} ({'HUP' if front.kind == 'nginx' else 'USR1'})")
+    if not result.ok:
+        return result
+    deadline = time.monotonic() + timeout
+    while children_of(front.pid) & before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = children_of(front.pid) & before
+    if left:
+        result.output = f"{len(left)} of its old workers still finish requests after {timeout:.0f}s"
+    return result
+
+
+def _cmdline_ok(front: Front) -> bool:
+    try:
+        argv = _cmdline(front.pid)
+    except OSError:
+        return False
+    if front.kind == "nginx":
+        return bool(argv) and argv[0].startswith("nginx: master process")
+    return bool(argv) and os.path.basename(os.readlink(f"/proc/{front.pid}/exe")) in {"apache2", "httpd"}

@@ -43,6 +43,7 @@ class Node:
     site: Path  # this node's own nginx server block (never the system's configuration)
     web_server: dict | None = None  # replaces the node's own web server (the front end, or kind none)
     workers: int = 2
+    timeout: int = 60
 
     @property
     def config_xml(self) -> Path:
@@ -53,7 +54,8 @@ class Node:
 
     def host_vars(self) -> dict:
         return {"omero_web_omero": {"user": self.user, "venv": str(VENV), "omerodir": str(self.omerodir)},
-                "omero_web_application_server": {"port": self.port, "workers": self.workers},
+                "omero_web_application_server": {"port": self.port, "workers": self.workers,
+                                                 "timeout": self.timeout},
                 "omero_web_web_server": self.web_server or {"kind": "nginx", "server_name": f"{self.name}.example.org",
                                                             "config_path": str(self.site)}}
 
@@ -285,9 +287,10 @@ def test_a_rolling_reconfigure_through_one_front_end_fails_no_request(play, node
             # a Django setting: each node is reloaded gracefully
             "reload": lambda: play.write(group_vars(redis_server.url, omero_web_sessions={
                 "backend": "redis", "location": redis_server.url, "cookie_age": 3600}, **shared)),
-            # a gunicorn setting: each node restarts; nginx sends its requests to the others meanwhile
-            "restart": lambda: (setattr(nodes[0], "workers", 3), setattr(nodes[1], "workers", 3),
-                                setattr(nodes[2], "workers", 3),
+            # a gunicorn setting: each node restarts (several nodes share the upstream: no switch); nginx sends its
+            # requests to the others meanwhile
+            "restart": lambda: (setattr(nodes[0], "timeout", 90), setattr(nodes[1], "timeout", 90),
+                                setattr(nodes[2], "timeout", 90),
                                 play.write(group_vars(redis_server.url, omero_web_sessions={
                                     "backend": "redis", "location": redis_server.url, "cookie_age": 3600},
                                     **shared))),
@@ -316,13 +319,13 @@ def test_a_rolling_reconfigure_through_one_front_end_fails_no_request(play, node
                 f"{r.sent:.2f}s {r.status} {r.error}" for r in load.requests if not r.ok)
         for n in nodes:
             cfg = n.config()
-            assert cfg["omero.web.session_cookie_age"] == "3600" and cfg["omero.web.wsgi_workers"] == "3"
+            assert cfg["omero.web.session_cookie_age"] == "3600" and cfg["omero.web.wsgi_timeout"] == "90"
             assert cfg["omero.web.secret_key"] == SECRET_KEY
 
         # the contrast: the same kind of change on every node at once (site, no serial) leaves moments with
         # no node up, and the front end answers with the maintenance page then
         for n in nodes:
-            n.workers = 4
+            n.timeout = 120
         play.write(group_vars(redis_server.url, omero_web_sessions={
             "backend": "redis", "location": redis_server.url, "cookie_age": 3600}, **shared))
         with Load(url, interval=0.05) as load:

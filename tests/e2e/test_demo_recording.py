@@ -87,9 +87,9 @@ def test_the_demonstration_replays_what_apply_really_reports(deployment, redis_s
     subprocess.run(uninstall_figure, capture_output=True, cwd="/")  # left by another test: the run installs it
     _run(d, {**base, "omero.venv": str(apps_venv)})  # OMERO.web runs there: adding an app is a reload
     apps_run = _run(d, {**base, "omero.venv": str(apps_venv), "apps.enabled": ["figure"]})
-    # a gunicorn setting: a restart, not a reload
+    # a gunicorn setting (no web server of ours serves the site to switch): a restart, not a reload
     restart_run = _run(d, {**base, "omero.venv": str(apps_venv), "apps.enabled": ["figure"],
-                           "application_server.workers": 2})
+                           "application_server.timeout": 90})
     subprocess.run(uninstall_figure, check=True, capture_output=True, cwd="/")
     runs = {"redis_cors": _normalise(redis_run, d, redis_url(redis_server)),
             "file_sessions": _normalise(file_run, d, redis_url(redis_server)),

@@ -99,10 +99,16 @@ def test_a_session_store_change_is_applied_under_load_without_a_failed_request(d
         assert redis_lookups(redis_server) > before
 
 
-def test_a_port_change_restarts_and_every_failed_request_gets_the_maintenance_page(deployment):
+def test_a_port_change_behind_a_web_server_that_is_not_ours_restarts_and_says_why(deployment):
+    """The site an administrator copied into their own nginx (omerowizard's file is not included by a running
+    server): no switch is possible, so OMERO.web restarts, the review says why, and every failed request gets
+    our maintenance page."""
     port = parts.free_port()
     base = deploy(deployment, port)
-    nginx = Nginx(site_of(deployment), deployment.workdir)
+    copy = deployment.workdir / "admin" / "omero-web.conf"
+    copy.parent.mkdir()
+    copy.write_text(site_of(deployment).read_text())
+    nginx = Nginx(copy, deployment.workdir)
     with nginx.serving(port):
         url = f"http://127.0.0.1:{port}/webclient/login/"
         new_app_port = parts.free_port()
@@ -110,12 +116,14 @@ def test_a_port_change_restarts_and_every_failed_request_gets_the_maintenance_pa
         with Load(url, interval=0.05) as load:
             load.wait_for(10)
             proc = deployment.cli("apply", str(deployment.answers_file(changed, name="port.yml")))
-            nginx.run("-s", "reload")  # a private nginx: apply reloads only the system's
+            copy.write_text(site_of(deployment).read_text())  # the administrator installs the new file
+            nginx.run("-s", "reload")
             load.wait_for(5, until=lambda r: r.ok)
         summary = load.summary()
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "omero web restart" in proc.stdout
         assert "omero.web.application_server.port changed: gunicorn's --bind port" in proc.stdout
+        assert "a restart, not a switch without downtime: no running nginx includes" in proc.stdout
         assert summary.failed > 0, summary  # the restart is seen...
         assert summary.failed == summary.maintenance, summary  # ...and each failure got our page
         assert load.requests[-1].ok

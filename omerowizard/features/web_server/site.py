@@ -166,7 +166,9 @@ def upstreams_of(a: Any) -> tuple[str, ...]:
     return tuple(host_port(m["host"], m["port"]) for m in members)
 
 
-def site_of(a: Any, path: str, detected_version: str | None = None) -> Site:
+def site_of(a: Any, path: str, detected_version: str | None = None, upstream: str | None = None) -> Site:
+    """The site of these answers; ``upstream``: the application server it proxies to for now (a blue/green change
+    renders the site with the running one, then switches it to the new one once that answers)."""
     ws = a.web_server
     version = ws.omero_web_version or detected_version
     upstreams = upstreams_of(a)
@@ -176,7 +178,7 @@ def site_of(a: Any, path: str, detected_version: str | None = None) -> Site:
         server_name=ws.server_name,
         port=ws.port,
         https=ws.https,
-        upstream=upstreams[0] if upstreams else upstream_of(a),
+        upstream=upstreams[0] if upstreams else (upstream or upstream_of(a)),
         prefix=a.prefix,
         static_url=a.effective_static_url,
         static_root=str(PurePosixPath(a.omero.omerodir, "var", "static")),
@@ -193,7 +195,7 @@ def site_of(a: Any, path: str, detected_version: str | None = None) -> Site:
 
 
 def wanted_files(a: Any, host: Host, detected_version: str | None = None, notes: list[str] | None = None,
-                 default_server: bool = False) -> list[WantedFile]:
+                 default_server: bool = False, upstream: str | None = None, served: bool = False) -> list[WantedFile]:
     """The files these answers ask for on ``host`` (its distribution decides the paths); ``default_server``:
     this site also answers requests for other names on its ports (nginx). Pure: nothing is read."""
     notes = notes if notes is not None else []
@@ -202,14 +204,14 @@ def wanted_files(a: Any, host: Host, detected_version: str | None = None, notes:
     out: list[WantedFile] = []
     place = web_server.web_server_file(a, dist, detected_version)
     if place is not None:
-        site = site_of(a, place.path, detected_version)
+        site = site_of(a, place.path, detected_version, upstream)
         # a file for this host listens on IPv6 when the host has it; one for another host always does
         ipv6 = host.ipv6 if web_server.native(a) and a.platform == "unix" else True
         site = _replace(site, default_server=default_server, ipv6=ipv6)
         if ws.kind == "iis":
             out += _iis(a, site, place, detected_version, notes)
         else:
-            out += _unix_site(a, site, place, dist, notes)
+            out += _unix_site(a, site, place, dist, notes, served)
     if a.platform == "unix" and ws.systemd:
         out.append(systemd_unit(a, dist))
     return out
@@ -222,7 +224,7 @@ def _maintenance(a: Any, site: Site, owner: str | None) -> WantedFile:
 
 
 def _unix_site(a: Any, site: Site, place: web_server.Placement, dist: str | None,
-               notes: list[str]) -> list[WantedFile]:
+               notes: list[str], served: bool = False) -> list[WantedFile]:
     kind = a.web_server.kind
     if kind == "nginx":
         text = render("nginx.conf.j2", site=site)
@@ -244,7 +246,7 @@ def _unix_site(a: Any, site: Site, place: web_server.Placement, dist: str | None
                           check="apache", system=place.system, modules=modules)
         if site.max_body_bytes != 0 and site.max_body_bytes < size_bytes(site.max_body_size):
             notes.append(f"Apache: LimitRequestBody cannot exceed {APACHE_MAX_BODY} bytes; uploads are limited to that.")
-    if not place.system and kind != "nginx-development":
+    if not place.system and kind != "nginx-development" and not served:  # served: a running server includes it
         notes.append(f"{place.path} is outside the {kind} configuration: include it from the server's "
                      f"{'http {} block' if kind == 'nginx' else 'configuration'} and reload the server yourself.")
     return [main, _maintenance(a, site, a.omero.user)]
@@ -337,3 +339,26 @@ def systemd_unit(a: Any, dist: str) -> WantedFile:
     unit = Unit(PurePosixPath(platforms.SYSTEMD_UNIT).name, a.omero.user, a.omero.venv, a.omero.omerodir, front)
     return WantedFile(platforms.SYSTEMD_UNIT, render("omero-web.service.j2", unit=unit),
                       "systemd unit for OMERO.web (web_server.systemd)", check="systemd")
+
+
+# ---------------------------------------------------------------------------- the upstream of a running site
+# the one application server a site (not balanced over nodes) proxies to, in each template: nginx's upstream
+# block (``server HOST:PORT fail_timeout=0;``), Apache's ProxyPass and ProxyPassReverse (``http://HOST:PORT/...``)
+_UPSTREAM = {
+    "nginx": re.compile(r"(?m)^([ \t]*server[ \t]+)(\S+)([ \t]+fail_timeout=0;)"),
+    "apache": re.compile(r"(?m)^([ \t]*ProxyPass(?:Reverse)?[ \t]+\S+[ \t]+http://)([^/\s]+)(/)"),
+}
+
+
+def upstream_in(text: str, kind: str) -> str | None:
+    """The application server (host:port) a rendered site proxies to; None when it has no single one."""
+    found = {m.group(2) for m in _UPSTREAM[kind].finditer(text)} if kind in _UPSTREAM else set()
+    return found.pop() if len(found) == 1 else None
+
+
+def with_upstream(text: str, kind: str, upstream: str) -> str:
+    """The site with its one application server replaced by ``upstream`` (host:port as ``host_port`` writes it):
+    the switch of a blue/green change. ValueError when the site has no single upstream to replace."""
+    if upstream_in(text, kind) is None:
+        raise ValueError(f"the {kind} site has no single upstream to switch")
+    return _UPSTREAM[kind].sub(lambda m: m.group(1) + upstream + m.group(3), text)

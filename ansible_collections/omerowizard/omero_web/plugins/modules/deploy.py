@@ -58,9 +58,11 @@ options:
     - 'omerodir: an absolute path; default `/opt/omero/web/OMERO.web`. OMERODIR holds etc/grid/config.xml, var/log
       and var/static of this OMERO.web.'
     - 'web_version: a released version in quotes, such as "5.33.2", or empty; default none. Upgrade (or downgrade)
-      OMERO.web in its virtual environment: the review lists the packages that change and the upgrade notes between
-      the two versions, then omero-web is installed, its static files collected and OMERO.web restarted; `omerowizard
-      rollback` reinstalls the previous packages. Empty keeps the installed version.'
+      OMERO.web: the review lists the packages that change and the upgrade notes between the two versions. Behind
+      omerowizard''s own nginx or Apache, the release goes into a new environment beside the running one, which is
+      kept, and OMERO.web switches to it without downtime; `omerowizard rollback` switches back, nothing reinstalled.
+      Elsewhere omero-web is installed in place and OMERO.web restarted; rollback reinstalls the previous packages.
+      Empty keeps the installed version.'
     type: raw
   web_server:
     description:
