@@ -45,7 +45,7 @@ MIDDLEWARE = "omero.web.middleware"
 MEMBERS = Records(
     Field("host", "Host", check=v.host_or_ip),
     Field("port", "Port", required=False, integer=True, default=DEFAULT_PORT, minimum=1, maximum=65535),
-    max_items=64,
+    max_items=64, positional=True,
 )
 
 

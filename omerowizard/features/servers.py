@@ -28,6 +28,7 @@ SERVERS = Records(
     Field("host", "Host", check=v.host_or_ip),
     Field("port", "Port", required=False, integer=True, default=DEFAULT_PORT, minimum=1, maximum=65535),
     Field("name", "Name shown on the login page", required=False, default=lambda rec: rec.get("host"), check=_name),
+    positional=True,
 )
 
 

@@ -281,9 +281,10 @@ class Records(QType):
     name = "records"
     widget = "records"
 
-    def __init__(self, *fields: Field, max_items: int = 50):
+    def __init__(self, *fields: Field, max_items: int = 50, positional: bool = False):
         self.fields = fields
         self.max_items = max_items
+        self.positional = positional  # shown as typed: ``host[:port] [name]`` (the fields in order)
 
     def schema(self, q):
         props: dict[str, Any] = {}
@@ -334,7 +335,25 @@ class Records(QType):
         return tuple(self.normalise(list(value or ())))
 
     def record_text(self, rec: Mapping[str, Any]) -> str:
+        if self.positional:
+            text = self._positional_text(rec)
+            if text is not None and self.parse_record(text) == {k: v for k, v in rec.items() if v is not None}:
+                return text
         return " ".join(f"{f.name}={rec.get(f.name)}" for f in self.fields if rec.get(f.name) is not None)
+
+    def _positional_text(self, rec: Mapping[str, Any]) -> str | None:
+        """``host:port rest`` as parse_record reads it (an address with a colon in brackets); None when a value
+        could not be read back so (blanks in the first field, a separator in the last)."""
+        values = [rec.get(f.name) for f in self.fields]
+        first = str(values[0] or "")
+        if not first or any(ch.isspace() for ch in first) or any(str(x).strip() != str(x) or ";" in str(x)
+                                                                  for x in values[2:] if x is not None):
+            return None
+        text = f"[{first}]" if ":" in first else first
+        if len(values) > 1 and values[1] is not None:
+            text += f":{values[1]}"
+        rest = [str(x) for x in values[2:] if x is not None]
+        return " ".join([text, *rest])
 
     def as_text(self, q, value):
         return "; ".join(self.record_text(r) for r in value or () if isinstance(r, Mapping))

@@ -31,6 +31,9 @@ def imported_modules() -> dict[str, list[str]]:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "lazy"
+                  and node.args and isinstance(node.args[0], ast.Constant)):  # model/lazy.py: imported when used
+                names = [node.args[0].value]
             else:
                 continue
             for name in names:
