@@ -87,7 +87,7 @@ def why_not_ours(pid: int, omerodir: Path, user: str) -> str | None:
         uid = os.stat(f"/proc/{pid}").st_uid
         environ = _proc(pid, "environ")
         cmdline = _proc(pid, "cmdline")
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or a zombie not yet reaped (its environ: ESRCH)
         return f"process {pid} is not running"
     except PermissionError:
         return f"process {pid} cannot be inspected by this user"

@@ -44,7 +44,8 @@ _BOOT: float | None = None
 
 
 def read(pid: int) -> Proc | None:
-    """The process ``pid`` (None when there is none)."""
+    """The process ``pid`` (None when there is none, or only its zombie: a killed process whose parent has not
+    reaped it yet runs no code and answers nothing)."""
     global _BOOT
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
@@ -53,7 +54,7 @@ def read(pid: int) -> Proc | None:
     except OSError:
         return None
     fields = text[text.rfind(")") + 2:].split()
-    if len(fields) < 20:
+    if len(fields) < 20 or fields[0] in {"Z", "X"}:
         return None
     if _BOOT is None:
         _BOOT = _boot_time()

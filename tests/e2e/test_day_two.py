@@ -46,6 +46,7 @@ SECRET_KEY = "e2e-django-secret-key-8cf1b2d7-5a0e49c3-71fd-4bb2-a9d1-0c3e"
 
 def doctor(d, *args: str, command: str = "doctor") -> tuple[int, dict]:
     proc = d.cli(command, "--omerodir", str(d.omerodir), "--json", *args, timeout=300)
+    assert proc.stdout.strip(), f"{command} --json printed no document (exit {proc.returncode}): {proc.stderr}"
     doc = json.loads(proc.stdout)
     jsonschema.validate(doc, SCHEMA)
     assert proc.returncode == doc["exit_status"], proc.stderr
@@ -71,22 +72,41 @@ def wait_for(cond, timeout: float = 60, what: str = "") -> None:
 
 class Listener:
     """Something listening where server_list says the OMERO.server is (doctor checks the TCP port, as OMERO.web's
-    Ice client first does)."""
+    Ice client first does). Each connection is accepted and closed: one never accepted would fill the backlog,
+    and later checks would time out."""
 
     def __init__(self, port: int):
         self.port = port
         self.sock: socket.socket | None = None
+        self.thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(8)
+        self.sock.listen(64)
+        self.thread = threading.Thread(target=self._serve, args=(self.sock,), daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _serve(sock: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:  # closed by stop()
+                return
+            conn.close()
 
     def stop(self) -> None:
         if self.sock:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the thread (close alone does not)
+            except OSError:
+                pass
             self.sock.close()
             self.sock = None
+        if self.thread:
+            self.thread.join(5)
 
 
 class StandaloneNginx:
@@ -450,10 +470,12 @@ def test_an_old_omero_web_and_an_app_that_does_not_import_are_named_and_one_upgr
         for args in (("config", "append", "omero.web.apps", f'"{APP}"'), ("web", "restart")):
             proc = subprocess.run(["runuser", "-u", USER, "--", "env", f"OMERODIR={d.omerodir}", "HOME=/tmp",
                                    str(venv / "bin" / "omero"), *args], capture_output=True, text=True, cwd="/")
-            assert proc.returncode == 0, proc.stdout + proc.stderr
+            # the restart may fail: its Django checks import every app's URLs (what doctor must then explain)
+            assert proc.returncode == 0 or args[0] == "web", proc.stdout + proc.stderr
         code, doc = doctor(d)
         found = problems(doc)
-        assert {"security", "apps", "application-server"} <= set(found), found
+        # OMERO.web down (its restart failed) or not answering: named as well
+        assert {"security", "apps"} <= set(found) and {"application-server", "gunicorn"} & set(found), found
         assert f"the web app {APP} does not import under omero-web {OLD} and Django 4.2" in found["apps"]["summary"]
         assert "CompositePrimaryKey" in found["apps"]["summary"] and found["apps"]["data"]["failing"] == [APP]
         assert "upgrade omero-web (omero.web_version)" in found["apps"]["fix"]
