@@ -535,6 +535,8 @@ class WizardApp(App[int]):
         self.applying = False
         self.applied = True
         self.farewell = run.finished.message
+        if self.interrupted:  # the restore has finished: its notice goes (the run step says what was restored)
+            self.status("")
         self._update_nav()
         self.refresh_bindings()
         self.query_one("#next").focus()
