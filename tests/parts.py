@@ -179,3 +179,42 @@ def system_web_servers():
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+STOCK_SITES = {  # Debian's packages enable one site each: (sites-enabled, the link's name, its target)
+    "/etc/nginx": ("default", "/etc/nginx/sites-available/default"),
+    "/etc/apache2": ("000-default.conf", "../sites-available/000-default.conf"),
+}
+
+
+def stock_sites() -> None:
+    """Debian's stock sites and nothing else: a run killed before its fixture's end (another checkout's, a
+    machine reused) may have left a site of its own behind, and these tests begin where a new server would."""
+    for etc, (name, target) in STOCK_SITES.items():
+        enabled, available = Path(etc, "sites-enabled"), Path(etc, "sites-available")
+        for entry in [*enabled.iterdir(), *available.iterdir()]:
+            if entry.name not in (name, "default-ssl.conf") and not entry.is_dir():
+                entry.unlink()
+        link = enabled / name
+        if not link.is_symlink() or os.readlink(link) != target:
+            link.unlink(missing_ok=True)
+            link.symlink_to(target)
+
+
+SYSTEM_WEB_ETC = ("/etc/nginx", "/etc/apache2")
+
+
+@contextlib.contextmanager
+def stock_system_web(saved: Path):
+    """The system nginx and Apache configuration as Debian installs it (its stock sites only) for the time of a
+    test, and put back exactly as it was afterwards (``saved``: where the copy is kept); the lock is held."""
+    with system_web_servers():
+        for d in SYSTEM_WEB_ETC:
+            shutil.copytree(d, saved / Path(d).name, symlinks=True)
+        stock_sites()
+        try:
+            yield
+        finally:
+            for d in SYSTEM_WEB_ETC:
+                shutil.rmtree(d)
+                shutil.copytree(saved / Path(d).name, d, symlinks=True)

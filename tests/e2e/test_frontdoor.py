@@ -8,7 +8,6 @@ These tests are the only ones on this machine that use the system nginx and Apac
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from tests import parts
 from tests.e2e.conftest import USER
 from tests.support.wait import until
 
-ETC = ("/etc/nginx", "/etc/apache2")
 PIDFILES = {"nginx": "/run/nginx.pid", "apache2": "/run/apache2/apache2.pid"}
 LIGHT = {"application_server": {"workers": 1}, "sessions": {"clearsessions": "off"}}
 
@@ -41,47 +39,20 @@ def stop_system(kind: str) -> None:
     until(lambda: not Path(f"/proc/{pid}").exists(), 20, f"the stop of the system {kind} (pid {pid})")
 
 
-STOCK_SITES = {  # Debian's packages enable one site each: (sites-enabled, the link's name, its target)
-    "/etc/nginx": ("default", "/etc/nginx/sites-available/default"),
-    "/etc/apache2": ("000-default.conf", "../sites-available/000-default.conf"),
-}
-
-
-def stock_sites() -> None:
-    """Debian's stock sites and nothing else: a run killed before its fixture's end (another checkout's, a
-    machine reused) may have left a site of its own behind, and these tests begin where a new server would."""
-    for etc, (name, target) in STOCK_SITES.items():
-        enabled, available = Path(etc, "sites-enabled"), Path(etc, "sites-available")
-        for entry in [*enabled.iterdir(), *available.iterdir()]:
-            if entry.name not in (name, "default-ssl.conf") and not entry.is_dir():
-                entry.unlink()
-        link = enabled / name
-        if not link.is_symlink() or os.readlink(link) != target:
-            link.unlink(missing_ok=True)
-            link.symlink_to(target)
-
-
 @pytest.fixture
 def system_web(tmp_path):
     """The system nginx and Apache stopped with Debian's stock sites, and /etc/nginx, /etc/apache2 put back as
     they were afterwards (one test at a time on this machine, across checkouts)."""
     parts.require("nginx")
     parts.require("apache2")
-    with parts.system_web_servers():
-        saved = tmp_path / "etc-before"
-        for d in ETC:
-            shutil.copytree(d, saved / Path(d).name, symlinks=True)
+    with parts.stock_system_web(tmp_path / "etc-before"):
         for kind in PIDFILES:
             stop_system(kind)
-        stock_sites()
         try:
             yield
         finally:
             for kind in PIDFILES:
                 stop_system(kind)
-            for d in ETC:
-                shutil.rmtree(d)
-                shutil.copytree(saved / Path(d).name, d, symlinks=True)
 
 
 def get(url: str, host: str | None = None) -> parts.Response:

@@ -267,21 +267,11 @@ def test_default_debian_layout_links_the_site_and_checks_the_whole_server(deploy
                                                                           enabled, check):
     parts.require("nginx" if kind == "nginx" else "apache2")
     site, link = Path(available, "omero-web.conf"), Path(enabled, "omero-web.conf")
-    with parts.system_web_servers():  # the system configuration: one test at a time, across checkouts
-        before = site.read_bytes() if site.exists() else None
-        had_link = link.is_symlink()
-        try:
-            path = deployment.answers_file({"web_server": {"kind": kind, "port": parts.free_port(),
-                                                           "config_path": None}, "start": False})
-            proc = deployment.cli("apply", str(path))
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-            assert f"-t with {site}: ok" in proc.stdout and check in proc.stdout, proc.stdout
-            assert os.readlink(link) == str(site)
-            assert f"/{deployment.omerodir.name}/var/static/" in site.read_text()
-        finally:
-            if before is None:
-                site.unlink(missing_ok=True)
-                if not had_link and link.is_symlink():
-                    link.unlink()
-            else:
-                site.write_bytes(before)
+    with parts.stock_system_web(deployment.workdir / "etc-before"):  # one test at a time, across checkouts
+        path = deployment.answers_file({"web_server": {"kind": kind, "port": parts.free_port(),
+                                                       "config_path": None}, "start": False})
+        proc = deployment.cli("apply", str(path))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert f"-t with {site}: ok" in proc.stdout and check in proc.stdout, proc.stdout
+        assert os.readlink(link) == str(site)
+        assert f"/{deployment.omerodir.name}/var/static/" in site.read_text()
