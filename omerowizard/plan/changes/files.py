@@ -363,7 +363,7 @@ def origin(content: str | None) -> str:
     lines say "written by omerowizard"); the deployment whose record holds it is named by the plan instead."""
     head = "\n".join((content or "").splitlines()[:3]).lower()
     if "written by omerowizard" in head:
-        return "written by omerowizard for another deployment (no deployment of this host records it now)"
+        return "it was written by omerowizard for another deployment (no deployment of this host records it now)"
     return "omerowizard did not write it"
 
 
