@@ -240,7 +240,7 @@ def section(result: dict) -> str:
     m = result["machine"]
     day = result["date"][:16].replace("T", " ")
     lines = [f"Measured {day} UTC on {m['nproc']} x {m['cpu']}, omero-web {result.get('omero_web')}, "
-             f"omerowizard at {result.get('git_commit')}; {result['repeat']} runs of each; a request every 50 ms "
+             f"omerowizard at {result.get('git_commit')}; {result['repeat']} run{'' if result['repeat'] == 1 else 's'} of each; a request every 50 ms "
              "through a private nginx (the Apache rows: a private Apache httpd); sums over the runs (longest gap: "
              "the worst run).", "",
              "| change | requests | failed | maintenance page | connection errors | longest gap | change took (median) |",
