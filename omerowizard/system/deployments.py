@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from omerowizard.system import locations
+from omerowizard.system import locations, procinfo
 
 
 def normalise(path: str | os.PathLike[str]) -> str:
@@ -205,20 +205,7 @@ def running_omerodirs() -> list[str]:
     """OMERODIRs of OMERO.web processes running on this host (gunicorn or Django's server started
     by `omero web start`), read from /proc: deployments made by hand or by another tool show up too."""
     found: set[str] = set()
-    try:
-        pids = [p for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmd = fh.read()
-            if b"omeroweb" not in cmd:
-                continue
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                env = fh.read().split(b"\0")
-        except OSError:
-            continue
+    for _, _, env in procinfo.omero_web_processes():
         for item in env:
             if item.startswith(b"OMERODIR="):
                 value = item[len(b"OMERODIR="):].decode("utf-8", "replace")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 STATES = {"R": "running", "S": "sleeping", "D": "waiting for I/O", "T": "stopped", "t": "stopped by a debugger",
@@ -62,24 +63,28 @@ def read(pid: int) -> Proc | None:
     return Proc(pid, fields[0], int(fields[1]), _BOOT + int(fields[19]) / ticks, uid)
 
 
-def gunicorns_of(omerodir: str) -> list[Proc]:
-    """The gunicorn processes (master or workers) running with ``OMERODIR=omerodir`` in their environment."""
-    want = f"OMERODIR={omerodir}".encode()
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
+def omero_web_processes() -> Iterator[tuple[int, bytes, list[bytes]]]:
+    """(pid, command line, environment) of every OMERO.web process this user may inspect (its command line names
+    omeroweb: gunicorn, or Django's server started by `omero web start`); processes gone meanwhile are skipped."""
+    try:
+        names = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return
+    for name in names:
         try:
             with open(f"/proc/{name}/cmdline", "rb") as fh:
                 cmd = fh.read()
-            if b"gunicorn" not in cmd or b"omeroweb" not in cmd:
+            if b"omeroweb" not in cmd:
                 continue
             with open(f"/proc/{name}/environ", "rb") as fh:
                 env = fh.read().split(b"\0")
         except OSError:
             continue
-        if want in env:
-            proc = read(int(name))
-            if proc is not None and proc.state not in {"Z", "X"}:
-                out.append(proc)
-    return out
+        yield int(name), cmd, env
+
+
+def gunicorns_of(omerodir: str) -> list[Proc]:
+    """The gunicorn processes (master or workers) running with ``OMERODIR=omerodir`` in their environment."""
+    want = f"OMERODIR={omerodir}".encode()
+    found = (read(pid) for pid, cmd, env in omero_web_processes() if b"gunicorn" in cmd and want in env)
+    return [proc for proc in found if proc is not None]
